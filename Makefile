@@ -1,0 +1,59 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - create the venv, install the pinned stack, run the nightly DAG on data_samples/
+#   make test   - install what the tests need (incl. openssh-server) and run the test suite
+SHELL := /bin/bash
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATE ?= 2026-11-26
+ROWS ?= 1000000
+
+export RECON_HOME ?= $(CURDIR)/var
+export RECON_RULES ?= $(CURDIR)/rules
+export AIRFLOW_HOME ?= $(RECON_HOME)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__UNIT_TEST_MODE := False
+export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
+export GX_ANALYTICS_ENABLED := False
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test bench lint install install-dev clean airflow-db
+
+$(VENV)/.runtime: requirements.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/python -m pip install -q -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+airflow-db: install
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+
+demo: airflow-db
+	$(BIN)/airflow dags test recon_nightly --conf '{"business_date": "$(DATE)", "mode": "nightly"}' \
+		> $(RECON_HOME)/dags-test.log 2>&1 || (tail -n 80 $(RECON_HOME)/dags-test.log; exit 1)
+	@echo "Airflow run of recon_nightly for $(DATE) succeeded (log: $(RECON_HOME)/dags-test.log)"
+	$(BIN)/recon summary --date $(DATE)
+
+test: install-dev
+	bash .ci/ensure-system-packages
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: install-dev
+	$(BIN)/python -m pipelines.bench --rows $(ROWS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy pipelines dags
+
+clean:
+	rm -rf var

@@ -1,0 +1,162 @@
+"""``recon``: the command-line interface of the reconciliation pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines import config, money
+from pipelines.channels import RulesError
+
+console = Console()
+
+
+def _fmt(minor: int, currency: str) -> str:
+    try:
+        return money.format_minor(minor, currency)
+    except ValueError:
+        return str(minor)
+
+
+def _load_summary(home: str | None, business_date: str) -> tuple[dict[str, Any], Path]:
+    folder = config.settings(home, None).outputs / business_date
+    path = folder / "summary.json"
+    if not path.exists():
+        raise SystemExit(f"no published run for {business_date} in {folder.parent} (run `recon run --date {business_date}`)")
+    return json.loads(path.read_text()), folder
+
+
+def print_summary(summary: dict[str, Any], folder: Path) -> None:
+    console.print(f"[bold]Business date {summary['business_date']}[/bold]  run {summary['run_id']}  "
+                  f"mode {summary['mode']}  rules {summary['rules_version']}")
+    t = Table(title="Rows in and outcomes")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for k, v in summary["rows_in"].items():
+        t.add_row(k, str(v))
+    for k, v in summary["outcomes"].items():
+        t.add_row(f"[dim]outcome[/dim] {k}", str(v))
+    t.add_row("[dim]matches[/dim]", str(summary["matches"]["total"]))
+    console.print(t)
+    b = Table(title=f"Breaks by type ({summary['breaks']['total']})")
+    b.add_column("break type")
+    b.add_column("count", justify="right")
+    for k, v in summary["breaks"]["by_type"].items():
+        b.add_row(k, str(v))
+    console.print(b)
+    p = Table(title="Net positions per counterparty and currency")
+    for col in ("counterparty", "currency", "value date", "gross", "refunds", "chargebacks", "fees",
+                "net expected", "received", "variance"):
+        p.add_column(col, justify="right" if col not in ("counterparty", "currency", "value date") else "left")
+    for r in summary["positions"]:
+        c = r["currency"]
+        p.add_row(r["counterparty"], c, r["value_date"], _fmt(r["gross_captured_minor"], c), _fmt(r["refunds_minor"], c),
+                  _fmt(r["chargebacks_minor"], c), _fmt(r["fees_minor"], c), _fmt(r["net_expected_minor"], c),
+                  _fmt(r["received_minor"], c), _fmt(r["variance_minor"], c))
+    console.print(p)
+    inv = ", ".join(f"{k} {'holds' if v['ok'] else 'FAILED'}" for k, v in summary["invariants"].items())
+    console.print(f"Invariants: {inv}")
+    if summary.get("quarantined_files"):
+        console.print(f"[yellow]Quarantined files:[/yellow] {', '.join(summary['quarantined_files'])}")
+    console.print(f"Report: {folder.resolve() / 'report.html'}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.pipeline import run_all
+
+    with console.status("starting") as status:
+        result = run_all(args.date, args.mode, args.home, args.rules, progress=lambda s: status.update(s))
+    summary, folder = _load_summary(args.home, args.date)
+    print_summary(summary, Path(result["output"]))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    summary, folder = _load_summary(args.home, args.date)
+    print_summary(summary, folder)
+    return 0
+
+
+def cmd_breaks(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    _, folder = _load_summary(args.home, args.date)
+    breaks = pl.read_parquet(folder / "breaks.parquet")
+    if args.type:
+        breaks = breaks.filter(pl.col("break_type") == args.type)
+    t = Table(title=f"Breaks of {args.date} ({breaks.height})")
+    for col in ("break id", "type", "channel", "item", "amount", "reason"):
+        t.add_column(col, justify="right" if col == "amount" else "left", overflow="fold")
+    for r in breaks.iter_rows(named=True):
+        t.add_row(r["break_id"], r["break_type"], r["channel"], r["item_ref"] or "",
+                  f"{_fmt(r['amount_minor'], r['currency'])} {r['currency']}", r["reason"])
+    console.print(t)
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from pipelines.channels import load_channels
+    from pipelines.rules import load_rules
+
+    rules_dir = Path(args.dir) if args.dir else config.settings(None, args.rules).rules
+    try:
+        chans = load_channels(rules_dir)
+        rs = load_rules(rules_dir)
+    except RulesError as exc:
+        console.print(str(exc), markup=False)
+        return 1
+    n_rules = sum(len(f.rules) for f in rs.files.values())
+    console.print(f"{rules_dir}: {len(chans)} channel(s), {len(rs.files)} rule file(s), {n_rules} rule(s) valid; "
+                  f"version {rs.version_hash}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recon", description="Payment reconciliation and clearing pipeline")
+    parser.add_argument("--home", help="workspace folder (env RECON_HOME, default ./var)")
+    parser.add_argument("--rules", help="rules folder (env RECON_RULES, default ./rules)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="ingest, normalise, match, clear and publish one business date")
+    run.add_argument("--date", required=True, help="business date YYYY-MM-DD")
+    run.add_argument("--mode", default="nightly", choices=["nightly", "intraday", "rerun"])
+    run.set_defaults(func=cmd_run)
+
+    summ = sub.add_parser("summary", help="print the summary of a published run")
+    summ.add_argument("--date", required=True)
+    summ.set_defaults(func=cmd_summary)
+
+    br = sub.add_parser("breaks", help="list the breaks of a published run")
+    br.add_argument("--date", required=True)
+    br.add_argument("--type", help="only this break type")
+    br.set_defaults(func=cmd_breaks)
+
+    rules = sub.add_parser("rules", help="rule files")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_sub.add_parser("check", help="validate channel and matching rule files")
+    check.add_argument("dir", nargs="?", help="rules folder (default: --rules)")
+    check.set_defaults(func=cmd_rules_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except RulesError as exc:
+        console.print(str(exc), markup=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Format registry: one module per file format, all with the same ``parse(path, ctx)`` signature.
+
+Adding a format is one module, one sample and one test module, plus its line in ``_MODULES``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+from pipelines.formats.base import FileRejected, ParseContext, Parser, ParseResult
+
+# format name -> module under pipelines.formats exposing ``TABLE`` and ``parse``
+_MODULES: dict[str, str] = {
+    "orders_csv": "orders",
+    "orders_parquet": "orders",
+    "adyen_sdr": "adyen_sdr",
+    "stripe_payout_recon": "stripe_payout_recon",
+    "camt053": "camt053",
+    "fx_rates_csv": "fx_rates",
+}
+
+
+def registered() -> list[str]:
+    return sorted(_MODULES)
+
+
+@functools.cache
+def get(name: str) -> Parser:
+    if name not in _MODULES:
+        raise KeyError(f"unknown format {name!r}; known: {', '.join(registered())}")
+    module = importlib.import_module(f"pipelines.formats.{_MODULES[name]}")
+    attr = "parse_parquet" if name == "orders_parquet" else "parse"
+    parser: Parser = getattr(module, attr)
+    return parser
+
+
+def table_of(name: str) -> str:
+    module = importlib.import_module(f"pipelines.formats.{_MODULES[name]}")
+    return str(module.TABLE)
+
+
+__all__ = ["FileRejected", "ParseContext", "ParseResult", "Parser", "get", "registered", "table_of"]

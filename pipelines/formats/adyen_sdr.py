@@ -1,0 +1,244 @@
+"""Adyen Settlement Details Report (SDR) CSV to ``psp_settlement_lines``.
+
+Column documentation: Adyen Docs, "Settlement details report"
+(https://docs.adyen.com/reporting/settlement-reconciliation/transaction-level/settlement-details-report),
+which lists the columns and the journal types (Settled, Refunded, Chargeback, Fee, MerchantPayout, ...).
+Columns differ between report versions and batches, so every column is read by its header name. The
+report carries one line per journal entry of one settlement batch; amounts are major-unit decimal text
+split into debit and credit columns, in the gross (GC) or net (NC) currency.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+
+import polars as pl
+
+from pipelines import money
+from pipelines.formats import csvutil
+from pipelines.formats.base import ParseContext, ParseResult, business_date, local_to_utc, split_valid
+from pipelines.schema import table
+
+TABLE = "psp_settlement_lines"
+
+RECORD_TYPES: dict[str, str] = {
+    "Settled": "payment",
+    "SettledBulk": "payment",
+    "Refunded": "refund",
+    "RefundedBulk": "refund",
+    "Chargeback": "chargeback",
+    "ChargebackReversed": "chargeback",
+    "SecondChargeback": "chargeback",
+    "RefundedReversed": "chargeback",
+    "Fee": "fee",
+    "MiscCosts": "fee",
+    "PaymentCost": "fee",
+    "Commission": "fee",
+    "MerchantPayout": "payout",
+    "Balancetransfer": "adjustment",
+    "DepositCorrection": "adjustment",
+    "InvoiceDeduction": "adjustment",
+    "ReserveAdjustment": "adjustment",
+    "ManualCorrected": "adjustment",
+}
+KEYED_TYPES = ("payment", "refund", "chargeback")
+
+REQUIRED_COLUMNS = (
+    "Merchant Account",
+    "Psp Reference",
+    "Merchant Reference",
+    "Creation Date",
+    "TimeZone",
+    "Type",
+    "Net Currency",
+    "Net Debit (NC)",
+    "Net Credit (NC)",
+    "Batch Number",
+)
+OPTIONAL_COLUMNS = (
+    "Payment Method",
+    "Gross Currency",
+    "Gross Debit (GC)",
+    "Gross Credit (GC)",
+    "Exchange Rate",
+    "Commission (NC)",
+    "Markup (NC)",
+    "Scheme Fees (NC)",
+    "Interchange (NC)",
+    "Booking Date",
+    "Booking Date TimeZone",
+)
+FEE_COLUMNS = ("Commission (NC)", "Markup (NC)", "Scheme Fees (NC)", "Interchange (NC)")
+NET_COLUMNS = ("Net Debit (NC)", "Net Credit (NC)")
+GROSS_COLUMNS = ("Gross Debit (GC)", "Gross Credit (GC)")
+
+# Adyen writes the wall-clock zone of its Amsterdam office as CET or CEST depending on the season.
+ZONE_ALIASES = {"CET": "Europe/Amsterdam", "CEST": "Europe/Amsterdam"}
+_TIMESTAMP_HINT = "YYYY-MM-DD HH:MM:SS"
+
+
+def _zone(name: str) -> str | None:
+    if name in ZONE_ALIASES:
+        return ZONE_ALIASES[name]
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def _to_utc(naive: pl.Expr, zone_text: pl.Expr, zones: dict[str, str]) -> pl.Expr:
+    """Naive wall clock in the per-row zone (one branch per distinct zone of the file) to UTC."""
+    by_zone: dict[str, list[str]] = {}
+    for text, iana in zones.items():
+        by_zone.setdefault(iana, []).append(text)
+    result = pl.lit(None, pl.Datetime("us", "UTC"))
+    for iana, texts in sorted(by_zone.items()):
+        result = pl.when(zone_text.is_in(texts)).then(local_to_utc(naive, iana)).otherwise(result)
+    return result
+
+
+def _text(name: str) -> pl.Expr:
+    return pl.col(name).str.strip_chars()
+
+
+def _blank(expr: pl.Expr) -> pl.Expr:
+    return expr.is_null() | (expr == "")
+
+
+def parse(path: Path, ctx: ParseContext) -> ParseResult:
+    ch = ctx.channel
+    opts = ch.csv
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS)
+    frame = src.frame.with_columns(
+        [pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns]
+    )
+    zone_texts = (
+        pl.concat([frame["TimeZone"], frame["Booking Date TimeZone"]]).str.strip_chars().drop_nulls().unique()
+    )
+    zones = {t: z for t in zone_texts.to_list() if (z := _zone(t)) is not None}
+
+    net_ccy = _text("Net Currency").str.to_uppercase()
+    gross_ccy = _text("Gross Currency").str.to_uppercase()
+    frame = frame.with_columns(
+        net_ccy.alias("_net_ccy"),
+        gross_ccy.alias("_gross_ccy"),
+        _text("Type").alias("_type"),
+        _text("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
+        ~_blank(_text("Booking Date")).alias("_has_booking"),
+        csvutil.naive_timestamp(pl.col("Booking Date")).alias("_booking_naive"),
+        csvutil.naive_timestamp(pl.col("Creation Date")).alias("_creation_naive"),
+        _text("Booking Date TimeZone").alias("_booking_tz"),
+        _text("TimeZone").alias("_creation_tz"),
+    )
+    frame = csvutil.parse_amounts(
+        frame,
+        {c: "_gross_ccy" if c in GROSS_COLUMNS else "_net_ccy" for c in (*NET_COLUMNS, *FEE_COLUMNS, *GROSS_COLUMNS)},
+        opts,
+    )
+    rate, rate_error = csvutil.rate_decimal(pl.col("Exchange Rate"), "Exchange Rate")
+    frame = frame.with_columns(
+        rate.alias("exchange_rate"),
+        pl.when(_blank(_text("Exchange Rate"))).then(pl.lit(None, pl.String)).otherwise(rate_error).alias(
+            "_e:Exchange Rate"
+        ),
+        pl.when(pl.col("_has_booking"))
+        .then(pl.col("_booking_naive"))
+        .otherwise(pl.col("_creation_naive"))
+        .alias("_booked_naive"),
+        pl.when(pl.col("_has_booking")).then(pl.col("_booking_tz")).otherwise(pl.col("_creation_tz")).alias("_tz"),
+    )
+    frame = frame.with_columns(_to_utc(pl.col("_booked_naive"), pl.col("_tz"), zones).alias("booked_at"))
+
+    def minor(name: str) -> pl.Expr:
+        return pl.col(f"_m:{name}")
+
+    net_present = ~(minor("Net Debit (NC)").is_null() & minor("Net Credit (NC)").is_null())
+    gross_present = ~(_blank(_text("Gross Debit (GC)")) & _blank(_text("Gross Credit (GC)")))
+    frame = frame.with_columns(
+        (minor("Net Credit (NC)").fill_null(0) - minor("Net Debit (NC)").fill_null(0)).alias("net_minor"),
+        pl.when(gross_present)
+        .then(minor("Gross Credit (GC)").fill_null(0) - minor("Gross Debit (GC)").fill_null(0))
+        .otherwise(pl.lit(None, pl.Int64))
+        .alias("gross_minor"),
+        pl.sum_horizontal([minor(c).fill_null(0) for c in FEE_COLUMNS]).cast(pl.Int64).alias("fee_minor"),
+    )
+
+    net_ccy_error = money.currency_error(pl.col("_net_ccy"))
+    gross_ccy_error = (
+        pl.when(gross_present | ~_blank(pl.col("_gross_ccy")))
+        .then(money.currency_error(pl.col("_gross_ccy")))
+        .otherwise(pl.lit(None, pl.String))
+    )
+
+    def amount_error(name: str, currency_error: pl.Expr) -> pl.Expr:
+        return pl.when(currency_error.is_null()).then(pl.col(f"_e:{name}"))
+
+    def timestamp_error(column: str, naive: str, used: pl.Expr) -> pl.Expr:
+        return (
+            pl.when(used & _blank(_text(column)))
+            .then(pl.lit(f"{column} is missing"))
+            .when(used & pl.col(naive).is_null())
+            .then(pl.format("'{}' is not a timestamp ({})", pl.col(column), pl.lit(_TIMESTAMP_HINT)))
+            .when(used & pl.col("_tz").is_in(list(zones)) & pl.col("booked_at").is_null())
+            .then(pl.format("'{}' does not exist in time zone {} (DST gap)", pl.col(column), pl.col("_tz")))
+        )
+
+    def zone_error(column: str, used: pl.Expr) -> pl.Expr:
+        return (
+            pl.when(used & _blank(_text(column)))
+            .then(pl.lit(f"{column} is missing"))
+            .when(used & ~_text(column).is_in(list(zones)))
+            .then(pl.format("unknown time zone '{}'", _text(column)))
+        )
+
+    booking, creation = pl.col("_has_booking"), ~pl.col("_has_booking")
+    checks: dict[str, pl.Expr] = {
+        "Type": pl.when(_blank(pl.col("_type")))
+        .then(pl.lit("Type is missing"))
+        .when(pl.col("record_type").is_null())
+        .then(pl.format("unknown Type '{}'", pl.col("_type"))),
+        "Psp Reference": pl.when(
+            pl.col("record_type").is_in(list(KEYED_TYPES))
+            & _blank(_text("Psp Reference"))
+            & _blank(_text("Merchant Reference"))
+        ).then(pl.lit("missing key: neither Psp Reference nor Merchant Reference is given")),
+        "Net Currency": net_ccy_error,
+        "Net Debit (NC)": amount_error("Net Debit (NC)", net_ccy_error),
+        "Net Credit (NC)": pl.when(net_ccy_error.is_not_null())
+        .then(pl.lit(None, pl.String))
+        .when(pl.col("_e:Net Credit (NC)").is_not_null())
+        .then(pl.col("_e:Net Credit (NC)"))
+        .when(~net_present & pl.col("_e:Net Debit (NC)").is_null())
+        .then(pl.lit("Net Debit (NC) and Net Credit (NC) are both empty")),
+        **{c: amount_error(c, net_ccy_error) for c in FEE_COLUMNS},
+        "Gross Currency": gross_ccy_error,
+        **{c: amount_error(c, gross_ccy_error) for c in GROSS_COLUMNS},
+        "Exchange Rate": pl.col("_e:Exchange Rate"),
+        "Booking Date": timestamp_error("Booking Date", "_booking_naive", booking),
+        "Booking Date TimeZone": zone_error("Booking Date TimeZone", booking),
+        "Creation Date": timestamp_error("Creation Date", "_creation_naive", creation),
+        "TimeZone": zone_error("TimeZone", creation),
+    }
+    good, rejects = split_valid(
+        frame,
+        checks,
+        raw=pl.col(csvutil.RECORD),
+        amount=pl.col("net_minor"),
+        currency=pl.col("_net_ccy"),
+    )
+    merchant_account = _text("Merchant Account")
+    good = good.with_columns(
+        pl.lit(ctx.file_id).alias("file_id"),
+        pl.lit(ch.id).alias("channel"),
+        business_date(pl.col("booked_at"), ch.timezone, ch.cutoff).alias("business_date"),
+        _text("Psp Reference").alias("psp_reference"),
+        _text("Merchant Reference").alias("merchant_reference"),
+        merchant_account.alias("merchant_account"),
+        _text("Payment Method").alias("payment_method"),
+        pl.col("_gross_ccy").alias("gross_currency"),
+        pl.col("_net_ccy").alias("currency"),
+        pl.concat_str([merchant_account, _text("Batch Number")], separator="-").alias("payout_id"),
+    )
+    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=src.rows_in)

@@ -1,0 +1,126 @@
+"""What every format parser shares: the signature, the result and the row-rejection helper.
+
+A parser is ``parse(path: Path, ctx: ParseContext) -> ParseResult``. It returns the canonical rows it
+could read and one reject row per (line, field) it could not; it raises ``FileRejected`` when the file
+as a whole cannot be read (bad XML, wrong header, control totals that disagree).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from pipelines.channels import Channel
+
+REJECT_SCHEMA = pl.Schema(
+    {
+        "line_no": pl.Int64(),
+        "field": pl.String(),
+        "reason": pl.String(),
+        "raw": pl.String(),
+        "amount_minor": pl.Int64(),
+        "currency": pl.String(),
+    }
+)
+
+
+class FileRejected(ValueError):
+    """The whole file is unreadable or inconsistent; the message says precisely why."""
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    channel: Channel
+    file_id: str
+    file_name: str
+
+
+@dataclass
+class ParseResult:
+    table: str
+    frame: pl.DataFrame
+    rejects: pl.DataFrame
+    rows_in: int
+
+    @property
+    def rows_rejected(self) -> int:
+        return int(self.rejects["line_no"].n_unique()) if self.rejects.height else 0
+
+
+class Parser(Protocol):
+    def __call__(self, path: Path, ctx: ParseContext) -> ParseResult: ...
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def split_valid(
+    frame: pl.DataFrame,
+    checks: dict[str, pl.Expr],
+    *,
+    raw: pl.Expr,
+    amount: pl.Expr | None = None,
+    currency: pl.Expr | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split ``frame`` (which must have ``line_no``) into valid rows and reject rows.
+
+    ``checks`` maps a field name to an expression that is null when the field is valid and the reason
+    otherwise. A row with any failing check is rejected once per failing field.
+    """
+    names = [f"__err_{i}" for i in range(len(checks))]
+    flagged = frame.with_columns(
+        [expr.alias(n) for n, expr in zip(names, checks.values(), strict=True)]
+        + [
+            raw.alias("__raw"),
+            (amount if amount is not None else pl.lit(None, pl.Int64)).alias("__amount"),
+            (currency if currency is not None else pl.lit(None, pl.String)).alias("__currency"),
+        ]
+    )
+    bad_mask = pl.any_horizontal([pl.col(n).is_not_null() for n in names]) if names else pl.lit(False)
+    good = flagged.filter(~bad_mask).drop(names + ["__raw", "__amount", "__currency"])
+    bad = flagged.filter(bad_mask)
+    parts = [
+        bad.filter(pl.col(n).is_not_null()).select(
+            pl.col("line_no").cast(pl.Int64),
+            pl.lit(field).alias("field"),
+            pl.col(n).alias("reason"),
+            pl.col("__raw").cast(pl.String).alias("raw"),
+            pl.col("__amount").cast(pl.Int64).alias("amount_minor"),
+            pl.col("__currency").cast(pl.String).alias("currency"),
+        )
+        for n, field in zip(names, checks, strict=True)
+    ]
+    rejects = pl.concat(parts) if parts else empty_rejects()
+    return good, rejects.sort("line_no", "field")
+
+
+def required(expr: pl.Expr, field: str) -> pl.Expr:
+    """Reason when a mandatory text field is missing or blank."""
+    return pl.when(expr.is_null() | (expr.cast(pl.String).str.strip_chars() == "")).then(
+        pl.lit(f"{field} is missing")
+    )
+
+
+def business_date(ts_utc: pl.Expr, timezone: str, cutoff: dt.time) -> pl.Expr:
+    """Business date of a UTC instant in the channel's time zone; at or after the cut-off rolls over.
+
+    A cut-off of 00:00 means the calendar day. DST-safe: the wall clock is computed by the time zone
+    database for each instant.
+    """
+    local = ts_utc.dt.convert_time_zone(timezone)
+    day = local.dt.date()
+    if cutoff == dt.time(0, 0):
+        return day
+    return pl.when(local.dt.time() >= pl.lit(cutoff)).then(day + pl.duration(days=1)).otherwise(day)
+
+
+def local_to_utc(naive: pl.Expr, timezone: str) -> pl.Expr:
+    """Naive local wall-clock timestamps to UTC; an ambiguous (DST fall-back) time takes the earliest."""
+    return naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
+        "UTC"
+    )

@@ -1,0 +1,159 @@
+"""Internal order extract, CSV (``orders_csv``) and Parquet (``orders_parquet``), to ``orders``.
+
+Column documentation: the order system's extract contract, ``order_id, psp_channel, psp_reference,
+merchant_account, status, amount, currency, created_at`` (amount in major units as decimal text,
+created_at ISO 8601 in UTC). The Parquet variant carries the same columns and may give the amount as
+``amount_minor`` (int64 minor units) instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from pipelines import money
+from pipelines.formats import csvutil
+from pipelines.formats.base import (
+    FileRejected,
+    ParseContext,
+    ParseResult,
+    business_date,
+    required,
+    split_valid,
+)
+from pipelines.schema import table
+
+TABLE = "orders"
+STATUSES = ("succeeded", "refunded", "failed", "expired", "pending")
+TEXT_COLUMNS = ("order_id", "psp_channel", "psp_reference", "merchant_account", "status", "currency")
+REQUIRED_COLUMNS = ("order_id", "psp_channel", "status", "amount", "currency", "created_at")
+OPTIONAL_COLUMNS = ("psp_reference", "merchant_account")
+_RAW = "_record"
+_GIVEN_MINOR = "_amount_minor"
+
+
+def parse(path: Path, ctx: ParseContext) -> ParseResult:
+    opts = ctx.channel.csv
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS)
+    frame = src.frame.with_columns(
+        *[pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns],
+        pl.col("created_at").pipe(csvutil.iso_utc).alias("_created"),
+        pl.lit(None, pl.Int64).alias(_GIVEN_MINOR),
+    )
+    return _canonical(frame, ctx, decimal=opts.decimal, thousands=opts.thousands)
+
+
+def parse_parquet(path: Path, ctx: ParseContext) -> ParseResult:
+    try:
+        raw = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise FileRejected(f"not readable as Parquet: {exc}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c != "amount" and c not in raw.columns]
+    if "amount" not in raw.columns and "amount_minor" not in raw.columns:
+        missing.append("amount or amount_minor")
+    if missing:
+        raise FileRejected(f"Parquet file lacks required column(s): {', '.join(missing)}")
+    schema = raw.schema
+    for name in ("amount", "amount_minor"):
+        if name in schema and schema[name].is_float():
+            raise FileRejected(f"column {name!r} is floating point ({schema[name]}); money must be exact")
+    if "amount_minor" in schema and not schema["amount_minor"].is_integer():
+        raise FileRejected(f"column 'amount_minor' must be an integer column, not {schema['amount_minor']}")
+    amount = pl.lit(None, pl.String)
+    if "amount" in schema:
+        amount = pl.col("amount").cast(pl.String)
+        dtype = schema["amount"]
+        if isinstance(dtype, pl.Decimal) and (dtype.scale or 0) > 0:
+            amount = amount.str.replace(r"0+$", "").str.strip_suffix(".")
+    created_type = schema["created_at"]
+    if isinstance(created_type, pl.Datetime):
+        created = pl.col("created_at")
+        created = (
+            created.dt.convert_time_zone("UTC")
+            if created_type.time_zone
+            else created.dt.replace_time_zone("UTC")
+        )
+        created = created.cast(pl.Datetime("us", "UTC"))
+        created_text = pl.col("created_at").cast(pl.String)
+    elif created_type == pl.String:
+        created = csvutil.iso_utc(pl.col("created_at"))
+        created_text = pl.col("created_at")
+    else:
+        raise FileRejected(f"column 'created_at' must be a timestamp or ISO 8601 text, not {created_type}")
+    frame = raw.with_row_index("line_no", offset=1).select(
+        pl.col("line_no").cast(pl.Int64),
+        *[
+            (pl.col(c).cast(pl.String) if c in schema else pl.lit(None, pl.String)).alias(c)
+            for c in TEXT_COLUMNS
+        ],
+        amount.alias("amount"),
+        (pl.col("amount_minor").cast(pl.Int64) if "amount_minor" in schema else pl.lit(None, pl.Int64)).alias(
+            _GIVEN_MINOR
+        ),
+        created_text.alias("created_at"),
+        created.alias("_created"),
+        pl.struct(pl.all()).struct.json_encode().alias(_RAW),
+    )
+    return _canonical(frame, ctx, decimal=".", thousands=None)
+
+
+def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousands: str | None) -> ParseResult:
+    """Validate and map the text columns (plus ``_created`` and ``_amount_minor``) to ``orders``."""
+    ch = ctx.channel
+    currency = pl.col("currency").str.strip_chars().str.to_uppercase()
+    status = pl.col("status").str.strip_chars().str.to_lowercase()
+    parsed, parse_error = money.parse_minor(pl.col("amount"), currency, decimal=decimal, thousands=thousands)
+    given = pl.col(_GIVEN_MINOR)
+    frame = frame.with_columns(
+        currency.alias("currency"),
+        status.alias("status"),
+        pl.when(given.is_not_null()).then(given).otherwise(parsed).alias("amount_minor"),
+        pl.when(given.is_not_null()).then(pl.lit(None, pl.String)).otherwise(parse_error).alias("_amount_error"),
+    )
+    cur = pl.col("currency")
+    currency_error = money.currency_error(cur)
+    amount_error = (
+        pl.when(currency_error.is_not_null())
+        .then(pl.lit(None, pl.String))
+        .when(pl.col("_amount_error").is_not_null())
+        .then(pl.col("_amount_error"))
+        .when(pl.col("amount_minor") < 0)
+        .then(pl.format("amount must not be negative ({})", pl.col("amount").fill_null(pl.col("amount_minor").cast(pl.String))))
+    )
+    created_error = (
+        pl.when(pl.col("created_at").is_null() | (pl.col("created_at").str.strip_chars() == ""))
+        .then(pl.lit("created_at is missing"))
+        .when(pl.col("_created").is_null())
+        .then(pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("created_at")))
+    )
+    status_error = (
+        pl.when(pl.col("status").is_null() | (pl.col("status") == ""))
+        .then(pl.lit("status is missing"))
+        .when(~pl.col("status").is_in(list(STATUSES)))
+        .then(pl.format("unknown status '{}' (expected one of {})", pl.col("status"), pl.lit(", ".join(STATUSES))))
+    )
+    checks = {
+        "order_id": required(pl.col("order_id"), "order_id"),
+        "psp_channel": required(pl.col("psp_channel"), "psp_channel"),
+        "status": status_error,
+        "amount": amount_error,
+        "currency": currency_error,
+        "created_at": created_error,
+    }
+    good, rejects = split_valid(
+        frame, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")
+    )
+    good = good.with_columns(
+        pl.lit(ctx.file_id).alias("file_id"),
+        pl.lit(ch.id).alias("channel"),
+        pl.col("order_id").str.strip_chars(),
+        pl.col("psp_channel").str.strip_chars(),
+        pl.col("psp_reference").str.strip_chars(),
+        pl.col("merchant_account").str.strip_chars(),
+        pl.col("_created").alias("created_at"),
+        business_date(pl.col("_created"), ch.timezone, ch.cutoff).alias("business_date"),
+    )
+    return ParseResult(
+        table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=frame.height
+    )

@@ -1,0 +1,116 @@
+"""Money: ISO 4217 exponents and exact decimal-string to minor-unit parsing.
+
+Amounts are int64 minor units; a float never touches money. Exponents come from the ``iso4217``
+package (ISO 4217 data); currencies without a minor unit (XAU, XDR, ...) are refused.
+"""
+
+from __future__ import annotations
+
+import functools
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import polars as pl
+from iso4217 import Currency
+
+MAX_INTEGER_DIGITS = 15  # keeps amount * 10**3 far inside int64
+
+
+@functools.cache
+def exponents() -> dict[str, int]:
+    """ISO 4217 alphabetic code -> number of minor-unit digits, for currencies that have one."""
+    return {c.code: c.exponent for c in Currency if c.exponent is not None}
+
+
+def exponent(currency: str) -> int:
+    try:
+        return exponents()[currency]
+    except KeyError:
+        raise ValueError(f"unknown or non-monetary ISO 4217 currency {currency!r}") from None
+
+
+def to_minor(amount: str | Decimal, currency: str) -> int:
+    """Exact conversion of a decimal amount to minor units; more decimals than allowed is an error."""
+    value = Decimal(amount)
+    scaled = value.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more decimals than {currency} allows ({exponent(currency)})")
+    return int(scaled)
+
+
+def format_minor(minor: int, currency: str) -> str:
+    """Minor units to a plain decimal string, e.g. 123456 EUR -> '1234.56'."""
+    e = exponent(currency)
+    sign = "-" if minor < 0 else ""
+    digits = str(abs(minor)).rjust(e + 1, "0")
+    return f"{sign}{digits[:-e]}.{digits[-e:]}" if e else f"{sign}{digits}"
+
+
+def convert_minor(minor: int, from_currency: str, to_currency: str, rate: Decimal) -> int:
+    """Convert minor units with a rate (1 from = rate to), rounding half-even once, at the end."""
+    major = Decimal(minor).scaleb(-exponent(from_currency)) * rate
+    return int(major.scaleb(exponent(to_currency)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def currency_error(currency: pl.Expr) -> pl.Expr:
+    """Null when the currency is a known ISO 4217 code with a minor unit, otherwise the reason."""
+    known = pl.Series(list(exponents()), dtype=pl.String)
+    return (
+        pl.when(currency.is_null() | (currency == ""))
+        .then(pl.lit("currency is missing"))
+        .when(~currency.is_in(known.implode()))
+        .then(pl.format("unknown ISO 4217 currency '{}'", currency))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+
+
+def parse_minor(
+    amount: pl.Expr,
+    currency: pl.Expr,
+    *,
+    decimal: str = ".",
+    thousands: str | None = None,
+    required: bool = True,
+) -> tuple[pl.Expr, pl.Expr]:
+    """Vectorised parse of decimal strings to minor units of each row's currency.
+
+    Returns ``(minor, error)``: ``minor`` is Int64 (null where invalid or empty) and ``error`` is a
+    String that is null where the value is valid. Accepts a leading sign, a trailing minus and
+    parentheses for negatives. The decimal and thousands separators are declared, never guessed.
+    """
+    s = amount.cast(pl.String).str.strip_chars()
+    if thousands:
+        s = s.str.replace_all(thousands, "", literal=True)
+    if decimal != ".":
+        s = s.str.replace_all(decimal, ".", literal=True)
+    negative = s.str.starts_with("-") | s.str.ends_with("-") | (s.str.starts_with("(") & s.str.ends_with(")"))
+    body = s.str.strip_chars("+-() ")
+    valid_shape = body.str.contains(r"^\d+(\.\d*)?$|^\.\d+$")
+    int_part = body.str.extract(r"^(\d*)", 1)
+    frac = body.str.extract(r"\.(\d*)$", 1).fill_null("")
+    exp = currency.replace_strict(exponents(), default=None, return_dtype=pl.Int64)
+    frac_len = frac.str.len_chars().cast(pl.Int64)
+    int_len = int_part.str.len_chars().cast(pl.Int64)
+    int_val = pl.when(int_len == 0).then(pl.lit(0, pl.Int64)).otherwise(int_part.cast(pl.Int64, strict=False))
+    frac_val = pl.when(frac_len == 0).then(pl.lit(0, pl.Int64)).otherwise(frac.cast(pl.Int64, strict=False))
+    ten = pl.lit(10, pl.Int64)
+    magnitude = int_val * ten.pow(exp) + frac_val * ten.pow(exp - frac_len)
+    empty = amount.is_null() | (s == "")
+    error = (
+        pl.when(empty)
+        .then(pl.lit("amount is missing") if required else pl.lit(None, dtype=pl.String))
+        .when(~valid_shape)
+        .then(pl.format("'{}' is not a decimal amount", amount.cast(pl.String)))
+        .when(exp.is_null())
+        .then(pl.lit("amount has no known currency to scale it"))
+        .when(int_len > MAX_INTEGER_DIGITS)
+        .then(pl.format("'{}' is too large", amount.cast(pl.String)))
+        .when(frac_len > exp)
+        .then(pl.format("'{}' has more decimals than the currency allows", amount.cast(pl.String)))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+    minor = (
+        pl.when(error.is_null() & ~empty)
+        .then(pl.when(negative).then(-magnitude).otherwise(magnitude))
+        .otherwise(pl.lit(None, pl.Int64))
+    )
+    return minor, error

@@ -1,0 +1,130 @@
+"""Normalise: parse a landed file, validate it, and write it to staging as canonical Parquet.
+
+Staging layout: ``staging/<table>/business_date=<D>/channel=<C>/<file_id>.parquet``. Rows that cannot be
+parsed go to ``quarantine/rows/<channel>/<file_id>.parquet`` with file, line, field and reason; a file
+that cannot be read at all, or breaks its data contract, goes whole to ``quarantine/files/<channel>/<file_id>/``
+with the reason (and the validation result) beside it. The same file always produces the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipelines import formats, schema, validate
+from pipelines.catalog import FileRecord, FileStatus
+from pipelines.channels import Channel
+from pipelines.config import Settings
+from pipelines.formats.base import FileRejected, ParseContext
+
+log = logging.getLogger(__name__)
+PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
+
+
+def write_parquet_atomic(frame: pl.DataFrame, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    frame.write_parquet(tmp, **PARQUET_OPTS)
+    os.replace(tmp, dest)
+
+
+def write_text_atomic(text: str, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, dest)
+
+
+def staging_path(settings: Settings, table: str, business_date: str, channel: str, file_id: str) -> Path:
+    return settings.staging / table / f"business_date={business_date}" / f"channel={channel}" / f"{file_id}.parquet"
+
+
+def rows_quarantine_path(settings: Settings, channel: str, file_id: str) -> Path:
+    return settings.quarantine / "rows" / channel / f"{file_id}.parquet"
+
+
+def file_quarantine_dir(settings: Settings, channel: str, file_id: str) -> Path:
+    return settings.quarantine / "files" / channel / file_id
+
+
+def _quarantine_file(
+    settings: Settings, rec: FileRecord, reason: str, details: dict[str, Any] | None = None
+) -> None:
+    folder = file_quarantine_dir(settings, rec.channel, rec.file_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / rec.file_name
+    if not target.exists():
+        shutil.copyfile(rec.landing_path, target)
+    payload = {"file_id": rec.file_id, "file_name": rec.file_name, "channel": rec.channel, "reason": reason}
+    write_text_atomic(json.dumps(payload, indent=2, sort_keys=True) + "\n", folder / "reason.json")
+    if details is not None:
+        write_text_atomic(json.dumps(details, indent=2, sort_keys=True, default=str) + "\n", folder / "validation.json")
+
+
+def _remove_previous(settings: Settings, table: str, channel: str, file_id: str) -> None:
+    """A re-normalisation replaces the file's earlier staging output."""
+    for old in (settings.staging / table).glob(f"business_date=*/channel={channel}/{file_id}.parquet"):
+        old.unlink()
+    rows_quarantine_path(settings, channel, file_id).unlink(missing_ok=True)
+
+
+def normalise_file(rec: FileRecord, channel: Channel, settings: Settings, fallback_date: str) -> FileStatus:
+    """Parse, validate and stage one landed file; return its status for the catalog."""
+    table = formats.table_of(channel.format)
+    parser = formats.get(channel.format)
+    ctx = ParseContext(channel=channel, file_id=rec.file_id, file_name=rec.file_name)
+    _remove_previous(settings, table, channel.id, rec.file_id)
+
+    def status(state: str, reason: str | None, rows_in: int, staged: int, quarantined: int,
+               dates: list[str]) -> FileStatus:
+        return FileStatus(
+            file_id=rec.file_id, channel=channel.id, format=channel.format, canonical_table=table,
+            status=state, reason=reason, rows_in=rows_in, rows_staged=staged, rows_quarantined=quarantined,
+            business_dates=dates, assigned_date=min(dates) if dates else fallback_date,
+        )
+
+    try:
+        result = parser(Path(rec.landing_path), ctx)
+    except FileRejected as exc:
+        reason = f"{rec.file_name}: {exc}"
+        log.warning("file quarantined: %s", reason)
+        _quarantine_file(settings, rec, reason)
+        return status("quarantined", reason, 0, 0, 0, [])
+    except Exception as exc:  # a parser must never take the run down with it: the file is quarantined
+        reason = f"{rec.file_name}: unreadable as {channel.format}: {type(exc).__name__}: {exc}"
+        log.exception("file quarantined: %s", reason)
+        _quarantine_file(settings, rec, reason)
+        return status("quarantined", reason, 0, 0, 0, [])
+
+    frame = schema.table(table).conform(result.frame)
+    outcome = validate.validate_frame(table, frame)
+    if not outcome.success:
+        reason = f"{rec.file_name}: breaks the {table} contract: " + "; ".join(outcome.failed)
+        log.warning("file quarantined: %s", reason)
+        _quarantine_file(settings, rec, reason, outcome.result)
+        return status("quarantined", reason, result.rows_in, 0, result.rows_in, [])
+
+    dates = sorted({d.isoformat() for d in frame["business_date"].unique().to_list()})
+    for d in dates:
+        part = frame.filter(pl.col("business_date") == pl.lit(d).str.to_date()).sort("line_no")
+        write_parquet_atomic(part, staging_path(settings, table, d, channel.id, rec.file_id))
+    if result.rejects.height:
+        q = result.rejects.select(
+            pl.lit(rec.file_id).alias("file_id"),
+            pl.lit(rec.file_name).alias("file_name"),
+            pl.lit(channel.id).alias("channel"),
+            "line_no", "field", "reason", "raw", "amount_minor", "currency",
+        ).sort("line_no", "field")
+        write_parquet_atomic(schema.table("quarantine").conform(q), rows_quarantine_path(settings, channel.id, rec.file_id))
+    if result.rows_in != frame.height + result.rows_rejected:
+        raise AssertionError(
+            f"{rec.file_name}: {result.rows_in} rows read but {frame.height} staged + "
+            f"{result.rows_rejected} quarantined"
+        )
+    return status("staged", None, result.rows_in, frame.height, result.rows_rejected, dates)

@@ -1,0 +1,134 @@
+"""The stages as plain functions with JSON-friendly arguments and results.
+
+The ``recon`` CLI and the Airflow DAGs call exactly these functions, so both produce the same outputs.
+Per-channel stages (``ingest_channel``, ``normalise_channel``) never write the catalog; the single
+writers are ``register_files``, ``record_statuses`` and ``reconcile_and_publish``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines import config, ingest
+from pipelines.catalog import Catalog, FileRecord, FileStatus
+from pipelines.channels import Channel, load_channels
+from pipelines.rules import RuleSet, load_rules
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: config.Settings
+    channels: dict[str, Channel]
+    ruleset: RuleSet
+
+    @property
+    def catalog(self) -> Catalog:
+        return Catalog(self.settings.catalog_path)
+
+
+def context(home: str | None = None, rules: str | None = None) -> Context:
+    settings = config.settings(home, rules)
+    settings.ensure()
+    return Context(settings=settings, channels=load_channels(settings.rules), ruleset=load_rules(settings.rules))
+
+
+def channel_ids(home: str | None = None, rules: str | None = None) -> list[str]:
+    """Channels in a stable order (orders and reference data first, then PSPs, then banks)."""
+    order = {"orders": 0, "reference": 1, "psp": 2, "bank": 3}
+    chans = load_channels(config.settings(home, rules).rules)
+    return [c.id for c in sorted(chans.values(), key=lambda c: (order[c.kind], c.id))]
+
+
+def ingest_channel(channel_id: str, home: str | None = None, rules: str | None = None) -> dict[str, Any]:
+    ctx = context(home, rules)
+    records, skipped = ingest.pull_channel(ctx.channels[channel_id], ctx.settings, dt.datetime.now(dt.UTC))
+    return {
+        "channel": channel_id,
+        "records": [r.to_dict() for r in records],
+        "skipped": [s.__dict__ for s in skipped],
+    }
+
+
+def register_files(results: list[dict[str, Any]], home: str | None = None, rules: str | None = None) -> dict[str, int]:
+    ctx = context(home, rules)
+    records = [FileRecord(**r) for res in results for r in res["records"]]
+    counts = ingest.register(ctx.catalog, records, dt.datetime.now(dt.UTC))
+    counts["skipped"] = sum(len(res["skipped"]) for res in results)
+    log.info("registered files: %s", counts)
+    return counts
+
+
+def normalise_channel(
+    channel_id: str, business_date: str, home: str | None = None, rules: str | None = None, force: bool = False
+) -> list[dict[str, Any]]:
+    from pipelines.normalise import normalise_file
+
+    ctx = context(home, rules)
+    done = ctx.catalog.file_statuses(channel_id)
+    out = []
+    for rec in ctx.catalog.files_of_channel(channel_id):
+        if rec.file_id in done and not force:
+            continue
+        out.append(normalise_file(rec, ctx.channels[channel_id], ctx.settings, business_date).to_dict())
+    return out
+
+
+def record_statuses(results: list[list[dict[str, Any]]], home: str | None = None, rules: str | None = None) -> int:
+    ctx = context(home, rules)
+    statuses = [FileStatus(**s) for res in results for s in res]
+    if statuses:
+        ctx.catalog.record_file_statuses(statuses, dt.datetime.now(dt.UTC))
+    return len(statuses)
+
+
+def reconcile_and_publish(
+    business_date: str, mode: str = "nightly", home: str | None = None, rules: str | None = None
+) -> dict[str, Any]:
+    from pipelines.publish import publish
+    from pipelines.reconcile import reconcile
+
+    dt.date.fromisoformat(business_date)
+    ctx = context(home, rules)
+    started = dt.datetime.now(dt.UTC)
+    statuses = ctx.catalog.file_statuses()
+    names = {}
+    for ch in ctx.channels:
+        names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
+    result = reconcile(ctx.settings, business_date, ctx.ruleset, ctx.channels, statuses, names, mode)
+    path = publish(ctx.settings, result)
+    ctx.catalog.record_run(result.run_id, business_date, mode, result.rules_version, "published", started,
+                           dt.datetime.now(dt.UTC), result.summary)
+    return {"business_date": business_date, "run_id": result.run_id, "output": str(path),
+            "report": str(path / "report.html")}
+
+
+def run_all(
+    business_date: str, mode: str = "nightly", home: str | None = None, rules: str | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """All stages in sequence, as the nightly DAG runs them (without Airflow)."""
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
+    ids = channel_ids(home, rules)
+    pulled = []
+    for cid in ids:
+        step(f"ingest {cid}")
+        pulled.append(ingest_channel(cid, home, rules))
+    step("register files")
+    register_files(pulled, home, rules)
+    statuses = []
+    for cid in ids:
+        step(f"normalise {cid}")
+        statuses.append(normalise_channel(cid, business_date, home, rules))
+    step("record file statuses")
+    record_statuses(statuses, home, rules)
+    step("match, clear, publish")
+    return reconcile_and_publish(business_date, mode, home, rules)

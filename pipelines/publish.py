@@ -1,0 +1,163 @@
+"""Publish a run's outputs atomically into ``outputs/<business_date>/``.
+
+The outputs are written into a fresh folder ``outputs/.runs/<date>/<run_id>-*`` and then
+``outputs/<date>`` (a symbolic link) is switched to it with one atomic rename: a reader sees either the
+previous complete output or the new complete output, never a mix; a re-run replaces, never appends.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipelines import money
+from pipelines.config import Settings
+from pipelines.normalise import PARQUET_OPTS
+from pipelines.reconcile import RunResult
+
+KEEP_PREVIOUS = 1
+REPORT_ROW_LIMIT = 5000
+
+
+def output_dir(settings: Settings, business_date: str) -> Path:
+    return settings.outputs / business_date
+
+
+def _write_table(frame: pl.DataFrame, folder: Path, name: str, csv: bool = True) -> None:
+    frame.write_parquet(folder / f"{name}.parquet", **PARQUET_OPTS)
+    if csv:
+        frame.write_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")
+
+
+def publish(settings: Settings, result: RunResult) -> Path:
+    """Write every output of the run and switch ``outputs/<date>`` to them atomically."""
+    runs_dir = settings.outputs / ".runs" / result.business_date
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{result.run_id}-"))
+    _write_table(result.matches, folder, "matches")
+    _write_table(result.breaks, folder, "breaks")
+    _write_table(result.positions, folder, "positions")
+    _write_table(result.manifest, folder, "run_manifest")
+    _write_table(result.quarantine, folder, "quarantine")
+    _write_table(result.outcomes, folder, "outcomes", csv=False)
+    (folder / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True, default=str) + "\n")
+    (folder / "report.html").write_text(render_report(result), encoding="utf-8")
+    for f in folder.iterdir():
+        with f.open("rb") as fh:
+            os.fsync(fh.fileno())
+    folder.chmod(0o755)
+
+    link = output_dir(settings, result.business_date)
+    tmp_link = settings.outputs / f".{result.business_date}.link-{os.getpid()}"
+    tmp_link.unlink(missing_ok=True)
+    tmp_link.symlink_to(folder.relative_to(settings.outputs))
+    if link.exists() and not link.is_symlink():
+        shutil.rmtree(link)
+    os.replace(tmp_link, link)
+    _prune(runs_dir, keep=folder)
+    return link
+
+
+def _prune(runs_dir: Path, keep: Path) -> None:
+    others = sorted((p for p in runs_dir.iterdir() if p != keep and p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in others[: max(0, len(others) - KEEP_PREVIOUS)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# HTML report
+# --------------------------------------------------------------------------------------------------
+def fmt_amount(minor: int | None, currency: str | None) -> str:
+    if minor is None or currency is None:
+        return ""
+    try:
+        return f"{money.format_minor(int(minor), currency)} {currency}"
+    except ValueError:
+        return f"{minor} (minor units) {currency}"
+
+
+def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="{"num" if i in numeric else ""}">{html.escape("" if v is None else str(v))}</td>'
+            for i, v in enumerate(row)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d2330}
+h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d5dd;padding-bottom:.3rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0} th,td{border:1px solid #d0d5dd;padding:.25rem .5rem}
+th{background:#f2f4f7;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#067647;font-weight:600} .fail{color:#b42318;font-weight:600} .muted{color:#667085}
+"""
+
+
+def render_report(result: RunResult) -> str:
+    s = result.summary
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Reconciliation {html.escape(result.business_date)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Reconciliation of business date {html.escape(result.business_date)}</h1>",
+        f"<p class='muted'>run {html.escape(result.run_id)} · mode {html.escape(result.mode)} · "
+        f"rules version {html.escape(result.rules_version)}</p>",
+        "<h2>Summary</h2>",
+    ]
+    rows_in = s.get("rows_in", {})
+    parts.append(_table(["table", "rows"], [[k, v] for k, v in rows_in.items()], {1}))
+    parts.append(_table(["outcome", "rows"], [[k, v] for k, v in s.get("outcomes", {}).items()], {1}))
+    parts.append(_table(["break type", "breaks"], [[k, v] for k, v in s["breaks"]["by_type"].items()], {1}))
+    parts.append(_table(["rule", "matches"], [[k, v] for k, v in s["matches"]["per_rule"].items()], {1}))
+    inv_rows = [[k, "holds" if v["ok"] else "FAILED"] for k, v in s.get("invariants", {}).items()]
+    parts.append("<h2>Invariants</h2>" + _table(["invariant", "result"], inv_rows))
+
+    parts.append("<h2>Net settlement positions</h2>")
+    pos_rows = [
+        [r["counterparty"], r["currency"], r["value_date"], fmt_amount(r["gross_captured_minor"], r["currency"]),
+         fmt_amount(r["refunds_minor"], r["currency"]), fmt_amount(r["chargebacks_minor"], r["currency"]),
+         fmt_amount(r["fees_minor"], r["currency"]), fmt_amount(r["adjustments_minor"], r["currency"]),
+         fmt_amount(r["net_expected_minor"], r["currency"]), fmt_amount(r["received_minor"], r["currency"]),
+         fmt_amount(r["variance_minor"], r["currency"])]
+        for r in result.positions.to_dicts()
+    ]
+    parts.append(_table(
+        ["counterparty", "currency", "value date", "gross captured", "refunds", "chargebacks", "fees",
+         "adjustments", "net expected", "received", "variance"], pos_rows, set(range(3, 11))))
+
+    parts.append(f"<h2>Breaks ({result.breaks.height})</h2>")
+    shown = result.breaks.head(REPORT_ROW_LIMIT)
+    br_rows = [
+        [r["break_type"], r["channel"], r["item_ref"], fmt_amount(r["amount_minor"], r["currency"]),
+         r["counter_ref"], fmt_amount(r["counter_amount_minor"], r["counter_currency"]), r["closest_rule"],
+         r["reason"], r["break_id"]]
+        for r in shown.to_dicts()
+    ]
+    parts.append(_table(["type", "channel", "item", "amount", "counterpart", "counter amount", "closest rule",
+                         "reason", "break id"], br_rows, {3, 5}))
+    if result.breaks.height > REPORT_ROW_LIMIT:
+        parts.append(f"<p class='muted'>first {REPORT_ROW_LIMIT} shown; all are in breaks.csv</p>")
+
+    parts.append("<h2>Input files</h2>")
+    parts.append(_table(
+        ["channel", "file", "status", "rows in", "staged", "quarantined"],
+        [[r["channel"], r["file_name"], r["file_status"], r["rows_in"], r["rows_staged"], r["rows_quarantined"]]
+         for r in result.manifest.to_dicts()], {3, 4, 5}))
+    parts.append(f"<h2>Quarantined rows ({result.quarantine.height})</h2>")
+    parts.append(_table(
+        ["channel", "file", "line", "field", "reason"],
+        [[r["channel"], r["file_name"], r["line_no"], r["field"], r["reason"]]
+         for r in result.quarantine.head(REPORT_ROW_LIMIT).to_dicts()], {2}))
+    parts.append("</body></html>\n")
+    return "".join(parts)

@@ -1,0 +1,396 @@
+"""Reconcile one business date: load staging, match, classify breaks, clear, and prove the invariants.
+
+The result is a set of frames (matches, breaks, outcomes, positions, run manifest, quarantine) and a
+summary; ``publish`` writes them. Nothing here reads the wall clock: the same staged inputs and rules
+give the same result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipelines import calendars, money, schema, sqlfiles
+from pipelines.catalog import FileStatus
+from pipelines.channels import Channel
+from pipelines.config import Settings
+from pipelines.match import run_matching
+from pipelines.normalise import rows_quarantine_path
+from pipelines.rules import MATCHABLE_TABLES, RuleSet
+from pipelines.sqlfiles import ident
+
+log = logging.getLogger(__name__)
+STAGED_TABLES = (*MATCHABLE_TABLES, "fx_rates")
+
+
+class InvariantError(AssertionError):
+    """A run invariant does not hold; the run is not published."""
+
+
+@dataclass
+class RunResult:
+    business_date: str
+    run_id: str
+    mode: str
+    rules_version: str
+    matches: pl.DataFrame
+    breaks: pl.DataFrame
+    outcomes: pl.DataFrame
+    positions: pl.DataFrame
+    manifest: pl.DataFrame
+    quarantine: pl.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _staged_files(settings: Settings, table: str, business_date: str) -> list[str]:
+    folder = settings.staging / table / f"business_date={business_date}"
+    return sorted(str(p) for p in folder.glob("channel=*/*.parquet"))
+
+
+def _load(con: duckdb.DuckDBPyConnection, settings: Settings, business_date: str) -> dict[str, list[str]]:
+    files: dict[str, list[str]] = {}
+    for table in STAGED_TABLES:
+        files[table] = _staged_files(settings, table, business_date)
+        t = schema.table(table)
+        if files[table]:
+            source = "read_parquet($files)"
+            params: dict[str, Any] = {"files": files[table]}
+        else:
+            empty = f"empty_{table}"
+            con.execute(t.duckdb_ddl(empty).replace("CREATE TABLE", "CREATE OR REPLACE TEMP TABLE"))
+            source, params = ident(empty), {}
+        sql = sqlfiles.render("load_tables", table=ident(table), source=source)
+        con.execute(sql, params) if params else con.execute(sql)
+    exps = pl.DataFrame(
+        {"currency": list(money.exponents()), "exponent": list(money.exponents().values())},
+        schema={"currency": pl.String, "exponent": pl.Int64},
+    )
+    con.register("currency_exponents_src", exps)
+    con.execute("CREATE OR REPLACE TABLE currency_exponents AS SELECT * FROM currency_exponents_src")
+    con.execute(sqlfiles.load("macros"))
+    return files
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+    table = con.execute(sql, params or {}).to_arrow_table()
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _quarantine_rows(
+    settings: Settings, statuses: dict[str, FileStatus], business_date: str, channels: dict[str, Channel]
+) -> pl.DataFrame:
+    frames = []
+    for st in statuses.values():
+        if st.assigned_date != business_date or st.status != "staged" or not st.rows_quarantined:
+            continue
+        path = rows_quarantine_path(settings, st.channel, st.file_id)
+        if path.exists():
+            frames.append(pl.read_parquet(path))
+    q = schema.table("quarantine")
+    if not frames:
+        return pl.DataFrame(schema=q.polars_schema())
+    return q.conform(pl.concat(frames)).sort("file_id", "line_no", "field")
+
+
+def _value_dates(business_date: dt.date, channels: dict[str, Channel]) -> pl.DataFrame:
+    rows = []
+    for ch in sorted(channels.values(), key=lambda c: c.id):
+        if ch.kind != "psp":
+            continue
+        value_date = calendars.add_business_days(
+            business_date, ch.settlement.cycle_business_days, ch.settlement.calendar
+        )
+        rows.append({"channel": ch.id, "value_date": value_date, "model": ch.settlement.model})
+    return pl.DataFrame(rows, schema={"channel": pl.String, "value_date": pl.Date, "model": pl.String})
+
+
+def run_id_for(business_date: str, mode: str, rules_version: str, file_ids: list[str]) -> str:
+    h = hashlib.sha256("|".join([business_date, mode, rules_version, *sorted(file_ids)]).encode())
+    return h.hexdigest()[:16]
+
+
+def reconcile(
+    settings: Settings,
+    business_date: str,
+    ruleset: RuleSet,
+    channels: dict[str, Channel],
+    statuses: dict[str, FileStatus],
+    file_names: dict[str, str],
+    mode: str = "nightly",
+) -> RunResult:
+    day = dt.date.fromisoformat(business_date)
+    con = duckdb.connect()
+    try:
+        return _reconcile(con, settings, day, ruleset, channels, statuses, file_names, mode)
+    finally:
+        con.close()
+
+
+def _reconcile(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    day: dt.date,
+    ruleset: RuleSet,
+    channels: dict[str, Channel],
+    statuses: dict[str, FileStatus],
+    file_names: dict[str, str],
+    mode: str,
+) -> RunResult:
+    business_date = day.isoformat()
+    staged = _load(con, settings, business_date)
+    per_rule = run_matching(con, ruleset)
+
+    # ---- manifest: every file that contributes rows (or a quarantine) to this date --------------------
+    quarantine = _quarantine_rows(settings, statuses, business_date, channels)
+    staged_counts = _frame(
+        con,
+        " UNION ALL ".join(
+            f"SELECT '{t}' AS canonical_table, file_id, count(*) AS n FROM {ident(t)} GROUP BY file_id"
+            for t in STAGED_TABLES
+        ),
+    )
+    staged_by_file = {r["file_id"]: r["n"] for r in staged_counts.iter_rows(named=True)}
+    q_by_file = (
+        {r["file_id"]: r["n"] for r in quarantine.group_by("file_id").agg(pl.col("line_no").n_unique().alias("n"))
+         .iter_rows(named=True)}
+        if quarantine.height else {}
+    )
+    manifest_rows = []
+    for st in sorted(statuses.values(), key=lambda s: (s.channel, s.file_id)):
+        in_date = st.file_id in staged_by_file or st.assigned_date == business_date
+        if not in_date:
+            continue
+        n_staged = int(staged_by_file.get(st.file_id, 0))
+        if st.status == "quarantined":
+            n_q = st.rows_quarantined
+        else:
+            n_q = int(q_by_file.get(st.file_id, 0))
+        manifest_rows.append({
+            "file_id": st.file_id, "channel": st.channel, "file_name": file_names.get(st.file_id, "?"),
+            "format": st.format, "file_status": st.status, "rows_in": n_staged + n_q,
+            "rows_staged": n_staged, "rows_quarantined": n_q,
+        })
+    file_ids = [r["file_id"] for r in manifest_rows]
+    run_id = run_id_for(business_date, mode, ruleset.version_hash, file_ids)
+    manifest = schema.table("run_manifest").conform(
+        pl.DataFrame(
+            [{**r, "run_id": run_id, "business_date": day, "mode": mode, "rules_version": ruleset.version_hash}
+             for r in manifest_rows],
+            schema_overrides={"business_date": pl.Date},
+        ) if manifest_rows else pl.DataFrame(schema=schema.table("run_manifest").polars_schema())
+    )
+
+    # ---- matches, breaks, outcomes ----------------------------------------------------------------------
+    item_union = " UNION ALL ".join(
+        f"SELECT item_table, item_id, file_id, line_no, channel, item_ref, amount_minor, currency "
+        f"FROM {ident('items_' + t)}" for t in MATCHABLE_TABLES
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE all_items AS {item_union}")
+    matches = _frame(con, sqlfiles.load("out_matches"), {"business_date": day})
+    breaks = _frame(con, sqlfiles.load("out_breaks"), {"business_date": day})
+    outcomes_sql = sqlfiles.load("out_outcomes")
+    outcomes = _frame(con, outcomes_sql, {"business_date": day})
+    if quarantine.height:
+        q_out = (
+            quarantine.group_by("file_id", "line_no")
+            .agg(
+                pl.col("channel").first(),
+                pl.concat_str([pl.col("field"), pl.lit(": "), pl.col("reason")]).str.join("; ").alias("ref"),
+                pl.col("amount_minor").first(),
+                pl.col("currency").first(),
+            )
+        )
+        table_of = {st.file_id: st.canonical_table for st in statuses.values()}
+        q_out = q_out.select(
+            pl.lit(day).alias("business_date"),
+            pl.col("file_id").replace_strict(table_of, default="unknown").alias("item_table"),
+            "file_id", "line_no", pl.lit("quarantined").alias("outcome"), "ref", "amount_minor", "currency",
+        )
+        outcomes = pl.concat([outcomes, schema.table("outcomes").conform(q_out)])
+    outcomes = schema.table("outcomes").conform(outcomes).sort("item_table", "file_id", "line_no")
+    matches = schema.table("matches").conform(matches).sort("match_id", "side", "item_table", "file_id", "line_no")
+    breaks = schema.table("breaks").conform(breaks).sort("break_type", "break_id")
+
+    # ---- clearing -----------------------------------------------------------------------------------------
+    con.register("value_dates_src", _value_dates(day, channels))
+    con.execute("CREATE OR REPLACE TEMP TABLE value_dates AS SELECT * FROM value_dates_src")
+    sqlfiles.execute(con, sqlfiles.load("positions"), {"business_date": day})
+    positions = schema.table("positions").conform(
+        _frame(con, "SELECT * FROM positions_out")
+    ).sort("counterparty", "currency", "value_date")
+
+    result = RunResult(
+        business_date=business_date, run_id=run_id, mode=mode, rules_version=ruleset.version_hash,
+        matches=matches, breaks=breaks, outcomes=outcomes, positions=positions, manifest=manifest,
+        quarantine=quarantine,
+    )
+    invariants = check_invariants(con, result, staged, settings)
+    result.summary = _summary(result, per_rule, invariants, ruleset)
+    failed = [name for name, inv in invariants.items() if not inv["ok"]]
+    if failed:
+        raise InvariantError(f"{business_date}: invariant(s) failed: {', '.join(failed)}: "
+                             + "; ".join(str(invariants[n]["detail"]) for n in failed))
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# invariants
+# --------------------------------------------------------------------------------------------------
+def check_invariants(
+    con: duckdb.DuckDBPyConnection, result: RunResult, staged: dict[str, list[str]], settings: Settings
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    outcomes = result.outcomes
+
+    # 1. every input row has exactly one outcome; counts add up per file
+    dup = outcomes.group_by("item_table", "file_id", "line_no").len().filter(pl.col("len") > 1)
+    per_file_out = outcomes.group_by("file_id").len().rename({"len": "outcomes"})
+    manifest = result.manifest.filter(pl.col("file_status") == "staged").select("file_id", "channel", "rows_in")
+    joined = manifest.join(per_file_out, on="file_id", how="full", coalesce=True).with_columns(
+        pl.col("rows_in").fill_null(0), pl.col("outcomes").fill_null(0)
+    )
+    mismatched = joined.filter(pl.col("rows_in") != pl.col("outcomes"))
+    out["one_outcome_per_row"] = {
+        "ok": dup.height == 0 and mismatched.height == 0,
+        "rows_in": int(joined["rows_in"].sum()),
+        "outcomes": int(joined["outcomes"].sum()),
+        "rows_with_several_outcomes": dup.height,
+        "detail": mismatched.to_dicts()[:10] + dup.head(10).to_dicts(),
+    }
+
+    # 2. per file and currency, amounts of all outcomes add up to the amounts that came in
+    inputs = _frame(
+        con,
+        "SELECT file_id, currency, CAST(sum(amount_minor) AS BIGINT) AS amount_in, count(*) AS n "
+        "FROM all_items GROUP BY ALL",
+    )
+    if result.quarantine.height:
+        q_in = (
+            result.quarantine.unique(["file_id", "line_no"]).group_by("file_id", "currency")
+            .agg(pl.col("amount_minor").sum().alias("amount_in"), pl.len().alias("n"))
+        )
+        inputs = pl.concat([inputs.cast({"n": pl.Int64}), q_in.cast({"n": pl.Int64, "amount_in": pl.Int64})])
+    inputs = inputs.group_by("file_id", "currency").agg(pl.col("amount_in").sum(), pl.col("n").sum())
+    by_outcome = outcomes.filter(pl.col("outcome") != "reference").group_by("file_id", "currency").agg(
+        pl.col("amount_minor").sum().alias("amount_out"), pl.len().alias("n_out")
+    )
+    cons = inputs.join(by_outcome, on=["file_id", "currency"], how="full", coalesce=True, nulls_equal=True).with_columns(
+        pl.col("amount_in").fill_null(0), pl.col("amount_out").fill_null(0)
+    )
+    bad = cons.filter(pl.col("amount_in") != pl.col("amount_out"))
+    per_currency = outcomes.filter(pl.col("outcome") != "reference").group_by("currency", "outcome").agg(
+        pl.col("amount_minor").sum()
+    ).sort("currency", "outcome")
+    out["amounts_conserved"] = {
+        "ok": bad.height == 0,
+        "per_currency_and_outcome": {
+            f"{r['currency']}:{r['outcome']}": int(r["amount_minor"] or 0) for r in per_currency.iter_rows(named=True)
+        },
+        "detail": bad.to_dicts()[:10],
+    }
+
+    # 3. no item used twice in a pairing; every match balances within its recorded tolerance
+    reuse = _frame(
+        con, "SELECT pairing, side, item_table, item_id, count(*) AS n FROM used GROUP BY ALL HAVING count(*) > 1"
+    )
+    unbalanced = _frame(
+        con,
+        "SELECT match_id, any_value(tolerance_minor) AS tol, "
+        "CAST(sum(CASE WHEN side = 'left' THEN amount_minor ELSE -amount_minor END) AS BIGINT) AS diff "
+        "FROM match_rows GROUP BY match_id HAVING abs(diff) > any_value(tolerance_minor)",
+    )
+    out["no_item_used_twice"] = {"ok": reuse.height == 0, "reused": reuse.height, "detail": reuse.head(10).to_dicts()}
+    out["matches_balance"] = {
+        "ok": unbalanced.height == 0,
+        "matches": int(result.matches["match_id"].n_unique()) if result.matches.height else 0,
+        "detail": unbalanced.head(10).to_dicts(),
+    }
+
+    # 4. positions recomputed from the staged lines and the matched bank credits equal the published ones
+    recomputed = recompute_positions(settings, result)
+    published = result.positions.select(
+        "counterparty", "currency", "net_expected_minor", "received_minor"
+    ).sort("counterparty", "currency")
+    out["positions_recomputed"] = {
+        "ok": recomputed.equals(published),
+        "positions": published.height,
+        "detail": [] if recomputed.equals(published) else [recomputed.to_dicts(), published.to_dicts()],
+    }
+    return out
+
+
+def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
+    """Positions from the staged Parquet (Polars, independently of the SQL) and the published matches."""
+    files = _staged_files(settings, "psp_settlement_lines", result.business_date)
+    schema_cols = ["counterparty", "currency", "net_expected_minor", "received_minor"]
+    if not files:
+        return pl.DataFrame(schema={"counterparty": pl.String, "currency": pl.String,
+                                    "net_expected_minor": pl.Int64, "received_minor": pl.Int64})
+    lines = pl.read_parquet(files).filter(pl.col("record_type") != "payout")
+    expected = lines.group_by("channel", "currency").agg(
+        pl.col("net_minor").sum().alias("net_all"),
+        pl.col("fee_minor").sum().alias("fees_all"),
+        (pl.col("net_minor") + pl.col("fee_minor")).filter(pl.col("record_type") == "fee").sum().alias("fee_lines"),
+    )
+    m = result.matches
+    bank = m.filter((pl.col("item_table") == "bank_statement_lines") & (pl.col("side") == "right"))
+    psp_members = m.filter((pl.col("item_table") == "psp_settlement_lines") & (pl.col("side") == "left")).select(
+        "match_id", "channel"
+    ).unique()
+    received = (
+        bank.join(psp_members, on="match_id", suffix="_psp")
+        .group_by("channel_psp", "currency").agg(pl.col("amount_minor").sum().alias("received_minor"))
+        .rename({"channel_psp": "channel"})
+    )
+    gross_model = {
+        r["counterparty"] for r in result.positions.iter_rows(named=True)
+        if r["net_expected_minor"] != r["gross_captured_minor"] + r["refunds_minor"] + r["chargebacks_minor"]
+        + r["fees_minor"] + r["adjustments_minor"]
+    }
+    out = expected.join(received, on=["channel", "currency"], how="left").with_columns(
+        pl.when(pl.col("channel").is_in(list(gross_model)))
+        .then(pl.col("net_all") + pl.col("fees_all") - pl.col("fee_lines"))
+        .otherwise(pl.col("net_all")).alias("net_expected_minor"),
+        pl.col("received_minor").fill_null(0),
+    )
+    return out.select(
+        pl.col("channel").alias("counterparty"), "currency",
+        pl.col("net_expected_minor").cast(pl.Int64), pl.col("received_minor").cast(pl.Int64),
+    ).select(schema_cols).sort("counterparty", "currency")
+
+
+def _summary(
+    result: RunResult, per_rule: dict[str, int], invariants: dict[str, dict[str, Any]], ruleset: RuleSet
+) -> dict[str, Any]:
+    o = result.outcomes
+    rows_in = {t: int(o.filter(pl.col("item_table") == t).height) for t in (*MATCHABLE_TABLES, "fx_rates")}
+    by_outcome = {str(k): int(v) for k, v in o.group_by("outcome").len().sort("outcome").iter_rows()}
+    breaks_by_type = {str(k): int(v) for k, v in result.breaks.group_by("break_type").len().sort("break_type").iter_rows()}
+    return {
+        "business_date": result.business_date,
+        "run_id": result.run_id,
+        "mode": result.mode,
+        "rules_version": result.rules_version,
+        "files": result.manifest.select(
+            "channel", "file_name", "file_id", "file_status", "rows_in", "rows_staged", "rows_quarantined"
+        ).to_dicts(),
+        "rows_in": rows_in,
+        "outcomes": by_outcome,
+        "matches": {"total": int(result.matches["match_id"].n_unique()) if result.matches.height else 0,
+                    "per_rule": dict(sorted(per_rule.items()))},
+        "breaks": {"total": result.breaks.height, "by_type": breaks_by_type},
+        "quarantined_files": result.manifest.filter(pl.col("file_status") == "quarantined")["file_name"].to_list(),
+        "positions": [
+            {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}
+            for r in result.positions.to_dicts()
+        ],
+        "invariants": {k: {kk: vv for kk, vv in v.items()} for k, v in invariants.items()},
+    }
