@@ -78,7 +78,7 @@ def _load(con: duckdb.DuckDBPyConnection, settings: Settings, business_date: str
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
-    table = con.execute(sql, params or {}).to_arrow_table()
+    table = con.sql(sql, params=params or {}).to_arrow_table()
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame
