@@ -65,7 +65,7 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
     console.print(f"Invariants: {inv}")
     if summary.get("quarantined_files"):
         console.print(f"[yellow]Quarantined files:[/yellow] {', '.join(summary['quarantined_files'])}")
-    console.print(f"Report: {folder.resolve() / 'report.html'}")
+    console.print(f"Report: {folder.absolute() / 'report.html'}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with console.status("starting") as status:
         result = run_all(args.date, args.mode, args.home, args.rules, progress=lambda s: status.update(s))
     summary, folder = _load_summary(args.home, args.date)
-    print_summary(summary, Path(result["output"]))
+    print_summary(summary, folder)
     return 0
 
 

@@ -345,10 +345,21 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
     psp_members = m.filter((pl.col("item_table") == "psp_settlement_lines") & (pl.col("side") == "left")).select(
         "match_id", "channel"
     ).unique()
+    matched_credits = bank.join(psp_members, on="match_id", suffix="_psp").select(
+        pl.col("channel_psp").alias("channel"), "currency", "amount_minor"
+    )
+    b = result.breaks
+    batch_breaks = b.filter(
+        (pl.col("item_table") == "psp_settlement_lines") & pl.col("line_no").is_null()
+        & (pl.col("counter_table") == "bank_statement_lines")
+    )
+    claimed = result.outcomes.filter((pl.col("outcome") == "break") & (pl.col("item_table") == "bank_statement_lines"))
+    broken_credits = batch_breaks.join(
+        claimed, left_on=["break_id", "counter_file_id", "counter_line_no"], right_on=["ref", "file_id", "line_no"]
+    ).select("channel", pl.col("counter_currency").alias("currency"), pl.col("counter_amount_minor").alias("amount_minor"))
     received = (
-        bank.join(psp_members, on="match_id", suffix="_psp")
-        .group_by("channel_psp", "currency").agg(pl.col("amount_minor").sum().alias("received_minor"))
-        .rename({"channel_psp": "channel"})
+        pl.concat([matched_credits, broken_credits])
+        .group_by("channel", "currency").agg(pl.col("amount_minor").sum().alias("received_minor"))
     )
     gross_model = {
         r["counterparty"] for r in result.positions.iter_rows(named=True)

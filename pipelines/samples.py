@@ -48,11 +48,8 @@ Ints = npt.NDArray[np.int64]
 COMPANY_ACCOUNT = "PayPlatform"
 MERCHANT_ACCOUNT = "PayPlatformEU"
 STRIPE_ACCOUNT = "acct_1PpLtfEU7vQm2Kx9"
-ORDERS_CHANNEL = "orders"
 ADYEN_CHANNEL = "adyen_eu"
 STRIPE_CHANNEL = "stripe_eu"
-BANK_CHANNEL = "bank_eu"
-FX_CHANNEL = "fx_ecb"
 BANK_NAME = "ING Bank N.V."
 BANK_BIC = "INGBNL2A"
 ACCOUNT_OWNER = "PayPlatform Europe B.V."
@@ -185,7 +182,7 @@ PLANTED_BREAKS: dict[str, int] = {
     "bank_credit_without_payout": 1,
     "bank_debit_unexplained": 1,
 }
-TOLERANCE_MINOR = 2
+TOLERANCE_MINOR = 2  # the tolerance rule the two near-miss lines are meant for
 PAYOUT_SHORTFALL_MINOR = 1000  # the MXN Stripe payout arrives 10.00 short
 BAD_ORDER_AMOUNT = "12.3x"
 BAD_ADYEN_AMOUNT = "10.123"
@@ -240,7 +237,6 @@ PLANTED_LINES = (
     ("bad_amount", ADYEN, EUR),
     ("bad_currency", ADYEN, GBP),
 )
-QUARANTINE_TAGS = ("bad_amount", "bad_currency", "bad_order_id")
 
 # --- Amounts, fees --------------------------------------------------------------------------------
 
@@ -259,14 +255,26 @@ class _Profile:
 
 
 PROFILES = {
-    EUR: _Profile(100, ((5, 60), (60, 250), (250, 1500)), (0.62, 0.30, 0.08), (0, 50, 90, 95, 99, _ANY),
-                  (0.25, 0.10, 0.15, 0.15, 0.20, 0.15)),
-    GBP: _Profile(100, ((4, 50), (50, 200), (200, 1200)), (0.62, 0.30, 0.08), (0, 50, 95, 99, _ANY),
-                  (0.30, 0.10, 0.15, 0.30, 0.15)),
-    BRL: _Profile(100, ((20, 200), (200, 900), (900, 6000)), (0.60, 0.30, 0.10), (90, 0, 99, _ANY),
-                  (0.45, 0.20, 0.20, 0.15)),
-    MXN: _Profile(100, ((99, 1500), (1500, 5000), (5000, 30000)), (0.60, 0.30, 0.10), (0, 99, 50, _ANY),
-                  (0.40, 0.30, 0.15, 0.15)),
+    EUR: _Profile(
+        100,
+        ((5, 60), (60, 250), (250, 1500)),
+        (0.62, 0.30, 0.08),
+        (0, 50, 90, 95, 99, _ANY),
+        (0.25, 0.10, 0.15, 0.15, 0.20, 0.15),
+    ),
+    GBP: _Profile(
+        100,
+        ((4, 50), (50, 200), (200, 1200)),
+        (0.62, 0.30, 0.08),
+        (0, 50, 95, 99, _ANY),
+        (0.30, 0.10, 0.15, 0.30, 0.15),
+    ),
+    BRL: _Profile(
+        100, ((20, 200), (200, 900), (900, 6000)), (0.60, 0.30, 0.10), (90, 0, 99, _ANY), (0.45, 0.20, 0.20, 0.15)
+    ),
+    MXN: _Profile(
+        100, ((99, 1500), (1500, 5000), (5000, 30000)), (0.60, 0.30, 0.10), (0, 99, 50, _ANY), (0.40, 0.30, 0.15, 0.15)
+    ),
     CLP: _Profile(1000, ((2, 40), (40, 200), (200, 1200)), (0.60, 0.30, 0.10), (-10, 0), (0.70, 0.30)),
 }
 
@@ -312,12 +320,31 @@ STRIPE_FEES = {
 }
 
 # EUR reference rates (quote units per EUR, as decimal text) before the day's small move
-FX_BASE = (("GBP", "0.8412", 4), ("BRL", "6.1245", 4), ("MXN", "21.3408", 4), ("CLP", "1012.35", 2),
-           ("USD", "1.0487", 4), ("JPY", "161.42", 2), ("BHD", "0.39542", 5))
+FX_BASE = (
+    ("GBP", "0.8412", 4),
+    ("BRL", "6.1245", 4),
+    ("MXN", "21.3408", 4),
+    ("CLP", "1012.35", 2),
+    ("USD", "1.0487", 4),
+    ("JPY", "161.42", 2),
+    ("BHD", "0.39542", 5),
+)
 
 _ALPHABET = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 # --- Result ---------------------------------------------------------------------------------------
@@ -574,7 +601,7 @@ def _orders(rng: np.random.Generator, day: _Day, n: int, plant: bool, adyen_refs
 def _render_orders(orders: pl.DataFrame) -> pl.DataFrame:
     currency = pl.col("cur").replace_strict(dict(enumerate(CURRENCIES)), return_dtype=pl.String)
     amount = fmt_amount_by_currency(pl.col("amount"), currency, CURRENCIES)
-    return orders.select(
+    rendered = orders.select(
         pl.col("order_id"),
         pl.col("psp").replace_strict(dict(enumerate(PSP_CHANNELS)), return_dtype=pl.String).alias("psp_channel"),
         pl.col("psp_reference"),
@@ -587,6 +614,8 @@ def _render_orders(orders: pl.DataFrame) -> pl.DataFrame:
         currency.alias("currency"),
         _timestamp(pl.col("created"), "%Y-%m-%dT%H:%M:%SZ").alias("created_at"),
     )
+    assert tuple(rendered.columns) == ORDERS_HEADER
+    return rendered
 
 
 # --- Payment lines (both PSPs, before their own layout) -------------------------------------------
@@ -615,9 +644,7 @@ def _payment_lines(
             {"adyen": adyen_refs.take_text(k), "suffix": _tokens(rng, k, 23, prefix="3")}
         ).with_columns(pl.int_range(pl.len()).alias("nth"))
         lines = (
-            lines.with_columns(
-                pl.when(tolerance).then(tolerance.cast(pl.Int64).cum_sum() - 1).alias("nth")
-            )
+            lines.with_columns(pl.when(tolerance).then(tolerance.cast(pl.Int64).cum_sum() - 1).alias("nth"))
             .join(fresh, on="nth", how="left", maintain_order="left")
             .with_columns(
                 pl.coalesce("suffix", "stripe_suffix").alias("stripe_suffix"),
@@ -741,9 +768,7 @@ def _adyen_payments(rng: np.random.Generator, lines: pl.DataFrame, adyen_refs: _
         .alias("scheme_fees"),
         pl.when(card).then(_bps(g, ic_bps)).alias("interchange"),
     )
-    fees = pl.sum_horizontal(
-        [pl.col(c).fill_null(0) for c in ("commission", "markup", "scheme_fees", "interchange")]
-    )
+    fees = pl.sum_horizontal([pl.col(c).fill_null(0) for c in ("commission", "markup", "scheme_fees", "interchange")])
     local = pl.col("payment_method").is_in(["ideal", "pix"])
     return frame.select(
         "cur",
@@ -762,9 +787,10 @@ def _adyen_payments(rng: np.random.Generator, lines: pl.DataFrame, adyen_refs: _
         "scheme_fees",
         "interchange",
         "variant",
-        pl.when(local).then(pl.col("merchant_reference")).otherwise(pl.lit("<auto>")).alias(
-            "modification_merchant_reference"
-        ),
+        pl.when(local)
+        .then(pl.col("merchant_reference"))
+        .otherwise(pl.lit("<auto>"))
+        .alias("modification_merchant_reference"),
         (pl.col("created") + pl.col("b_delay")).alias("booked"),
         pl.lit(0, pl.Int8).alias("block"),
         "tag",
@@ -872,7 +898,7 @@ def _adyen_batch(
         schema_overrides={"cur": pl.Int8, "block": pl.Int8},
     )
     full = pl.concat([body, payout], how="diagonal_relaxed").select(ADYEN_FRAME.names())
-    full = full.cast(dict(ADYEN_FRAME))
+    full = full.cast(ADYEN_FRAME)
     return full.sort(["block", "booked", "created"], maintain_order=True), amount
 
 
@@ -944,9 +970,7 @@ def _tagged(frame: pl.DataFrame, ref: pl.Expr, amount: pl.Expr, currency: pl.Exp
 # --- Stripe ---------------------------------------------------------------------------------------
 
 
-def _stripe_lines(
-    rng: np.random.Generator, day: _Day, lines: pl.DataFrame, n_orders: int
-) -> pl.DataFrame:
+def _stripe_lines(rng: np.random.Generator, day: _Day, lines: pl.DataFrame, n_orders: int) -> pl.DataFrame:
     """Charges of the day and refunds of earlier charges, all in today's automatic payouts."""
     m = lines.height
     cur = lines["cur"].to_numpy()
@@ -995,9 +1019,7 @@ def _stripe_lines(
     )
     # refunds of earlier charges
     counts = charges.group_by("cur").len().sort("cur")
-    refund_cur = np.concatenate(
-        [np.full(max(1, int(k) // 80), int(c), dtype=np.int8) for c, k in counts.iter_rows()]
-    )
+    refund_cur = np.concatenate([np.full(max(1, int(k) // 80), int(c), dtype=np.int8) for c, k in counts.iter_rows()])
     r = refund_cur.size
     amount = draw_amounts(rng, refund_cur)
     refund_suffix = _tokens(rng, r, 23, prefix="3")
@@ -1364,13 +1386,28 @@ def _bank_entries(rng: np.random.Generator, day: _Day, payouts: list[Payout], pl
         year = day.date.year
         invoice = int(rng.integers(1000, 9999))
         entries.append(
-            _Entry(GBP, True, int(rng.integers(500, 5000)) * 100, f"HLT-{year}-{invoice}",
-                   f"INVOICE {year}-{invoice} PAYPLATFORM", "Harbour Lane Trading Ltd",
-                   ("PMNT", "RCDT", "XBCT"), "bank_credit_without_payout")
+            _Entry(
+                GBP,
+                True,
+                int(rng.integers(500, 5000)) * 100,
+                f"HLT-{year}-{invoice}",
+                f"INVOICE {year}-{invoice} PAYPLATFORM",
+                "Harbour Lane Trading Ltd",
+                ("PMNT", "RCDT", "XBCT"),
+                "bank_credit_without_payout",
+            )
         )
         entries.append(
-            _Entry(EUR, False, 3750, None, f"ACCOUNT CHARGES {day.date.strftime('%Y-%m')}", BANK_NAME,
-                   ("ACMT", "MDOP", "CHRG"), "bank_debit_unexplained")
+            _Entry(
+                EUR,
+                False,
+                3750,
+                None,
+                f"ACCOUNT CHARGES {day.date.strftime('%Y-%m')}",
+                BANK_NAME,
+                ("ACMT", "MDOP", "CHRG"),
+                "bank_debit_unexplained",
+            )
         )
     return entries
 
@@ -1401,7 +1438,7 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
         pl.lit(1, pl.Int8).alias("block"), pl.lit("duplicate_settlement_line").alias("tag")
     )
     reversals = _adyen_reversals(rng, day, adyen_payments, n_orders, adyen_refs)
-    adyen_all = pl.concat([adyen_payments, duplicate, reversals], how="vertical_relaxed").cast(dict(ADYEN_FRAME))
+    adyen_all = pl.concat([adyen_payments, duplicate, reversals], how="vertical_relaxed").cast(ADYEN_FRAME)
     written, payouts = _write_adyen(rng, day, out_dir, adyen_all)
     stripe, stripe_payouts = _write_stripe(rng, day, out_dir, lines.filter(pl.col("psp") == STRIPE), n_orders)
     written.append(stripe)

@@ -17,15 +17,23 @@ WITH lines AS (
   FROM lines
   GROUP BY channel, currency
 ), received AS (
-  SELECT l.channel, m.currency, CAST(sum(m.amount_minor) AS BIGINT) AS received_minor
-  FROM match_rows AS m
-  JOIN (SELECT DISTINCT mr.match_id, p.channel
-        FROM match_rows AS mr JOIN psp_settlement_lines AS p ON p.item_id = mr.item_id
-        WHERE mr.side = 'left' AND mr.item_table = 'psp_settlement_lines'
-          AND mr.pairing IN (SELECT pairing FROM match_rows WHERE side = 'right' AND item_table = 'bank_statement_lines')
-       ) AS l ON l.match_id = m.match_id
-  WHERE m.side = 'right' AND m.item_table = 'bank_statement_lines'
-  GROUP BY l.channel, m.currency
+  -- bank credits matched to the channel's payout batches, plus credits found against a batch that did
+  -- not balance (they arrived; the variance shows the difference)
+  SELECT channel, currency, CAST(sum(amount_minor) AS BIGINT) AS received_minor FROM (
+    SELECT l.channel, m.currency, m.amount_minor
+    FROM match_rows AS m
+    JOIN (SELECT DISTINCT mr.match_id, p.channel
+          FROM match_rows AS mr JOIN psp_settlement_lines AS p ON p.item_id = mr.item_id
+          WHERE mr.side = 'left' AND mr.item_table = 'psp_settlement_lines') AS l ON l.match_id = m.match_id
+    WHERE m.side = 'right' AND m.item_table = 'bank_statement_lines'
+    UNION ALL
+    SELECT b.channel, bl.currency, bl.amount_minor
+    FROM break_list AS b
+    JOIN break_items AS bi
+      ON bi.break_id = b.break_id AND bi.item_table = 'bank_statement_lines' AND bi.item_id = b.counter_item_id
+    JOIN bank_statement_lines AS bl ON bl.item_id = b.counter_item_id
+    WHERE b.item_table = 'psp_settlement_lines' AND b.item_id IS NULL AND b.counter_table = 'bank_statement_lines'
+  ) GROUP BY ALL
 )
 SELECT CAST($business_date AS DATE) AS business_date, a.channel AS counterparty, a.currency, v.value_date,
   a.gross_captured_minor, a.refunds_minor, a.chargebacks_minor, a.fees_minor, a.adjustments_minor,

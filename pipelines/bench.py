@@ -1,0 +1,126 @@
+"""Benchmark: generate a synthetic business day in the real formats and run the whole pipeline on it.
+
+``python -m pipelines.bench --rows 1000000`` prints one JSON line: rows per side, seconds per stage,
+total seconds, rows/s and peak RSS. Also times a bare exact-key DuckDB join of the same staged data as
+a reference floor for the matching stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.config import PROJECT_ROOT
+
+CHANNEL_FOLDERS = {"orders": "orders", "adyen_eu": "adyen", "stripe_eu": "stripe", "bank_eu": "bank", "fx_ecb": "fx"}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_rules(data_dir: Path, rules_dir: Path) -> None:
+    """Copy the project's rules, pointing each channel at the generated data."""
+    shutil.copytree(PROJECT_ROOT / "rules", rules_dir)
+    for path in (rules_dir / "channels").glob("*.yaml"):
+        raw = yaml.safe_load(path.read_text())
+        raw["location"] = str(data_dir / CHANNEL_FOLDERS[raw["id"]])
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def exact_join_seconds(staging: Path, business_date: str) -> float:
+    import duckdb
+
+    orders = sorted(str(p) for p in (staging / "orders" / f"business_date={business_date}").glob("*/*.parquet"))
+    lines = sorted(
+        str(p) for p in (staging / "psp_settlement_lines" / f"business_date={business_date}").glob("*/*.parquet")
+    )
+    con = duckdb.connect()
+    start = time.perf_counter()
+    con.execute(
+        "CREATE TABLE j AS SELECT o.order_id, p.psp_reference, o.amount_minor = p.gross_minor AS same "
+        "FROM read_parquet($o) o JOIN read_parquet($p) p ON o.psp_reference = p.psp_reference",
+        {"o": orders, "p": lines},
+    )
+    elapsed = time.perf_counter() - start
+    con.close()
+    return elapsed
+
+
+def run(rows: int, business_date: str, workdir: Path, keep: bool) -> dict[str, Any]:
+    from pipelines import pipeline, samples
+
+    data_dir, rules_dir, home = workdir / "data", workdir / "rules", workdir / "home"
+    t0 = time.perf_counter()
+    expected = samples.write_day(data_dir, dt.date.fromisoformat(business_date), rows, seed=11, plant=True)
+    generate_s = time.perf_counter() - t0
+    make_rules(data_dir, rules_dir)
+    h, r = str(home), str(rules_dir)
+    stages: dict[str, float] = {}
+
+    start = time.perf_counter()
+    ids = pipeline.channel_ids(h, r)
+    pulled = [pipeline.ingest_channel(c, h, r) for c in ids]
+    pipeline.register_files(pulled, h, r)
+    stages["ingest"] = time.perf_counter() - start
+
+    statuses = []
+    for c in ids:
+        t = time.perf_counter()
+        statuses.append(pipeline.normalise_channel(c, business_date, h, r))
+        stages[f"normalise_{c}"] = time.perf_counter() - t
+    t = time.perf_counter()
+    pipeline.record_statuses(statuses, h, r)
+    stages["record"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    out = pipeline.reconcile_and_publish(business_date, "nightly", h, r)
+    stages["match_clear_publish"] = time.perf_counter() - t
+    total = time.perf_counter() - start
+
+    summary = json.loads((Path(out["output"]) / "summary.json").read_text())
+    join_s = exact_join_seconds(home / "staging", business_date)
+    result = {
+        "rows_orders": summary["rows_in"]["orders"],
+        "rows_psp_lines": summary["rows_in"]["psp_settlement_lines"],
+        "rows_bank_lines": summary["rows_in"]["bank_statement_lines"],
+        "generate_s": round(generate_s, 2),
+        "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "total_s": round(total, 2),
+        "rows_per_s": round((summary["rows_in"]["orders"] + summary["rows_in"]["psp_settlement_lines"]) / total),
+        "exact_key_join_s": round(join_s, 2),
+        "matches": summary["matches"]["total"],
+        "breaks": summary["breaks"]["total"],
+        "invariants_hold": all(v["ok"] for v in summary["invariants"].values()),
+        "expected_matches": getattr(expected, "matched_pairs", None),
+        "peak_rss_mb": round(_peak_rss_mb()),
+    }
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.bench")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="orders (and about as many PSP lines)")
+    parser.add_argument("--date", default="2026-11-26")
+    parser.add_argument("--workdir", help="keep the generated data and workspace here")
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
+    result = run(args.rows, args.date, workdir, keep=bool(args.workdir))
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
