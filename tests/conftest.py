@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,30 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Airflow reads its configuration when first imported: point it at a scratch home (embedded SQLite) and at
+# the project's DAGs before any test imports it.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="recon-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+os.environ.pop("RECON_HOME", None)
+os.environ.pop("RECON_RULES", None)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata database (SQLite) for DagBag and dag.test() runs."""
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "airflow"), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return _AIRFLOW_HOME
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under a folder (following the outputs symlink) by relative path."""
+    root = folder.resolve()
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

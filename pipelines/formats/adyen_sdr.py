@@ -107,16 +107,18 @@ def _blank(expr: pl.Expr) -> pl.Expr:
     return expr.is_null() | (expr == "")
 
 
+def _optional(name: str) -> pl.Expr:
+    """Stripped text of a column, null when blank."""
+    text = _text(name)
+    return pl.when(text != "").then(text)
+
+
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
     src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS)
-    frame = src.frame.with_columns(
-        [pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns]
-    )
-    zone_texts = (
-        pl.concat([frame["TimeZone"], frame["Booking Date TimeZone"]]).str.strip_chars().drop_nulls().unique()
-    )
+    frame = src.frame.with_columns([pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns])
+    zone_texts = pl.concat([frame["TimeZone"], frame["Booking Date TimeZone"]]).str.strip_chars().drop_nulls().unique()
     zones = {t: z for t in zone_texts.to_list() if (z := _zone(t)) is not None}
 
     net_ccy = _text("Net Currency").str.to_uppercase()
@@ -140,9 +142,10 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     rate, rate_error = csvutil.rate_decimal(pl.col("Exchange Rate"), "Exchange Rate")
     frame = frame.with_columns(
         rate.alias("exchange_rate"),
-        pl.when(_blank(_text("Exchange Rate"))).then(pl.lit(None, pl.String)).otherwise(rate_error).alias(
-            "_e:Exchange Rate"
-        ),
+        pl.when(_blank(_text("Exchange Rate")))
+        .then(pl.lit(None, pl.String))
+        .otherwise(rate_error)
+        .alias("_e:Exchange Rate"),
         pl.when(pl.col("_has_booking"))
         .then(pl.col("_booking_naive"))
         .otherwise(pl.col("_creation_naive"))
@@ -225,20 +228,22 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         frame,
         checks,
         raw=pl.col(csvutil.RECORD),
-        amount=pl.col("net_minor"),
+        amount=pl.when(
+            net_present & pl.col("_e:Net Debit (NC)").is_null() & pl.col("_e:Net Credit (NC)").is_null()
+        ).then(pl.col("net_minor")),
         currency=pl.col("_net_ccy"),
     )
-    merchant_account = _text("Merchant Account")
+    merchant_account = _optional("Merchant Account")
     good = good.with_columns(
         pl.lit(ctx.file_id).alias("file_id"),
         pl.lit(ch.id).alias("channel"),
         business_date(pl.col("booked_at"), ch.timezone, ch.cutoff).alias("business_date"),
-        _text("Psp Reference").alias("psp_reference"),
-        _text("Merchant Reference").alias("merchant_reference"),
+        _optional("Psp Reference").alias("psp_reference"),
+        _optional("Merchant Reference").alias("merchant_reference"),
         merchant_account.alias("merchant_account"),
-        _text("Payment Method").alias("payment_method"),
-        pl.col("_gross_ccy").alias("gross_currency"),
+        _optional("Payment Method").alias("payment_method"),
+        pl.when(gross_present).then(pl.col("_gross_ccy")).alias("gross_currency"),
         pl.col("_net_ccy").alias("currency"),
-        pl.concat_str([merchant_account, _text("Batch Number")], separator="-").alias("payout_id"),
+        pl.concat_str([merchant_account, _optional("Batch Number")], separator="-").alias("payout_id"),
     )
     return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=src.rows_in)

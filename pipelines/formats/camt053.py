@@ -58,16 +58,23 @@ _ENTRY_FIELDS = (
 )
 
 
-def _local(tag: Any) -> str:
-    return str(tag).rpartition("}")[2]
+_LOCAL_NAMES: dict[str, str] = {}
+
+
+def _local(tag: str) -> str:
+    """Tag without its ``{namespace}`` part (memoised: a file has few distinct tags)."""
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = _LOCAL_NAMES.setdefault(tag, tag.rpartition("}")[2])
+    return name
 
 
 def _all(elem: Element, path: str) -> list[Element]:
-    """All descendants along ``path`` (local names separated by '/'), in document order."""
-    nodes = [elem]
-    for name in path.split("/"):
-        nodes = [child for node in nodes for child in node if _local(child.tag) == name]
-    return nodes
+    """All descendants along ``path`` (local names separated by '/'), in document order.
+
+    Tags are stripped of their namespace while parsing, so plain ElementPath lookups apply.
+    """
+    return elem.findall(path)
 
 
 def _text(elem: Element, *paths: str) -> str | None:
@@ -186,18 +193,12 @@ def _read(data: bytes) -> tuple[dict[str, list[Any]], list[_Statement]]:
     columns: dict[str, list[Any]] = {name: [] for name in _ENTRY_FIELDS}
     statements: list[_Statement] = []
     spans = _entry_spans(data)
-    in_statement = False
     seen_root = False
     try:
-        for event, elem in DET.iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=True):
-            name = _local(elem.tag)
-            if event == "start":
-                if name == "BkToCstmrStmt":
-                    seen_root = True
-                elif name == "Stmt":
-                    in_statement = True
-                continue
-            if name == "Ntry" and in_statement:
+        for _event, elem in DET.iterparse(io.BytesIO(data), events=("end",), forbid_dtd=True):
+            # Children end before their parent: by an entry's end its whole subtree is namespace-free.
+            name = elem.tag = _local(elem.tag)
+            if name == "Ntry":
                 span = next(spans, None)
                 if span is None:
                     raise FileRejected("could not locate the <Ntry> start tags in the file text")
@@ -210,8 +211,9 @@ def _read(data: bytes) -> tuple[dict[str, list[Any]], list[_Statement]]:
                 elem.clear()
             elif name == "Stmt":
                 statements.append(_statement(elem))
-                in_statement = False
                 elem.clear()
+            elif name == "BkToCstmrStmt":
+                seen_root = True
     except defusedxml.DefusedXmlException as exc:
         raise FileRejected(
             f"XML refused: DTD, entity declarations and external references are not allowed ({exc!r})"
@@ -253,15 +255,14 @@ def _check_totals(frame: pl.DataFrame, statements: list[_Statement]) -> None:
         credits, debits = int(row["credits"] or 0), int(row["debits"] or 0)
         computed = open_minor + credits - debits
         if computed != close_minor:
-
-            def fmt(minor: int) -> str:
-                return money.format_minor(minor, ccy)
-
+            opening_text, credits_text, debits_text, computed_text, closing_text, difference = (
+                money.format_minor(m, ccy)
+                for m in (open_minor, credits, debits, computed, close_minor, close_minor - computed)
+            )
             raise FileRejected(
                 f"statement {stmt.statement_id or f'#{index + 1}'} (account {stmt.account_id}): "
-                f"opening balance {fmt(open_minor)} + credits {fmt(credits)} - debits {fmt(debits)} "
-                f"= {fmt(computed)} {ccy}, but the closing balance is {fmt(close_minor)} {ccy} "
-                f"(difference {fmt(close_minor - computed)})"
+                f"opening balance {opening_text} + credits {credits_text} - debits {debits_text} "
+                f"= {computed_text} {ccy}, but the closing balance is {closing_text} {ccy} (difference {difference})"
             )
 
 
@@ -277,9 +278,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     frame = pl.DataFrame(columns, schema=schema)
     frame = frame.with_columns(
         pl.col("_stmt")
-        .replace_strict(
-            {i: s.statement_id for i, s in enumerate(statements)}, default=None, return_dtype=pl.String
-        )
+        .replace_strict({i: s.statement_id for i, s in enumerate(statements)}, default=None, return_dtype=pl.String)
         .alias("statement_id"),
         pl.col("_stmt")
         .replace_strict({i: s.account_id for i, s in enumerate(statements)}, default=None, return_dtype=pl.String)

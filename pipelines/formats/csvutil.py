@@ -63,13 +63,11 @@ def _records(text: str) -> pl.DataFrame:
         (pl.col("l").str.count_matches(_QUOTE, literal=True).cum_sum() % 2 == 0).alias("closed"),
     )
     if not frame["closed"].last():
-        opened = frame.filter(pl.col("closed").shift(1, fill_value=True))["ln"].last()
+        opened = frame.filter(pl.col("closed").shift(1, fill_value=True))["ln"].to_list()[-1]
         raise FileRejected(f"unterminated quoted field in the record starting on line {opened}")
     if bool(frame["closed"].all()):
         return frame.select(pl.col("ln").cast(pl.Int64).alias(LINE_NO), pl.col("l").alias(RECORD))
-    frame = frame.with_columns(
-        pl.col("closed").shift(1, fill_value=True).cast(pl.Int64).cum_sum().alias("rec")
-    )
+    frame = frame.with_columns(pl.col("closed").shift(1, fill_value=True).cast(pl.Int64).cum_sum().alias("rec"))
     return (
         frame.group_by("rec", maintain_order=True)
         .agg(pl.col("ln").first().cast(pl.Int64).alias(LINE_NO), pl.col("l").str.join("\n").alias(RECORD))
@@ -85,9 +83,7 @@ def _ragged(records: pl.DataFrame, delimiter: str, expected: int) -> pl.DataFram
     )
     plain = counted.filter(~pl.col("_quoted"))
     quoted = counted.filter(pl.col("_quoted")).with_columns(
-        (pl.col(RECORD).str.replace_all(r'"[^"]*"', "").str.count_matches(delimiter, literal=True) + 1).alias(
-            "_fields"
-        )
+        (pl.col(RECORD).str.replace_all(r'"[^"]*"', "").str.count_matches(delimiter, literal=True) + 1).alias("_fields")
     )
     return pl.concat([plain, quoted]).filter(pl.col("_fields") != expected).sort(LINE_NO)
 
@@ -103,6 +99,8 @@ def read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFil
     Raises ``FileRejected`` for an empty file, a header lacking one of ``required``, duplicate header
     names, unterminated quotes and rows whose field count differs from the header's.
     """
+    if len(options.delimiter.encode("utf-8")) != 1:
+        raise FileRejected(f"the channel's CSV delimiter {options.delimiter!r} is not a single byte")
     data = path.read_bytes()
     text = decode(data, options.encoding)
     if not text.strip():
@@ -124,7 +122,8 @@ def read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFil
     ragged = _ragged(body.filter(~pl.col("_blank")), delimiter, len(columns))
     if ragged.height:
         listed = "; ".join(
-            f"line {ln} has {n} field{'s' if n != 1 else ''}" for ln, n in ragged.head(_MAX_LISTED).select(LINE_NO, "_fields").rows()
+            f"line {ln} has {n} field{'s' if n != 1 else ''}"
+            for ln, n in ragged.head(_MAX_LISTED).select(LINE_NO, "_fields").rows()
         )
         more = f" (and {ragged.height - _MAX_LISTED} more rows)" if ragged.height > _MAX_LISTED else ""
         raise FileRejected(f"ragged rows: the header has {len(columns)} fields but {listed}{more}")
@@ -152,8 +151,10 @@ def read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFil
         raise FileRejected(
             f"could not align rows with lines: {fields.height} rows read but {body.height} records found"
         )
-    frame = pl.concat([fields, body.select(LINE_NO, RECORD, "_blank")], how="horizontal")
-    return CsvFile(frame=frame.filter(~pl.col("_blank")).drop("_blank"), columns=columns)
+    if bool(body["_blank"].any()):
+        keep = ~body["_blank"]
+        fields, body = fields.filter(keep), body.filter(keep)
+    return CsvFile(frame=pl.concat([fields, body.select(LINE_NO, RECORD)], how="horizontal"), columns=columns)
 
 
 def rate_decimal(text: pl.Expr, field: str, *, scale: int = 12, precision: int = 38) -> tuple[pl.Expr, pl.Expr]:

@@ -24,6 +24,8 @@ REQUIRED_COLUMNS = ("rate_date", "base_currency", "quote_currency", "rate")
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     src = csvutil.read_csv(path, ctx.channel.csv, REQUIRED_COLUMNS)
     rate_text = pl.col("rate").str.strip_chars()
+    if ctx.channel.csv.thousands:
+        rate_text = rate_text.str.replace_all(ctx.channel.csv.thousands, "", literal=True)
     if ctx.channel.csv.decimal != ".":
         rate_text = rate_text.str.replace_all(ctx.channel.csv.decimal, ".", literal=True)
     rate, rate_error = csvutil.rate_decimal(rate_text, "rate")
@@ -58,9 +60,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             pl.col("business_date").is_not_null() & (pl.col("_first_line") != pl.col("line_no"))
         ).then(pl.format("rate for this date and currency pair already given on line {}", pl.col("_first_line"))),
     }
-    good, rejects = split_valid(
-        frame, checks, raw=pl.col(csvutil.RECORD), currency=pl.col("quote_currency")
-    )
+    good, rejects = split_valid(frame, checks, raw=pl.col(csvutil.RECORD), currency=pl.col("quote_currency"))
     good = good.with_columns(
         pl.lit(ctx.file_id).alias("file_id"),
         pl.lit(ctx.channel.id).alias("channel"),

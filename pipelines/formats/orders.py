@@ -69,11 +69,7 @@ def parse_parquet(path: Path, ctx: ParseContext) -> ParseResult:
     created_type = schema["created_at"]
     if isinstance(created_type, pl.Datetime):
         created = pl.col("created_at")
-        created = (
-            created.dt.convert_time_zone("UTC")
-            if created_type.time_zone
-            else created.dt.replace_time_zone("UTC")
-        )
+        created = created.dt.convert_time_zone("UTC") if created_type.time_zone else created.dt.replace_time_zone("UTC")
         created = created.cast(pl.Datetime("us", "UTC"))
         created_text = pl.col("created_at").cast(pl.String)
     elif created_type == pl.String:
@@ -83,10 +79,7 @@ def parse_parquet(path: Path, ctx: ParseContext) -> ParseResult:
         raise FileRejected(f"column 'created_at' must be a timestamp or ISO 8601 text, not {created_type}")
     frame = raw.with_row_index("line_no", offset=1).select(
         pl.col("line_no").cast(pl.Int64),
-        *[
-            (pl.col(c).cast(pl.String) if c in schema else pl.lit(None, pl.String)).alias(c)
-            for c in TEXT_COLUMNS
-        ],
+        *[(pl.col(c).cast(pl.String) if c in schema else pl.lit(None, pl.String)).alias(c) for c in TEXT_COLUMNS],
         amount.alias("amount"),
         (pl.col("amount_minor").cast(pl.Int64) if "amount_minor" in schema else pl.lit(None, pl.Int64)).alias(
             _GIVEN_MINOR
@@ -109,7 +102,12 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
         currency.alias("currency"),
         status.alias("status"),
         pl.when(given.is_not_null()).then(given).otherwise(parsed).alias("amount_minor"),
-        pl.when(given.is_not_null()).then(pl.lit(None, pl.String)).otherwise(parse_error).alias("_amount_error"),
+        pl.when(given.is_null())
+        .then(parse_error)
+        .when(parsed.is_not_null() & (parsed != given))
+        .then(pl.format("amount '{}' disagrees with amount_minor {}", pl.col("amount"), given))
+        .otherwise(pl.lit(None, pl.String))
+        .alias("_amount_error"),
     )
     cur = pl.col("currency")
     currency_error = money.currency_error(cur)
@@ -119,7 +117,11 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
         .when(pl.col("_amount_error").is_not_null())
         .then(pl.col("_amount_error"))
         .when(pl.col("amount_minor") < 0)
-        .then(pl.format("amount must not be negative ({})", pl.col("amount").fill_null(pl.col("amount_minor").cast(pl.String))))
+        .then(
+            pl.format(
+                "amount must not be negative ({})", pl.col("amount").fill_null(pl.col("amount_minor").cast(pl.String))
+            )
+        )
     )
     created_error = (
         pl.when(pl.col("created_at").is_null() | (pl.col("created_at").str.strip_chars() == ""))
@@ -149,11 +151,11 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
         pl.lit(ch.id).alias("channel"),
         pl.col("order_id").str.strip_chars(),
         pl.col("psp_channel").str.strip_chars(),
-        pl.col("psp_reference").str.strip_chars(),
-        pl.col("merchant_account").str.strip_chars(),
+        *[
+            pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c).str.strip_chars()).alias(c)
+            for c in ("psp_reference", "merchant_account")
+        ],
         pl.col("_created").alias("created_at"),
         business_date(pl.col("_created"), ch.timezone, ch.cutoff).alias("business_date"),
     )
-    return ParseResult(
-        table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=frame.height
-    )
+    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=frame.height)

@@ -73,9 +73,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
     src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS)
-    frame = src.frame.with_columns(
-        [pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns]
-    )
+    frame = src.frame.with_columns([pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns])
     frame = frame.with_columns(
         _text("currency").str.to_uppercase().alias("_ccy"),
         _text("customer_facing_currency").str.to_uppercase().alias("_cf_ccy"),
@@ -85,9 +83,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         .replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String)
         .alias("record_type"),
         csvutil.naive_timestamp(pl.col("created_utc")).dt.replace_time_zone("UTC").alias("booked_at"),
-        pl.coalesce(_text("charge_id").replace("", None), _text("source_id").replace("", None)).alias(
-            "psp_reference"
-        ),
+        pl.coalesce(_text("charge_id").replace("", None), _text("source_id").replace("", None)).alias("psp_reference"),
         _text("payment_metadata[order_id]").replace("", None).alias("merchant_reference"),
     )
     frame = csvutil.parse_amounts(
