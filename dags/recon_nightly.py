@@ -96,11 +96,11 @@ def recon_nightly() -> None:
 
     business_date = resolve_business_date()
     channels = list_channels()
-    registered = register(ingest.expand(channel_id=channels))
+    registered = register(ingest.expand(channel_id=channels))  # type: ignore[arg-type]
     normalised = normalise.partial(business_date=business_date).expand(channel_id=channels)
     registered >> normalised
-    recorded = record(normalised)
-    published = reconcile(business_date)
+    recorded = record(normalised)  # type: ignore[arg-type]
+    published = reconcile(business_date)  # type: ignore[arg-type]
     recorded >> published
 
 

@@ -91,8 +91,15 @@ class Catalog:
                 if not exists:
                     con.execute(
                         "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [rec.file_id, rec.channel, rec.file_name, rec.source_path, rec.size_bytes,
-                         rec.landing_path, rec.arrived_at],
+                        [
+                            rec.file_id,
+                            rec.channel,
+                            rec.file_name,
+                            rec.source_path,
+                            rec.size_bytes,
+                            rec.landing_path,
+                            rec.arrived_at,
+                        ],
                     )
                 con.execute(
                     "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?)",
@@ -127,7 +134,22 @@ class Catalog:
                 "WHERE ? IS NULL OR channel = ? ORDER BY file_id",
                 [channel, channel],
             ).fetchall()
-        return {r[0]: FileStatus(*r[:9], business_dates=list(r[9]), assigned_date=r[10]) for r in rows}
+        return {
+            r[0]: FileStatus(
+                file_id=r[0],
+                channel=r[1],
+                format=r[2],
+                canonical_table=r[3],
+                status=r[4],
+                reason=r[5],
+                rows_in=int(r[6]),
+                rows_staged=int(r[7]),
+                rows_quarantined=int(r[8]),
+                business_dates=list(r[9]),
+                assigned_date=r[10],
+            )
+            for r in rows
+        }
 
     def record_file_statuses(self, statuses: list[FileStatus], processed_at: dt.datetime) -> None:
         with self.connect() as con:
@@ -136,8 +158,20 @@ class Catalog:
                 con.execute("DELETE FROM file_status WHERE file_id = ?", [s.file_id])
                 con.execute(
                     "INSERT INTO file_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [s.file_id, s.channel, s.format, s.canonical_table, s.status, s.reason, s.rows_in,
-                     s.rows_staged, s.rows_quarantined, s.business_dates, s.assigned_date, processed_at],
+                    [
+                        s.file_id,
+                        s.channel,
+                        s.format,
+                        s.canonical_table,
+                        s.status,
+                        s.reason,
+                        s.rows_in,
+                        s.rows_staged,
+                        s.rows_quarantined,
+                        s.business_dates,
+                        s.assigned_date,
+                        processed_at,
+                    ],
                 )
             con.execute("COMMIT")
 
@@ -156,8 +190,16 @@ class Catalog:
         with self.connect() as con:
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, business_date, mode, rules_version, status, started_at, finished_at,
-                 json.dumps(summary, sort_keys=True)],
+                [
+                    run_id,
+                    business_date,
+                    mode,
+                    rules_version,
+                    status,
+                    started_at,
+                    finished_at,
+                    json.dumps(summary, sort_keys=True),
+                ],
             )
 
     def runs(self, business_date: str | None = None) -> list[dict[str, Any]]:

@@ -29,13 +29,17 @@ def _load_summary(home: str | None, business_date: str) -> tuple[dict[str, Any],
     folder = config.settings(home, None).outputs / business_date
     path = folder / "summary.json"
     if not path.exists():
-        raise SystemExit(f"no published run for {business_date} in {folder.parent} (run `recon run --date {business_date}`)")
+        raise SystemExit(
+            f"no published run for {business_date} in {folder.parent} (run `recon run --date {business_date}`)"
+        )
     return json.loads(path.read_text()), folder
 
 
 def print_summary(summary: dict[str, Any], folder: Path) -> None:
-    console.print(f"[bold]Business date {summary['business_date']}[/bold]  run {summary['run_id']}  "
-                  f"mode {summary['mode']}  rules {summary['rules_version']}")
+    console.print(
+        f"[bold]Business date {summary['business_date']}[/bold]  run {summary['run_id']}  "
+        f"mode {summary['mode']}  rules {summary['rules_version']}"
+    )
     t = Table(title="Rows in and outcomes")
     t.add_column("table")
     t.add_column("rows", justify="right")
@@ -52,14 +56,33 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
         b.add_row(k, str(v))
     console.print(b)
     p = Table(title="Net positions per counterparty and currency")
-    for col in ("counterparty", "currency", "value date", "gross", "refunds", "chargebacks", "fees",
-                "net expected", "received", "variance"):
+    for col in (
+        "counterparty",
+        "currency",
+        "value date",
+        "gross",
+        "refunds",
+        "chargebacks",
+        "fees",
+        "net expected",
+        "received",
+        "variance",
+    ):
         p.add_column(col, justify="right" if col not in ("counterparty", "currency", "value date") else "left")
     for r in summary["positions"]:
         c = r["currency"]
-        p.add_row(r["counterparty"], c, r["value_date"], _fmt(r["gross_captured_minor"], c), _fmt(r["refunds_minor"], c),
-                  _fmt(r["chargebacks_minor"], c), _fmt(r["fees_minor"], c), _fmt(r["net_expected_minor"], c),
-                  _fmt(r["received_minor"], c), _fmt(r["variance_minor"], c))
+        p.add_row(
+            r["counterparty"],
+            c,
+            r["value_date"],
+            _fmt(r["gross_captured_minor"], c),
+            _fmt(r["refunds_minor"], c),
+            _fmt(r["chargebacks_minor"], c),
+            _fmt(r["fees_minor"], c),
+            _fmt(r["net_expected_minor"], c),
+            _fmt(r["received_minor"], c),
+            _fmt(r["variance_minor"], c),
+        )
     console.print(p)
     inv = ", ".join(f"{k} {'holds' if v['ok'] else 'FAILED'}" for k, v in summary["invariants"].items())
     console.print(f"Invariants: {inv}")
@@ -72,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.pipeline import run_all
 
     with console.status("starting") as status:
-        result = run_all(args.date, args.mode, args.home, args.rules, progress=lambda s: status.update(s))
+        run_all(args.date, args.mode, args.home, args.rules, progress=lambda s: status.update(s))
     summary, folder = _load_summary(args.home, args.date)
     print_summary(summary, folder)
     return 0
@@ -95,8 +118,14 @@ def cmd_breaks(args: argparse.Namespace) -> int:
     for col in ("break id", "type", "channel", "item", "amount", "reason"):
         t.add_column(col, justify="right" if col == "amount" else "left", overflow="fold")
     for r in breaks.iter_rows(named=True):
-        t.add_row(r["break_id"], r["break_type"], r["channel"], r["item_ref"] or "",
-                  f"{_fmt(r['amount_minor'], r['currency'])} {r['currency']}", r["reason"])
+        t.add_row(
+            r["break_id"],
+            r["break_type"],
+            r["channel"],
+            r["item_ref"] or "",
+            f"{_fmt(r['amount_minor'], r['currency'])} {r['currency']}",
+            r["reason"],
+        )
     console.print(t)
     return 0
 
@@ -113,8 +142,10 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         console.print(str(exc), markup=False)
         return 1
     n_rules = sum(len(f.rules) for f in rs.files.values())
-    console.print(f"{rules_dir}: {len(chans)} channel(s), {len(rs.files)} rule file(s), {n_rules} rule(s) valid; "
-                  f"version {rs.version_hash}")
+    console.print(
+        f"{rules_dir}: {len(chans)} channel(s), {len(rs.files)} rule file(s), {n_rules} rule(s) valid; "
+        f"version {rs.version_hash}"
+    )
     return 0
 
 
@@ -149,8 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.func(args))
     except RulesError as exc:

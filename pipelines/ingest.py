@@ -75,7 +75,8 @@ def _list_local(channel: Channel, base: Path) -> list[Path]:
     if not folder.is_dir():
         raise IngestError(f"channel {channel.id}: folder {folder} does not exist")
     return sorted(
-        p for p in folder.iterdir()
+        p
+        for p in folder.iterdir()
         if p.is_file() and not p.name.startswith(".") and fnmatch.fnmatch(p.name, channel.pattern)
     )
 

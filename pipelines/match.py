@@ -49,9 +49,11 @@ def _filter_values_sql(side: Side, alias: str) -> str:
     cols = sorted(side.filter)
     if not cols:
         return "''"
-    return "concat_ws(', ', " + ", ".join(
-        f"'{c}=' || coalesce(CAST({alias}.{ident(c)} AS VARCHAR), 'null')" for c in cols
-    ) + ")"
+    return (
+        "concat_ws(', ', "
+        + ", ".join(f"'{c}=' || coalesce(CAST({alias}.{ident(c)} AS VARCHAR), 'null')" for c in cols)
+        + ")"
+    )
 
 
 def _admitted_sql(rules: list[Rule], side_name: str, alias: str, params: Params) -> str:
@@ -110,7 +112,11 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile) ->
     order = "r.file_id, r.line_no"
     admitted = _admitted_sql(rf.rules, "right", "r", params)
     sql = sqlfiles.render(
-        "mark_duplicates", right_table=right, partition=part, order=order, admitted=admitted,
+        "mark_duplicates",
+        right_table=right,
+        partition=part,
+        order=order,
+        admitted=admitted,
         pairing=params.bind(pname),
     )
     _execute(con, sql, params)
@@ -165,8 +171,15 @@ def run_one_to_one(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile, rul
             l_currency=ident(rule.currency.left),
             r_currency=ident(rule.currency.right),
         )
-        record.values.update({"rule_id": rule.id, "pairing": pname, "tolerance": rule.amount.tolerance_minor,
-                              "left_table": rf.pairing.left, "right_table": rf.pairing.right})
+        record.values.update(
+            {
+                "rule_id": rule.id,
+                "pairing": pname,
+                "tolerance": rule.amount.tolerance_minor,
+                "left_table": rf.pairing.left,
+                "right_table": rf.pairing.right,
+            }
+        )
         _execute(con, sql, record)
         total += found
     return total
@@ -191,8 +204,10 @@ def build_groups(
     g = _group_fragments(rule, params)
     extra = "TRUE"
     if skip_broken:
-        extra = (f"NOT EXISTS (SELECT 1 FROM classified_members c WHERE c.pairing = {params.bind(pname)} "
-                 "AND c.item_id = l.item_id)")
+        extra = (
+            f"NOT EXISTS (SELECT 1 FROM classified_members c WHERE c.pairing = {params.bind(pname)} "
+            "AND c.item_id = l.item_id)"
+        )
     w = rule.date_window_days
     sql = sqlfiles.render(
         "match_aggregate_groups",
@@ -245,8 +260,15 @@ def run_aggregate(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile, rule
             group_key=gf["group_key"],
             sum_exclude=gf["sum_exclude"],
         )
-        record.values.update({"rule_id": rule.id, "pairing": pname, "tolerance": rule.amount.tolerance_minor,
-                              "left_table": rf.pairing.left, "right_table": rf.pairing.right})
+        record.values.update(
+            {
+                "rule_id": rule.id,
+                "pairing": pname,
+                "tolerance": rule.amount.tolerance_minor,
+                "left_table": rf.pairing.left,
+                "right_table": rf.pairing.right,
+            }
+        )
         _execute(con, sql, record)
         total += found
     return total
@@ -266,8 +288,11 @@ def classify_pairing(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile) -
     agg_rules = [r for r in sorted(rf.rules, key=lambda r: (r.priority, r.id)) if r.kind == "aggregate_to_one"]
 
     # 1. duplicates set aside before matching
-    _execute(con, sqlfiles.render("break_duplicates", right_table=ident(rt), right_items=ident(f"items_{rt}")),
-             {"pairing": pname, "break_type": vocab["duplicate"], "right_table": rt})
+    _execute(
+        con,
+        sqlfiles.render("break_duplicates", right_table=ident(rt), right_items=ident(f"items_{rt}")),
+        {"pairing": pname, "break_type": vocab["duplicate"], "right_table": rt},
+    )
 
     # 2. unmatched right items of one-to-one rules: nearest left candidate under each rule
     _execute(con, sqlfiles.load("near_reset"), {"pairing": pname, "right_table": rt})
@@ -291,15 +316,28 @@ def classify_pairing(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile) -
             l_date=f"CAST(l.{ident(w.left)} AS VARCHAR)" if w else "NULL",
             r_date=f"CAST(r.{ident(w.right)} AS VARCHAR)" if w else "NULL",
         )
-        p.values.update({"pairing": pname, "rank": rank, "rule_id": rule.id,
-                         "tolerance": rule.amount.tolerance_minor, "right_table": rt,
-                         "window": (f"{w.min_days}..{w.max_days} days" if w else "any")})
+        p.values.update(
+            {
+                "pairing": pname,
+                "rank": rank,
+                "rule_id": rule.id,
+                "tolerance": rule.amount.tolerance_minor,
+                "right_table": rt,
+                "window": (f"{w.min_days}..{w.max_days} days" if w else "any"),
+            }
+        )
         _execute(con, sql, p)
     if one_rules:
-        _execute(con, sqlfiles.render("break_near_one_to_one", left_items=ident(f"items_{lt}"),
-                                      right_items=ident(f"items_{rt}")), {
-            "pairing": pname, "left_table": lt, "right_table": rt, **{f"v_{k}": v for k, v in vocab.items()},
-        })
+        _execute(
+            con,
+            sqlfiles.render("break_near_one_to_one", left_items=ident(f"items_{lt}"), right_items=ident(f"items_{rt}")),
+            {
+                "pairing": pname,
+                "left_table": lt,
+                "right_table": rt,
+                **{f"v_{k}": v for k, v in vocab.items()},
+            },
+        )
 
     # 3. unmatched groups of aggregate rules: nearest right candidate
     for rule in agg_rules:
@@ -321,10 +359,20 @@ def classify_pairing(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile) -
             group_key=gf["group_key"],
             key_ref="concat_ws('|', " + ", ".join(f"g.{ident(k.left)}" for k in rule.keys) + ")",
         )
-        p.values.update({"pairing": pname, "rule_id": rule.id, "tolerance": rule.amount.tolerance_minor,
-                         "left_table": lt, "right_table": rt,
-                         **{f"v_{k}": v for k, v in vocab.items() if k in ("left_unmatched", "amount", "currency",
-                                                                          "date", "duplicate", "ambiguous")}})
+        p.values.update(
+            {
+                "pairing": pname,
+                "rule_id": rule.id,
+                "tolerance": rule.amount.tolerance_minor,
+                "left_table": lt,
+                "right_table": rt,
+                **{
+                    f"v_{k}": v
+                    for k, v in vocab.items()
+                    if k in ("left_unmatched", "amount", "currency", "date", "duplicate", "ambiguous")
+                },
+            }
+        )
         _execute(con, sql, p)
 
     # 4. everything this pairing owns that is still without an outcome
@@ -334,12 +382,19 @@ def classify_pairing(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile) -
         ("right", rt, "right_unmatched", "right_not_admitted"),
     ):
         not_admitted = vocab[not_admitted_key]
-        _execute(con, sqlfiles.render("break_leftovers", table=ident(tbl), items=ident(f"items_{tbl}")), {
-            "pairing": pname, "side": side, "item_table": tbl, "break_type": vocab[unmatched_key],
-            "not_admitted_break": None if not_admitted in NON_BREAK_OUTCOMES else not_admitted,
-            "not_admitted_outcome": not_admitted if not_admitted in NON_BREAK_OUTCOMES else None,
-            "closest_rule": first_rule,
-        })
+        _execute(
+            con,
+            sqlfiles.render("break_leftovers", table=ident(tbl), items=ident(f"items_{tbl}")),
+            {
+                "pairing": pname,
+                "side": side,
+                "item_table": tbl,
+                "break_type": vocab[unmatched_key],
+                "not_admitted_break": None if not_admitted in NON_BREAK_OUTCOMES else not_admitted,
+                "not_admitted_outcome": not_admitted if not_admitted in NON_BREAK_OUTCOMES else None,
+                "closest_rule": first_rule,
+            },
+        )
 
 
 def classify_unowned(con: duckdb.DuckDBPyConnection) -> None:

@@ -53,9 +53,7 @@ def file_quarantine_dir(settings: Settings, channel: str, file_id: str) -> Path:
     return settings.quarantine / "files" / channel / file_id
 
 
-def _quarantine_file(
-    settings: Settings, rec: FileRecord, reason: str, details: dict[str, Any] | None = None
-) -> None:
+def _quarantine_file(settings: Settings, rec: FileRecord, reason: str, details: dict[str, Any] | None = None) -> None:
     folder = file_quarantine_dir(settings, rec.channel, rec.file_id)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / rec.file_name
@@ -81,12 +79,21 @@ def normalise_file(rec: FileRecord, channel: Channel, settings: Settings, fallba
     ctx = ParseContext(channel=channel, file_id=rec.file_id, file_name=rec.file_name)
     _remove_previous(settings, table, channel.id, rec.file_id)
 
-    def status(state: str, reason: str | None, rows_in: int, staged: int, quarantined: int,
-               dates: list[str]) -> FileStatus:
+    def status(
+        state: str, reason: str | None, rows_in: int, staged: int, quarantined: int, dates: list[str]
+    ) -> FileStatus:
         return FileStatus(
-            file_id=rec.file_id, channel=channel.id, format=channel.format, canonical_table=table,
-            status=state, reason=reason, rows_in=rows_in, rows_staged=staged, rows_quarantined=quarantined,
-            business_dates=dates, assigned_date=min(dates) if dates else fallback_date,
+            file_id=rec.file_id,
+            channel=channel.id,
+            format=channel.format,
+            canonical_table=table,
+            status=state,
+            reason=reason,
+            rows_in=rows_in,
+            rows_staged=staged,
+            rows_quarantined=quarantined,
+            business_dates=dates,
+            assigned_date=min(dates) if dates else fallback_date,
         )
 
     try:
@@ -119,9 +126,16 @@ def normalise_file(rec: FileRecord, channel: Channel, settings: Settings, fallba
             pl.lit(rec.file_id).alias("file_id"),
             pl.lit(rec.file_name).alias("file_name"),
             pl.lit(channel.id).alias("channel"),
-            "line_no", "field", "reason", "raw", "amount_minor", "currency",
+            "line_no",
+            "field",
+            "reason",
+            "raw",
+            "amount_minor",
+            "currency",
         ).sort("line_no", "field")
-        write_parquet_atomic(schema.table("quarantine").conform(q), rows_quarantine_path(settings, channel.id, rec.file_id))
+        write_parquet_atomic(
+            schema.table("quarantine").conform(q), rows_quarantine_path(settings, channel.id, rec.file_id)
+        )
     if result.rows_in != frame.height + result.rows_rejected:
         raise AssertionError(
             f"{rec.file_name}: {result.rows_in} rows read but {frame.height} staged + "

@@ -101,14 +101,29 @@ def reconcile_and_publish(
         names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
     result = reconcile(ctx.settings, business_date, ctx.ruleset, ctx.channels, statuses, names, mode)
     path = publish(ctx.settings, result)
-    ctx.catalog.record_run(result.run_id, business_date, mode, result.rules_version, "published", started,
-                           dt.datetime.now(dt.UTC), result.summary)
-    return {"business_date": business_date, "run_id": result.run_id, "output": str(path),
-            "report": str(path / "report.html")}
+    ctx.catalog.record_run(
+        result.run_id,
+        business_date,
+        mode,
+        result.rules_version,
+        "published",
+        started,
+        dt.datetime.now(dt.UTC),
+        result.summary,
+    )
+    return {
+        "business_date": business_date,
+        "run_id": result.run_id,
+        "output": str(path),
+        "report": str(path / "report.html"),
+    }
 
 
 def run_all(
-    business_date: str, mode: str = "nightly", home: str | None = None, rules: str | None = None,
+    business_date: str,
+    mode: str = "nightly",
+    home: str | None = None,
+    rules: str | None = None,
     progress: Any = None,
 ) -> dict[str, Any]:
     """All stages in sequence, as the nightly DAG runs them (without Airflow)."""

@@ -125,39 +125,98 @@ def render_report(result: RunResult) -> str:
 
     parts.append("<h2>Net settlement positions</h2>")
     pos_rows = [
-        [r["counterparty"], r["currency"], r["value_date"], fmt_amount(r["gross_captured_minor"], r["currency"]),
-         fmt_amount(r["refunds_minor"], r["currency"]), fmt_amount(r["chargebacks_minor"], r["currency"]),
-         fmt_amount(r["fees_minor"], r["currency"]), fmt_amount(r["adjustments_minor"], r["currency"]),
-         fmt_amount(r["net_expected_minor"], r["currency"]), fmt_amount(r["received_minor"], r["currency"]),
-         fmt_amount(r["variance_minor"], r["currency"])]
+        [
+            r["counterparty"],
+            r["currency"],
+            r["value_date"],
+            fmt_amount(r["gross_captured_minor"], r["currency"]),
+            fmt_amount(r["refunds_minor"], r["currency"]),
+            fmt_amount(r["chargebacks_minor"], r["currency"]),
+            fmt_amount(r["fees_minor"], r["currency"]),
+            fmt_amount(r["adjustments_minor"], r["currency"]),
+            fmt_amount(r["net_expected_minor"], r["currency"]),
+            fmt_amount(r["received_minor"], r["currency"]),
+            fmt_amount(r["variance_minor"], r["currency"]),
+        ]
         for r in result.positions.to_dicts()
     ]
-    parts.append(_table(
-        ["counterparty", "currency", "value date", "gross captured", "refunds", "chargebacks", "fees",
-         "adjustments", "net expected", "received", "variance"], pos_rows, set(range(3, 11))))
+    parts.append(
+        _table(
+            [
+                "counterparty",
+                "currency",
+                "value date",
+                "gross captured",
+                "refunds",
+                "chargebacks",
+                "fees",
+                "adjustments",
+                "net expected",
+                "received",
+                "variance",
+            ],
+            pos_rows,
+            set(range(3, 11)),
+        )
+    )
 
     parts.append(f"<h2>Breaks ({result.breaks.height})</h2>")
     shown = result.breaks.head(REPORT_ROW_LIMIT)
     br_rows = [
-        [r["break_type"], r["channel"], r["item_ref"], fmt_amount(r["amount_minor"], r["currency"]),
-         r["counter_ref"], fmt_amount(r["counter_amount_minor"], r["counter_currency"]), r["closest_rule"],
-         r["reason"], r["break_id"]]
+        [
+            r["break_type"],
+            r["channel"],
+            r["item_ref"],
+            fmt_amount(r["amount_minor"], r["currency"]),
+            r["counter_ref"],
+            fmt_amount(r["counter_amount_minor"], r["counter_currency"]),
+            r["closest_rule"],
+            r["reason"],
+            r["break_id"],
+        ]
         for r in shown.to_dicts()
     ]
-    parts.append(_table(["type", "channel", "item", "amount", "counterpart", "counter amount", "closest rule",
-                         "reason", "break id"], br_rows, {3, 5}))
+    parts.append(
+        _table(
+            [
+                "type",
+                "channel",
+                "item",
+                "amount",
+                "counterpart",
+                "counter amount",
+                "closest rule",
+                "reason",
+                "break id",
+            ],
+            br_rows,
+            {3, 5},
+        )
+    )
     if result.breaks.height > REPORT_ROW_LIMIT:
         parts.append(f"<p class='muted'>first {REPORT_ROW_LIMIT} shown; all are in breaks.csv</p>")
 
     parts.append("<h2>Input files</h2>")
-    parts.append(_table(
-        ["channel", "file", "status", "rows in", "staged", "quarantined"],
-        [[r["channel"], r["file_name"], r["file_status"], r["rows_in"], r["rows_staged"], r["rows_quarantined"]]
-         for r in result.manifest.to_dicts()], {3, 4, 5}))
+    parts.append(
+        _table(
+            ["channel", "file", "status", "rows in", "staged", "quarantined"],
+            [
+                [r["channel"], r["file_name"], r["file_status"], r["rows_in"], r["rows_staged"], r["rows_quarantined"]]
+                for r in result.manifest.to_dicts()
+            ],
+            {3, 4, 5},
+        )
+    )
     parts.append(f"<h2>Quarantined rows ({result.quarantine.height})</h2>")
-    parts.append(_table(
-        ["channel", "file", "line", "field", "reason"],
-        [[r["channel"], r["file_name"], r["line_no"], r["field"], r["reason"]]
-         for r in result.quarantine.head(REPORT_ROW_LIMIT).to_dicts()], {2}))
+    parts.append(
+        _table(
+            ["channel", "file", "line", "field", "reason"],
+            [
+                [r["channel"], r["file_name"], r["line_no"], r["field"], r["reason"]]
+                for r in result.quarantine.head(REPORT_ROW_LIMIT).to_dicts()
+            ],
+            {2},
+        )
+    )
     parts.append("</body></html>\n")
     return "".join(parts)

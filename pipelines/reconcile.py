@@ -159,9 +159,12 @@ def _reconcile(
     )
     staged_by_file = {r["file_id"]: r["n"] for r in staged_counts.iter_rows(named=True)}
     q_by_file = (
-        {r["file_id"]: r["n"] for r in quarantine.group_by("file_id").agg(pl.col("line_no").n_unique().alias("n"))
-         .iter_rows(named=True)}
-        if quarantine.height else {}
+        {
+            r["file_id"]: r["n"]
+            for r in quarantine.group_by("file_id").agg(pl.col("line_no").n_unique().alias("n")).iter_rows(named=True)
+        }
+        if quarantine.height
+        else {}
     )
     manifest_rows = []
     for st in sorted(statuses.values(), key=lambda s: (s.channel, s.file_id)):
@@ -173,25 +176,37 @@ def _reconcile(
             n_q = st.rows_quarantined
         else:
             n_q = int(q_by_file.get(st.file_id, 0))
-        manifest_rows.append({
-            "file_id": st.file_id, "channel": st.channel, "file_name": file_names.get(st.file_id, "?"),
-            "format": st.format, "file_status": st.status, "rows_in": n_staged + n_q,
-            "rows_staged": n_staged, "rows_quarantined": n_q,
-        })
-    file_ids = [r["file_id"] for r in manifest_rows]
+        manifest_rows.append(
+            {
+                "file_id": st.file_id,
+                "channel": st.channel,
+                "file_name": file_names.get(st.file_id, "?"),
+                "format": st.format,
+                "file_status": st.status,
+                "rows_in": n_staged + n_q,
+                "rows_staged": n_staged,
+                "rows_quarantined": n_q,
+            }
+        )
+    file_ids = [str(r["file_id"]) for r in manifest_rows]
     run_id = run_id_for(business_date, mode, ruleset.version_hash, file_ids)
     manifest = schema.table("run_manifest").conform(
         pl.DataFrame(
-            [{**r, "run_id": run_id, "business_date": day, "mode": mode, "rules_version": ruleset.version_hash}
-             for r in manifest_rows],
+            [
+                {**r, "run_id": run_id, "business_date": day, "mode": mode, "rules_version": ruleset.version_hash}
+                for r in manifest_rows
+            ],
             schema_overrides={"business_date": pl.Date},
-        ) if manifest_rows else pl.DataFrame(schema=schema.table("run_manifest").polars_schema())
+        )
+        if manifest_rows
+        else pl.DataFrame(schema=schema.table("run_manifest").polars_schema())
     )
 
     # ---- matches, breaks, outcomes ----------------------------------------------------------------------
     item_union = " UNION ALL ".join(
         f"SELECT item_table, item_id, file_id, line_no, channel, item_ref, amount_minor, currency "
-        f"FROM {ident('items_' + t)}" for t in MATCHABLE_TABLES
+        f"FROM {ident('items_' + t)}"
+        for t in MATCHABLE_TABLES
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE all_items AS {item_union}")
     matches = _frame(con, sqlfiles.load("out_matches"), {"business_date": day})
@@ -199,20 +214,22 @@ def _reconcile(
     outcomes_sql = sqlfiles.load("out_outcomes")
     outcomes = _frame(con, outcomes_sql, {"business_date": day})
     if quarantine.height:
-        q_out = (
-            quarantine.group_by("file_id", "line_no")
-            .agg(
-                pl.col("channel").first(),
-                pl.concat_str([pl.col("field"), pl.lit(": "), pl.col("reason")]).str.join("; ").alias("ref"),
-                pl.col("amount_minor").first(),
-                pl.col("currency").first(),
-            )
+        q_out = quarantine.group_by("file_id", "line_no").agg(
+            pl.col("channel").first(),
+            pl.concat_str([pl.col("field"), pl.lit(": "), pl.col("reason")]).str.join("; ").alias("ref"),
+            pl.col("amount_minor").first(),
+            pl.col("currency").first(),
         )
         table_of = {st.file_id: st.canonical_table for st in statuses.values()}
         q_out = q_out.select(
             pl.lit(day).alias("business_date"),
             pl.col("file_id").replace_strict(table_of, default="unknown").alias("item_table"),
-            "file_id", "line_no", pl.lit("quarantined").alias("outcome"), "ref", "amount_minor", "currency",
+            "file_id",
+            "line_no",
+            pl.lit("quarantined").alias("outcome"),
+            "ref",
+            "amount_minor",
+            "currency",
         )
         outcomes = pl.concat([outcomes, schema.table("outcomes").conform(q_out)])
     outcomes = schema.table("outcomes").conform(outcomes).sort("item_table", "file_id", "line_no")
@@ -223,21 +240,32 @@ def _reconcile(
     con.register("value_dates_src", _value_dates(day, channels))
     con.execute("CREATE OR REPLACE TEMP TABLE value_dates AS SELECT * FROM value_dates_src")
     sqlfiles.execute(con, sqlfiles.load("positions"), {"business_date": day})
-    positions = schema.table("positions").conform(
-        _frame(con, "SELECT * FROM positions_out")
-    ).sort("counterparty", "currency", "value_date")
+    positions = (
+        schema.table("positions")
+        .conform(_frame(con, "SELECT * FROM positions_out"))
+        .sort("counterparty", "currency", "value_date")
+    )
 
     result = RunResult(
-        business_date=business_date, run_id=run_id, mode=mode, rules_version=ruleset.version_hash,
-        matches=matches, breaks=breaks, outcomes=outcomes, positions=positions, manifest=manifest,
+        business_date=business_date,
+        run_id=run_id,
+        mode=mode,
+        rules_version=ruleset.version_hash,
+        matches=matches,
+        breaks=breaks,
+        outcomes=outcomes,
+        positions=positions,
+        manifest=manifest,
         quarantine=quarantine,
     )
     invariants = check_invariants(con, result, staged, settings)
     result.summary = _summary(result, per_rule, invariants, ruleset)
     failed = [name for name, inv in invariants.items() if not inv["ok"]]
     if failed:
-        raise InvariantError(f"{business_date}: invariant(s) failed: {', '.join(failed)}: "
-                             + "; ".join(str(invariants[n]["detail"]) for n in failed))
+        raise InvariantError(
+            f"{business_date}: invariant(s) failed: {', '.join(failed)}: "
+            + "; ".join(str(invariants[n]["detail"]) for n in failed)
+        )
     return result
 
 
@@ -274,21 +302,27 @@ def check_invariants(
     )
     if result.quarantine.height:
         q_in = (
-            result.quarantine.unique(["file_id", "line_no"]).group_by("file_id", "currency")
+            result.quarantine.unique(["file_id", "line_no"])
+            .group_by("file_id", "currency")
             .agg(pl.col("amount_minor").sum().alias("amount_in"), pl.len().alias("n"))
         )
         inputs = pl.concat([inputs.cast({"n": pl.Int64}), q_in.cast({"n": pl.Int64, "amount_in": pl.Int64})])
     inputs = inputs.group_by("file_id", "currency").agg(pl.col("amount_in").sum(), pl.col("n").sum())
-    by_outcome = outcomes.filter(pl.col("outcome") != "reference").group_by("file_id", "currency").agg(
-        pl.col("amount_minor").sum().alias("amount_out"), pl.len().alias("n_out")
+    by_outcome = (
+        outcomes.filter(pl.col("outcome") != "reference")
+        .group_by("file_id", "currency")
+        .agg(pl.col("amount_minor").sum().alias("amount_out"), pl.len().alias("n_out"))
     )
-    cons = inputs.join(by_outcome, on=["file_id", "currency"], how="full", coalesce=True, nulls_equal=True).with_columns(
-        pl.col("amount_in").fill_null(0), pl.col("amount_out").fill_null(0)
-    )
+    cons = inputs.join(
+        by_outcome, on=["file_id", "currency"], how="full", coalesce=True, nulls_equal=True
+    ).with_columns(pl.col("amount_in").fill_null(0), pl.col("amount_out").fill_null(0))
     bad = cons.filter(pl.col("amount_in") != pl.col("amount_out"))
-    per_currency = outcomes.filter(pl.col("outcome") != "reference").group_by("currency", "outcome").agg(
-        pl.col("amount_minor").sum()
-    ).sort("currency", "outcome")
+    per_currency = (
+        outcomes.filter(pl.col("outcome") != "reference")
+        .group_by("currency", "outcome")
+        .agg(pl.col("amount_minor").sum())
+        .sort("currency", "outcome")
+    )
     out["amounts_conserved"] = {
         "ok": bad.height == 0,
         "per_currency_and_outcome": {
@@ -316,9 +350,9 @@ def check_invariants(
 
     # 4. positions recomputed from the staged lines and the matched bank credits equal the published ones
     recomputed = recompute_positions(settings, result)
-    published = result.positions.select(
-        "counterparty", "currency", "net_expected_minor", "received_minor"
-    ).sort("counterparty", "currency")
+    published = result.positions.select("counterparty", "currency", "net_expected_minor", "received_minor").sort(
+        "counterparty", "currency"
+    )
     out["positions_recomputed"] = {
         "ok": recomputed.equals(published),
         "positions": published.height,
@@ -332,8 +366,14 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
     files = _staged_files(settings, "psp_settlement_lines", result.business_date)
     schema_cols = ["counterparty", "currency", "net_expected_minor", "received_minor"]
     if not files:
-        return pl.DataFrame(schema={"counterparty": pl.String, "currency": pl.String,
-                                    "net_expected_minor": pl.Int64, "received_minor": pl.Int64})
+        return pl.DataFrame(
+            schema={
+                "counterparty": pl.String,
+                "currency": pl.String,
+                "net_expected_minor": pl.Int64,
+                "received_minor": pl.Int64,
+            }
+        )
     lines = pl.read_parquet(files).filter(pl.col("record_type") != "payout")
     expected = lines.group_by("channel", "currency").agg(
         pl.col("net_minor").sum().alias("net_all"),
@@ -342,40 +382,58 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
     )
     m = result.matches
     bank = m.filter((pl.col("item_table") == "bank_statement_lines") & (pl.col("side") == "right"))
-    psp_members = m.filter((pl.col("item_table") == "psp_settlement_lines") & (pl.col("side") == "left")).select(
-        "match_id", "channel"
-    ).unique()
+    psp_members = (
+        m.filter((pl.col("item_table") == "psp_settlement_lines") & (pl.col("side") == "left"))
+        .select("match_id", "channel")
+        .unique()
+    )
     matched_credits = bank.join(psp_members, on="match_id", suffix="_psp").select(
         pl.col("channel_psp").alias("channel"), "currency", "amount_minor"
     )
     b = result.breaks
     batch_breaks = b.filter(
-        (pl.col("item_table") == "psp_settlement_lines") & pl.col("line_no").is_null()
+        (pl.col("item_table") == "psp_settlement_lines")
+        & pl.col("line_no").is_null()
         & (pl.col("counter_table") == "bank_statement_lines")
     )
     claimed = result.outcomes.filter((pl.col("outcome") == "break") & (pl.col("item_table") == "bank_statement_lines"))
     broken_credits = batch_breaks.join(
         claimed, left_on=["break_id", "counter_file_id", "counter_line_no"], right_on=["ref", "file_id", "line_no"]
-    ).select("channel", pl.col("counter_currency").alias("currency"), pl.col("counter_amount_minor").alias("amount_minor"))
+    ).select(
+        "channel", pl.col("counter_currency").alias("currency"), pl.col("counter_amount_minor").alias("amount_minor")
+    )
     received = (
         pl.concat([matched_credits, broken_credits])
-        .group_by("channel", "currency").agg(pl.col("amount_minor").sum().alias("received_minor"))
+        .group_by("channel", "currency")
+        .agg(pl.col("amount_minor").sum().alias("received_minor"))
     )
     gross_model = {
-        r["counterparty"] for r in result.positions.iter_rows(named=True)
-        if r["net_expected_minor"] != r["gross_captured_minor"] + r["refunds_minor"] + r["chargebacks_minor"]
-        + r["fees_minor"] + r["adjustments_minor"]
+        r["counterparty"]
+        for r in result.positions.iter_rows(named=True)
+        if r["net_expected_minor"]
+        != r["gross_captured_minor"]
+        + r["refunds_minor"]
+        + r["chargebacks_minor"]
+        + r["fees_minor"]
+        + r["adjustments_minor"]
     }
     out = expected.join(received, on=["channel", "currency"], how="left").with_columns(
         pl.when(pl.col("channel").is_in(list(gross_model)))
         .then(pl.col("net_all") + pl.col("fees_all") - pl.col("fee_lines"))
-        .otherwise(pl.col("net_all")).alias("net_expected_minor"),
+        .otherwise(pl.col("net_all"))
+        .alias("net_expected_minor"),
         pl.col("received_minor").fill_null(0),
     )
-    return out.select(
-        pl.col("channel").alias("counterparty"), "currency",
-        pl.col("net_expected_minor").cast(pl.Int64), pl.col("received_minor").cast(pl.Int64),
-    ).select(schema_cols).sort("counterparty", "currency")
+    return (
+        out.select(
+            pl.col("channel").alias("counterparty"),
+            "currency",
+            pl.col("net_expected_minor").cast(pl.Int64),
+            pl.col("received_minor").cast(pl.Int64),
+        )
+        .select(schema_cols)
+        .sort("counterparty", "currency")
+    )
 
 
 def _summary(
@@ -384,7 +442,9 @@ def _summary(
     o = result.outcomes
     rows_in = {t: int(o.filter(pl.col("item_table") == t).height) for t in (*MATCHABLE_TABLES, "fx_rates")}
     by_outcome = {str(k): int(v) for k, v in o.group_by("outcome").len().sort("outcome").iter_rows()}
-    breaks_by_type = {str(k): int(v) for k, v in result.breaks.group_by("break_type").len().sort("break_type").iter_rows()}
+    breaks_by_type = {
+        str(k): int(v) for k, v in result.breaks.group_by("break_type").len().sort("break_type").iter_rows()
+    }
     return {
         "business_date": result.business_date,
         "run_id": result.run_id,
@@ -395,8 +455,10 @@ def _summary(
         ).to_dicts(),
         "rows_in": rows_in,
         "outcomes": by_outcome,
-        "matches": {"total": int(result.matches["match_id"].n_unique()) if result.matches.height else 0,
-                    "per_rule": dict(sorted(per_rule.items()))},
+        "matches": {
+            "total": int(result.matches["match_id"].n_unique()) if result.matches.height else 0,
+            "per_rule": dict(sorted(per_rule.items())),
+        },
         "breaks": {"total": result.breaks.height, "by_type": breaks_by_type},
         "quarantined_files": result.manifest.filter(pl.col("file_status") == "quarantined")["file_name"].to_list(),
         "positions": [

@@ -142,8 +142,11 @@ def _semantic_errors(rf: RuleFile) -> list[tuple[str, str]]:
     for field_name, value in rf.pairing.breaks.model_dump().items():
         if value not in allowed_breaks and not (field_name.endswith("not_admitted") and value in NON_BREAK_OUTCOMES):
             errors.append(
-                ("pairing", f"field 'breaks.{field_name}': unknown break type '{value}'; allowed: "
-                 f"{', '.join(sorted(allowed_breaks | NON_BREAK_OUTCOMES))}")
+                (
+                    "pairing",
+                    f"field 'breaks.{field_name}': unknown break type '{value}'; allowed: "
+                    f"{', '.join(sorted(allowed_breaks | NON_BREAK_OUTCOMES))}",
+                )
             )
     for col in rf.pairing.duplicates or []:
         errors += [("pairing", m) for m in _check_column(rt, col, "duplicates")]

@@ -90,9 +90,7 @@ class TableSchema:
         return pl.Schema({c.name: c.polars_dtype() for c in self.columns})
 
     def duckdb_ddl(self, table_name: str | None = None) -> str:
-        cols = ",\n  ".join(
-            f'"{c.name}" {c.duckdb_type()}{"" if c.nullable else " NOT NULL"}' for c in self.columns
-        )
+        cols = ",\n  ".join(f'"{c.name}" {c.duckdb_type()}{"" if c.nullable else " NOT NULL"}' for c in self.columns)
         return f'CREATE TABLE "{table_name or self.name}" (\n  {cols}\n)'
 
     def conform(self, frame: pl.DataFrame) -> pl.DataFrame:

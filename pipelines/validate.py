@@ -73,12 +73,10 @@ def constrained_columns(table_name: str) -> list[str]:
 def _batch_definition() -> Any:
     _quiet()
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
-    try:
-        context.variables.progress_bars = gx.data_context.types.base.ProgressBarsConfig(globally=False)
-    except AttributeError:  # pragma: no cover - older layouts
-        pass
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     source = context.data_sources.add_pandas("canonical")
     asset = source.add_dataframe_asset("frame")
     return asset.add_batch_definition_whole_dataframe("whole")
@@ -127,8 +125,9 @@ def validate_frame(table_name: str, frame: pl.DataFrame) -> ValidationOutcome:
     """Validate a canonical frame against its table's suite: structure on the full column set, values
     on the columns that carry a value expectation."""
     structure = _run(table_name, "structure", frame.head(0))
-    values = _run(table_name, "values", frame.select([c for c in constrained_columns(table_name)
-                                                      if c in frame.columns]))
+    values = _run(
+        table_name, "values", frame.select([c for c in constrained_columns(table_name) if c in frame.columns])
+    )
     results = structure.get("results", []) + values.get("results", [])
     failed = []
     for r in results:
@@ -137,6 +136,9 @@ def validate_frame(table_name: str, frame: pl.DataFrame) -> ValidationOutcome:
             kwargs = {k: v for k, v in cfg.get("kwargs", {}).items() if k != "batch_id"}
             unexpected = r.get("result", {}).get("unexpected_count")
             failed.append(f"{cfg.get('type')} {kwargs} unexpected={unexpected}")
-    combined = {"success": not failed, "results": results,
-                "statistics": {"structure": structure.get("statistics"), "values": values.get("statistics")}}
+    combined = {
+        "success": not failed,
+        "results": results,
+        "statistics": {"structure": structure.get("statistics"), "values": values.get("statistics")},
+    }
     return ValidationOutcome(success=not failed, failed=failed, result=combined)

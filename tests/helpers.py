@@ -17,42 +17,106 @@ DAY = dt.date(2026, 11, 26)
 T0 = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
 
 
-def order(order_id: str, amount: int, currency: str = "EUR", status: str = "succeeded",
-          psp_reference: str | None = None, psp_channel: str = "adyen_eu", **extra: Any) -> dict[str, Any]:
-    return {"order_id": order_id, "amount_minor": amount, "currency": currency, "status": status,
-            "psp_reference": psp_reference, "psp_channel": psp_channel, "created_at": T0, "business_date": DAY,
-            "channel": "orders", **extra}
+def order(
+    order_id: str,
+    amount: int,
+    currency: str = "EUR",
+    status: str = "succeeded",
+    psp_reference: str | None = None,
+    psp_channel: str = "adyen_eu",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "amount_minor": amount,
+        "currency": currency,
+        "status": status,
+        "psp_reference": psp_reference,
+        "psp_channel": psp_channel,
+        "created_at": T0,
+        "business_date": DAY,
+        "channel": "orders",
+        **extra,
+    }
 
 
-def psp(psp_reference: str | None, gross: int, currency: str = "EUR", *, merchant_reference: str | None = None,
-        record_type: str = "payment", fee: int = 0, net: int | None = None, payout_id: str | None = "P1",
-        gross_currency: str | None = None, channel: str = "adyen_eu", **extra: Any) -> dict[str, Any]:
-    return {"psp_reference": psp_reference, "merchant_reference": merchant_reference, "record_type": record_type,
-            "gross_minor": gross, "gross_currency": gross_currency or currency, "fee_minor": fee,
-            "net_minor": gross - fee if net is None else net, "currency": currency, "payout_id": payout_id,
-            "booked_at": T0, "business_date": DAY, "channel": channel, **extra}
+def psp(
+    psp_reference: str | None,
+    gross: int,
+    currency: str = "EUR",
+    *,
+    merchant_reference: str | None = None,
+    record_type: str = "payment",
+    fee: int = 0,
+    net: int | None = None,
+    payout_id: str | None = "P1",
+    gross_currency: str | None = None,
+    channel: str = "adyen_eu",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "psp_reference": psp_reference,
+        "merchant_reference": merchant_reference,
+        "record_type": record_type,
+        "gross_minor": gross,
+        "gross_currency": gross_currency or currency,
+        "fee_minor": fee,
+        "net_minor": gross - fee if net is None else net,
+        "currency": currency,
+        "payout_id": payout_id,
+        "booked_at": T0,
+        "business_date": DAY,
+        "channel": channel,
+        **extra,
+    }
 
 
-def bank(end_to_end_id: str | None, amount: int, currency: str = "EUR", direction: str = "credit",
-         **extra: Any) -> dict[str, Any]:
-    return {"end_to_end_id": end_to_end_id, "amount_minor": amount, "currency": currency, "direction": direction,
-            "account_id": f"NL00BANK{currency}", "booking_date": DAY, "value_date": DAY, "business_date": DAY,
-            "channel": "bank_eu", **extra}
+def bank(
+    end_to_end_id: str | None, amount: int, currency: str = "EUR", direction: str = "credit", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "end_to_end_id": end_to_end_id,
+        "amount_minor": amount,
+        "currency": currency,
+        "direction": direction,
+        "account_id": f"NL00BANK{currency}",
+        "booking_date": DAY,
+        "value_date": DAY,
+        "business_date": DAY,
+        "channel": "bank_eu",
+        **extra,
+    }
 
 
 def stage(settings: Settings, table: str, rows: list[dict[str, Any]], file_id: str) -> FileStatus:
     """Write rows as one staged file (line numbers 2, 3, ...) and return its catalog status."""
     t = schema.table(table)
     rows = [{**r, "file_id": file_id, "line_no": i + 2} for i, r in enumerate(rows)]
-    frame = t.conform(pl.DataFrame(rows, schema_overrides={k: v for k, v in t.polars_schema().items()
-                                                            if any(k in r for r in rows)}, strict=False))
+    frame = t.conform(
+        pl.DataFrame(
+            rows,
+            schema_overrides={k: v for k, v in t.polars_schema().items() if any(k in r for r in rows)},
+            strict=False,
+        )
+    )
     channel = rows[0]["channel"] if rows else "x"
     for d in sorted(set(frame["business_date"].to_list())):
-        write_parquet_atomic(frame.filter(pl.col("business_date") == d),
-                             staging_path(settings, table, d.isoformat(), channel, file_id))
-    return FileStatus(file_id=file_id, channel=channel, format="test", canonical_table=table, status="staged",
-                      reason=None, rows_in=len(rows), rows_staged=len(rows), rows_quarantined=0,
-                      business_dates=[DAY.isoformat()], assigned_date=DAY.isoformat())
+        write_parquet_atomic(
+            frame.filter(pl.col("business_date") == d), staging_path(settings, table, d.isoformat(), channel, file_id)
+        )
+    return FileStatus(
+        file_id=file_id,
+        channel=channel,
+        format="test",
+        canonical_table=table,
+        status="staged",
+        reason=None,
+        rows_in=len(rows),
+        rows_staged=len(rows),
+        rows_quarantined=0,
+        business_dates=[DAY.isoformat()],
+        assigned_date=DAY.isoformat(),
+    )
 
 
 def settings_in(tmp: Path) -> Settings:

@@ -26,7 +26,13 @@ def test_dagbag_imports_without_errors(airflow_db: Path) -> None:
     assert dag.doc_md and "Re-runs are safe" in dag.doc_md
     assert {"business_date", "mode"} <= set(dag.params.keys())
     assert {t.task_id for t in dag.tasks} == {
-        "resolve_business_date", "list_channels", "ingest", "register", "normalise", "record", "reconcile"
+        "resolve_business_date",
+        "list_channels",
+        "ingest",
+        "register",
+        "normalise",
+        "record",
+        "reconcile",
     }
     assert dag.get_task("ingest").retries == 2
 
@@ -49,8 +55,10 @@ def test_dag_run_matches_cli_run(airflow_db: Path, tmp_path: Path) -> None:
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
     assert dag is not None
     airflow_home = tmp_path / "via-airflow"
-    run = dag.test(run_conf={"business_date": DATE, "home": str(airflow_home)},
-                   logical_date=dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC))
+    run = dag.test(
+        run_conf={"business_date": DATE, "home": str(airflow_home)},
+        logical_date=dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC),
+    )
     assert run.state == "success"
     cli_home = tmp_path / "via-cli"
     pipeline.run_all(DATE, "nightly", str(cli_home))

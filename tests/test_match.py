@@ -14,21 +14,29 @@ from pipelines.reconcile import RunResult, reconcile
 from pipelines.rules import load_rules
 
 
-def run_case(tmp_path: Path, orders: list[dict[str, Any]], lines: list[dict[str, Any]],
-             credits: list[dict[str, Any]] | None = None, rules_dir: Path | None = None) -> RunResult:
+def run_case(
+    tmp_path: Path,
+    orders: list[dict[str, Any]],
+    lines: list[dict[str, Any]],
+    credits: list[dict[str, Any]] | None = None,
+    rules_dir: Path | None = None,
+) -> RunResult:
     s = settings_in(tmp_path)
     if rules_dir is not None:
         from pipelines.config import Settings
+
         s = Settings(home=s.home, rules=rules_dir)
     strip = [{k: v for k, v in r.items() if k != "expected"} for r in orders]
     statuses = {}
-    for table, rows, fid in (("orders", orders, "f_orders"), ("psp_settlement_lines", lines, "f_psp"),
-                             ("bank_statement_lines", credits or [], "f_bank")):
+    for table, rows, fid in (
+        ("orders", orders, "f_orders"),
+        ("psp_settlement_lines", lines, "f_psp"),
+        ("bank_statement_lines", credits or [], "f_bank"),
+    ):
         if rows:
             strip = [{k: v for k, v in r.items() if k != "expected"} for r in rows]
             statuses[fid] = stage(s, table, strip, fid)
-    return reconcile(s, "2026-11-26", load_rules(s.rules), load_channels(s.rules), statuses,
-                     {k: k for k in statuses})
+    return reconcile(s, "2026-11-26", load_rules(s.rules), load_channels(s.rules), statuses, {k: k for k in statuses})
 
 
 def outcome_of(result: RunResult, table: str, line_no: int) -> str:
@@ -49,9 +57,9 @@ def assert_expected(result: RunResult, table: str, rows: list[dict[str, Any]]) -
 def test_exact_reference_and_tolerance_edges(tmp_path: Path) -> None:
     orders = [
         order("o1", 1000, psp_reference="r1", expected="matched"),
-        order("o2", 1000, psp_reference="r2", expected="matched"),       # gross +2: at the tolerance
+        order("o2", 1000, psp_reference="r2", expected="matched"),  # gross +2: at the tolerance
         order("o3", 1000, psp_reference="r3", expected="amount_mismatch"),  # gross +3: one beyond
-        order("o4", 1000, psp_reference="r4", expected="matched"),       # gross -2
+        order("o4", 1000, psp_reference="r4", expected="matched"),  # gross -2
     ]
     lines = [
         psp("r1", 1000, expected="matched"),
@@ -127,8 +135,10 @@ def test_tie_is_ambiguous_never_row_order(tmp_path: Path) -> None:
 
 
 def test_payout_batches_against_bank_credits(tmp_path: Path) -> None:
-    orders = [order("o1", 1000, psp_reference="r1", expected="matched"),
-              order("o2", 2000, psp_reference="r2", expected="matched")]
+    orders = [
+        order("o1", 1000, psp_reference="r1", expected="matched"),
+        order("o2", 2000, psp_reference="r2", expected="matched"),
+    ]
     lines = [
         psp("r1", 1000, fee=20, payout_id="P1", expected="matched"),
         psp(None, 0, record_type="fee", net=-30, payout_id="P1", expected="matched"),
@@ -163,7 +173,7 @@ def test_filter_values_are_bound_not_spliced(tmp_path: Path, project_root: Path)
     rules = tmp_path / "rules"
     shutil.copytree(project_root / "rules", rules)
     f = rules / "matching" / "10_orders_psp.yaml"
-    f.write_text(f.read_text().replace("status: [succeeded, refunded]", "status: [\"x') OR (1=1\", succeeded]"))
+    f.write_text(f.read_text().replace("status: [succeeded, refunded]", 'status: ["x\') OR (1=1", succeeded]'))
     orders = [order("o1", 500, psp_reference="r1", status="refunded", expected="status_mismatch")]
     lines = [psp("r1", 500, expected="status_mismatch")]
     r = run_case(tmp_path, orders, lines, rules_dir=rules)
@@ -173,22 +183,34 @@ def test_filter_values_are_bound_not_spliced(tmp_path: Path, project_root: Path)
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("keys: [{left: psp_reference, right: psp_reference}]",
-         "keys: [{left: \"psp_reference; DROP TABLE orders\", right: psp_reference}]",
-         "rule order_psp_reference_exact: field 'keys[0].left': column 'psp_reference; DROP TABLE orders' "
-         "does not exist in table orders"),
-        ("tolerance_minor: 2", "tolerance_minor: -1",
-         "rule order_merchant_reference_tolerance: field 'amount.tolerance_minor': Input should be greater than or "
-         "equal to 0"),
-        ("amount: {left: amount_minor, right: gross_minor, tolerance_minor: 0}",
-         "amount: {left: amount_minor, right: gross_currency, tolerance_minor: 0}",
-         "field 'amount.right': column 'gross_currency' of psp_settlement_lines is string, expected int64"),
-        ("min_days: 0, max_days: 3}\n  - id: order_merchant", "min_days: 4, max_days: 3}\n  - id: order_merchant",
-         "rule order_psp_reference_exact: field 'date_window_days': Value error, min_days (4) is greater than max_days"),
+        (
+            "keys: [{left: psp_reference, right: psp_reference}]",
+            'keys: [{left: "psp_reference; DROP TABLE orders", right: psp_reference}]',
+            "rule order_psp_reference_exact: field 'keys[0].left': column 'psp_reference; DROP TABLE orders' "
+            "does not exist in table orders",
+        ),
+        (
+            "tolerance_minor: 2",
+            "tolerance_minor: -1",
+            "rule order_merchant_reference_tolerance: field 'amount.tolerance_minor': Input should be greater than or "
+            "equal to 0",
+        ),
+        (
+            "amount: {left: amount_minor, right: gross_minor, tolerance_minor: 0}",
+            "amount: {left: amount_minor, right: gross_currency, tolerance_minor: 0}",
+            "field 'amount.right': column 'gross_currency' of psp_settlement_lines is string, expected int64",
+        ),
+        (
+            "min_days: 0, max_days: 3}\n  - id: order_merchant",
+            "min_days: 4, max_days: 3}\n  - id: order_merchant",
+            "rule order_psp_reference_exact: field 'date_window_days': Value error, "
+            "min_days (4) is greater than max_days",
+        ),
     ],
 )
-def test_rule_errors_name_file_rule_and_field(tmp_path: Path, project_root: Path, old: str, new: str,
-                                              message: str) -> None:
+def test_rule_errors_name_file_rule_and_field(
+    tmp_path: Path, project_root: Path, old: str, new: str, message: str
+) -> None:
     import shutil
 
     from pipelines.channels import RulesError

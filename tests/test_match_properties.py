@@ -31,17 +31,37 @@ def day(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]], li
         for _ in range(draw(st.integers(0, 2))):
             delta = draw(st.sampled_from([0, 0, 1, -2, 3, 500]))
             lcur = draw(st.sampled_from([cur, cur, cur, "EUR"]))
-            lines.append(psp(draw(st.sampled_from([ref, f"x{i}", None])), amount + delta, lcur,
-                             merchant_reference=draw(st.sampled_from([f"o{i}", f"o{(i + 1) % n}", None])),
-                             fee=draw(st.integers(0, 50)), payout_id=draw(st.sampled_from(["P1", "P2", None]))))
+            lines.append(
+                psp(
+                    draw(st.sampled_from([ref, f"x{i}", None])),
+                    amount + delta,
+                    lcur,
+                    merchant_reference=draw(st.sampled_from([f"o{i}", f"o{(i + 1) % n}", None])),
+                    fee=draw(st.integers(0, 50)),
+                    payout_id=draw(st.sampled_from(["P1", "P2", None])),
+                )
+            )
     if not lines or all(line["psp_reference"] is None and line["merchant_reference"] is None for line in lines):
         lines.append(psp("solo", 100))
     for k in range(draw(st.integers(0, 3))):
-        lines.append(psp(None, 0, record_type=draw(st.sampled_from(["fee", "payout", "adjustment"])),
-                         net=-draw(st.integers(1, 1000)), payout_id=f"P{k % 2 + 1}"))
-    credits = [bank(draw(st.sampled_from(["P1", "P2", "P9", None])), draw(st.integers(1, 10**6)),
-                    draw(st.sampled_from(CURRENCIES)), direction=draw(st.sampled_from(["credit", "credit", "debit"])))
-               for _ in range(draw(st.integers(0, 4)))]
+        lines.append(
+            psp(
+                None,
+                0,
+                record_type=draw(st.sampled_from(["fee", "payout", "adjustment"])),
+                net=-draw(st.integers(1, 1000)),
+                payout_id=f"P{k % 2 + 1}",
+            )
+        )
+    credits = [
+        bank(
+            draw(st.sampled_from(["P1", "P2", "P9", None])),
+            draw(st.integers(1, 10**6)),
+            draw(st.sampled_from(CURRENCIES)),
+            direction=draw(st.sampled_from(["credit", "credit", "debit"])),
+        )
+        for _ in range(draw(st.integers(0, 4)))
+    ]
     return orders, lines, credits
 
 

@@ -68,8 +68,13 @@ def test_every_row_accounted_for_per_file(sample_run: tuple[Path, dict[str, Any]
     assert set(zip(q["file_name"], q["line_no"], strict=True)) == planted
     assert len(planted) == 4
     fields = {(r["file_name"].split("_")[0], r["field"]) for r in q.to_dicts()}
-    assert fields == {("orders", "order_id"), ("orders", "amount"), ("settlement", "Gross Credit (GC)"),
-                      ("settlement", "Gross Currency"), ("settlement", "Net Currency")}
+    assert fields == {
+        ("orders", "order_id"),
+        ("orders", "amount"),
+        ("settlement", "Gross Credit (GC)"),
+        ("settlement", "Gross Currency"),
+        ("settlement", "Net Currency"),
+    }
     assert all(r for r in q["reason"].to_list())
 
 
@@ -88,8 +93,9 @@ def test_breaks_carry_items_rule_and_reason(sample_run: tuple[Path, dict[str, An
 def test_rerun_is_byte_identical(sample_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     home, _ = sample_run
     first = tree_bytes(home / "outputs" / DATE)
-    assert {"matches.parquet", "matches.csv", "breaks.csv", "positions.csv", "summary.json",
-            "report.html"} <= set(first)
+    assert {"matches.parquet", "matches.csv", "breaks.csv", "positions.csv", "summary.json", "report.html"} <= set(
+        first
+    )
     pipeline.run_all(DATE, "nightly", str(home))  # same workspace: every file is a recorded no-op
     assert tree_bytes(home / "outputs" / DATE) == first
     pipeline.run_all(DATE, "nightly", str(tmp_path / "other"))  # a fresh workspace

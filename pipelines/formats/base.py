@@ -101,9 +101,7 @@ def split_valid(
 
 def required(expr: pl.Expr, field: str) -> pl.Expr:
     """Reason when a mandatory text field is missing or blank."""
-    return pl.when(expr.is_null() | (expr.cast(pl.String).str.strip_chars() == "")).then(
-        pl.lit(f"{field} is missing")
-    )
+    return pl.when(expr.is_null() | (expr.cast(pl.String).str.strip_chars() == "")).then(pl.lit(f"{field} is missing"))
 
 
 def business_date(ts_utc: pl.Expr, timezone: str, cutoff: dt.time) -> pl.Expr:
@@ -121,6 +119,4 @@ def business_date(ts_utc: pl.Expr, timezone: str, cutoff: dt.time) -> pl.Expr:
 
 def local_to_utc(naive: pl.Expr, timezone: str) -> pl.Expr:
     """Naive local wall-clock timestamps to UTC; an ambiguous (DST fall-back) time takes the earliest."""
-    return naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-        "UTC"
-    )
+    return naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
