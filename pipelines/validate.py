@@ -45,6 +45,7 @@ def build_suite(table_name: str, part: str = "all") -> gx.ExpectationSuite:
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
+    _batch_definition()  # suites need an active data context
     t = schema.table(table_name)
     suite = gx.ExpectationSuite(name=f"{t.name}_contract_{part}")
     if part in ("structure", "all"):

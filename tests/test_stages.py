@@ -1,0 +1,225 @@
+"""Unit tests per stage: money, schemas, calendars, business dates, ingest, normalise, publish."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import settings_in
+
+from pipelines import calendars, money, schema, validate
+from pipelines.catalog import Catalog
+from pipelines.channels import Channel
+from pipelines.formats.base import business_date
+from pipelines.ingest import pull_channel, register
+
+
+# ---- money -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [
+        ("12.34", "EUR", 1234),
+        ("1500", "CLP", 1500),
+        ("0.125", "BHD", 125),
+        ("(3.20)", "GBP", -320),
+        ("5-", "EUR", -500),
+        ("-0.01", "EUR", -1),
+        (".5", "EUR", 50),
+        ("7", "JPY", 7),
+    ],
+)
+def test_parse_minor_exact(text: str, currency: str, minor: int) -> None:
+    m, e = money.parse_minor(pl.col("a"), pl.col("c"))
+    out = pl.DataFrame({"a": [text], "c": [currency]}).select(m.alias("m"), e.alias("e"))
+    assert out.row(0) == (minor, None)
+    assert (
+        money.to_minor(text.strip("()-") if "(" in text or text.endswith("-") else text, currency) == abs(minor)
+        or minor < 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "reason"),
+    [
+        ("1.234", "EUR", "more decimals than the currency allows"),
+        ("10.5", "CLP", "more decimals"),
+        ("12.3x", "EUR", "is not a decimal amount"),
+        ("", "EUR", "amount is missing"),
+        ("1", "XAU", "no known currency"),
+        ("1,5", "EUR", "is not a decimal amount"),
+    ],
+)
+def test_parse_minor_rejects(text: str, currency: str, reason: str) -> None:
+    m, e = money.parse_minor(pl.col("a"), pl.col("c"))
+    out = pl.DataFrame({"a": [text], "c": [currency]}).select(m.alias("m"), e.alias("e"))
+    assert out["m"][0] is None
+    assert reason in out["e"][0]
+
+
+def test_declared_separators_and_conversion() -> None:
+    m, e = money.parse_minor(pl.col("a"), pl.col("c"), decimal=",", thousands=".")
+    out = pl.DataFrame({"a": ["1.234,56"], "c": ["EUR"]}).select(m.alias("m"), e.alias("e"))
+    assert out.row(0) == (123456, None)
+    assert money.format_minor(-5, "EUR") == "-0.05" and money.format_minor(1500, "CLP") == "1500"
+    assert money.format_minor(1, "BHD") == "0.001"
+    # 100.00 EUR at 1.0825 -> 108.25 USD; half-even at the last step: 0.125 -> 0.12
+    assert money.convert_minor(10000, "EUR", "USD", Decimal("1.0825")) == 10825
+    assert money.convert_minor(1, "EUR", "USD", Decimal("12.5")) == 12
+    assert money.convert_minor(3, "EUR", "USD", Decimal("12.5")) == 38
+
+
+# ---- schemas: one source for Polars, DuckDB and Great Expectations ------------------------------------
+def test_everything_is_derived_from_schema_files() -> None:
+    import duckdb
+
+    for name in (
+        "orders",
+        "psp_settlement_lines",
+        "bank_statement_lines",
+        "fx_rates",
+        "matches",
+        "breaks",
+        "positions",
+        "run_manifest",
+    ):
+        t = schema.table(name)
+        con = duckdb.connect()
+        con.execute(t.duckdb_ddl())
+        cols = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
+        assert cols == t.column_names
+        assert list(t.polars_schema().names()) == t.column_names
+        suite = validate.build_suite(name)
+        kinds = [e.expectation_type for e in suite.expectations]
+        assert kinds[0] == "expect_table_columns_to_match_ordered_list"
+        assert kinds.count("expect_column_values_to_not_be_null") == sum(not c.nullable for c in t.columns)
+
+
+def test_contract_failure_names_the_expectation() -> None:
+    t = schema.table("fx_rates")
+    good = t.conform(
+        pl.DataFrame(
+            {
+                "file_id": ["f"],
+                "line_no": [2],
+                "channel": ["fx"],
+                "business_date": [dt.date(2026, 11, 26)],
+                "base_currency": ["EUR"],
+                "quote_currency": ["GBP"],
+                "rate": [Decimal("0.86")],
+            }
+        )
+    )
+    assert validate.validate_frame("fx_rates", good).success
+    bad = good.with_columns(pl.lit("gbp").alias("quote_currency"), pl.lit(None, pl.String).alias("channel"))
+    out = validate.validate_frame("fx_rates", bad)
+    assert not out.success
+    assert any("match_regex" in f and "quote_currency" in f for f in out.failed)
+    assert any("not_be_null" in f and "channel" in f for f in out.failed)
+
+
+# ---- calendars and business dates ---------------------------------------------------------------------
+def test_business_days_skip_weekends_and_holidays() -> None:
+    assert calendars.add_business_days(dt.date(2026, 11, 27), 1, "NL") == dt.date(2026, 11, 30)  # Fri -> Mon
+    assert calendars.add_business_days(dt.date(2026, 12, 24), 1, "NL") == dt.date(2026, 12, 28)  # 25/26 Dec
+    assert calendars.add_business_days(dt.date(2026, 12, 24), 1, None) == dt.date(2026, 12, 25)
+    assert calendars.add_business_days(dt.date(2026, 11, 28), 0, "BR") == dt.date(2026, 11, 30)  # Sat -> Mon
+
+
+def test_business_date_cutoff_across_dst() -> None:
+    # Amsterdam, cut-off 22:00 local. 2026-03-29 has 23 hours, 2026-10-25 has 25.
+    instants = [
+        dt.datetime(2026, 3, 28, 20, 59, tzinfo=dt.UTC),  # 21:59 CET  -> 03-28
+        dt.datetime(2026, 3, 28, 21, 0, tzinfo=dt.UTC),  # 22:00 CET  -> 03-29
+        dt.datetime(2026, 3, 29, 19, 59, tzinfo=dt.UTC),  # 21:59 CEST -> 03-29
+        dt.datetime(2026, 3, 29, 20, 0, tzinfo=dt.UTC),  # 22:00 CEST -> 03-30
+        dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC),  # 02:30 CEST (first pass) -> 10-25
+        dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC),  # 02:30 CET (second pass) -> 10-25
+        dt.datetime(2026, 10, 25, 20, 59, tzinfo=dt.UTC),  # 21:59 CET  -> 10-25
+        dt.datetime(2026, 10, 25, 21, 0, tzinfo=dt.UTC),  # 22:00 CET  -> 10-26
+    ]
+    frame = pl.DataFrame({"ts": instants}, schema={"ts": pl.Datetime("us", "UTC")})
+    got = frame.select(business_date(pl.col("ts"), "Europe/Amsterdam", dt.time(22, 0)))["ts"].to_list()
+    d = dt.date
+    assert got == [
+        d(2026, 3, 28),
+        d(2026, 3, 29),
+        d(2026, 3, 29),
+        d(2026, 3, 30),
+        d(2026, 10, 25),
+        d(2026, 10, 25),
+        d(2026, 10, 25),
+        d(2026, 10, 26),
+    ]
+
+
+# ---- ingest -------------------------------------------------------------------------------------------
+def test_ingest_is_content_addressed_and_idempotent(tmp_path: Path) -> None:
+    s = settings_in(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").write_bytes(b"same bytes\n")
+    (inbox / "b.csv").write_bytes(b"same bytes\n")
+    (inbox / ".hidden.csv").write_bytes(b"temp\n")
+    (inbox / "c.txt").write_bytes(b"not matching the pattern\n")
+    ch = Channel(id="inbox", kind="psp", location=str(inbox), pattern="*.csv", format="adyen_sdr")
+    now = dt.datetime(2026, 11, 27, 3, 0, tzinfo=dt.UTC)
+    records, skipped = pull_channel(ch, s, now)
+    assert [r.file_name for r in records] == ["a.csv", "b.csv"] and skipped == []
+    assert records[0].file_id == records[1].file_id
+    landed = Path(records[0].landing_path)
+    assert landed.read_bytes() == b"same bytes\n" and landed.parent.parent.name == "inbox"
+    cat = Catalog(s.catalog_path)
+    assert register(cat, records, now) == {"new": 1, "duplicate": 1}
+    records2, _ = pull_channel(ch, s, now)
+    assert register(cat, records2, now) == {"new": 0, "duplicate": 2}
+    assert len(cat.files_of_channel("inbox")) == 1
+    assert not list(landed.parent.glob(".part-*"))
+
+
+# ---- normalise: row and file quarantine --------------------------------------------------------------
+def test_unreadable_file_is_quarantined_whole(tmp_path: Path) -> None:
+    from pipelines.normalise import file_quarantine_dir, normalise_file
+
+    s = settings_in(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "statement.xml").write_bytes(b"<Document><BkToCstmrStmt><Stmt>")  # truncated XML
+    ch = Channel(id="bank_x", kind="bank", location=str(inbox), pattern="*.xml", format="camt053")
+    records, _ = pull_channel(ch, s, dt.datetime(2026, 11, 27, tzinfo=dt.UTC))
+    st = normalise_file(records[0], ch, s, "2026-11-26")
+    assert st.status == "quarantined" and "statement.xml" in (st.reason or "")
+    folder = file_quarantine_dir(s, "bank_x", records[0].file_id)
+    assert (folder / "statement.xml").read_bytes() == b"<Document><BkToCstmrStmt><Stmt>"
+    assert json.loads((folder / "reason.json").read_text())["reason"] == st.reason
+    assert not list((s.staging).rglob("*.parquet"))
+
+
+# ---- publish: atomic switch, replace never append ----------------------------------------------------
+def test_publish_switches_atomically(tmp_path: Path) -> None:
+    from pipelines import pipeline
+
+    home = tmp_path / "home"
+    pipeline.run_all("2026-11-26", "nightly", str(home))
+    out = home / "outputs" / "2026-11-26"
+    assert out.is_symlink()
+    seen: list[bool] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            seen.append((out / "summary.json").exists() and (out / "report.html").exists())
+
+    t = threading.Thread(target=reader)
+    t.start()
+    for _ in range(3):
+        pipeline.reconcile_and_publish("2026-11-26", "rerun", str(home))
+    stop.set()
+    t.join()
+    assert seen and all(seen)
+    assert len(list((home / "outputs" / ".runs" / "2026-11-26").iterdir())) == 2  # current + previous
+    assert json.loads((out / "summary.json").read_text())["mode"] == "rerun"
