@@ -70,6 +70,12 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _exhausted(con: duckdb.DuckDBPyConnection, found: int) -> bool:
+    """True when the pairs just taken used every candidate of one side: another pass cannot find more."""
+    row = con.execute("SELECT count(DISTINCT l_id), count(DISTINCT r_id) FROM cand").fetchone()
+    return row is None or found >= min(int(row[0]), int(row[1]))
+
+
 # --------------------------------------------------------------------------------------------------
 # ownership and duplicates
 # --------------------------------------------------------------------------------------------------
@@ -182,6 +188,8 @@ def run_one_to_one(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile, rul
         )
         _execute(con, sql, record)
         total += found
+        if _exhausted(con, found):
+            break
     return total
 
 
@@ -271,6 +279,8 @@ def run_aggregate(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile, rule
         )
         _execute(con, sql, record)
         total += found
+        if _exhausted(con, found):
+            break
     return total
 
 

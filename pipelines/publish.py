@@ -11,7 +11,6 @@ import html
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +37,12 @@ def _write_table(frame: pl.DataFrame, folder: Path, name: str, csv: bool = True)
 
 def publish(settings: Settings, result: RunResult) -> Path:
     """Write every output of the run and switch ``outputs/<date>`` to them atomically."""
-    runs_dir = settings.outputs / ".runs" / result.business_date
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{result.run_id}-"))
-    _write_table(result.matches, folder, "matches")
+    folder = result.folder  # matches and outcomes are already there
+    runs_dir = folder.parent
     _write_table(result.breaks, folder, "breaks")
     _write_table(result.positions, folder, "positions")
     _write_table(result.manifest, folder, "run_manifest")
     _write_table(result.quarantine, folder, "quarantine")
-    _write_table(result.outcomes, folder, "outcomes", csv=False)
     (folder / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True, default=str) + "\n")
     (folder / "report.html").write_text(render_report(result), encoding="utf-8")
     for f in folder.iterdir():

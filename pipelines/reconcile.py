@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -35,17 +39,27 @@ class InvariantError(AssertionError):
 
 @dataclass
 class RunResult:
+    """A reconciled business date. The large tables (matches, outcomes) were streamed by DuckDB into
+    ``folder`` (not yet visible to readers: ``publish`` switches to it); the small ones are frames."""
+
     business_date: str
     run_id: str
     mode: str
     rules_version: str
-    matches: pl.DataFrame
+    folder: Path
     breaks: pl.DataFrame
-    outcomes: pl.DataFrame
     positions: pl.DataFrame
     manifest: pl.DataFrame
     quarantine: pl.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def matches(self) -> pl.DataFrame:
+        return pl.read_parquet(self.folder / "matches.parquet")
+
+    @property
+    def outcomes(self) -> pl.DataFrame:
+        return pl.read_parquet(self.folder / "outcomes.parquet")
 
 
 def _staged_files(settings: Settings, table: str, business_date: str) -> list[str]:
@@ -59,14 +73,16 @@ def _load(con: duckdb.DuckDBPyConnection, settings: Settings, business_date: str
         files[table] = _staged_files(settings, table, business_date)
         t = schema.table(table)
         if files[table]:
-            source = "read_parquet($files)"
-            params: dict[str, Any] = {"files": files[table]}
+            con.execute(
+                sqlfiles.render("load_tables", table=ident(table)),
+                {"files": files[table], "table_index": STAGED_TABLES.index(table) + 1},
+            )
         else:
-            empty = f"empty_{table}"
-            con.execute(t.duckdb_ddl(empty).replace("CREATE TABLE", "CREATE OR REPLACE TEMP TABLE"))
-            source, params = ident(empty), {}
-        sql = sqlfiles.render("load_tables", table=ident(table), source=source)
-        con.execute(sql, params) if params else con.execute(sql)
+            con.execute(t.duckdb_ddl(f"empty_{table}").replace("CREATE TABLE", "CREATE OR REPLACE TEMP TABLE"))
+            con.execute(
+                f"CREATE OR REPLACE TABLE {ident(table)} AS "
+                f"SELECT CAST(NULL AS BIGINT) AS item_id, * FROM {ident('empty_' + table)}"
+            )
     exps = pl.DataFrame(
         {"currency": list(money.exponents()), "exponent": list(money.exponents().values())},
         schema={"currency": pl.String, "exponent": pl.Int64},
@@ -110,6 +126,20 @@ def _value_dates(business_date: dt.date, channels: dict[str, Channel]) -> pl.Dat
         )
         rows.append({"channel": ch.id, "value_date": value_date, "model": ch.settlement.model})
     return pl.DataFrame(rows, schema={"channel": pl.String, "value_date": pl.Date, "model": pl.String})
+
+
+def _copy_out(con: duckdb.DuckDBPyConnection, table: str, name: str, folder: Path, csv: bool) -> None:
+    """Write a result table as Parquet (and CSV) in its canonical column order and types."""
+    t = schema.table(name)
+    cols = ", ".join(f"CAST({ident(c.name)} AS {c.duckdb_type()}) AS {ident(c.name)}" for c in t.columns)
+    select = f"SELECT {cols} FROM {ident(table)}"
+
+    def target(suffix: str) -> str:
+        return str(folder / f"{name}.{suffix}").replace("'", "''")
+
+    con.execute(f"COPY ({select}) TO '{target('parquet')}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)")
+    if csv:
+        con.execute(f"COPY ({select}) TO '{target('csv')}' (FORMAT csv, HEADER)")
 
 
 def run_id_for(business_date: str, mode: str, rules_version: str, file_ids: list[str]) -> str:
@@ -209,32 +239,28 @@ def _reconcile(
         for t in MATCHABLE_TABLES
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE all_items AS {item_union}")
-    matches = _frame(con, sqlfiles.load("out_matches"), {"business_date": day})
-    breaks = _frame(con, sqlfiles.load("out_breaks"), {"business_date": day})
-    outcomes_sql = sqlfiles.load("out_outcomes")
-    outcomes = _frame(con, outcomes_sql, {"business_date": day})
-    if quarantine.height:
-        q_out = quarantine.group_by("file_id", "line_no").agg(
-            pl.col("channel").first(),
-            pl.concat_str([pl.col("field"), pl.lit(": "), pl.col("reason")]).str.join("; ").alias("ref"),
+    con.execute("CREATE OR REPLACE TEMP TABLE out_matches AS " + sqlfiles.load("out_matches"), {"business_date": day})
+    breaks = schema.table("breaks").conform(_frame(con, sqlfiles.load("out_breaks"), {"business_date": day}))
+    table_of = {st.file_id: st.canonical_table for st in statuses.values()}
+    q_rows = (
+        quarantine.group_by("file_id", "line_no")
+        .agg(
+            pl.concat_str([pl.col("field"), pl.lit(": "), pl.col("reason")]).sort().str.join("; ").alias("ref"),
             pl.col("amount_minor").first(),
             pl.col("currency").first(),
         )
-        table_of = {st.file_id: st.canonical_table for st in statuses.values()}
-        q_out = q_out.select(
-            pl.lit(day).alias("business_date"),
-            pl.col("file_id").replace_strict(table_of, default="unknown").alias("item_table"),
-            "file_id",
-            "line_no",
-            pl.lit("quarantined").alias("outcome"),
-            "ref",
-            "amount_minor",
-            "currency",
-        )
-        outcomes = pl.concat([outcomes, schema.table("outcomes").conform(q_out)])
-    outcomes = schema.table("outcomes").conform(outcomes).sort("item_table", "file_id", "line_no")
-    matches = schema.table("matches").conform(matches).sort("match_id", "side", "item_table", "file_id", "line_no")
-    breaks = schema.table("breaks").conform(breaks).sort("break_type", "break_id")
+        .with_columns(pl.col("file_id").replace_strict(table_of, default="unknown").alias("item_table"))
+    )
+    con.register("quarantine_src", q_rows)
+    con.execute("CREATE OR REPLACE TEMP TABLE quarantine_rows AS SELECT * FROM quarantine_src")
+    con.execute("CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day})
+
+    # ---- the large outputs go straight from DuckDB into the (not yet visible) run folder ------------------
+    runs_dir = settings.outputs / ".runs" / business_date
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{run_id}-"))
+    _copy_out(con, "out_matches", "matches", folder, csv=True)
+    _copy_out(con, "out_outcomes", "outcomes", folder, csv=False)
 
     # ---- clearing -----------------------------------------------------------------------------------------
     con.register("value_dates_src", _value_dates(day, channels))
@@ -251,17 +277,20 @@ def _reconcile(
         run_id=run_id,
         mode=mode,
         rules_version=ruleset.version_hash,
-        matches=matches,
+        folder=folder,
         breaks=breaks,
-        outcomes=outcomes,
         positions=positions,
         manifest=manifest,
         quarantine=quarantine,
     )
     invariants = check_invariants(con, result, staged, settings)
-    result.summary = _summary(result, per_rule, invariants, ruleset)
+    result.summary = _summary(con, result, per_rule, invariants, ruleset)
     failed = [name for name, inv in invariants.items() if not inv["ok"]]
     if failed:
+        failed_dir = folder.with_name(folder.name + ".failed")
+        shutil.rmtree(failed_dir, ignore_errors=True)
+        folder.rename(failed_dir)
+        (failed_dir / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
         raise InvariantError(
             f"{business_date}: invariant(s) failed: {', '.join(failed)}: "
             + "; ".join(str(invariants[n]["detail"]) for n in failed)
@@ -276,75 +305,47 @@ def check_invariants(
     con: duckdb.DuckDBPyConnection, result: RunResult, staged: dict[str, list[str]], settings: Settings
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    outcomes = result.outcomes
+    con.register("manifest_src", result.manifest.select("file_id", "file_status", "rows_in"))
+    con.execute("CREATE OR REPLACE TEMP TABLE manifest_rows AS SELECT * FROM manifest_src")
 
     # 1. every input row has exactly one outcome; counts add up per file
-    dup = outcomes.group_by("item_table", "file_id", "line_no").len().filter(pl.col("len") > 1)
-    per_file_out = outcomes.group_by("file_id").len().rename({"len": "outcomes"})
-    manifest = result.manifest.filter(pl.col("file_status") == "staged").select("file_id", "channel", "rows_in")
-    joined = manifest.join(per_file_out, on="file_id", how="full", coalesce=True).with_columns(
-        pl.col("rows_in").fill_null(0), pl.col("outcomes").fill_null(0)
-    )
-    mismatched = joined.filter(pl.col("rows_in") != pl.col("outcomes"))
+    problems = _frame(con, sqlfiles.load("invariant_one_outcome"))
+    staged_rows = int(result.manifest.filter(pl.col("file_status") == "staged")["rows_in"].sum())
+    n_outcomes = con.sql("SELECT count(*) FROM out_outcomes").fetchall()[0]
     out["one_outcome_per_row"] = {
-        "ok": dup.height == 0 and mismatched.height == 0,
-        "rows_in": int(joined["rows_in"].sum()),
-        "outcomes": int(joined["outcomes"].sum()),
-        "rows_with_several_outcomes": dup.height,
-        "detail": mismatched.to_dicts()[:10] + dup.head(10).to_dicts(),
+        "ok": problems.height == 0,
+        "rows_in": staged_rows,
+        "outcomes": int(n_outcomes[0]) if n_outcomes else 0,
+        "detail": problems.head(10).to_dicts(),
     }
 
     # 2. per file and currency, amounts of all outcomes add up to the amounts that came in
-    inputs = _frame(
+    bad = _frame(con, sqlfiles.load("invariant_amounts"))
+    per_currency = _frame(
         con,
-        "SELECT file_id, currency, CAST(sum(amount_minor) AS BIGINT) AS amount_in, count(*) AS n "
-        "FROM all_items GROUP BY ALL",
-    )
-    if result.quarantine.height:
-        q_in = (
-            result.quarantine.unique(["file_id", "line_no"])
-            .group_by("file_id", "currency")
-            .agg(pl.col("amount_minor").sum().alias("amount_in"), pl.len().alias("n"))
-        )
-        inputs = pl.concat([inputs.cast({"n": pl.Int64}), q_in.cast({"n": pl.Int64, "amount_in": pl.Int64})])
-    inputs = inputs.group_by("file_id", "currency").agg(pl.col("amount_in").sum(), pl.col("n").sum())
-    by_outcome = (
-        outcomes.filter(pl.col("outcome") != "reference")
-        .group_by("file_id", "currency")
-        .agg(pl.col("amount_minor").sum().alias("amount_out"), pl.len().alias("n_out"))
-    )
-    cons = inputs.join(
-        by_outcome, on=["file_id", "currency"], how="full", coalesce=True, nulls_equal=True
-    ).with_columns(pl.col("amount_in").fill_null(0), pl.col("amount_out").fill_null(0))
-    bad = cons.filter(pl.col("amount_in") != pl.col("amount_out"))
-    per_currency = (
-        outcomes.filter(pl.col("outcome") != "reference")
-        .group_by("currency", "outcome")
-        .agg(pl.col("amount_minor").sum())
-        .sort("currency", "outcome")
+        "SELECT currency, outcome, CAST(sum(amount_minor) AS BIGINT) AS amount_minor FROM out_outcomes "
+        "WHERE outcome <> 'reference' GROUP BY ALL ORDER BY ALL",
     )
     out["amounts_conserved"] = {
         "ok": bad.height == 0,
         "per_currency_and_outcome": {
             f"{r['currency']}:{r['outcome']}": int(r["amount_minor"] or 0) for r in per_currency.iter_rows(named=True)
         },
-        "detail": bad.to_dicts()[:10],
+        "detail": bad.head(10).to_dicts(),
     }
 
     # 3. no item used twice in a pairing; every match balances within its recorded tolerance
-    reuse = _frame(
-        con, "SELECT pairing, side, item_table, item_id, count(*) AS n FROM used GROUP BY ALL HAVING count(*) > 1"
-    )
-    unbalanced = _frame(
-        con,
-        "SELECT match_id, any_value(tolerance_minor) AS tol, "
-        "CAST(sum(CASE WHEN side = 'left' THEN amount_minor ELSE -amount_minor END) AS BIGINT) AS diff "
-        "FROM match_rows GROUP BY match_id HAVING abs(diff) > any_value(tolerance_minor)",
-    )
-    out["no_item_used_twice"] = {"ok": reuse.height == 0, "reused": reuse.height, "detail": reuse.head(10).to_dicts()}
+    match_problems = _frame(con, sqlfiles.load("invariant_matches"))
+    reused = match_problems.filter(pl.col("problem") == "used_twice")
+    unbalanced = match_problems.filter(pl.col("problem") == "unbalanced")
+    out["no_item_used_twice"] = {
+        "ok": reused.height == 0,
+        "reused": reused.height,
+        "detail": reused.head(10).to_dicts(),
+    }
     out["matches_balance"] = {
         "ok": unbalanced.height == 0,
-        "matches": int(result.matches["match_id"].n_unique()) if result.matches.height else 0,
+        "matches": _count_matches(con),
         "detail": unbalanced.head(10).to_dicts(),
     }
 
@@ -380,12 +381,17 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
         pl.col("fee_minor").sum().alias("fees_all"),
         (pl.col("net_minor") + pl.col("fee_minor")).filter(pl.col("record_type") == "fee").sum().alias("fee_lines"),
     )
-    m = result.matches
-    bank = m.filter((pl.col("item_table") == "bank_statement_lines") & (pl.col("side") == "right"))
+    m = pl.scan_parquet(result.folder / "matches.parquet")
+    bank = m.filter((pl.col("item_table") == "bank_statement_lines") & (pl.col("side") == "right")).collect()
     psp_members = (
-        m.filter((pl.col("item_table") == "psp_settlement_lines") & (pl.col("side") == "left"))
+        m.filter(
+            (pl.col("item_table") == "psp_settlement_lines")
+            & (pl.col("side") == "left")
+            & pl.col("match_id").is_in(bank["match_id"].implode())
+        )
         .select("match_id", "channel")
         .unique()
+        .collect()
     )
     matched_credits = bank.join(psp_members, on="match_id", suffix="_psp").select(
         pl.col("channel_psp").alias("channel"), "currency", "amount_minor"
@@ -396,7 +402,11 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
         & pl.col("line_no").is_null()
         & (pl.col("counter_table") == "bank_statement_lines")
     )
-    claimed = result.outcomes.filter((pl.col("outcome") == "break") & (pl.col("item_table") == "bank_statement_lines"))
+    claimed = (
+        pl.scan_parquet(result.folder / "outcomes.parquet")
+        .filter((pl.col("outcome") == "break") & (pl.col("item_table") == "bank_statement_lines"))
+        .collect()
+    )
     broken_credits = batch_breaks.join(
         claimed, left_on=["break_id", "counter_file_id", "counter_line_no"], right_on=["ref", "file_id", "line_no"]
     ).select(
@@ -436,12 +446,24 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
     )
 
 
+def _count_matches(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.sql("SELECT count(DISTINCT match_id) FROM out_matches").fetchall()[0]
+    return int(row[0]) if row else 0
+
+
 def _summary(
-    result: RunResult, per_rule: dict[str, int], invariants: dict[str, dict[str, Any]], ruleset: RuleSet
+    con: duckdb.DuckDBPyConnection,
+    result: RunResult,
+    per_rule: dict[str, int],
+    invariants: dict[str, dict[str, Any]],
+    ruleset: RuleSet,
 ) -> dict[str, Any]:
-    o = result.outcomes
-    rows_in = {t: int(o.filter(pl.col("item_table") == t).height) for t in (*MATCHABLE_TABLES, "fx_rates")}
-    by_outcome = {str(k): int(v) for k, v in o.group_by("outcome").len().sort("outcome").iter_rows()}
+    counts = con.execute("SELECT item_table, outcome, count(*) FROM out_outcomes GROUP BY ALL ORDER BY ALL").fetchall()
+    rows_in = {t: sum(int(n) for tbl, _, n in counts if tbl == t) for t in (*MATCHABLE_TABLES, "fx_rates")}
+    by_outcome: dict[str, int] = {}
+    for _, outcome, n in counts:
+        by_outcome[str(outcome)] = by_outcome.get(str(outcome), 0) + int(n)
+    by_outcome = dict(sorted(by_outcome.items()))
     breaks_by_type = {
         str(k): int(v) for k, v in result.breaks.group_by("break_type").len().sort("break_type").iter_rows()
     }
@@ -456,7 +478,7 @@ def _summary(
         "rows_in": rows_in,
         "outcomes": by_outcome,
         "matches": {
-            "total": int(result.matches["match_id"].n_unique()) if result.matches.height else 0,
+            "total": _count_matches(con),
             "per_rule": dict(sorted(per_rule.items())),
         },
         "breaks": {"total": result.breaks.height, "by_type": breaks_by_type},

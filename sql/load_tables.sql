@@ -1,5 +1,8 @@
--- Working tables of one run: canonical rows of the business date, each with a run-local item id.
--- {source} is read_parquet([...]) over the staging partitions of the date, or an empty typed table.
+-- Working tables of one run: canonical rows of the business date. The item id is derived from the row's
+-- identity (table, position of its file in the sorted file list, line number): unique across tables,
+-- needs no sort, and is the same in every run over the same files.
 CREATE OR REPLACE TABLE {table} AS
-SELECT row_number() OVER (ORDER BY file_id, line_no) AS item_id, *
-FROM {source};
+SELECT (CAST($table_index AS BIGINT) << 56) + (CAST(f.file_index AS BIGINT) << 32) + s.line_no AS item_id, s.* EXCLUDE (filename)
+FROM read_parquet($files, filename = true) AS s
+JOIN (SELECT unnest($files) AS filename, generate_subscripts($files, 1) AS file_index) AS f
+  ON f.filename = s.filename;

@@ -9,6 +9,6 @@ JOIN {right_table} AS r ON r.item_id = c.r_id;
 INSERT INTO used SELECT $pairing, 'left', $left_table, l_id, match_id FROM chosen_ids;
 INSERT INTO used SELECT $pairing, 'right', $right_table, r_id, match_id FROM chosen_ids;
 INSERT INTO match_rows
-SELECT match_id, $rule_id, $pairing, 'left', $left_table, l_id, l_amount, l_currency, diff, $tolerance FROM chosen_ids;
+SELECT match_id, $rule_id, $pairing, 'left', $left_table, l_id, l_amount, l_currency, diff, $tolerance, l_id FROM chosen_ids;
 INSERT INTO match_rows
-SELECT match_id, $rule_id, $pairing, 'right', $right_table, r_id, r_amount, r_currency, diff, $tolerance FROM chosen_ids;
+SELECT match_id, $rule_id, $pairing, 'right', $right_table, r_id, r_amount, r_currency, diff, $tolerance, l_id FROM chosen_ids;

@@ -3,7 +3,8 @@ CREATE OR REPLACE TABLE used (pairing VARCHAR, side VARCHAR, item_table VARCHAR,
 CREATE OR REPLACE TABLE excluded (pairing VARCHAR, item_id BIGINT, original_item_id BIGINT);
 CREATE OR REPLACE TABLE match_rows (
   match_id VARCHAR, rule_id VARCHAR, pairing VARCHAR, side VARCHAR, item_table VARCHAR, item_id BIGINT,
-  amount_minor BIGINT, currency VARCHAR, amount_difference_minor BIGINT, tolerance_minor BIGINT
+  amount_minor BIGINT, currency VARCHAR, amount_difference_minor BIGINT, tolerance_minor BIGINT,
+  anchor BIGINT  -- smallest left item id of the match: orders the published rows without a string sort
 );
 CREATE OR REPLACE TABLE break_list (
   break_id VARCHAR, break_type VARCHAR, pairing VARCHAR, channel VARCHAR,

@@ -6,5 +6,6 @@ SELECT CAST($business_date AS DATE) AS business_date, b.break_id, b.break_type, 
   coalesce((SELECT count(*) FROM break_items bi WHERE bi.break_id = b.break_id), 0) AS item_count,
   b.closest_rule, b.reason
 FROM break_list AS b
-LEFT JOIN all_items AS i ON i.item_table = b.item_table AND i.item_id = b.item_id
-LEFT JOIN all_items AS c ON c.item_table = b.counter_table AND c.item_id = b.counter_item_id;
+LEFT JOIN all_items AS i ON i.item_id = b.item_id
+LEFT JOIN all_items AS c ON c.item_id = b.counter_item_id
+ORDER BY b.break_type, b.break_id;

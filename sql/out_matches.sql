@@ -3,4 +3,5 @@ SELECT CAST($business_date AS DATE) AS business_date, m.match_id, m.rule_id, m.s
   i.file_id, i.line_no, i.channel, i.item_ref, m.amount_minor, m.currency,
   m.amount_difference_minor, m.tolerance_minor
 FROM match_rows AS m
-JOIN all_items AS i ON i.item_table = m.item_table AND i.item_id = m.item_id;
+JOIN all_items AS i ON i.item_id = m.item_id
+ORDER BY m.anchor, m.rule_id, m.side, m.item_id;

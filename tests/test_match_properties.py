@@ -76,6 +76,10 @@ def test_every_item_has_exactly_one_outcome(data: tuple[list[dict[str, Any]], ..
             statuses["fb"] = stage(s, "bank_statement_lines", credits, "fb")
         # reconcile raises InvariantError when an invariant fails; the summary records each check
         r = reconcile(s, "2026-11-26", load_rules(s.rules), load_channels(s.rules), statuses, {})
+        check(r, orders, lines, credits)
+
+
+def check(r: Any, orders: list[Any], lines: list[Any], credits: list[Any]) -> None:
     assert all(inv["ok"] for inv in r.summary["invariants"].values())
     assert r.outcomes.height == len(orders) + len(lines) + len(credits)
     assert r.outcomes.select("item_table", "file_id", "line_no").is_duplicated().sum() == 0

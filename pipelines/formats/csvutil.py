@@ -52,8 +52,31 @@ def decode(data: bytes, encoding: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+def _records_simple(text: str) -> pl.DataFrame | None:
+    """Fast path for files with no quotes, no blank lines and no unit separator: one record per line.
+
+    Polars' native reader splits the lines (one column, a separator that cannot occur), which is much
+    faster than splitting the text in an expression. Returns None when the file needs the full path.
+    """
+    if _QUOTE in text or "\x1f" in text or "\n\n" in text or "\n\r\n" in text or text.startswith(("\n", "\r")):
+        return None
+    body = text if text.endswith("\n") else text + "\n"
+    lines = pl.read_csv(
+        io.BytesIO(body.encode("utf-8")), has_header=False, separator="\x1f", quote_char=None,
+        infer_schema=False, new_columns=["l"], raise_if_empty=False,
+    )
+    if lines.height != body.count("\n"):
+        return None
+    return lines.with_row_index(LINE_NO, offset=1).select(
+        pl.col(LINE_NO).cast(pl.Int64), pl.col("l").str.strip_suffix("\r").alias(RECORD)
+    )
+
+
 def _records(text: str) -> pl.DataFrame:
     """Split text into CSV records: first physical line, record text (without line ending)."""
+    simple = _records_simple(text)
+    if simple is not None:
+        return simple
     lines = pl.Series("l", [text], dtype=pl.String).str.split("\n").explode()
     if text.endswith("\n"):
         lines = lines.head(lines.len() - 1)
@@ -187,10 +210,8 @@ _NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 def iso_utc(text: pl.Expr) -> pl.Expr:
     """ISO 8601 timestamps with ``Z`` or a UTC offset to UTC instants (null when unreadable)."""
-    s = text.str.strip_chars()
-    return pl.coalesce(
-        [s.str.to_datetime(fmt, strict=False, time_unit="us").dt.convert_time_zone("UTC") for fmt in _ISO_FORMATS]
-    )
+    s = text.str.strip_chars().str.replace(" ", "T", literal=True)
+    return s.str.to_datetime(_ISO_FORMATS[0], strict=False, time_unit="us").dt.convert_time_zone("UTC")
 
 
 def naive_timestamp(text: pl.Expr) -> pl.Expr:

@@ -96,11 +96,16 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
     ch = ctx.channel
     currency = pl.col("currency").str.strip_chars().str.to_uppercase()
     status = pl.col("status").str.strip_chars().str.to_lowercase()
-    parsed, parse_error = money.parse_minor(pl.col("amount"), currency, decimal=decimal, thousands=thousands)
+    parsed, parse_error = money.parse_minor(pl.col("currency_amount_text"), pl.col("currency"), decimal=decimal,
+                                            thousands=thousands)
+    frame = frame.with_columns(currency.alias("currency"), status.alias("status"),
+                               pl.col("amount").alias("currency_amount_text"))
+    frame = frame.with_columns(parsed.alias("_parsed"), parse_error.alias("_parse_error")).drop(
+        "currency_amount_text"
+    )
     given = pl.col(_GIVEN_MINOR)
+    parsed, parse_error = pl.col("_parsed"), pl.col("_parse_error")
     frame = frame.with_columns(
-        currency.alias("currency"),
-        status.alias("status"),
         pl.when(given.is_not_null()).then(given).otherwise(parsed).alias("amount_minor"),
         pl.when(given.is_null())
         .then(parse_error)
@@ -108,7 +113,7 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
         .then(pl.format("amount '{}' disagrees with amount_minor {}", pl.col("amount"), given))
         .otherwise(pl.lit(None, pl.String))
         .alias("_amount_error"),
-    )
+    ).drop("_parsed", "_parse_error")
     cur = pl.col("currency")
     currency_error = money.currency_error(cur)
     amount_error = (
