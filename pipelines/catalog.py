@@ -1,4 +1,4 @@
-"""The catalog: small state (file registry, deliveries, file processing status, runs).
+"""The catalog: small state (file registry, deliveries, ingest events, file processing status, runs).
 
 An embedded DuckDB file by default. A DuckDB file admits one writing process at a time, so the pipeline
 keeps every catalog write in a single task; per-channel tasks only read it and return their records.
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from pipelines import sqlfiles
 
@@ -29,9 +30,81 @@ class FileRecord:
     size_bytes: int
     landing_path: str
     arrived_at: str  # ISO 8601 UTC
+    remote_identity: str = ""  # what the source listed (size, mtime, ETag): unchanged means not re-downloaded
+    verified_by: str = ""  # how the bytes were checked against the source: sha256, md5-etag, size...
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    """A listed file that was not taken this time, and why.
+
+    ``outcome``: ``pending`` (incomplete: still growing, no completion marker, not in a manifest yet;
+    retried next poll), ``refused`` (hostile name, symlink out of the folder, not a regular file),
+    ``quarantined`` (zero bytes, unreadable, does not match its manifest), ``replaced`` (different bytes under
+    a name already ingested: kept in quarantine, never landed over what was processed).
+    """
+
+    channel: str
+    source_path: str
+    reason: str
+    outcome: str = "refused"
+    file_name: str = ""
+    file_id: str = ""  # SHA-256 of the bytes when they were downloaded, else ''
+    previous_file_id: str | None = None  # replaced: the file ingested earlier under this name
+    size_bytes: int | None = None
+    identity: str = ""
+    quarantine_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class KnownObject:
+    identity: str
+    file_id: str
+    outcome: str  # new | duplicate | replaced
+
+
+@dataclass(frozen=True)
+class IngestState:
+    """What the registry knows about one channel's source paths (read by the per-channel pull)."""
+
+    accepted: dict[str, str]  # source path -> file id last accepted (new or duplicate) under that path
+    objects: dict[str, KnownObject]  # source path -> last identity registered and its outcome
+    files: dict[str, FileRecord]  # file id -> registered file, for the ids in ``objects``
+
+
+# Tables of the ingest registry (created with the catalog; kept beside catalog_schema.sql's tables).
+_INGEST_SCHEMA = """
+CREATE TABLE IF NOT EXISTS remote_objects (
+  channel      VARCHAR NOT NULL,
+  source_path  VARCHAR NOT NULL,
+  identity     VARCHAR NOT NULL,   -- size, mtime, ETag as listed
+  file_id      VARCHAR NOT NULL,   -- SHA-256 of the bytes downloaded for that identity
+  outcome      VARCHAR NOT NULL,   -- new | duplicate | replaced
+  observed_at  TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (channel, source_path)
+);
+CREATE TABLE IF NOT EXISTS ingest_events (
+  channel           VARCHAR NOT NULL,
+  source_path       VARCHAR NOT NULL,
+  outcome           VARCHAR NOT NULL,  -- pending | refused | quarantined | replaced
+  file_id           VARCHAR NOT NULL,  -- '' when nothing was downloaded
+  file_name         VARCHAR NOT NULL,
+  reason            VARCHAR NOT NULL,
+  previous_file_id  VARCHAR,
+  size_bytes        BIGINT,
+  quarantine_path   VARCHAR,
+  first_seen        TIMESTAMPTZ NOT NULL,
+  last_seen         TIMESTAMPTZ NOT NULL,
+  times_seen        BIGINT NOT NULL,
+  PRIMARY KEY (channel, source_path, outcome, file_id)
+);
+"""
 
 
 @dataclass(frozen=True)
@@ -68,6 +141,7 @@ class Catalog:
         try:
             if not read_only:
                 con.execute(sqlfiles.load("catalog_schema"))
+                con.execute(_INGEST_SCHEMA)
             yield con
         finally:
             con.close()
@@ -80,8 +154,11 @@ class Catalog:
             rows = con.execute("SELECT file_id FROM files WHERE file_id IN (SELECT unnest(?))", [file_ids]).fetchall()
         return {r[0] for r in rows}
 
-    def register_deliveries(self, records: list[FileRecord], observed_at: dt.datetime) -> list[tuple[str, str]]:
-        """Register files; return (file_id, outcome) per record: 'new' or 'duplicate' (same bytes seen)."""
+    def register_deliveries(
+        self, records: list[FileRecord], observed_at: dt.datetime, events: list[IngestEvent] | None = None
+    ) -> list[tuple[str, str]]:
+        """Register files and the pull's events in one transaction; return (file_id, outcome) per record:
+        'new' or 'duplicate' (same bytes seen before, under this name or another)."""
         outcomes: list[tuple[str, str]] = []
         with self.connect() as con:
             con.execute("BEGIN")
@@ -105,9 +182,116 @@ class Catalog:
                     "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?)",
                     [rec.channel, rec.source_path, rec.file_id, observed_at, outcome],
                 )
+                if rec.remote_identity:
+                    self._upsert_object(
+                        con, rec.channel, rec.source_path, rec.remote_identity, rec.file_id, outcome, observed_at
+                    )
+                con.execute(
+                    "DELETE FROM ingest_events WHERE channel = ? AND source_path = ? AND outcome = 'pending'",
+                    [rec.channel, rec.source_path],
+                )
                 outcomes.append((rec.file_id, outcome))
+            for ev in events or []:
+                con.execute(
+                    "INSERT INTO ingest_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+                    "ON CONFLICT DO UPDATE SET reason = excluded.reason, size_bytes = excluded.size_bytes, "
+                    "last_seen = excluded.last_seen, times_seen = ingest_events.times_seen + 1",
+                    [
+                        ev.channel,
+                        ev.source_path,
+                        ev.outcome,
+                        ev.file_id,
+                        ev.file_name,
+                        ev.reason,
+                        ev.previous_file_id,
+                        ev.size_bytes,
+                        ev.quarantine_path,
+                        observed_at,
+                        observed_at,
+                    ],
+                )
+                if ev.outcome == "replaced" and ev.identity and ev.file_id:
+                    self._upsert_object(
+                        con, ev.channel, ev.source_path, ev.identity, ev.file_id, "replaced", observed_at
+                    )
             con.execute("COMMIT")
         return outcomes
+
+    @staticmethod
+    def _upsert_object(
+        con: duckdb.DuckDBPyConnection,
+        channel: str,
+        source_path: str,
+        identity: str,
+        file_id: str,
+        outcome: str,
+        observed_at: dt.datetime,
+    ) -> None:
+        con.execute(
+            "INSERT INTO remote_objects VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+            "identity = excluded.identity, file_id = excluded.file_id, outcome = excluded.outcome, "
+            "observed_at = excluded.observed_at",
+            [channel, source_path, identity, file_id, outcome, observed_at],
+        )
+
+    @staticmethod
+    def _has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name IN (SELECT unnest(?))", [list(names)]
+        ).fetchone()
+        return bool(found and found[0] == len(names))
+
+    def ingest_state(self, channel: str) -> IngestState:
+        """The registry's view of a channel's source paths (read only: safe in per-channel tasks)."""
+        if not self.path.exists():
+            return IngestState(accepted={}, objects={}, files={})
+        with self.connect(read_only=True) as con:
+            accepted = {
+                r[0]: r[1]
+                for r in con.execute(
+                    "SELECT source_path, arg_max(file_id, observed_at) FROM deliveries "
+                    "WHERE channel = ? AND outcome IN ('new', 'duplicate') GROUP BY source_path",
+                    [channel],
+                ).fetchall()
+            }
+            if not self._has_tables(con, "remote_objects"):
+                return IngestState(accepted=accepted, objects={}, files={})
+            objects = {
+                r[0]: KnownObject(identity=r[1], file_id=r[2], outcome=r[3])
+                for r in con.execute(
+                    "SELECT source_path, identity, file_id, outcome FROM remote_objects WHERE channel = ?", [channel]
+                ).fetchall()
+            }
+            rows = con.execute(
+                "SELECT file_id, channel, file_name, source_path, size_bytes, landing_path, "
+                "strftime(arrived_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') FROM files "
+                "WHERE file_id IN (SELECT file_id FROM remote_objects WHERE channel = ?)",
+                [channel],
+            ).fetchall()
+        return IngestState(accepted=accepted, objects=objects, files={r[0]: FileRecord(*r) for r in rows})
+
+    def ingest_events(self, channel: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
+        """Files not taken, by channel and outcome (pending, refused, quarantined, replaced)."""
+        with self.connect(read_only=True) as con:
+            if not self._has_tables(con, "ingest_events"):
+                return []
+            cur = con.execute(
+                "SELECT channel, source_path, outcome, file_id, file_name, reason, previous_file_id, size_bytes, "
+                "quarantine_path, first_seen, last_seen, times_seen FROM ingest_events "
+                "WHERE (? IS NULL OR channel = ?) AND (? IS NULL OR outcome = ?) "
+                "ORDER BY channel, source_path, outcome, file_id",
+                [channel, channel, outcome, outcome],
+            )
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def replaced_files(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """New bytes delivered under a name already ingested (the 'file replaced' breaks)."""
+        return self.ingest_events(channel, "replaced")
+
+    def pending_files(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Files seen incomplete and not delivered since, with the time they were first seen."""
+        return self.ingest_events(channel, "pending")
 
     def files_of_channel(self, channel: str) -> list[FileRecord]:
         with self.connect(read_only=True) as con:
@@ -208,6 +392,134 @@ class Catalog:
                 "SELECT run_id, strftime(business_date, '%Y-%m-%d') AS business_date, mode, rules_version, status "
                 "FROM runs WHERE ? IS NULL OR business_date = CAST(? AS DATE) ORDER BY started_at",
                 [business_date, business_date],
+            )
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    # ---- breaks over time ------------------------------------------------------------------------
+    def run_dates(self) -> list[str]:
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT DISTINCT strftime(business_date, '%Y-%m-%d') FROM runs WHERE status = 'published' ORDER BY 1"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def history_for(self, business_date: str) -> Any:
+        """What is known before ``business_date``'s run (a ``lifecycle.History``)."""
+        from pipelines.lifecycle import History
+
+        day = dt.date.fromisoformat(business_date)
+        h = History()
+        with self.connect(read_only=True) as con:
+            prev = con.execute(
+                "SELECT max(business_date) FROM runs WHERE status = 'published' AND business_date < ?", [day]
+            ).fetchone()
+            previous = prev[0] if prev else None
+            if previous is not None:
+                h.previous_date = previous.isoformat()
+                h.open_items = pl.from_arrow(
+                    con.execute(
+                        "SELECT item_table, file_id, line_no, item_business_date, channel, status, break_id "
+                        "FROM open_items WHERE as_of_date = ? ORDER BY item_table, file_id, line_no",
+                        [previous],
+                    ).to_arrow_table()
+                )  # type: ignore[assignment]
+            h.first_seen = dict(
+                con.execute(
+                    "SELECT break_id, min(as_of_date) FROM break_log WHERE as_of_date < ? GROUP BY break_id", [day]
+                ).fetchall()
+            )
+            latest = con.execute(
+                "SELECT break_id, arg_max(action, recorded_at), arg_max(resolved_by, recorded_at), "
+                "arg_max(note, recorded_at) FROM resolutions GROUP BY break_id"
+            ).fetchall()
+            h.resolutions = {b: (a, by, n) for b, a, by, n in latest}
+            h.positions = pl.from_arrow(
+                con.execute(
+                    "SELECT counterparty, currency, value_date, net_expected_minor FROM position_log "
+                    "WHERE as_of_date < ? ORDER BY ALL",
+                    [day],
+                ).to_arrow_table()
+            )  # type: ignore[assignment]
+            h.receipts = pl.from_arrow(
+                con.execute(
+                    "SELECT counterparty, currency, value_date, received_minor FROM receipt_log "
+                    "WHERE as_of_date < ? ORDER BY ALL",
+                    [day],
+                ).to_arrow_table()
+            )  # type: ignore[assignment]
+        return h
+
+    def record_lifecycle(self, business_date: str, run_id: str, result: Any) -> None:
+        """Replace what the date's run left behind: open items, breaks, closures, positions, receipts."""
+        day = dt.date.fromisoformat(business_date)
+        breaks = result.breaks.select(
+            pl.lit(day).alias("as_of_date"),
+            "break_id",
+            "break_type",
+            "channel",
+            "item_ref",
+            "amount_minor",
+            "currency",
+            "status",
+            pl.lit(run_id).alias("run_id"),
+        )
+        open_items = result.open_items.select(
+            pl.lit(day).alias("as_of_date"),
+            "item_table",
+            "file_id",
+            "line_no",
+            "item_business_date",
+            "channel",
+            "status",
+            "break_id",
+        )
+        closures = result.closed_breaks.select("as_of_date", "break_id", "run_id", "rule_id", "match_id")
+        positions = result.positions.select(
+            pl.lit(day).alias("as_of_date"),
+            "counterparty",
+            "currency",
+            "value_date",
+            "net_expected_minor",
+            "received_minor",
+        )
+        receipts = result.receipts.select("as_of_date", "counterparty", "currency", "value_date", "received_minor")
+        with self.connect() as con:
+            con.execute("BEGIN")
+            for table, frame in (
+                ("open_items", open_items),
+                ("break_log", breaks),
+                ("break_closures", closures),
+                ("position_log", positions),
+                ("receipt_log", receipts),
+            ):
+                con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [day])
+                if frame.height:
+                    con.register("frame_src", frame)
+                    con.execute(f"INSERT INTO {table} SELECT * FROM frame_src")
+                    con.unregister("frame_src")
+            con.execute("COMMIT")
+
+    def add_resolution(self, break_id: str, action: str, note: str, resolved_by: str, now: dt.datetime) -> str:
+        """Append a manual resolution to the audit log (never rewritten); return its id."""
+        import hashlib
+
+        with self.connect() as con:
+            known = con.execute("SELECT count(*) FROM break_log WHERE break_id = ?", [break_id]).fetchone()
+            if not known or not known[0]:
+                raise KeyError(f"no break {break_id!r} in any run")
+            rid = "R" + hashlib.sha256(f"{break_id}|{action}|{now.isoformat()}".encode()).hexdigest()[:12]
+            con.execute(
+                "INSERT INTO resolutions VALUES (?, ?, ?, ?, ?, ?)", [rid, break_id, action, note, resolved_by, now]
+            )
+        return rid
+
+    def resolutions(self, break_id: str | None = None) -> list[dict[str, Any]]:
+        with self.connect(read_only=True) as con:
+            cur = con.execute(
+                "SELECT resolution_id, break_id, action, note, resolved_by, recorded_at FROM resolutions "
+                "WHERE ? IS NULL OR break_id = ? ORDER BY recorded_at, resolution_id",
+                [break_id, break_id],
             )
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

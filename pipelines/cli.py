@@ -92,12 +92,29 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.pipeline import run_all
+    from pipelines.pipeline import rerun_from, run_all
 
     with console.status("starting") as status:
         run_all(args.date, args.mode, args.home, args.rules, progress=lambda s: status.update(s))
+        if args.cascade:
+            status.update("re-running the later dates")
+            later = rerun_from(args.date, args.home, args.rules)[1:]
+            for r in later:
+                console.print(f"re-ran {r['business_date']} (run {r['run_id']})")
     summary, folder = _load_summary(args.home, args.date)
     print_summary(summary, folder)
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from pipelines.pipeline import resolve_break
+
+    try:
+        rid = resolve_break(args.break_id, args.action, args.note, args.by, args.home, args.rules)
+    except (KeyError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    console.print(f"recorded {rid}: {args.action} of {args.break_id} by {args.by}; later runs and re-runs honour it")
     return 0
 
 
@@ -110,17 +127,24 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_breaks(args: argparse.Namespace) -> int:
     import polars as pl
 
+    if not args.date:
+        console.print("[red]recon breaks: --date is required to list breaks[/red]")
+        return 2
     _, folder = _load_summary(args.home, args.date)
     breaks = pl.read_parquet(folder / "breaks.parquet")
     if args.type:
         breaks = breaks.filter(pl.col("break_type") == args.type)
+    if args.status:
+        breaks = breaks.filter(pl.col("status") == args.status)
     t = Table(title=f"Breaks of {args.date} ({breaks.height})")
-    for col in ("break id", "type", "channel", "item", "amount", "reason"):
-        t.add_column(col, justify="right" if col == "amount" else "left", overflow="fold")
+    for col in ("break id", "type", "status", "age", "channel", "item", "amount", "reason"):
+        t.add_column(col, justify="right" if col in ("amount", "age") else "left", overflow="fold")
     for r in breaks.iter_rows(named=True):
         t.add_row(
             r["break_id"],
             r["break_type"],
+            r["status"] + (f" ({r['resolution_action']})" if r["resolution_action"] else ""),
+            f"{r['age_days']}d {r['sla_status'] or ''}".strip(),
             r["channel"],
             r["item_ref"] or "",
             f"{_fmt(r['amount_minor'], r['currency'])} {r['currency']}",
@@ -159,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="ingest, normalise, match, clear and publish one business date")
     run.add_argument("--date", required=True, help="business date YYYY-MM-DD")
     run.add_argument("--mode", default="nightly", choices=["nightly", "intraday", "rerun"])
+    run.add_argument("--cascade", action="store_true", help="then re-run every later date already run")
     run.set_defaults(func=cmd_run)
 
     summ = sub.add_parser("summary", help="print the summary of a published run")
@@ -166,9 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     summ.set_defaults(func=cmd_summary)
 
     br = sub.add_parser("breaks", help="list the breaks of a published run")
-    br.add_argument("--date", required=True)
+    br.add_argument("--date", help="business date YYYY-MM-DD (required to list)")
     br.add_argument("--type", help="only this break type")
+    br.add_argument("--status", choices=["open", "resolved"], help="only breaks with this status")
     br.set_defaults(func=cmd_breaks)
+    br_sub = br.add_subparsers(dest="breaks_command")
+    res = br_sub.add_parser("resolve", help="resolve a break by hand (appends to the audit log)")
+    res.add_argument("break_id")
+    res.add_argument("--action", required=True, choices=["write_off", "manual_match", "accept", "reopen"])
+    res.add_argument("--note", required=True)
+    res.add_argument("--by", required=True)
+    res.set_defaults(func=cmd_resolve)
 
     rules = sub.add_parser("rules", help="rule files")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)

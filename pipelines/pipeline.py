@@ -57,8 +57,9 @@ def ingest_channel(channel_id: str, home: str | None = None, rules: str | None =
 def register_files(results: list[dict[str, Any]], home: str | None = None, rules: str | None = None) -> dict[str, int]:
     ctx = context(home, rules)
     records = [FileRecord(**r) for res in results for r in res["records"]]
-    counts = ingest.register(ctx.catalog, records, dt.datetime.now(dt.UTC))
-    counts["skipped"] = sum(len(res["skipped"]) for res in results)
+    events = [ingest.Skipped(**s) for res in results for s in res["skipped"]]
+    counts = ingest.register(ctx.catalog, records, dt.datetime.now(dt.UTC), events)
+    counts["skipped"] = len(events)
     log.info("registered files: %s", counts)
     return counts
 
@@ -89,6 +90,7 @@ def record_statuses(results: list[list[dict[str, Any]]], home: str | None = None
 def reconcile_and_publish(
     business_date: str, mode: str = "nightly", home: str | None = None, rules: str | None = None
 ) -> dict[str, Any]:
+    from pipelines.lifecycle import load_policy
     from pipelines.publish import publish
     from pipelines.reconcile import reconcile
 
@@ -99,8 +101,20 @@ def reconcile_and_publish(
     names = {}
     for ch in ctx.channels:
         names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
-    result = reconcile(ctx.settings, business_date, ctx.ruleset, ctx.channels, statuses, names, mode)
+    history = ctx.catalog.history_for(business_date)
+    result = reconcile(
+        ctx.settings,
+        business_date,
+        ctx.ruleset,
+        ctx.channels,
+        statuses,
+        names,
+        mode,
+        history,
+        load_policy(ctx.settings.rules),
+    )
     path = publish(ctx.settings, result)
+    ctx.catalog.record_lifecycle(business_date, result.run_id, result)
     ctx.catalog.record_run(
         result.run_id,
         business_date,
@@ -147,3 +161,23 @@ def run_all(
     record_statuses(statuses, home, rules)
     step("match, clear, publish")
     return reconcile_and_publish(business_date, mode, home, rules)
+
+
+def rerun_from(business_date: str, home: str | None = None, rules: str | None = None) -> list[dict[str, Any]]:
+    """Re-run a date and every later date that has a published run, in order (each depends on the last)."""
+    ctx = context(home, rules)
+    dates = sorted({business_date, *[d for d in ctx.catalog.run_dates() if d > business_date]})
+    return [reconcile_and_publish(d, "rerun", home, rules) for d in dates]
+
+
+def resolve_break(
+    break_id: str, action: str, note: str, resolved_by: str, home: str | None = None, rules: str | None = None
+) -> str:
+    from pipelines.lifecycle import ACTIONS
+
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
+    if not note.strip() or not resolved_by.strip():
+        raise ValueError("a resolution needs a note and the name of who resolved it")
+    ctx = context(home, rules)
+    return ctx.catalog.add_resolution(break_id, action, note.strip(), resolved_by.strip(), dt.datetime.now(dt.UTC))

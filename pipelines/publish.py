@@ -43,6 +43,10 @@ def publish(settings: Settings, result: RunResult) -> Path:
     _write_table(result.positions, folder, "positions")
     _write_table(result.manifest, folder, "run_manifest")
     _write_table(result.quarantine, folder, "quarantine")
+    _write_table(result.closed_breaks, folder, "closed_breaks")
+    _write_table(result.order_feedback, folder, "order_feedback")
+    _write_table(result.fund_verification, folder, "fund_verification")
+    _write_table(result.net_by_currency, folder, "net_by_currency")
     (folder / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True, default=str) + "\n")
     (folder / "report.html").write_text(render_report(result), encoding="utf-8")
     for f in folder.iterdir():
@@ -156,41 +160,108 @@ def render_report(result: RunResult) -> str:
         )
     )
 
+    parts.append("<h2>Multilateral net per currency</h2>")
+    parts.append(
+        _table(
+            ["currency", "counterparties", "net expected", "received", "variance", "in reporting currency", "rate"],
+            [
+                [
+                    r["currency"],
+                    r["counterparties"],
+                    fmt_amount(r["net_expected_minor"], r["currency"]),
+                    fmt_amount(r["received_minor"], r["currency"]),
+                    fmt_amount(r["variance_minor"], r["currency"]),
+                    fmt_amount(r["net_expected_reporting_minor"], r["reporting_currency"]),
+                    r["fx_rate"],
+                ]
+                for r in result.net_by_currency.to_dicts()
+            ],
+            {1, 2, 3, 4, 5},
+        )
+    )
+    parts.append("<h2>Fund verification</h2>")
+    parts.append(
+        _table(
+            ["counterparty", "currency", "value date", "expected", "received", "variance", "status", "explanation"],
+            [
+                [
+                    r["counterparty"],
+                    r["currency"],
+                    r["value_date"],
+                    fmt_amount(r["expected_minor"], r["currency"]),
+                    fmt_amount(r["received_minor"], r["currency"]),
+                    fmt_amount(r["variance_minor"], r["currency"]),
+                    r["status"],
+                    r["explanation"],
+                ]
+                for r in result.fund_verification.to_dicts()
+            ],
+            {3, 4, 5},
+        )
+    )
+
     parts.append(f"<h2>Breaks ({result.breaks.height})</h2>")
-    shown = result.breaks.head(REPORT_ROW_LIMIT)
     br_rows = [
         [
             r["break_type"],
+            r["status"]
+            + (
+                f" ({r['resolution_action']} by {r['resolved_by']}: {r['resolution_note']})"
+                if r["resolution_action"]
+                else ""
+            ),
+            r["age_days"],
+            r["sla_status"] or "",
             r["channel"],
             r["item_ref"],
             fmt_amount(r["amount_minor"], r["currency"]),
+            fmt_amount(r["amount_reporting_minor"], r["reporting_currency"]),
             r["counter_ref"],
             fmt_amount(r["counter_amount_minor"], r["counter_currency"]),
             r["closest_rule"],
             r["reason"],
             r["break_id"],
         ]
-        for r in shown.to_dicts()
+        for r in result.breaks.head(REPORT_ROW_LIMIT).to_dicts()
     ]
-    parts.append(
-        _table(
-            [
-                "type",
-                "channel",
-                "item",
-                "amount",
-                "counterpart",
-                "counter amount",
-                "closest rule",
-                "reason",
-                "break id",
-            ],
-            br_rows,
-            {3, 5},
-        )
-    )
+    headers = [
+        "type",
+        "status",
+        "age (days)",
+        "SLA",
+        "channel",
+        "item",
+        "amount",
+        "reporting amount",
+        "counterpart",
+        "counter amount",
+        "closest rule",
+        "reason",
+        "break id",
+    ]
+    parts.append(_table(headers, br_rows, {2, 6, 7, 9}))
     if result.breaks.height > REPORT_ROW_LIMIT:
         parts.append(f"<p class='muted'>first {REPORT_ROW_LIMIT} shown; all are in breaks.csv</p>")
+
+    if result.closed_breaks.height:
+        parts.append(f"<h2>Breaks closed since the previous run ({result.closed_breaks.height})</h2>")
+        parts.append(
+            _table(
+                ["break id", "closed by", "rule", "match"],
+                [[r["break_id"], r["closed_by"], r["rule_id"], r["match_id"]] for r in result.closed_breaks.to_dicts()],
+            )
+        )
+    if result.order_feedback.height:
+        parts.append(f"<h2>Order status feedback ({result.order_feedback.height})</h2>")
+        parts.append(
+            _table(
+                ["order", "internal status", "settled as", "suggested status", "evidence"],
+                [
+                    [r["order_id"], r["internal_status"], r["settled_as"], r["suggested_status"], r["evidence"]]
+                    for r in result.order_feedback.to_dicts()
+                ],
+            )
+        )
 
     parts.append("<h2>Input files</h2>")
     parts.append(

@@ -20,12 +20,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from pipelines import calendars, money, schema, sqlfiles
+from pipelines import calendars, clearing, lifecycle, money, schema, sqlfiles
 from pipelines.catalog import FileStatus
 from pipelines.channels import Channel
 from pipelines.config import Settings
 from pipelines.match import run_matching
-from pipelines.normalise import rows_quarantine_path
+from pipelines.normalise import rows_quarantine_path, staging_path
 from pipelines.rules import MATCHABLE_TABLES, RuleSet
 from pipelines.sqlfiles import ident
 
@@ -51,6 +51,12 @@ class RunResult:
     positions: pl.DataFrame
     manifest: pl.DataFrame
     quarantine: pl.DataFrame
+    closed_breaks: pl.DataFrame
+    order_feedback: pl.DataFrame
+    fund_verification: pl.DataFrame
+    net_by_currency: pl.DataFrame
+    open_items: pl.DataFrame
+    receipts: pl.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -67,15 +73,38 @@ def _staged_files(settings: Settings, table: str, business_date: str) -> list[st
     return sorted(str(p) for p in folder.glob("channel=*/*.parquet"))
 
 
-def _load(con: duckdb.DuckDBPyConnection, settings: Settings, business_date: str) -> dict[str, list[str]]:
+def _load(
+    con: duckdb.DuckDBPyConnection, settings: Settings, business_date: str, history: lifecycle.History
+) -> dict[str, list[str]]:
+    """Load the date's staged rows plus the items still open from earlier dates (carried forward)."""
     files: dict[str, list[str]] = {}
+    carried = history.open_items
+    con.register("carried_src", carried)
+    con.execute("CREATE OR REPLACE TEMP TABLE carried AS SELECT * FROM carried_src")
     for table in STAGED_TABLES:
-        files[table] = _staged_files(settings, table, business_date)
+        own = _staged_files(settings, table, business_date)
+        mine = carried.filter(pl.col("item_table") == table)
+        extra = sorted(
+            {
+                str(staging_path(settings, table, d.isoformat(), ch, fid))
+                for fid, d, ch in mine.select("file_id", "item_business_date", "channel").unique().iter_rows()
+            }
+            - set(own)
+        )
+        missing = [f for f in extra if not Path(f).exists()]
+        if missing:
+            raise FileNotFoundError(f"staged file of a carried item is missing: {missing[0]}")
+        files[table] = sorted(own + extra)
         t = schema.table(table)
         if files[table]:
             con.execute(
                 sqlfiles.render("load_tables", table=ident(table)),
-                {"files": files[table], "table_index": STAGED_TABLES.index(table) + 1},
+                {
+                    "files": files[table],
+                    "table_index": STAGED_TABLES.index(table) + 1,
+                    "business_date": dt.date.fromisoformat(business_date),
+                    "table_name": table,
+                },
             )
         else:
             con.execute(t.duckdb_ddl(f"empty_{table}").replace("CREATE TABLE", "CREATE OR REPLACE TEMP TABLE"))
@@ -155,11 +184,24 @@ def reconcile(
     statuses: dict[str, FileStatus],
     file_names: dict[str, str],
     mode: str = "nightly",
+    history: lifecycle.History | None = None,
+    policy: lifecycle.BreakPolicy | None = None,
 ) -> RunResult:
     day = dt.date.fromisoformat(business_date)
     con = duckdb.connect()
     try:
-        return _reconcile(con, settings, day, ruleset, channels, statuses, file_names, mode)
+        return _reconcile(
+            con,
+            settings,
+            day,
+            ruleset,
+            channels,
+            statuses,
+            file_names,
+            mode,
+            history or lifecycle.History(),
+            policy or lifecycle.load_policy(settings.rules),
+        )
     finally:
         con.close()
 
@@ -173,21 +215,35 @@ def _reconcile(
     statuses: dict[str, FileStatus],
     file_names: dict[str, str],
     mode: str,
+    history: lifecycle.History,
+    policy: lifecycle.BreakPolicy,
 ) -> RunResult:
     business_date = day.isoformat()
-    staged = _load(con, settings, business_date)
+    staged = _load(con, settings, business_date, history)
     per_rule = run_matching(con, ruleset)
+    item_union = " UNION ALL ".join(
+        f"SELECT item_table, item_id, file_id, line_no, channel, business_date, item_ref, amount_minor, currency "
+        f"FROM {ident('items_' + t)}"
+        for t in MATCHABLE_TABLES
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE all_items AS {item_union}")
+    lifecycle.apply(con, day, channels, policy, history)
 
     # ---- manifest: every file that contributes rows (or a quarantine) to this date --------------------
     quarantine = _quarantine_rows(settings, statuses, business_date, channels)
     staged_counts = _frame(
         con,
         " UNION ALL ".join(
-            f"SELECT '{t}' AS canonical_table, file_id, count(*) AS n FROM {ident(t)} GROUP BY file_id"
+            f"SELECT '{t}' AS canonical_table, file_id, count(*) AS n FROM {ident(t)} "
+            f"WHERE business_date = CAST($day AS DATE) GROUP BY file_id"
             for t in STAGED_TABLES
         ),
+        {"day": day},
     )
     staged_by_file = {r["file_id"]: r["n"] for r in staged_counts.iter_rows(named=True)}
+    carried_by_file: dict[str, int] = {}
+    for fid in history.open_items["file_id"].to_list():
+        carried_by_file[fid] = carried_by_file.get(fid, 0) + 1
     q_by_file = (
         {
             r["file_id"]: r["n"]
@@ -198,7 +254,7 @@ def _reconcile(
     )
     manifest_rows = []
     for st in sorted(statuses.values(), key=lambda s: (s.channel, s.file_id)):
-        in_date = st.file_id in staged_by_file or st.assigned_date == business_date
+        in_date = st.file_id in staged_by_file or st.assigned_date == business_date or st.file_id in carried_by_file
         if not in_date:
             continue
         n_staged = int(staged_by_file.get(st.file_id, 0))
@@ -216,6 +272,7 @@ def _reconcile(
                 "rows_in": n_staged + n_q,
                 "rows_staged": n_staged,
                 "rows_quarantined": n_q,
+                "rows_carried": carried_by_file.get(st.file_id, 0),
             }
         )
     file_ids = [str(r["file_id"]) for r in manifest_rows]
@@ -233,14 +290,11 @@ def _reconcile(
     )
 
     # ---- matches, breaks, outcomes ----------------------------------------------------------------------
-    item_union = " UNION ALL ".join(
-        f"SELECT item_table, item_id, file_id, line_no, channel, item_ref, amount_minor, currency "
-        f"FROM {ident('items_' + t)}"
-        for t in MATCHABLE_TABLES
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE all_items AS {item_union}")
     con.execute("CREATE OR REPLACE TEMP TABLE out_matches AS " + sqlfiles.load("out_matches"), {"business_date": day})
-    breaks = schema.table("breaks").conform(_frame(con, sqlfiles.load("out_breaks"), {"business_date": day}))
+    fx = lifecycle.fx_rates(con, day, policy.reporting_currency)
+    breaks = lifecycle.enrich_breaks(
+        _frame(con, sqlfiles.load("out_breaks"), {"business_date": day}), day, policy, history, fx
+    )
     table_of = {st.file_id: st.canonical_table for st in statuses.values()}
     q_rows = (
         quarantine.group_by("file_id", "line_no")
@@ -262,6 +316,29 @@ def _reconcile(
     _copy_out(con, "out_matches", "matches", folder, csv=True)
     _copy_out(con, "out_outcomes", "outcomes", folder, csv=False)
 
+    # ---- lifecycle: what stays open, what closed, what the order system should hear -------------------
+    open_items = _frame(con, sqlfiles.load("lifecycle_open_items"))
+    closed = schema.table("closed_breaks").conform(
+        _frame(con, sqlfiles.load("lifecycle_closures"), {"business_date": day, "run_id": run_id})
+    )
+    staged_orders = sorted(
+        str(p)
+        for p in (settings.staging / "orders").glob("business_date=*/channel=*/*.parquet")
+        if p.parent.parent.name <= f"business_date={business_date}"
+    )
+    if staged_orders:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE staged_orders AS SELECT order_id, psp_channel, status "
+            "FROM read_parquet($files) WHERE order_id IN "
+            "(SELECT merchant_reference FROM psp_settlement_lines WHERE record_type = 'refund')",
+            {"files": staged_orders},
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE staged_orders AS SELECT order_id, psp_channel, status FROM orders")
+    feedback = schema.table("order_feedback").conform(
+        _frame(con, sqlfiles.load("order_feedback"), {"business_date": day})
+    )
+
     # ---- clearing -----------------------------------------------------------------------------------------
     con.register("value_dates_src", _value_dates(day, channels))
     con.execute("CREATE OR REPLACE TEMP TABLE value_dates AS SELECT * FROM value_dates_src")
@@ -271,6 +348,10 @@ def _reconcile(
         .conform(_frame(con, "SELECT * FROM positions_out"))
         .sort("counterparty", "currency", "value_date")
     )
+
+    receipts = _frame(con, sqlfiles.load("receipts"), {"business_date": day})
+    net = clearing.net_by_currency(positions, day, policy.reporting_currency, fx)
+    funds = clearing.fund_verification(day, positions, receipts, history.positions, history.receipts, breaks)
 
     result = RunResult(
         business_date=business_date,
@@ -282,6 +363,12 @@ def _reconcile(
         positions=positions,
         manifest=manifest,
         quarantine=quarantine,
+        closed_breaks=closed,
+        order_feedback=feedback,
+        fund_verification=funds,
+        net_by_currency=net,
+        open_items=open_items,
+        receipts=receipts,
     )
     invariants = check_invariants(con, result, staged, settings)
     result.summary = _summary(con, result, per_rule, invariants, ruleset)
@@ -305,12 +392,13 @@ def check_invariants(
     con: duckdb.DuckDBPyConnection, result: RunResult, staged: dict[str, list[str]], settings: Settings
 ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    con.register("manifest_src", result.manifest.select("file_id", "file_status", "rows_in"))
+    con.register("manifest_src", result.manifest.select("file_id", "file_status", "rows_in", "rows_carried"))
     con.execute("CREATE OR REPLACE TEMP TABLE manifest_rows AS SELECT * FROM manifest_src")
 
     # 1. every input row has exactly one outcome; counts add up per file
     problems = _frame(con, sqlfiles.load("invariant_one_outcome"))
-    staged_rows = int(result.manifest.filter(pl.col("file_status") == "staged")["rows_in"].sum())
+    staged_manifest = result.manifest.filter(pl.col("file_status") == "staged")
+    staged_rows = int(staged_manifest["rows_in"].sum()) + int(staged_manifest["rows_carried"].sum())
     n_outcomes = con.sql("SELECT count(*) FROM out_outcomes").fetchall()[0]
     out["one_outcome_per_row"] = {
         "ok": problems.height == 0,
@@ -481,7 +569,30 @@ def _summary(
             "total": _count_matches(con),
             "per_rule": dict(sorted(per_rule.items())),
         },
-        "breaks": {"total": result.breaks.height, "by_type": breaks_by_type},
+        "breaks": {
+            "total": result.breaks.height,
+            "by_type": breaks_by_type,
+            "open": int((result.breaks["status"] == "open").sum()),
+            "resolved": int((result.breaks["status"] == "resolved").sum()),
+            "closed_since_previous_run": result.closed_breaks.height,
+            "by_aging_bucket": {
+                str(k): int(v) for k, v in result.breaks.group_by("aging_bucket").len().sort("aging_bucket").iter_rows()
+            },
+            "sla_breached": int((result.breaks["sla_status"] == "breached").sum()),
+        },
+        "carried_forward_in": int(result.manifest["rows_carried"].sum()),
+        "open_items_out": result.open_items.height,
+        "order_feedback": result.order_feedback.height,
+        "net_by_currency": [
+            {
+                k: (v.isoformat() if isinstance(v, dt.date) else (str(v) if v is not None and k == "fx_rate" else v))
+                for k, v in r.items()
+            }
+            for r in result.net_by_currency.to_dicts()
+        ],
+        "fund_verification": {
+            str(k): int(v) for k, v in result.fund_verification.group_by("status").len().sort("status").iter_rows()
+        },
         "quarantined_files": result.manifest.filter(pl.col("file_status") == "quarantined")["file_name"].to_list(),
         "positions": [
             {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in r.items()}

@@ -39,3 +39,61 @@ CREATE TABLE IF NOT EXISTS runs (
   finished_at    TIMESTAMPTZ,
   summary        JSON
 );
+-- Items still open (break or pending) at the end of a business date's run; the next date's run offers
+-- them again. Replaced as a whole whenever that date is (re-)run.
+CREATE TABLE IF NOT EXISTS open_items (
+  as_of_date         DATE NOT NULL,
+  item_table         VARCHAR NOT NULL,
+  file_id            VARCHAR NOT NULL,
+  line_no            BIGINT NOT NULL,
+  item_business_date DATE NOT NULL,
+  channel            VARCHAR NOT NULL,
+  status             VARCHAR NOT NULL,   -- break | pending
+  break_id           VARCHAR
+);
+-- The breaks of every run, one row per break and business date (replaced when the date is re-run).
+CREATE TABLE IF NOT EXISTS break_log (
+  as_of_date     DATE NOT NULL,
+  break_id       VARCHAR NOT NULL,
+  break_type     VARCHAR NOT NULL,
+  channel        VARCHAR NOT NULL,
+  item_ref       VARCHAR,
+  amount_minor   BIGINT NOT NULL,
+  currency       VARCHAR NOT NULL,
+  status         VARCHAR NOT NULL,   -- open | resolved
+  run_id         VARCHAR NOT NULL
+);
+-- Breaks of earlier dates closed by a later run (their items matched), one row per break.
+CREATE TABLE IF NOT EXISTS break_closures (
+  as_of_date   DATE NOT NULL,
+  break_id     VARCHAR NOT NULL,
+  run_id       VARCHAR NOT NULL,
+  rule_id      VARCHAR,
+  match_id     VARCHAR
+);
+-- Manual resolutions: an audit log that is only ever appended to.
+CREATE TABLE IF NOT EXISTS resolutions (
+  resolution_id  VARCHAR NOT NULL,
+  break_id       VARCHAR NOT NULL,
+  action         VARCHAR NOT NULL,   -- write_off | manual_match | accept | reopen
+  note           VARCHAR NOT NULL,
+  resolved_by    VARCHAR NOT NULL,
+  recorded_at    TIMESTAMPTZ NOT NULL
+);
+-- Positions of every run (replaced when the date is re-run): the base of fund verification.
+CREATE TABLE IF NOT EXISTS position_log (
+  as_of_date     DATE NOT NULL,
+  counterparty   VARCHAR NOT NULL,
+  currency       VARCHAR NOT NULL,
+  value_date     DATE NOT NULL,
+  net_expected_minor BIGINT NOT NULL,
+  received_minor BIGINT NOT NULL
+);
+-- Bank credits matched to payout batches in each run (replaced when the date is re-run).
+CREATE TABLE IF NOT EXISTS receipt_log (
+  as_of_date     DATE NOT NULL,
+  counterparty   VARCHAR NOT NULL,
+  currency       VARCHAR NOT NULL,
+  value_date     DATE NOT NULL,
+  received_minor BIGINT NOT NULL
+);

@@ -1,8 +1,12 @@
--- Working tables of one run: canonical rows of the business date. The item id is derived from the row's
+-- Working tables of one run: canonical rows of the business date, plus the rows of earlier dates that
+-- are still open (table carried). The item id is derived from the row's
 -- identity (table, position of its file in the sorted file list, line number): unique across tables,
 -- needs no sort, and is the same in every run over the same files.
 CREATE OR REPLACE TABLE {table} AS
 SELECT (CAST($table_index AS BIGINT) << 56) + (CAST(f.file_index AS BIGINT) << 32) + s.line_no AS item_id, s.* EXCLUDE (filename)
 FROM read_parquet($files, filename = true) AS s
 JOIN (SELECT unnest($files) AS filename, generate_subscripts($files, 1) AS file_index) AS f
-  ON f.filename = s.filename;
+  ON f.filename = s.filename
+WHERE s.business_date = $business_date
+   OR EXISTS (SELECT 1 FROM carried AS c
+              WHERE c.item_table = $table_name AND c.file_id = s.file_id AND c.line_no = s.line_no);

@@ -1,11 +1,12 @@
--- Net settlement positions per counterparty (PSP channel) and settlement currency for the business date.
+-- Net settlement positions per counterparty (PSP channel) and settlement currency of the business date's
+-- own settlement lines (lines carried from earlier dates count in their own date's positions).
 -- value_dates maps each channel to its computed value date and settlement model; received is the sum of
--- bank credits matched to that channel's payout batches.
+-- bank credits matched to that channel's payout batches of the date.
 CREATE OR REPLACE TEMP TABLE positions_out AS
 WITH lines AS (
   SELECT p.channel, p.currency, p.record_type, p.net_minor, p.fee_minor
   FROM psp_settlement_lines AS p
-  WHERE p.record_type <> 'payout'
+  WHERE p.record_type <> 'payout' AND p.business_date = CAST($business_date AS DATE)
 ), agg AS (
   SELECT channel, currency,
     CAST(coalesce(sum(net_minor + fee_minor) FILTER (WHERE record_type = 'payment'), 0) AS BIGINT) AS gross_captured_minor,
@@ -24,7 +25,8 @@ WITH lines AS (
     FROM match_rows AS m
     JOIN (SELECT DISTINCT mr.match_id, p.channel
           FROM match_rows AS mr JOIN psp_settlement_lines AS p ON p.item_id = mr.item_id
-          WHERE mr.side = 'left' AND mr.item_table = 'psp_settlement_lines') AS l ON l.match_id = m.match_id
+          WHERE mr.side = 'left' AND mr.item_table = 'psp_settlement_lines'
+            AND p.business_date = CAST($business_date AS DATE)) AS l ON l.match_id = m.match_id
     WHERE m.side = 'right' AND m.item_table = 'bank_statement_lines'
     UNION ALL
     SELECT b.channel, bl.currency, bl.amount_minor
@@ -33,6 +35,8 @@ WITH lines AS (
       ON bi.break_id = b.break_id AND bi.item_table = 'bank_statement_lines' AND bi.item_id = b.counter_item_id
     JOIN bank_statement_lines AS bl ON bl.item_id = b.counter_item_id
     WHERE b.item_table = 'psp_settlement_lines' AND b.item_id IS NULL AND b.counter_table = 'bank_statement_lines'
+      AND EXISTS (SELECT 1 FROM psp_settlement_lines AS p WHERE p.channel = b.channel AND p.payout_id = b.item_ref
+                  AND p.business_date = CAST($business_date AS DATE))
   ) GROUP BY ALL
 )
 SELECT CAST($business_date AS DATE) AS business_date, a.channel AS counterparty, a.currency, v.value_date,
