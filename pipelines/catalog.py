@@ -418,10 +418,10 @@ class Catalog:
             if previous is not None:
                 h.previous_date = previous.isoformat()
                 h.open_items = pl.from_arrow(
-                    con.execute(
-                        "SELECT item_table, file_id, line_no, item_business_date, channel, status, break_id "
+                    con.sql(
+                        "SELECT item_table, file_id, line_no, item_business_date, channel, status, break_id, used_in "
                         "FROM open_items WHERE as_of_date = ? ORDER BY item_table, file_id, line_no",
-                        [previous],
+                        params=[previous],
                     ).to_arrow_table()
                 )  # type: ignore[assignment]
             h.first_seen = dict(
@@ -435,17 +435,17 @@ class Catalog:
             ).fetchall()
             h.resolutions = {b: (a, by, n) for b, a, by, n in latest}
             h.positions = pl.from_arrow(
-                con.execute(
+                con.sql(
                     "SELECT counterparty, currency, value_date, net_expected_minor FROM position_log "
                     "WHERE as_of_date < ? ORDER BY ALL",
-                    [day],
+                    params=[day],
                 ).to_arrow_table()
             )  # type: ignore[assignment]
             h.receipts = pl.from_arrow(
-                con.execute(
+                con.sql(
                     "SELECT counterparty, currency, value_date, received_minor FROM receipt_log "
                     "WHERE as_of_date < ? ORDER BY ALL",
-                    [day],
+                    params=[day],
                 ).to_arrow_table()
             )  # type: ignore[assignment]
         return h
@@ -473,6 +473,7 @@ class Catalog:
             "channel",
             "status",
             "break_id",
+            "used_in",
         )
         closures = result.closed_breaks.select("as_of_date", "break_id", "run_id", "rule_id", "match_id")
         positions = result.positions.select(

@@ -83,6 +83,7 @@ class History:
                 "channel": pl.String,
                 "status": pl.String,
                 "break_id": pl.String,
+                "used_in": pl.String,
             }
         )
     )
@@ -152,6 +153,7 @@ def apply(
     """After matching: stable break ids, expected delays turned into pending, resolutions attached."""
     sqlfiles.execute(con, sqlfiles.load("lifecycle_stable_ids"))
     due_dates(con, channels)
+    con.execute("CREATE OR REPLACE TEMP TABLE pending_groups (channel VARCHAR, item_ref VARCHAR)")
     for break_type, delay in sorted(policy.pending.items()):
         sqlfiles.execute(
             con,
@@ -190,7 +192,7 @@ def enrich_breaks(
                 "age_days": age,
                 "aging_bucket": aging_bucket(age),
                 "sla_days": sla,
-                "sla_status": None if sla is None else ("breached" if age > sla else "within"),
+                "sla_status": None if sla is None or status == "resolved" else ("breached" if age > sla else "within"),
                 "amount_reporting_minor": converted,
                 "reporting_currency": rep,
                 "fx_rate": rate,

@@ -112,6 +112,18 @@ def _load(
                 f"CREATE OR REPLACE TABLE {ident(table)} AS "
                 f"SELECT CAST(NULL AS BIGINT) AS item_id, * FROM {ident('empty_' + table)}"
             )
+    # pairings a carried item already matched in stay matched (run_matching starts from these)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE carried_used AS "
+        + " UNION ALL ".join(
+            f"SELECT split_part(u.x, '|', 1) AS pairing, split_part(u.x, '|', 2) AS side, '{t}' AS item_table, "
+            f"t.item_id, split_part(u.x, '|', 3) AS match_id "
+            f"FROM carried AS c, unnest(string_split(c.used_in, ';')) AS u(x) "
+            f"JOIN {ident(t)} AS t ON t.file_id = c.file_id AND t.line_no = c.line_no "
+            f"WHERE c.item_table = '{t}' AND c.used_in IS NOT NULL AND u.x <> ''"
+            for t in MATCHABLE_TABLES
+        )
+    )
     exps = pl.DataFrame(
         {"currency": list(money.exponents()), "exponent": list(money.exponents().values())},
         schema={"currency": pl.String, "exponent": pl.Int64},
@@ -463,7 +475,8 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
                 "received_minor": pl.Int64,
             }
         )
-    lines = pl.read_parquet(files).filter(pl.col("record_type") != "payout")
+    all_lines = pl.read_parquet(files)
+    lines = all_lines.filter(pl.col("record_type") != "payout")
     expected = lines.group_by("channel", "currency").agg(
         pl.col("net_minor").sum().alias("net_all"),
         pl.col("fee_minor").sum().alias("fees_all"),
@@ -471,12 +484,14 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
     )
     m = pl.scan_parquet(result.folder / "matches.parquet")
     bank = m.filter((pl.col("item_table") == "bank_statement_lines") & (pl.col("side") == "right")).collect()
+    # only the batches of this date's own lines (a credit for an earlier date's batch counts there)
     psp_members = (
         m.filter(
             (pl.col("item_table") == "psp_settlement_lines")
             & (pl.col("side") == "left")
             & pl.col("match_id").is_in(bank["match_id"].implode())
         )
+        .join(all_lines.lazy().select("file_id", "line_no"), on=["file_id", "line_no"], how="semi")
         .select("match_id", "channel")
         .unique()
         .collect()
@@ -489,6 +504,10 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
         (pl.col("item_table") == "psp_settlement_lines")
         & pl.col("line_no").is_null()
         & (pl.col("counter_table") == "bank_statement_lines")
+    ).join(
+        all_lines.select("channel", pl.col("payout_id").alias("item_ref")).unique(),
+        on=["channel", "item_ref"],
+        how="semi",
     )
     claimed = (
         pl.scan_parquet(result.folder / "outcomes.parquet")

@@ -48,8 +48,9 @@ CREATE TABLE IF NOT EXISTS open_items (
   line_no            BIGINT NOT NULL,
   item_business_date DATE NOT NULL,
   channel            VARCHAR NOT NULL,
-  status             VARCHAR NOT NULL,   -- break | pending
-  break_id           VARCHAR
+  status             VARCHAR NOT NULL,   -- break | pending | batch (member of a payout batch still open)
+  break_id           VARCHAR,
+  used_in            VARCHAR             -- pairing|side|match id of the pairings it already matched in
 );
 -- The breaks of every run, one row per break and business date (replaced when the date is re-run).
 CREATE TABLE IF NOT EXISTS break_log (

@@ -12,6 +12,8 @@ JOIN due_dates AS d
   ON d.channel = coalesce(o.psp_channel, g.channel) AND d.business_date = coalesce(o.business_date, g.business_date)
 WHERE b.break_type = $break_type
   AND (CASE WHEN $due_column = 'settlement_window' THEN d.window_due ELSE d.cycle_due END) > CAST($business_date AS DATE);
+INSERT INTO pending_groups
+SELECT channel, item_ref FROM break_list WHERE break_id IN (SELECT break_id FROM pending_breaks) AND item_id IS NULL;
 INSERT INTO settled_outcomes
 SELECT bi.item_table, bi.item_id, 'pending' FROM break_items AS bi WHERE bi.break_id IN (SELECT break_id FROM pending_breaks);
 DELETE FROM break_items WHERE break_id IN (SELECT break_id FROM pending_breaks);
