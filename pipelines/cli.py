@@ -173,6 +173,12 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pipelines.inspect import main_inspect
+
+    return main_inspect(args.file, args.format)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recon", description="Payment reconciliation and clearing pipeline")
     parser.add_argument("--home", help="workspace folder (env RECON_HOME, default ./var)")
@@ -202,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--note", required=True)
     res.add_argument("--by", required=True)
     res.set_defaults(func=cmd_resolve)
+
+    insp = sub.add_parser("inspect", help="read a provider's file: format, entries, sums, control totals")
+    insp.add_argument("file")
+    insp.add_argument("--format", help="format name (default: detected from the content)")
+    insp.set_defaults(func=cmd_inspect)
 
     rules = sub.add_parser("rules", help="rule files")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)

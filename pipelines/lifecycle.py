@@ -34,6 +34,13 @@ RESOLVING_ACTIONS = ("write_off", "manual_match", "accept")
 ACTIONS = (*RESOLVING_ACTIONS, "reopen")
 
 
+Delay = Literal["settlement_window", "settlement_cycle"]
+DEFAULT_PENDING: dict[str, Delay] = {
+    "order_not_settled": "settlement_window",
+    "payout_without_bank_credit": "settlement_cycle",
+}
+
+
 class BreakPolicy(BaseModel):
     """``rules/breaks.yaml``: reporting currency, SLAs per break type, expected delays."""
 
@@ -41,11 +48,8 @@ class BreakPolicy(BaseModel):
 
     reporting_currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     sla_days: dict[str, int] = Field(default_factory=dict, description="break type -> days before the SLA is breached")
-    pending: dict[str, Literal["settlement_window", "settlement_cycle"]] = Field(
-        default_factory=lambda: {
-            "order_not_settled": "settlement_window",
-            "payout_without_bank_credit": "settlement_cycle",
-        },
+    pending: dict[str, Delay] = Field(
+        default_factory=lambda: dict(DEFAULT_PENDING),
         description="break type -> the channel delay during which it is only pending",
     )
 

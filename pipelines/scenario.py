@@ -22,6 +22,7 @@ import datetime as dt
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -268,7 +269,7 @@ def write_rules(out: Path) -> None:
     rules = out / "rules"
     (rules / "channels").mkdir(parents=True, exist_ok=True)
     (rules / "matching").mkdir(parents=True, exist_ok=True)
-    channels = [
+    channels: list[dict[str, Any]] = [
         {"id": "orders", "kind": "orders", "location": "orders", "pattern": "orders_*.csv", "format": "orders_csv"},
         {
             "id": "adyen_eu",
