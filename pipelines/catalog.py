@@ -146,6 +146,11 @@ class Catalog:
         finally:
             con.close()
 
+    def ensure_schema(self) -> None:
+        """Create missing catalog tables (a writer step: catalogs of older versions gain the new tables)."""
+        with self.connect():
+            pass
+
     # ---- files -----------------------------------------------------------------------------------
     def known_file_ids(self, file_ids: list[str]) -> set[str]:
         if not file_ids:

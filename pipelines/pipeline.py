@@ -101,6 +101,7 @@ def reconcile_and_publish(
     names = {}
     for ch in ctx.channels:
         names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
+    ctx.catalog.ensure_schema()
     history = ctx.catalog.history_for(business_date)
     result = reconcile(
         ctx.settings,
