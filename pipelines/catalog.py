@@ -309,10 +309,7 @@ class Catalog:
         return [FileRecord(*r) for r in rows]
 
     def deliveries(self) -> list[dict[str, Any]]:
-        with self.connect(read_only=True) as con:
-            cur = con.execute("SELECT channel, source_path, file_id, outcome FROM deliveries ORDER BY observed_at")
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        return self._dicts("SELECT channel, source_path, file_id, outcome FROM deliveries ORDER BY observed_at", [])
 
     # ---- file processing -------------------------------------------------------------------------
     def file_statuses(self, channel: str | None = None) -> dict[str, FileStatus]:
@@ -392,12 +389,15 @@ class Catalog:
             )
 
     def runs(self, business_date: str | None = None) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT run_id, strftime(business_date, '%Y-%m-%d') AS business_date, mode, rules_version, status "
+            "FROM runs WHERE ? IS NULL OR business_date = CAST(? AS DATE) ORDER BY started_at",
+            [business_date, business_date],
+        )
+
+    def _dicts(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         with self.connect(read_only=True) as con:
-            cur = con.execute(
-                "SELECT run_id, strftime(business_date, '%Y-%m-%d') AS business_date, mode, rules_version, status "
-                "FROM runs WHERE ? IS NULL OR business_date = CAST(? AS DATE) ORDER BY started_at",
-                [business_date, business_date],
-            )
+            cur = con.execute(sql, params)
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
@@ -422,13 +422,12 @@ class Catalog:
             previous = prev[0] if prev else None
             if previous is not None:
                 h.previous_date = previous.isoformat()
-                h.open_items = pl.from_arrow(
-                    con.sql(
-                        "SELECT item_table, file_id, line_no, item_business_date, channel, status, break_id, used_in "
-                        "FROM open_items WHERE as_of_date = ? ORDER BY item_table, file_id, line_no",
-                        params=[previous],
-                    ).to_arrow_table()
-                )  # type: ignore[assignment]
+                h.open_items = _frame(
+                    con,
+                    "SELECT item_table, file_id, line_no, item_business_date, channel, status, break_id, used_in "
+                    "FROM open_items WHERE as_of_date = ? ORDER BY item_table, file_id, line_no",
+                    [previous],
+                )
             h.first_seen = dict(
                 con.execute(
                     "SELECT break_id, min(as_of_date) FROM break_log WHERE as_of_date < ? GROUP BY break_id", [day]
@@ -439,20 +438,9 @@ class Catalog:
                 "arg_max(note, recorded_at) FROM resolutions GROUP BY break_id"
             ).fetchall()
             h.resolutions = {b: (a, by, n) for b, a, by, n in latest}
-            h.positions = pl.from_arrow(
-                con.sql(
-                    "SELECT counterparty, currency, value_date, net_expected_minor FROM position_log "
-                    "WHERE as_of_date < ? ORDER BY ALL",
-                    params=[day],
-                ).to_arrow_table()
-            )  # type: ignore[assignment]
-            h.receipts = pl.from_arrow(
-                con.sql(
-                    "SELECT counterparty, currency, value_date, received_minor FROM receipt_log "
-                    "WHERE as_of_date < ? ORDER BY ALL",
-                    params=[day],
-                ).to_arrow_table()
-            )  # type: ignore[assignment]
+            by_value_date = "SELECT counterparty, currency, value_date, {} FROM {} WHERE as_of_date < ? ORDER BY ALL"
+            h.positions = _frame(con, by_value_date.format("net_expected_minor", "position_log"), [day])
+            h.receipts = _frame(con, by_value_date.format("received_minor", "receipt_log"), [day])
         return h
 
     def record_lifecycle(self, business_date: str, run_id: str, result: Any) -> None:
@@ -521,11 +509,14 @@ class Catalog:
         return rid
 
     def resolutions(self, break_id: str | None = None) -> list[dict[str, Any]]:
-        with self.connect(read_only=True) as con:
-            cur = con.execute(
-                "SELECT resolution_id, break_id, action, note, resolved_by, recorded_at FROM resolutions "
-                "WHERE ? IS NULL OR break_id = ? ORDER BY recorded_at, resolution_id",
-                [break_id, break_id],
-            )
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        return self._dicts(
+            "SELECT resolution_id, break_id, action, note, resolved_by, recorded_at FROM resolutions "
+            "WHERE ? IS NULL OR break_id = ? ORDER BY recorded_at, resolution_id",
+            [break_id, break_id],
+        )
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pl.DataFrame:
+    frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
