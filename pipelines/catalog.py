@@ -78,33 +78,6 @@ class IngestState:
     files: dict[str, FileRecord]  # file id -> registered file, for the ids in ``objects``
 
 
-# Tables of the ingest registry (created with the catalog; kept beside catalog_schema.sql's tables).
-_INGEST_SCHEMA = """
-CREATE TABLE IF NOT EXISTS remote_objects (
-  channel      VARCHAR NOT NULL,
-  source_path  VARCHAR NOT NULL,
-  identity     VARCHAR NOT NULL,   -- size, mtime, ETag as listed
-  file_id      VARCHAR NOT NULL,   -- SHA-256 of the bytes downloaded for that identity
-  outcome      VARCHAR NOT NULL,   -- new | duplicate | replaced
-  observed_at  TIMESTAMPTZ NOT NULL,
-  PRIMARY KEY (channel, source_path)
-);
-CREATE TABLE IF NOT EXISTS ingest_events (
-  channel           VARCHAR NOT NULL,
-  source_path       VARCHAR NOT NULL,
-  outcome           VARCHAR NOT NULL,  -- pending | refused | quarantined | replaced
-  file_id           VARCHAR NOT NULL,  -- '' when nothing was downloaded
-  file_name         VARCHAR NOT NULL,
-  reason            VARCHAR NOT NULL,
-  previous_file_id  VARCHAR,
-  size_bytes        BIGINT,
-  quarantine_path   VARCHAR,
-  first_seen        TIMESTAMPTZ NOT NULL,
-  last_seen         TIMESTAMPTZ NOT NULL,
-  times_seen        BIGINT NOT NULL,
-  PRIMARY KEY (channel, source_path, outcome, file_id)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -141,7 +114,6 @@ class Catalog:
         try:
             if not read_only:
                 con.execute(sqlfiles.load("catalog_schema"))
-                con.execute(_INGEST_SCHEMA)
             yield con
         finally:
             con.close()
@@ -418,8 +390,8 @@ class Catalog:
         with self.connect(read_only=True) as con:
             prev = con.execute(
                 "SELECT max(business_date) FROM runs WHERE status = 'published' AND business_date < ?", [day]
-            ).fetchone()
-            previous = prev[0] if prev else None
+            ).fetchall()
+            previous = prev[0][0] if prev else None
             if previous is not None:
                 h.previous_date = previous.isoformat()
                 h.open_items = _frame(

@@ -182,3 +182,15 @@ def resolve_break(
         raise ValueError("a resolution needs a note and the name of who resolved it")
     ctx = context(home, rules)
     return ctx.catalog.add_resolution(break_id, action, note.strip(), resolved_by.strip(), dt.datetime.now(dt.UTC))
+
+
+def publish_to_s3(output: Any, business_date: str, run_id: str) -> dict[str, Any] | None:
+    """Upload the run's outputs when the deployment configures it (RECON_PUBLISH_S3_URL and friends)."""
+    from pathlib import Path
+
+    from pipelines.publish_s3 import S3Target, publish_run
+
+    target = S3Target.from_env()
+    if target is None:
+        return None
+    return publish_run(Path(output), business_date, run_id, target)

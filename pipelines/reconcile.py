@@ -183,6 +183,36 @@ def _copy_out(con: duckdb.DuckDBPyConnection, table: str, name: str, folder: Pat
         con.execute(f"COPY ({select}) TO '{target('csv')}' (FORMAT csv, HEADER)")
 
 
+def _replaced_breaks(replaced: list[dict[str, Any]], day: dt.date, settings: Settings) -> pl.DataFrame:
+    """Files delivered again under an ingested name with other bytes: a break each, until resolved."""
+    rows = []
+    for r in sorted(replaced, key=lambda r: (r["channel"], r["source_path"], r["file_id"])):
+        where = r.get("quarantine_path") or ""
+        if where.startswith(str(settings.home)):
+            where = where[len(str(settings.home)) + 1 :]
+        rows.append(
+            {
+                "business_date": day,
+                "break_id": "B"
+                + hashlib.sha256(f"{r['channel']}|{r['source_path']}|{r['file_id']}".encode()).hexdigest()[:16],
+                "break_type": "file_replaced",
+                "channel": r["channel"],
+                "item_table": "files",
+                "item_ref": r["file_name"],
+                "file_id": r["file_id"],
+                "amount_minor": 0,
+                "currency": "XXX",
+                "counter_table": "files",
+                "counter_ref": r.get("previous_file_id"),
+                "item_count": 0,
+                "reason": f"{r['file_name']} was delivered again with other bytes (SHA-256 {r['file_id'][:12]}…, "
+                f"ingested before as {str(r.get('previous_file_id'))[:12]}…); the new bytes are kept in "
+                f"{where} and were not processed",
+            }
+        )
+    return pl.DataFrame(rows) if rows else pl.DataFrame()
+
+
 def run_id_for(business_date: str, mode: str, rules_version: str, file_ids: list[str]) -> str:
     h = hashlib.sha256("|".join([business_date, mode, rules_version, *sorted(file_ids)]).encode())
     return h.hexdigest()[:16]
@@ -198,6 +228,7 @@ def reconcile(
     mode: str = "nightly",
     history: lifecycle.History | None = None,
     policy: lifecycle.BreakPolicy | None = None,
+    replaced_files: list[dict[str, Any]] | None = None,
 ) -> RunResult:
     day = dt.date.fromisoformat(business_date)
     con = duckdb.connect()
@@ -213,6 +244,7 @@ def reconcile(
             mode,
             history or lifecycle.History(),
             policy or lifecycle.load_policy(settings.rules),
+            replaced_files or [],
         )
     finally:
         con.close()
@@ -229,6 +261,7 @@ def _reconcile(
     mode: str,
     history: lifecycle.History,
     policy: lifecycle.BreakPolicy,
+    replaced_files: list[dict[str, Any]],
 ) -> RunResult:
     business_date = day.isoformat()
     staged = _load(con, settings, business_date, history)
@@ -305,7 +338,17 @@ def _reconcile(
     con.execute("CREATE OR REPLACE TEMP TABLE out_matches AS " + sqlfiles.load("out_matches"), {"business_date": day})
     fx = lifecycle.fx_rates(con, day, policy.reporting_currency)
     breaks = lifecycle.enrich_breaks(
-        _frame(con, sqlfiles.load("out_breaks"), {"business_date": day}), day, policy, history, fx
+        pl.concat(
+            [
+                _frame(con, sqlfiles.load("out_breaks"), {"business_date": day}),
+                _replaced_breaks(replaced_files, day, settings),
+            ],
+            how="diagonal_relaxed",
+        ),
+        day,
+        policy,
+        history,
+        fx,
     )
     table_of = {st.file_id: st.canonical_table for st in statuses.values()}
     q_rows = (

@@ -98,3 +98,28 @@ CREATE TABLE IF NOT EXISTS receipt_log (
   value_date     DATE NOT NULL,
   received_minor BIGINT NOT NULL
 );
+-- Ingest registry: the identity last seen for each remote path, and every non-new ingest outcome.
+CREATE TABLE IF NOT EXISTS remote_objects (
+  channel      VARCHAR NOT NULL,
+  source_path  VARCHAR NOT NULL,
+  identity     VARCHAR NOT NULL,   -- size, mtime, ETag as listed
+  file_id      VARCHAR NOT NULL,   -- SHA-256 of the bytes downloaded for that identity
+  outcome      VARCHAR NOT NULL,   -- new | duplicate | replaced
+  observed_at  TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (channel, source_path)
+);
+CREATE TABLE IF NOT EXISTS ingest_events (
+  channel           VARCHAR NOT NULL,
+  source_path       VARCHAR NOT NULL,
+  outcome           VARCHAR NOT NULL,  -- pending | refused | quarantined | replaced
+  file_id           VARCHAR NOT NULL,  -- '' when nothing was downloaded
+  file_name         VARCHAR NOT NULL,
+  reason            VARCHAR NOT NULL,
+  previous_file_id  VARCHAR,
+  size_bytes        BIGINT,
+  quarantine_path   VARCHAR,
+  first_seen        TIMESTAMPTZ NOT NULL,
+  last_seen         TIMESTAMPTZ NOT NULL,
+  times_seen        BIGINT NOT NULL,
+  PRIMARY KEY (channel, source_path, outcome, file_id)
+);
