@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recon", description="Payment reconciliation and clearing pipeline")
     parser.add_argument("--home", help="workspace folder (env RECON_HOME, default ./var)")
     parser.add_argument("--rules", help="rules folder (env RECON_RULES, default ./rules)")
+    parser.add_argument(
+        "--connections", help="file of SFTP/S3 connections for runs without Airflow (env RECON_CONNECTIONS)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -224,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.connections:
+        import os
+
+        os.environ["RECON_CONNECTIONS"] = str(Path(args.connections).resolve())
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
