@@ -3,7 +3,7 @@ with the precise reason when the file itself is inconsistent.
 
 Invariants checked for each file:
 1. The format is detected from the content alone, and it is the format the file is.
-2. A file that is read gives exactly the stated number of entries, none rejected, and per currency and
+2. A file that is read gives exactly the stated number of rows, none rejected, and per currency and
    direction (bank), record type (PSP) or status (payment status) the counts and sums written below,
    which were checked by hand against what the file itself states (balances, batch and trailer totals,
    control sums) or counted in the file.
@@ -42,7 +42,9 @@ if not CORPUS.is_dir():
 
 Sums = list[tuple[Any, ...]]
 
-# file -> (format, entries, sums per (currency, direction | record type | status): count, total minor units)
+# file -> (format, rows, sums per (currency, direction | record type | status): count, total minor units).
+# A row is an entry or record, except in camt files: there a batch entry broken down into several TxDtls with
+# amounts gives one row per transaction.
 READ: dict[str, tuple[str, int, Sums]] = {
     "bai2/moj_citi_uk_gbp_fasterpayments.bai2": ("bai2", 1, [("GBP", "credit", 1, 1)]),
     "bai2/moj_natwest_gbp.bai2": ("bai2", 5, [("GBP", "credit", 1, 89), ("GBP", "debit", 4, 2765)]),
@@ -64,10 +66,11 @@ READ: dict[str, tuple[str, int, Sums]] = {
         6,
         [("BRL", "accepted", 5, 273000), ("BRL", "informational", 1, 20000)],
     ),
+    # 13 entries, four of them batches broken down into 10, 8, 3 and 2 credit transactions: 9 + 23 rows.
     "camt053/dvbern_postfinance_ch_camt053_v04_charges_returns.xml": (
         "camt053",
-        13,
-        [("CHF", "credit", 5, 181056), ("CHF", "debit", 8, 127295)],
+        32,
+        [("CHF", "credit", 24, 181056), ("CHF", "debit", 8, 127295)],
     ),
     "camt053/genkgo_camt053_v08.xml": ("camt053", 1, [("EUR", "credit", 1, 885)]),
     "camt053/oca_camt053_v04_multi_currency.xml": (
@@ -79,6 +82,13 @@ READ: dict[str, tuple[str, int, Sums]] = {
         "camt053",
         3,
         [("EUR", "credit", 1, 78990440), ("EUR", "debit", 2, 78990440)],
+    ),
+    # No BookgDt, ValDt nor statement period: the entries are dated by the message's creation date (GrpHdr
+    # CreDtTm). The camt053 parser used to reject all 15 rows on BookgDt before it became the shared camt reader.
+    "camt053/subite_lt_settlement_camt053_v08_2024-04-11.xml": (
+        "camt053",
+        15,
+        [("EUR", "credit", 3, 94050525), ("EUR", "debit", 12, 520968501)],
     ),
     "camt054/dvbern_postfinance_ch_camt054_v04_esr_batch_charges.xml": ("camt054", 8, [("CHF", "credit", 8, 62000)]),
     "camt054/dvbern_postfinance_ch_camt054_v08_qrr.xml": ("camt054", 2, [("CHF", "credit", 2, 169222)]),
@@ -168,12 +178,6 @@ READ: dict[str, tuple[str, int, Sums]] = {
     "sepa_pain/sepaking_pain.008.003.02_german_dk_core_dd.xml": ("pain008", 2, [("EUR", "initiated", 2, 665586)]),
 }
 
-# Entries are read but every one is rejected as a row: the registered camt053 parser requires BookgDt,
-# which this real statement omits (the shared camt reader falls back to the statement date, see below).
-ROWS_REJECTED: dict[str, tuple[str, int, str]] = {
-    "camt053/subite_lt_settlement_camt053_v08_2024-04-11.xml": ("camt053", 15, "booking date (BookgDt) is missing"),
-}
-
 # file -> (format, exact reason, entries its body holds)
 REJECTED: dict[str, tuple[str, str, int]] = {
     "bai2/moov_sample4_gs_ach_returns_no_slash.bai2": (
@@ -250,33 +254,24 @@ def sums(result: ParseResult) -> Sums:
 def test_every_corpus_file_has_an_expectation() -> None:
     files = corpus_files()
     assert len(files) == 48
-    assert sorted([*READ, *ROWS_REJECTED, *REJECTED]) == files
+    assert sorted([*READ, *REJECTED]) == files
 
 
 @pytest.mark.parametrize("name", corpus_files())
 def test_format_is_detected_from_the_content(name: str) -> None:
-    expected = {**{k: v[0] for k, v in READ.items()}, **{k: v[0] for k, v in ROWS_REJECTED.items()}}
-    expected |= {k: v[0] for k, v in REJECTED.items()}
+    expected = {k: v[0] for k, v in READ.items()} | {k: v[0] for k, v in REJECTED.items()}
     assert detect(CORPUS / name).format == expected[name]
 
 
 @pytest.mark.parametrize("name", sorted(READ))
 def test_file_is_read_with_its_own_counts_and_sums(name: str) -> None:
-    _fmt, entries, expected = READ[name]
+    _fmt, rows, expected = READ[name]
     result = parse(name)
     assert result.rejects.height == 0, result.rejects.select("line_no", "field", "reason").rows()
-    assert (result.rows_in, result.frame.height) == (entries, entries)
+    assert (result.rows_in, result.frame.height) == (rows, rows)
     assert sums(result) == expected
     assert bool((result.frame["line_no"] >= 1).all())
     assert result.frame["file_id"].unique().to_list() in ([], ["c" * 64])
-
-
-@pytest.mark.parametrize("name", sorted(ROWS_REJECTED))
-def test_rows_rejected_with_reason(name: str) -> None:
-    _fmt, entries, reason = ROWS_REJECTED[name]
-    result = parse(name)
-    assert result.rows_in == entries and result.frame.height == 0
-    assert set(result.rejects["reason"]) == {reason}
 
 
 @pytest.mark.parametrize("name", sorted(REJECTED))
@@ -307,15 +302,6 @@ def test_rejected_file_still_reads_entry_by_entry(name: str) -> None:
     assert read == entries
 
 
-def test_subite_camt053_reads_through_the_shared_camt_reader() -> None:
-    """The shared camt reader (camt.054's) reads the statement whose entries lack BookgDt: the period end."""
-    channel = Channel(id="corpus", kind="bank", location=".", format="camt053")
-    name = "camt053/subite_lt_settlement_camt053_v08_2024-04-11.xml"
-    result = camt.parse_camt(CORPUS / name, ParseContext(channel, "c" * 64, "x.xml"), "053")
-    assert result.rejects.height == 0 and result.frame.height == 15
-    assert sums(result) == [("EUR", "credit", 3, 94050525), ("EUR", "debit", 12, 520968501)]
-
-
 @pytest.mark.parametrize("name", corpus_files())
 def test_inspect_reports_every_file(name: str) -> None:
     result = inspect_file(CORPUS / name)
@@ -323,4 +309,4 @@ def test_inspect_reports_every_file(name: str) -> None:
         assert (result.status, result.exit_code, result.reason) == ("rejected", 1, REJECTED[name][1])
     else:
         assert (result.status, result.exit_code) == ("read", 0)
-        assert result.rows_in == (READ.get(name) or ROWS_REJECTED[name])[1]
+        assert result.rows_in == READ[name][1]

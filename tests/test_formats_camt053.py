@@ -1,4 +1,5 @@
-"""camt.053 statement parser: canonical values, control totals, row rejects, XML safety, real bank files."""
+"""camt.053 statement parser (the shared ``camt`` reader): canonical values, control totals, row rejects,
+booking-date fallback, batch breakdowns, XML safety, real bank files."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from format_helpers import rejects
 
 from pipelines.channels import Channel
 from pipelines.formats import camt053, get, table_of
-from pipelines.formats.base import REJECT_SCHEMA, FileRejected, ParseContext, ParseResult
+from pipelines.formats.base import REJECT_SCHEMA, FileRejected, ParseContext
 from pipelines.formats.camt053 import TABLE, parse
 from pipelines.schema import table
 
@@ -67,10 +69,6 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def entry_lines(text: str) -> list[int]:
     return [i + 1 for i, line in enumerate(text.splitlines()) if line.lstrip().startswith("<Ntry>")]
-
-
-def rejects(result: ParseResult) -> list[tuple[int, str, str]]:
-    return [(r["line_no"], r["field"], r["reason"]) for r in result.rejects.iter_rows(named=True)]
 
 
 PAYOUT = """<ValDt><Dt>2026-11-27</Dt></ValDt>
@@ -175,7 +173,7 @@ def test_row_rejects_name_line_field_and_reason(tmp_path: Path) -> None:
         entry("1500.5", "CLP"),
         entry("1.2345", "BHD"),
         entry("10.00", "XYZ"),
-        entry("10.00", booking=None),
+        entry("10.00", booking=None),  # no BookgDt, ValDt nor statement date to fall back on
         entry("10.00", cdi="CRDX"),
         entry(""),
         entry("10.00", booking="<Dt>2026-13-45</Dt>"),
@@ -262,10 +260,81 @@ def test_control_total_skipped_when_balances_are_incomplete_and_pending_entries_
                 [entry("5.00"), pending],
                 balance("OPBD", "1.00", "EUR") + balance("CLBD", "6.00", "EUR"),
             ),
+            # A negative amount is rejected as a row: the statement's sum is then unknown, not a file reject.
+            statement(
+                "S-4",
+                "<IBAN>NL33INGB6693512750</IBAN>",
+                [entry("5.00"), entry("-5.00")],
+                balance("OPBD", "1.00", "EUR") + balance("CLBD", "6.00", "EUR"),
+            ),
         ]
     )
     result = parse(write(tmp_path, text), ctx())
-    assert result.rows_in == 4 and result.frame.height == 4
+    assert result.rows_in == 6 and result.frame.height == 5
+    assert [(field, reason) for _, field, reason in rejects(result)] == [
+        ("Amt", "'-5.00' is negative; the direction is given by CdtDbtInd")
+    ]
+
+
+def test_entry_without_booking_date_takes_its_value_date_else_the_statement_period_end(tmp_path: Path) -> None:
+    # The shared camt reader dates an entry without BookgDt (the old camt053 parser rejected it); with no
+    # date at all the row is still rejected (see test_row_rejects_name_line_field_and_reason).
+    period = "<FrToDt><FrDtTm>2026-11-25T00:00:00</FrDtTm><ToDtTm>2026-11-25T23:59:59</ToDtTm></FrToDt>\n"
+    text = document(
+        [
+            statement(
+                "S-1",
+                "<IBAN>NL33INGB6693512750</IBAN>",
+                [
+                    entry("1.00", booking=None, extra="<ValDt><Dt>2026-11-24</Dt></ValDt>"),
+                    entry("2.00", booking=None),
+                    entry("3.00"),
+                ],
+            ).replace("<Acct>", period + "<Acct>")
+        ]
+    )
+    result = parse(write(tmp_path, text), ctx())
+    assert result.rejects.height == 0
+    assert result.frame["booking_date"].to_list() == [
+        dt.date(2026, 11, 24),
+        dt.date(2026, 11, 25),
+        dt.date(2026, 11, 26),
+    ]
+    assert result.frame["business_date"].to_list() == result.frame["booking_date"].to_list()
+
+
+def test_batch_entries_one_row_each_unless_broken_down(tmp_path: Path) -> None:
+    """A batch entry with one TxDtls (the sample day's payouts) stays one row with its end-to-end id; a batch
+    broken down into several TxDtls with amounts gives one row per transaction (record_level), each with its
+    own end-to-end id and amount, the entry's amount in entry_amount_minor."""
+    single = entry("20.00", extra=PAYOUT.replace("<TxDtls>", '<TxDtls><Amt Ccy="EUR">20.00</Amt>'))
+    txs = "".join(
+        f'<TxDtls><Refs><EndToEndId>E2E-{i}</EndToEndId></Refs><Amt Ccy="EUR">{amt}</Amt></TxDtls>\n'
+        for i, amt in ((1, "7.00"), (2, "3.00"))
+    )
+    batch = entry(
+        "10.00", extra=f"<NtryRef>B1</NtryRef><NtryDtls><Btch><NbOfTxs>2</NbOfTxs></Btch>\n{txs}</NtryDtls>\n"
+    )
+    text = document(
+        [
+            statement(
+                "S-1",
+                "<IBAN>NL33INGB6693512750</IBAN>",
+                [single, batch],
+                balance("OPBD", "0.00", "EUR") + balance("CLBD", "30.00", "EUR"),
+            )
+        ]
+    )
+    result = parse(write(tmp_path, text), ctx())
+    f = result.frame
+    assert result.rows_in == 3 and result.rejects.height == 0
+    tx_lines = [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith("<TxDtls><Refs>")]
+    assert f["line_no"].to_list() == [entry_lines(text)[0], *tx_lines]
+    assert f["record_level"].to_list() == ["entry", "transaction", "transaction"]
+    assert f["end_to_end_id"].to_list() == ["PayPlatformEU-1042", "E2E-1", "E2E-2"]
+    assert f["amount_minor"].to_list() == [2000, 700, 300]
+    assert f["entry_amount_minor"].to_list() == [None, 1000, 1000]
+    assert f["entry_ref"].to_list() == ["NR1", "B1", "B1"]
 
 
 @pytest.mark.parametrize(
@@ -289,7 +358,8 @@ def test_control_total_skipped_when_balances_are_incomplete_and_pending_entries_
         (
             '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.054.001.08"><BkToCstmrDbtCdtNtfctn>'
             "<Ntfctn><Ntry><Amt Ccy='EUR'>1.00</Amt></Ntry></Ntfctn></BkToCstmrDbtCdtNtfctn></Document>",
-            "not a camt.053 statement: no BkToCstmrStmt element",
+            # The shared camt reader also names the message the file is.
+            "not a camt.053 message: no BkToCstmrStmt element (BkToCstmrDbtCdtNtfctn is camt.054)",
         ),
         ("", "file is empty"),
         (
@@ -314,32 +384,38 @@ corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="sample corpus not avail
 
 @corpus
 @pytest.mark.parametrize(
-    ("name", "entries", "currency", "total_credits", "total_debits"),
+    ("name", "entries", "rows", "currency", "total_credits", "total_debits"),
     [
-        # 13 entries; PostFinance charges and reversed direct debits; balances add up.
-        ("dvbern_postfinance_ch_camt053_v04_charges_returns.xml", 13, "CHF", None, None),
+        # 13 entries; PostFinance charges and reversed direct debits; balances add up. Four batch entries carry a
+        # breakdown (10, 8, 3 and 2 transactions): the shared camt reader gives one row per transaction there
+        # (9 entry rows + 23 transaction rows; the sums per direction are the entries').
+        ("dvbern_postfinance_ch_camt053_v04_charges_returns.xml", 13, 32, "CHF", 181056, 127295),
         # 1 entry; balances in EUR (opening) and SEK (closing) cannot be compared: control total skipped.
-        ("genkgo_camt053_v08.xml", 1, "EUR", 885, 0),
+        ("genkgo_camt053_v08.xml", 1, 1, "EUR", 885, 0),
         # 2 entries, CHF account; balances add up (350777.85 - 579.21 + 134.00 = 350332.64).
-        ("oca_camt053_v04_multi_currency.xml", 2, "CHF", 13400, 57921),
+        ("oca_camt053_v04_multi_currency.xml", 2, 2, "CHF", 13400, 57921),
         # 3 entries netting to zero against opening and closing balances of 0.
-        ("subite_be_camt053_v02_isct.xml", 3, "EUR", 78990440, 78990440),
+        ("subite_be_camt053_v02_isct.xml", 3, 3, "EUR", 78990440, 78990440),
     ],
 )
 def test_real_statements(
-    name: str, entries: int, currency: str, total_credits: int | None, total_debits: int | None
+    name: str, entries: int, rows: int, currency: str, total_credits: int, total_debits: int
 ) -> None:
     result = parse(CORPUS / name, ctx())
     f = result.frame
-    assert result.rows_in == entries == f.height and result.rejects.height == 0
+    assert result.rows_in == rows == f.height and result.rejects.height == 0
     assert set(f["currency"]) == {currency}
-    if total_credits is not None:
-        assert f.filter(pl.col("direction") == "credit")["amount_minor"].sum() == total_credits
-        assert f.filter(pl.col("direction") == "debit")["amount_minor"].sum() == total_debits
-    text = (CORPUS / name).read_text(encoding="utf-8")
-    assert f["line_no"].to_list() == [
-        i + 1 for i, line in enumerate(text.splitlines()) if line.lstrip().startswith("<Ntry>")
-    ]
+    assert f.filter(pl.col("direction") == "credit")["amount_minor"].sum() == total_credits
+    assert f.filter(pl.col("direction") == "debit")["amount_minor"].sum() == total_debits
+    # An entry's row stands at its <Ntry> start tag, a transaction's at its <TxDtls> start tag.
+    lines = (CORPUS / name).read_text(encoding="utf-8").splitlines()
+    starts = {"entry": "<Ntry>", "transaction": "<TxDtls>"}
+    assert sum(line.lstrip().startswith("<Ntry>") for line in lines) == entries
+    assert all(
+        lines[line_no - 1].lstrip().startswith(starts[level])
+        for line_no, level in f.select("line_no", "record_level").iter_rows()
+    )
+    assert f["line_no"].is_sorted()
 
 
 @corpus
@@ -373,11 +449,12 @@ def test_real_statement_whose_balances_do_not_add_up_is_rejected() -> None:
 @corpus
 def test_real_statement_without_booking_dates_and_balance_indicators() -> None:
     # Subite's Lithuanian settlement statement: 2 statements, 15 entries (all in the first) on one physical
-    # line, with no BookgDt (mandatory for the canonical booking_date): every entry is rejected on field BookgDt
-    # at line 2. Its balances carry no CdtDbtInd, so they are incomplete and the control total is skipped.
+    # line, with no BookgDt, ValDt or statement period. The shared camt reader dates them by the message's
+    # creation date (GrpHdr/CreDtTm 2024-04-11); the old camt053 parser rejected every entry on BookgDt.
+    # Its balances carry no CdtDbtInd, so they are incomplete and the control total is skipped.
     result = parse(CORPUS / "subite_lt_settlement_camt053_v08_2024-04-11.xml", ctx())
-    assert result.rows_in == 15 and result.frame.height == 0
-    assert result.rejects.height == 15
-    assert set(result.rejects["field"]) == {"BookgDt"} and set(result.rejects["line_no"]) == {2}
-    assert result.rejects["amount_minor"].to_list()[:3] == [38864500, 4684000, 4684000]
-    assert set(result.rejects["currency"]) == {"EUR"}
+    f = result.frame
+    assert result.rows_in == 15 == f.height and result.rejects.height == 0
+    assert set(f["line_no"]) == {2} and set(f["booking_date"]) == {dt.date(2024, 4, 11)}
+    assert f["amount_minor"].to_list()[:3] == [38864500, 4684000, 4684000]
+    assert set(f["currency"]) == {"EUR"}

@@ -10,15 +10,14 @@ split into debit and credit columns, in the gross (GC) or net (NC) currency.
 
 from __future__ import annotations
 
-import zoneinfo
 from pathlib import Path
 
 import polars as pl
 
 from pipelines import money
-from pipelines.formats import csvutil
-from pipelines.formats.base import ParseContext, ParseResult, business_date, local_to_utc, split_valid
-from pipelines.schema import table
+from pipelines.formats import csvutil, psputil
+from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
+from pipelines.formats.csvutil import amount_error, blank, optional, stripped
 
 TABLE = "psp_settlement_lines"
 
@@ -78,61 +77,26 @@ ZONE_ALIASES = {"CET": "Europe/Amsterdam", "CEST": "Europe/Amsterdam"}
 _TIMESTAMP_HINT = "YYYY-MM-DD HH:MM:SS"
 
 
-def _zone(name: str) -> str | None:
-    if name in ZONE_ALIASES:
-        return ZONE_ALIASES[name]
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
-    return name
-
-
-def _to_utc(naive: pl.Expr, zone_text: pl.Expr, zones: dict[str, str]) -> pl.Expr:
-    """Naive wall clock in the per-row zone (one branch per distinct zone of the file) to UTC."""
-    by_zone: dict[str, list[str]] = {}
-    for text, iana in zones.items():
-        by_zone.setdefault(iana, []).append(text)
-    result = pl.lit(None, pl.Datetime("us", "UTC"))
-    for iana, texts in sorted(by_zone.items()):
-        result = pl.when(zone_text.is_in(texts)).then(local_to_utc(naive, iana)).otherwise(result)
-    return result
-
-
-def _text(name: str) -> pl.Expr:
-    return pl.col(name).str.strip_chars()
-
-
-def _blank(expr: pl.Expr) -> pl.Expr:
-    return expr.is_null() | (expr == "")
-
-
-def _optional(name: str) -> pl.Expr:
-    """Stripped text of a column, null when blank."""
-    text = _text(name)
-    return pl.when(text != "").then(text)
-
-
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
-    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS)
-    frame = src.frame.with_columns([pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns])
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    frame = src.frame
     zone_texts = pl.concat([frame["TimeZone"], frame["Booking Date TimeZone"]]).str.strip_chars().drop_nulls().unique()
-    zones = {t: z for t in zone_texts.to_list() if (z := _zone(t)) is not None}
+    booked, zones = psputil.to_utc(pl.col("_booked_naive"), pl.col("_tz"), zone_texts.to_list(), ZONE_ALIASES)
 
-    net_ccy = _text("Net Currency").str.to_uppercase()
-    gross_ccy = _text("Gross Currency").str.to_uppercase()
+    net_ccy = stripped("Net Currency").str.to_uppercase()
+    gross_ccy = stripped("Gross Currency").str.to_uppercase()
     frame = frame.with_columns(
         net_ccy.alias("_net_ccy"),
         gross_ccy.alias("_gross_ccy"),
-        _text("Type").alias("_type"),
-        _text("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
-        ~_blank(_text("Booking Date")).alias("_has_booking"),
+        stripped("Type").alias("_type"),
+        stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
+        ~blank(stripped("Booking Date")).alias("_has_booking"),
         csvutil.naive_timestamp(pl.col("Booking Date")).alias("_booking_naive"),
         csvutil.naive_timestamp(pl.col("Creation Date")).alias("_creation_naive"),
-        _text("Booking Date TimeZone").alias("_booking_tz"),
-        _text("TimeZone").alias("_creation_tz"),
+        stripped("Booking Date TimeZone").alias("_booking_tz"),
+        stripped("TimeZone").alias("_creation_tz"),
     )
     frame = csvutil.parse_amounts(
         frame,
@@ -142,7 +106,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     rate, rate_error = csvutil.rate_decimal(pl.col("Exchange Rate"), "Exchange Rate")
     frame = frame.with_columns(
         rate.alias("exchange_rate"),
-        pl.when(_blank(_text("Exchange Rate")))
+        pl.when(blank(stripped("Exchange Rate")))
         .then(pl.lit(None, pl.String))
         .otherwise(rate_error)
         .alias("_e:Exchange Rate"),
@@ -152,13 +116,13 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         .alias("_booked_naive"),
         pl.when(pl.col("_has_booking")).then(pl.col("_booking_tz")).otherwise(pl.col("_creation_tz")).alias("_tz"),
     )
-    frame = frame.with_columns(_to_utc(pl.col("_booked_naive"), pl.col("_tz"), zones).alias("booked_at"))
+    frame = frame.with_columns(booked.alias("booked_at"))
 
     def minor(name: str) -> pl.Expr:
         return pl.col(f"_m:{name}")
 
     net_present = ~(minor("Net Debit (NC)").is_null() & minor("Net Credit (NC)").is_null())
-    gross_present = ~(_blank(_text("Gross Debit (GC)")) & _blank(_text("Gross Credit (GC)")))
+    gross_present = ~(blank(stripped("Gross Debit (GC)")) & blank(stripped("Gross Credit (GC)")))
     frame = frame.with_columns(
         (minor("Net Credit (NC)").fill_null(0) - minor("Net Debit (NC)").fill_null(0)).alias("net_minor"),
         pl.when(gross_present)
@@ -170,17 +134,14 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
 
     net_ccy_error = money.currency_error(pl.col("_net_ccy"))
     gross_ccy_error = (
-        pl.when(gross_present | ~_blank(pl.col("_gross_ccy")))
+        pl.when(gross_present | ~blank(pl.col("_gross_ccy")))
         .then(money.currency_error(pl.col("_gross_ccy")))
         .otherwise(pl.lit(None, pl.String))
     )
 
-    def amount_error(name: str, currency_error: pl.Expr) -> pl.Expr:
-        return pl.when(currency_error.is_null()).then(pl.col(f"_e:{name}"))
-
     def timestamp_error(column: str, naive: str, used: pl.Expr) -> pl.Expr:
         return (
-            pl.when(used & _blank(_text(column)))
+            pl.when(used & blank(stripped(column)))
             .then(pl.lit(f"{column} is missing"))
             .when(used & pl.col(naive).is_null())
             .then(pl.format("'{}' is not a timestamp ({})", pl.col(column), pl.lit(_TIMESTAMP_HINT)))
@@ -190,22 +151,22 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
 
     def zone_error(column: str, used: pl.Expr) -> pl.Expr:
         return (
-            pl.when(used & _blank(_text(column)))
+            pl.when(used & blank(stripped(column)))
             .then(pl.lit(f"{column} is missing"))
-            .when(used & ~_text(column).is_in(list(zones)))
-            .then(pl.format("unknown time zone '{}'", _text(column)))
+            .when(used & ~stripped(column).is_in(list(zones)))
+            .then(pl.format("unknown time zone '{}'", stripped(column)))
         )
 
     booking, creation = pl.col("_has_booking"), ~pl.col("_has_booking")
     checks: dict[str, pl.Expr] = {
-        "Type": pl.when(_blank(pl.col("_type")))
+        "Type": pl.when(blank(pl.col("_type")))
         .then(pl.lit("Type is missing"))
         .when(pl.col("record_type").is_null())
         .then(pl.format("unknown Type '{}'", pl.col("_type"))),
         "Psp Reference": pl.when(
             pl.col("record_type").is_in(list(KEYED_TYPES))
-            & _blank(_text("Psp Reference"))
-            & _blank(_text("Merchant Reference"))
+            & blank(stripped("Psp Reference"))
+            & blank(stripped("Merchant Reference"))
         ).then(pl.lit("missing key: neither Psp Reference nor Merchant Reference is given")),
         "Net Currency": net_ccy_error,
         "Net Debit (NC)": amount_error("Net Debit (NC)", net_ccy_error),
@@ -233,17 +194,15 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         ).then(pl.col("net_minor")),
         currency=pl.col("_net_ccy"),
     )
-    merchant_account = _optional("Merchant Account")
+    merchant_account = optional("Merchant Account")
     good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ch.id).alias("channel"),
-        business_date(pl.col("booked_at"), ch.timezone, ch.cutoff).alias("business_date"),
-        _optional("Psp Reference").alias("psp_reference"),
-        _optional("Merchant Reference").alias("merchant_reference"),
+        psputil.booked_business_date(ch),
+        optional("Psp Reference").alias("psp_reference"),
+        optional("Merchant Reference").alias("merchant_reference"),
         merchant_account.alias("merchant_account"),
-        _optional("Payment Method").alias("payment_method"),
+        optional("Payment Method").alias("payment_method"),
         pl.when(gross_present).then(pl.col("_gross_ccy")).alias("gross_currency"),
         pl.col("_net_ccy").alias("currency"),
-        pl.concat_str([merchant_account, _optional("Batch Number")], separator="-").alias("payout_id"),
+        pl.concat_str([merchant_account, optional("Batch Number")], separator="-").alias("payout_id"),
     )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=src.rows_in)
+    return finish(TABLE, good, rejects, ctx, src.rows_in)

@@ -34,8 +34,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import csvutil
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, split_valid
-from pipelines.schema import table
+from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 
 TABLE = "bank_statement_lines"
 CONTROL_TOTALS = "account (49), group (98) and file (99) control totals and record counts"
@@ -159,6 +158,19 @@ class _Totals:
         if count_stated != count:
             self.errors.append(f"{what} (line {line}) states {count_stated} records but {count} are present")
 
+    def trailer(self, what: str, rec: _Record, total_what: str, total: int, count_at: int, count: int) -> None:
+        """A 49, 98 or 99 trailer: its control total (field 1) and record count (field ``count_at``, else none)."""
+        f = rec.fields
+        stated = _int(f[0], total_what, rec.line)
+        count_stated = _int(f[count_at], "record count", rec.line) if len(f) > count_at else count
+        self.check(what, rec.line, stated, total, count_stated, count)
+
+    def members(self, what: str, rec: _Record, noun: str, count: int) -> None:
+        """A 98 or 99 trailer's number of accounts or groups (field 2), when given."""
+        f = rec.fields
+        if len(f) > 1 and _int(f[1], f"number of {noun}", rec.line) != count:
+            self.errors.append(f"{what} (line {rec.line}) states {f[1]} {noun} but {count} are present")
+
 
 def read(text: str) -> tuple[pl.DataFrame, list[str]]:
     """Rows of every 16 record (String columns) and the control-total errors."""
@@ -243,13 +255,8 @@ def read(text: str) -> tuple[pl.DataFrame, list[str]]:
             if state != "account":
                 raise FileRejected(f"line {rec.line}: 49 account trailer without an account")
             account_records += rec.physical
-            totals.check(
-                f"account {account} trailer",
-                rec.line,
-                _int(f[0], "account control total", rec.line),
-                account_total,
-                _int(f[1], "record count", rec.line) if len(f) > 1 else account_records,
-                account_records,
+            totals.trailer(
+                f"account {account} trailer", rec, "account control total", account_total, 1, account_records
             )
             group_total += account_total
             group_records += account_records
@@ -259,35 +266,16 @@ def read(text: str) -> tuple[pl.DataFrame, list[str]]:
             if state != "group":
                 raise FileRejected(f"line {rec.line}: 98 group trailer outside a group")
             group_records += rec.physical
-            totals.check(
-                f"group {group_no} trailer",
-                rec.line,
-                _int(f[0], "group control total", rec.line),
-                group_total,
-                _int(f[2], "record count", rec.line) if len(f) > 2 else group_records,
-                group_records,
-            )
-            if len(f) > 1 and _int(f[1], "number of accounts", rec.line) != group_accounts:
-                totals.errors.append(
-                    f"group {group_no} trailer (line {rec.line}) states {f[1]} accounts "
-                    f"but {group_accounts} are present"
-                )
+            totals.trailer(f"group {group_no} trailer", rec, "group control total", group_total, 2, group_records)
+            totals.members(f"group {group_no} trailer", rec, "accounts", group_accounts)
             file_total += group_total
             groups += 1
             state = "file"
         elif rec.code == "99":
             if state != "file":
                 raise FileRejected(f"line {rec.line}: 99 file trailer before the last group's 98 trailer")
-            totals.check(
-                "file trailer",
-                rec.line,
-                _int(f[0], "file control total", rec.line),
-                file_total,
-                _int(f[2], "record count", rec.line) if len(f) > 2 else file_records,
-                file_records,
-            )
-            if len(f) > 1 and _int(f[1], "number of groups", rec.line) != groups:
-                totals.errors.append(f"file trailer (line {rec.line}) states {f[1]} groups but {groups} are present")
+            totals.trailer("file trailer", rec, "file control total", file_total, 2, file_records)
+            totals.members("file trailer", rec, "groups", groups)
             state = "done"
         else:
             raise FileRejected(f"line {rec.line}: unknown record code {rec.code!r}")
@@ -310,13 +298,7 @@ def _record_type() -> pl.Expr:
 
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise FileRejected(f"file is {size} bytes, above the {MAX_BYTES} byte limit for BAI2")
-    data = path.read_bytes()
-    if not data.strip():
-        raise FileRejected("file is empty")
-    frame, errors = read(csvutil.decode(data, ctx.channel.csv.encoding))
+    frame, errors = read(csvutil.read_text(path, ctx.channel.csv.encoding, "BAI2", MAX_BYTES))
     if errors:
         raise FileRejected("control totals do not agree: " + "; ".join(errors))
     code = pl.col("_type").cast(pl.Int64, strict=False)
@@ -348,6 +330,8 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         .alias("counterparty_name"),
         pl.lit("entry").alias("record_level"),
         pl.lit("BOOK").alias("entry_status"),
+        pl.col("booking_date").alias("business_date"),
+        pl.col("bank_reference").alias("entry_ref"),
     )
     checks = {
         "type code": pl.when(pl.col("direction").is_null()).then(
@@ -369,10 +353,4 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     good, rejects = split_valid(
         frame, checks, raw=pl.col("_raw"), amount=pl.col("amount_minor"), currency=pl.col("_ccy")
     )
-    good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ctx.channel.id).alias("channel"),
-        pl.col("booking_date").alias("business_date"),
-        pl.col("bank_reference").alias("entry_ref"),
-    )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=frame.height)
+    return finish(TABLE, good, rejects, ctx, frame.height)

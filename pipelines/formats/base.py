@@ -15,6 +15,7 @@ from typing import Protocol
 import polars as pl
 
 from pipelines.channels import Channel
+from pipelines.schema import table
 
 REJECT_SCHEMA = pl.Schema(
     {
@@ -57,6 +58,23 @@ class Parser(Protocol):
 
 def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def read_limited(path: Path, what: str, max_bytes: int) -> bytes:
+    """The file's bytes; rejected when above ``max_bytes`` (``what`` names the format) or blank."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise FileRejected(f"file is {size} bytes, above the {max_bytes} byte limit for {what}")
+    data = path.read_bytes()
+    if not data.strip():
+        raise FileRejected("file is empty")
+    return data
+
+
+def finish(table_name: str, good: pl.DataFrame, rejects: pl.DataFrame, ctx: ParseContext, rows_in: int) -> ParseResult:
+    """The result: the valid rows stamped with the file id and channel and conformed to the table."""
+    good = good.with_columns(pl.lit(ctx.file_id).alias("file_id"), pl.lit(ctx.channel.id).alias("channel"))
+    return ParseResult(table=table_name, frame=table(table_name).conform(good), rejects=rejects, rows_in=rows_in)
 
 
 def split_valid(

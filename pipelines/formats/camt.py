@@ -13,7 +13,8 @@ without breakdown stays one row, a batch with breakdown becomes its transactions
 
 Control totals, any failure rejects the file with the figures:
 - per statement (camt.052/053): opening (OPBD, else PRCD or ITBD) + booked credits - booked debits
-  = closing (CLBD, else ITBD), when both balances are complete and in the entries' currency;
+  = closing (CLBD, else ITBD), when both balances are complete and in the entries' currency and every
+  booked entry is readable (an unreadable one is rejected as a row; the sum is then unknown);
 - per entry with a breakdown: the transactions' signed amounts add up to the entry's signed amount,
   and their number equals the batch's ``NbOfTxs`` and amount its ``TtlAmt`` when these are given.
 
@@ -35,8 +36,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import iso20022 as x
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, split_valid
-from pipelines.schema import table
+from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 
 TABLE = "bank_statement_lines"
 
@@ -246,7 +246,8 @@ class _Reader:
             "_sts": status,
             "_bookg": flat.text("BookgDt/Dt", "BookgDt/DtTm"),
             "_val": flat.text("ValDt/Dt", "ValDt/DtTm"),
-            "entry_ref": flat.text("NtryRef"),
+            # The account servicer's entry reference, else its reference for the booking (AcctSvcrRef).
+            "entry_ref": flat.text("NtryRef", "AcctSvcrRef"),
             "bank_reference": flat.text("AcctSvcrRef"),
             "bank_tx_code": btc,
             "reversal": rvsl,
@@ -408,7 +409,15 @@ def _check_balances(frame: pl.DataFrame, containers: list[_Container]) -> None:
         .agg(
             pl.col("_m").filter(pl.col("_entry_cdi") == "CRDT").sum().alias("credits"),
             pl.col("_m").filter(pl.col("_entry_cdi") == "DBIT").sum().alias("debits"),
-            (pl.col("_e").is_null() & pl.col("_entry_cdi").is_in(list(DIRECTIONS))).all().alias("readable"),
+            # An unreadable or negative amount is rejected on its own row; the sum is then unknown.
+            (
+                pl.col("_e").is_null()
+                & pl.col("_m").is_not_null()
+                & (pl.col("_m") >= 0)
+                & pl.col("_entry_cdi").is_in(list(DIRECTIONS))
+            )
+            .all()
+            .alias("readable"),
             pl.col("_entry_ccy").unique().alias("currencies"),
         )
         .iter_rows(named=True)
@@ -455,8 +464,9 @@ def _date(text: pl.Expr) -> pl.Expr:
     return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
 
 
-def parse_camt(path: Path, ctx: ParseContext, kind: str) -> ParseResult:
-    data = x.read_bytes(path, f"camt.{kind}")
+def parse_camt(path: Path, ctx: ParseContext, kind: str, *, max_bytes: int = x.MAX_BYTES) -> ParseResult:
+    """Read a camt.052 (``kind`` "052"), camt.053 ("053") or camt.054 ("054") message; ``max_bytes`` caps its size."""
+    data = x.read_bytes(path, f"camt.{kind}", max_bytes)
     frame, containers = read(data, kind)
     ids = {i: c.container_id for i, c in enumerate(containers)}
     accounts = {i: c.account_id for i, c in enumerate(containers)}
@@ -544,8 +554,6 @@ def parse_camt(path: Path, ctx: ParseContext, kind: str) -> ParseResult:
         frame, checks, raw=pl.col("_raw"), amount=pl.col("amount_minor"), currency=pl.col("currency")
     )
     good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ctx.channel.id).alias("channel"),
         pl.col("booking_date").alias("business_date"),
         pl.col("_orig_minor").alias("original_amount_minor"),
         pl.when(pl.col("_orig_minor").is_null())
@@ -554,4 +562,4 @@ def parse_camt(path: Path, ctx: ParseContext, kind: str) -> ParseResult:
         .alias("original_currency"),
         pl.when(pl.col("record_level") == "transaction").then(pl.col("entry_amount_minor")).alias("entry_amount_minor"),
     )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=frame.height)
+    return finish(TABLE, good, rejects, ctx, frame.height)

@@ -23,9 +23,9 @@ from pathlib import Path
 import polars as pl
 
 from pipelines import money
-from pipelines.formats import csvutil
-from pipelines.formats.base import ParseContext, ParseResult, business_date, split_valid
-from pipelines.schema import table
+from pipelines.formats import csvutil, psputil
+from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
+from pipelines.formats.csvutil import amount_error, optional
 
 TABLE = "psp_settlement_lines"
 CONTROL_TOTALS = None
@@ -61,24 +61,16 @@ ACTION_TYPES = {
 }
 
 
-def _text(name: str) -> pl.Expr:
-    value = pl.col(name).str.strip_chars()
-    return pl.when(value != "").then(value)
-
-
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
-    src = csvutil.read_csv(path, ch.csv, REQUIRED_COLUMNS)
-    frame = src.frame.with_columns([pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns])
-    breakdown = _text("Breakdown Type").str.to_lowercase()
+    src = csvutil.read_csv(path, ch.csv, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    frame = src.frame
+    breakdown = optional("Breakdown Type").str.to_lowercase()
     frame = frame.with_columns(
-        _text("Holding Currency").str.to_uppercase().alias("_ccy"),
-        _text("Processing Currency").str.to_uppercase().alias("_pccy"),
-        _text("Action Type").alias("transaction_type"),
-        _text("Action Type")
-        .str.to_lowercase()
-        .replace_strict(ACTION_TYPES, default=None, return_dtype=pl.String)
-        .alias("record_type"),
+        optional("Holding Currency").str.to_uppercase().alias("_ccy"),
+        optional("Processing Currency").str.to_uppercase().alias("_pccy"),
+        optional("Action Type").alias("transaction_type"),
+        psputil.mapped_type(optional("Action Type"), ACTION_TYPES).alias("record_type"),
         pl.when(breakdown.str.contains("fee"))
         .then(pl.lit("fee"))
         .when(breakdown.str.contains("gross"))
@@ -94,9 +86,11 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     rate, rate_error = csvutil.rate_decimal(pl.col("FX Rate Applied"), "FX Rate Applied")
     frame = frame.with_columns(rate.alias("_rate"))
     ccy_error = money.currency_error(pl.col("_ccy"))
-    pccy_error = pl.when(_text("Processing Currency Amount").is_not_null()).then(money.currency_error(pl.col("_pccy")))
+    pccy_error = pl.when(optional("Processing Currency Amount").is_not_null()).then(
+        money.currency_error(pl.col("_pccy"))
+    )
     checks: dict[str, pl.Expr] = {
-        "Action ID": pl.when(_text("Action ID").is_null()).then(pl.lit("Action ID is missing")),
+        "Action ID": pl.when(optional("Action ID").is_null()).then(pl.lit("Action ID is missing")),
         "Action Type": pl.when(pl.col("record_type").is_null()).then(
             pl.format("unknown Action Type '{}'", pl.col("Action Type"))
         ),
@@ -104,14 +98,10 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             pl.format("unknown Breakdown Type '{}'", pl.col("Breakdown Type"))
         ),
         "Holding Currency": ccy_error,
-        "Holding Currency Amount": pl.when(ccy_error.is_null()).then(
-            pl.when(_text("Holding Currency Amount").is_null())
-            .then(pl.lit("Holding Currency Amount is missing"))
-            .otherwise(pl.col("_e:Holding Currency Amount"))
-        ),
+        "Holding Currency Amount": amount_error("Holding Currency Amount", ccy_error, required=True),
         "Processing Currency": pccy_error,
-        "Processing Currency Amount": pl.when(pccy_error.is_null()).then(pl.col("_e:Processing Currency Amount")),
-        "FX Rate Applied": pl.when(_text("FX Rate Applied").is_not_null()).then(rate_error),
+        "Processing Currency Amount": amount_error("Processing Currency Amount", pccy_error),
+        "FX Rate Applied": pl.when(optional("FX Rate Applied").is_not_null()).then(rate_error),
         "Processed On": pl.when(pl.col("booked_at").is_null()).then(
             pl.format("'{}' is not an ISO 8601 timestamp", pl.col("Processed On"))
         ),
@@ -160,23 +150,21 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             amount.sum().alias("net_minor"),
             pl.col("_m:Processing Currency Amount").filter(pl.col("_part") == "gross").sum().alias("_pgross"),
             pl.col("_rate").drop_nulls().first().alias("exchange_rate"),
-            _text("Payment ID").drop_nulls().first().alias("psp_reference"),
-            _text("Reference").drop_nulls().first().alias("merchant_reference"),
-            _text("Payout ID").drop_nulls().first().alias("payout_id"),
-            _text("Payment Method").drop_nulls().first().alias("payment_method"),
-            _text("Sub Entity ID").drop_nulls().first().alias("merchant_account"),
+            optional("Payment ID").drop_nulls().first().alias("psp_reference"),
+            optional("Reference").drop_nulls().first().alias("merchant_reference"),
+            optional("Payout ID").drop_nulls().first().alias("payout_id"),
+            optional("Payment Method").drop_nulls().first().alias("payment_method"),
+            optional("Sub Entity ID").drop_nulls().first().alias("merchant_account"),
             pl.col("_ccy").n_unique().alias("_currencies"),
         )
     )
     foreign = pl.col("_pccy").is_not_null() & (pl.col("_pccy") != pl.col("currency"))
+    # One canonical line per action: the rows in are the actions staged plus the report rows rejected.
+    rows_in = lines.height + (int(rejects["line_no"].n_unique()) if rejects.height else 0)
     lines = lines.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ch.id).alias("channel"),
-        business_date(pl.col("booked_at"), ch.timezone, ch.cutoff).alias("business_date"),
+        psputil.booked_business_date(ch),
         pl.when(foreign).then(pl.col("_pgross")).otherwise(pl.col("gross_minor")).alias("gross_minor"),
         pl.when(foreign).then(pl.col("_pccy")).otherwise(pl.col("currency")).alias("gross_currency"),
         pl.col("Action ID").alias("related_reference"),
     )
-    # One canonical line per action: the rows in are the actions staged plus the report rows rejected.
-    rows_in = lines.height + (int(rejects["line_no"].n_unique()) if rejects.height else 0)
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(lines), rejects=rejects, rows_in=rows_in)
+    return finish(TABLE, lines, rejects, ctx, rows_in)

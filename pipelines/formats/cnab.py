@@ -26,8 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.formats import csvutil
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, split_valid
-from pipelines.schema import table
+from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 
 TABLE = "payment_status"
 CONTROL_TOTALS = "CNAB 240 lot and file trailer record counts, T/U pairing; CNAB 400 record sequence"
@@ -37,13 +36,7 @@ STATUS = {"02": "accepted", "03": "rejected", "06": "paid", "17": "paid"}
 
 
 def _lines(path: Path, ctx: ParseContext, width: int) -> pl.DataFrame:
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise FileRejected(f"file is {size} bytes, above the {MAX_BYTES} byte limit for CNAB")
-    data = path.read_bytes()
-    if not data.strip():
-        raise FileRejected("file is empty")
-    text = csvutil.decode(data, ctx.channel.csv.encoding)
+    text = csvutil.read_text(path, ctx.channel.csv.encoding, "CNAB", MAX_BYTES)
     raw = text.split("\n")
     if raw and raw[-1] == "":
         raw.pop()
@@ -86,13 +79,11 @@ def _finish(frame: pl.DataFrame, ctx: ParseContext, rows_in: int) -> ParseResult
         frame, checks, raw=pl.col("_raw"), amount=pl.col("amount_minor"), currency=pl.lit("BRL")
     )
     good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ctx.channel.id).alias("channel"),
         pl.lit("BRL").alias("currency"),
         pl.lit("transaction").alias("scope"),
         pl.lit("credit").alias("direction"),
     )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=rows_in)
+    return finish(TABLE, good, rejects, ctx, rows_in)
 
 
 def parse_240(path: Path, ctx: ParseContext) -> ParseResult:

@@ -19,7 +19,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.channels import CsvOptions
-from pipelines.formats.base import FileRejected
+from pipelines.formats.base import FileRejected, read_limited
 
 LINE_NO = "line_no"
 RECORD = "_record"
@@ -39,6 +39,35 @@ class CsvFile:
         return self.frame.height
 
 
+
+def stripped(name: str) -> pl.Expr:
+    """A text column without surrounding blanks."""
+    return pl.col(name).str.strip_chars()
+
+
+def optional(name: str) -> pl.Expr:
+    """A text column without surrounding blanks, null when blank."""
+    value = stripped(name)
+    return pl.when(value != "").then(value)
+
+
+def blank(expr: pl.Expr) -> pl.Expr:
+    """Null or empty text."""
+    return expr.is_null() | (expr == "")
+
+
+def amount_error(column: str, currency_error: pl.Expr, *, required: bool = False, label: str | None = None) -> pl.Expr:
+    """Why the amount in ``column`` (parsed by ``parse_amounts``) is invalid, or null.
+
+    Nothing is said when its currency is invalid (that is the currency's reject); a ``required`` amount
+    that is blank is "``label`` is missing" (``label`` defaults to the column name).
+    """
+    error = pl.col(f"_e:{column}")
+    if required:
+        error = pl.when(optional(column).is_null()).then(pl.lit(f"{label or column} is missing")).otherwise(error)
+    return pl.when(currency_error.is_null()).then(error)
+
+
 def decode(data: bytes, encoding: str) -> str:
     """Bytes to text with the declared encoding; invalid UTF-8 rejects the file naming the line."""
     if encoding in ("utf-8", "utf8"):
@@ -50,6 +79,11 @@ def decode(data: bytes, encoding: str) -> str:
     else:
         text = data.decode(encoding)
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def read_text(path: Path, encoding: str, what: str, max_bytes: int) -> str:
+    """A text (non-CSV) file's content, size-checked and decoded with the channel's encoding."""
+    return decode(read_limited(path, what, max_bytes), encoding)
 
 
 def _records_simple(text: str) -> pl.DataFrame | None:
@@ -116,12 +150,21 @@ def _header(record: str, delimiter: str) -> list[str]:
     return [name.strip() for name in row]
 
 
-def read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFile:
+def read_csv(
+    path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str] = ()
+) -> CsvFile:
     """Read a CSV file with all columns as String, rejecting the file when it cannot be trusted.
 
     Raises ``FileRejected`` for an empty file, a header lacking one of ``required``, duplicate header
-    names, unterminated quotes and rows whose field count differs from the header's.
+    names, unterminated quotes and rows whose field count differs from the header's. Each column of
+    ``optional_columns`` the header lacks is added to the rows as null text (``columns`` stays the header's).
     """
+    src = _read_csv(path, options, required)
+    missing = [pl.lit(None, pl.String).alias(c) for c in optional_columns if c not in src.columns]
+    return CsvFile(frame=src.frame.with_columns(missing), columns=src.columns) if missing else src
+
+
+def _read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFile:
     if len(options.delimiter.encode("utf-8")) != 1:
         raise FileRejected(f"the channel's CSV delimiter {options.delimiter!r} is not a single byte")
     data = path.read_bytes()

@@ -14,8 +14,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import csvutil
-from pipelines.formats.base import ParseContext, ParseResult, split_valid
-from pipelines.schema import table
+from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
 
 TABLE = "fx_rates"
 REQUIRED_COLUMNS = ("rate_date", "base_currency", "quote_currency", "rate")
@@ -61,9 +60,4 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         ).then(pl.format("rate for this date and currency pair already given on line {}", pl.col("_first_line"))),
     }
     good, rejects = split_valid(frame, checks, raw=pl.col(csvutil.RECORD), currency=pl.col("quote_currency"))
-    good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ctx.channel.id).alias("channel"),
-        pl.col("_rate").alias("rate"),
-    )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=src.rows_in)
+    return finish(TABLE, good.with_columns(pl.col("_rate").alias("rate")), rejects, ctx, src.rows_in)

@@ -23,7 +23,7 @@ import defusedxml
 import defusedxml.ElementTree as DET
 
 from pipelines import money
-from pipelines.formats.base import FileRejected
+from pipelines.formats.base import FileRejected, read_limited
 
 MAX_BYTES = 256 * 1024 * 1024
 NOT_PROVIDED = "NOTPROVIDED"
@@ -40,13 +40,7 @@ def local(tag: str) -> str:
 
 
 def read_bytes(path: Path, what: str, max_bytes: int = MAX_BYTES) -> bytes:
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise FileRejected(f"file is {size} bytes, above the {max_bytes} byte limit for {what}")
-    data = path.read_bytes()
-    if not data.strip():
-        raise FileRejected("file is empty")
-    return data
+    return read_limited(path, what, max_bytes)
 
 
 class LineLocator:

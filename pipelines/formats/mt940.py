@@ -40,8 +40,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import csvutil
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, split_valid
-from pipelines.schema import table
+from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 
 TABLE = "bank_statement_lines"
 CONTROL_TOTALS = (
@@ -440,13 +439,7 @@ def _record_type() -> pl.Expr:
 
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise FileRejected(f"file is {size} bytes, above the {MAX_BYTES} byte limit for MT940/MT942")
-    data = path.read_bytes()
-    if not data.strip():
-        raise FileRejected("file is empty")
-    text = csvutil.decode(data, ctx.channel.csv.encoding)
+    text = csvutil.read_text(path, ctx.channel.csv.encoding, "MT940/MT942", MAX_BYTES)
     frame, errors, _count = read(text)
     if errors:
         raise FileRejected("control totals do not agree: " + "; ".join(errors))
@@ -476,6 +469,9 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         pl.lit("BOOK").alias("entry_status"),
     )
     frame = frame.with_columns(pl.coalesce("_entry_date", "value_date").alias("booking_date"))
+    frame = frame.with_columns(
+        pl.col("booking_date").alias("business_date"), pl.col("bank_reference").alias("entry_ref")
+    )
     checks = {
         ":61:": pl.col("_error"),
         ":25:": pl.when(pl.col("_error").is_null() & pl.col("account_id").is_null()).then(
@@ -501,10 +497,4 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     good, rejects = split_valid(
         frame, checks, raw=pl.col("_raw"), amount=pl.col("amount_minor"), currency=pl.col("_ccy")
     )
-    good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ctx.channel.id).alias("channel"),
-        pl.col("booking_date").alias("business_date"),
-        pl.col("bank_reference").alias("entry_ref"),
-    )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=frame.height)
+    return finish(TABLE, good, rejects, ctx, frame.height)

@@ -29,8 +29,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import csvutil
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, split_valid
-from pipelines.schema import table
+from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 
 TABLE = "payment_status"
 CONTROL_TOTALS = (
@@ -40,6 +39,14 @@ MAX_BYTES = 512 * 1024 * 1024
 RECORD = 94
 CREDIT_DIGITS = ("1", "2", "3", "4")
 DEBIT_DIGITS = ("5", "6", "7", "8", "9")
+# An entry's status follows from its record type: a return (99 addenda), a notification of change (98), a
+# reversal (by its batch description) or else an initiation.
+STATUS_OF_RECORD_TYPE = {
+    "return": "returned",
+    "notification_of_change": "corrected",
+    "reversal": "reversed",
+    "initiation": "initiated",
+}
 
 
 def _field(start: int, end: int) -> pl.Expr:
@@ -97,6 +104,23 @@ def _fmt(minor: int) -> str:
     return money.format_minor(minor, "USD")
 
 
+def _entry_total_errors(
+    where: str, stated: tuple[int | None, int | None, int | None, int | None], present: tuple[int, int, int, int]
+) -> list[str]:
+    """A batch or file control's (entries and addenda, entry hash, debits, credits) against what is present."""
+    (c_count, c_hash, c_debits, c_credits), (count, hashed, debits, credits) = stated, present
+    errors = []
+    if c_count != count:
+        errors.append(f"{where} states {c_count} entries and addenda but {count} are present")
+    if c_hash != hashed:
+        errors.append(f"{where} states entry hash {c_hash} but the routing numbers add up to {hashed}")
+    if c_debits != debits:
+        errors.append(f"{where} states debits {_fmt(c_debits or 0)} but the entries total {_fmt(debits)}")
+    if c_credits != credits:
+        errors.append(f"{where} states credits {_fmt(c_credits or 0)} but the entries total {_fmt(credits)}")
+    return errors
+
+
 def _check_controls(frame: pl.DataFrame, filler: int) -> None:
     entries = frame.filter(pl.col("type").is_in(["6", "7"]))
     per_batch = entries.group_by("batch").agg(
@@ -118,15 +142,9 @@ def _check_controls(frame: pl.DataFrame, filler: int) -> None:
     for row in joined.iter_rows(named=True):
         count, hashed = int(row["count"] or 0), int(row["hash"] or 0) % 10**10
         debits, credits = int(row["debits"] or 0), int(row["credits"] or 0)
+        stated = (row["c_count"], row["c_hash"], row["c_debits"], row["c_credits"])
         where = f"batch {row['batch']} control (line {row['line_no']})"
-        if row["c_count"] != count:
-            errors.append(f"{where} states {row['c_count']} entries and addenda but {count} are present")
-        if row["c_hash"] != hashed:
-            errors.append(f"{where} states entry hash {row['c_hash']} but the routing numbers add up to {hashed}")
-        if row["c_debits"] != debits:
-            errors.append(f"{where} states debits {_fmt(row['c_debits'] or 0)} but the entries total {_fmt(debits)}")
-        if row["c_credits"] != credits:
-            errors.append(f"{where} states credits {_fmt(row['c_credits'] or 0)} but the entries total {_fmt(credits)}")
+        errors += _entry_total_errors(where, stated, (count, hashed, debits, credits))
     control = frame.filter(pl.col("type") == "9").head(1)
     line = int(control["line_no"][0])
     c = control.select(
@@ -149,14 +167,8 @@ def _check_controls(frame: pl.DataFrame, filler: int) -> None:
         errors.append(f"{where} states {c['batches']} batches but {batches} are present")
     if c["blocks"] is not None and c["blocks"] != blocks:
         errors.append(f"{where} states {c['blocks']} blocks but the {records} records make {blocks}")
-    if c["count"] != count:
-        errors.append(f"{where} states {c['count']} entries and addenda but {count} are present")
-    if c["hash"] != hashed:
-        errors.append(f"{where} states entry hash {c['hash']} but the routing numbers add up to {hashed}")
-    if c["debits"] != debits:
-        errors.append(f"{where} states debits {_fmt(c['debits'] or 0)} but the entries total {_fmt(debits)}")
-    if c["credits"] != credits:
-        errors.append(f"{where} states credits {_fmt(c['credits'] or 0)} but the entries total {_fmt(credits)}")
+    stated = (c["count"], c["hash"], c["debits"], c["credits"])
+    errors += _entry_total_errors(where, stated, (count, hashed, debits, credits))
     if errors:
         raise FileRejected("control totals do not agree: " + "; ".join(errors))
 
@@ -190,13 +202,7 @@ def read(text: str) -> pl.DataFrame:
 
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise FileRejected(f"file is {size} bytes, above the {MAX_BYTES} byte limit for NACHA")
-    data = path.read_bytes()
-    if not data.strip():
-        raise FileRejected("file is empty")
-    frame = read(csvutil.decode(data, ctx.channel.csv.encoding))
+    frame = read(csvutil.read_text(path, ctx.channel.csv.encoding, "NACHA", MAX_BYTES))
     _check_controls(frame, int(frame["_filler"][0]))
     header = frame.filter(pl.col("type") == "1").select(
         _text(24, 29).alias("created"), _text(30, 33).alias("time"), _text(34, 34).alias("modifier")
@@ -238,7 +244,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     returned = pl.col("_addenda_type") == "99"
     noc = pl.col("_addenda_type") == "98"
     reversal = pl.col("description").fill_null("").str.to_uppercase().str.contains("REVERSAL")
-    entries = entries.with_columns(
+    record_type = (
         pl.when(returned)
         .then(pl.lit("return"))
         .when(noc)
@@ -246,15 +252,10 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         .when(reversal)
         .then(pl.lit("reversal"))
         .otherwise(pl.lit("initiation"))
-        .alias("record_type"),
-        pl.when(returned)
-        .then(pl.lit("returned"))
-        .when(noc)
-        .then(pl.lit("corrected"))
-        .when(reversal)
-        .then(pl.lit("reversed"))
-        .otherwise(pl.lit("initiated"))
-        .alias("status"),
+    )
+    entries = entries.with_columns(
+        record_type.alias("record_type"),
+        record_type.replace_strict(STATUS_OF_RECORD_TYPE, return_dtype=pl.String).alias("status"),
         pl.lit("transaction").alias("scope"),
         pl.col("_tx").alias("status_code"),
         pl.when(returned | noc).then(pl.col("_code")).alias("reason_code"),
@@ -295,5 +296,4 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     good, rejects = split_valid(
         entries, checks, raw=pl.col("_raw"), amount=pl.col("amount_minor"), currency=pl.col("currency")
     )
-    good = good.with_columns(pl.lit(ctx.file_id).alias("file_id"), pl.lit(ctx.channel.id).alias("channel"))
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=entries.height)
+    return finish(TABLE, good, rejects, ctx, entries.height)

@@ -19,10 +19,10 @@ from pipelines.formats.base import (
     ParseContext,
     ParseResult,
     business_date,
+    finish,
     required,
     split_valid,
 )
-from pipelines.schema import table
 
 TABLE = "orders"
 STATUSES = ("succeeded", "refunded", "failed", "expired", "pending")
@@ -152,8 +152,6 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
         frame, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")
     )
     good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ch.id).alias("channel"),
         pl.col("order_id").str.strip_chars(),
         pl.col("psp_channel").str.strip_chars(),
         *[
@@ -163,4 +161,4 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
         pl.col("_created").alias("created_at"),
         business_date(pl.col("_created"), ch.timezone, ch.cutoff).alias("business_date"),
     )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=frame.height)
+    return finish(TABLE, good, rejects, ctx, frame.height)

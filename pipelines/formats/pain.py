@@ -28,8 +28,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import iso20022 as x
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, split_valid
-from pipelines.schema import table
+from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 
 TABLE = "payment_status"
 CONTROL_TOTALS = "NbOfTxs and CtrlSum per group and payment information (pain.001/008); NbOfTxsPerSts (pain.002)"
@@ -333,5 +332,4 @@ def parse_pain(path: Path, ctx: ParseContext, kind: str) -> ParseResult:
     good, rejects = split_valid(
         frame, checks, raw=pl.col("_raw"), amount=pl.col("amount_minor"), currency=pl.col("currency")
     )
-    good = good.with_columns(pl.lit(ctx.file_id).alias("file_id"), pl.lit(ctx.channel.id).alias("channel"))
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=frame.height)
+    return finish(TABLE, good, rejects, ctx, frame.height)

@@ -28,8 +28,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import csvutil, psputil
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, business_date, split_valid
-from pipelines.schema import table
+from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 
 TABLE = "psp_settlement_lines"
 CONTROL_TOTALS = "net = gross + fee per row; running balance per currency"
@@ -112,14 +111,6 @@ def language(columns: list[str]) -> tuple[str, dict[str, str]]:
     )
 
 
-def _record_type(text: pl.Expr) -> pl.Expr:
-    lower = text.str.to_lowercase()
-    result = pl.lit(None, pl.String)
-    for keyword, kind in reversed(TYPE_KEYWORDS):
-        result = pl.when(lower.str.contains(keyword, literal=True)).then(pl.lit(kind)).otherwise(result)
-    return result
-
-
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
@@ -138,7 +129,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     frame = src.frame.with_columns(
         col("currency").str.to_uppercase().alias("_ccy"),
         col("type").alias("transaction_type"),
-        _record_type(col("type")).alias("record_type"),
+        psputil.keyword_type(col("type"), TYPE_KEYWORDS).alias("record_type"),
         psputil.slash_date(col("date"), order).alias("_date"),
         col("time").str.to_time("%H:%M:%S", strict=False).alias("_time"),
         col("zone").alias("_zone"),
@@ -161,12 +152,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ccy_error = money.currency_error(pl.col("_ccy"))
 
     def amount_error(name: str, required: bool) -> pl.Expr:
-        missing = pl.col(name).is_null() | (pl.col(name) == "")
-        return pl.when(ccy_error.is_null()).then(
-            pl.when(missing & pl.lit(required))
-            .then(pl.lit(f"{cols.get(name[1:], name)} is missing"))
-            .otherwise(pl.col(f"_e:{name}"))
-        )
+        return csvutil.amount_error(name, ccy_error, required=required, label=cols.get(name[1:], name))
 
     amounts_ok = pl.col("gross_minor").is_not_null() & pl.col("net_minor").is_not_null()
     checks = {
@@ -198,9 +184,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         frame, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
     )
     good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ch.id).alias("channel"),
-        business_date(pl.col("booked_at"), ch.timezone, ch.cutoff).alias("business_date"),
+        psputil.booked_business_date(ch),
         optional("txn_id").alias("psp_reference"),
         optional("invoice").alias("merchant_reference"),
         optional("ref_txn_id").alias("related_reference"),
@@ -208,4 +192,4 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         pl.col("_ccy").alias("currency"),
         pl.col("_ccy").alias("gross_currency"),
     )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=src.rows_in)
+    return finish(TABLE, good, rejects, ctx, src.rows_in)

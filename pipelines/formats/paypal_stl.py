@@ -29,9 +29,9 @@ from pathlib import Path
 import polars as pl
 
 from pipelines import money
-from pipelines.formats import csvutil
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, business_date, split_valid
-from pipelines.schema import table
+from pipelines.formats import csvutil, psputil
+from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
+from pipelines.formats.csvutil import optional
 
 TABLE = "psp_settlement_lines"
 CONTROL_TOTALS = "SC/RC record counts and SF gross and fee totals per currency"
@@ -84,13 +84,9 @@ def _timestamp(text: pl.Expr) -> pl.Expr:
 
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise FileRejected(f"file is {size} bytes, above the {MAX_BYTES} byte limit for a PayPal STL report")
-    data = path.read_bytes()
-    text = csvutil.decode(data, ctx.channel.csv.encoding)
+    text = csvutil.read_text(path, ctx.channel.csv.encoding, "a PayPal STL report", MAX_BYTES)
     if not text.strip():
-        raise FileRejected("file is empty")
+        raise FileRejected("file is empty")  # a byte-order mark alone
     lines = pl.DataFrame({"rec": text.split("\n")}, schema={"rec": pl.String()}).with_row_index("line_no", offset=1)
     lines = lines.with_columns(pl.col("line_no").cast(pl.Int64), pl.col("rec").str.strip_suffix("\r"))
     lines = lines.filter(pl.col("rec").str.strip_chars() != "").with_columns(
@@ -139,21 +135,17 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         )
     frame = frame.with_columns([pl.lit(None, pl.String).alias(c) for c in OPTIONAL if c not in frame.columns])
 
-    def text_of(name: str) -> pl.Expr:
-        value = pl.col(name).str.strip_chars()
-        return pl.when(value != "").then(value)
-
-    gross = text_of("Gross Transaction Amount")
-    fee = text_of("Fee Amount")
+    gross = optional("Gross Transaction Amount")
+    fee = optional("Fee Amount")
     frame = frame.with_columns(
-        text_of("Gross Transaction Currency").str.to_uppercase().alias("_ccy"),
-        text_of("Fee Currency").str.to_uppercase().alias("_fccy"),
-        text_of("Transaction Debit or Credit").str.to_uppercase().alias("_dc"),
-        text_of("Fee Debit or Credit").str.to_uppercase().alias("_fdc"),
+        optional("Gross Transaction Currency").str.to_uppercase().alias("_ccy"),
+        optional("Fee Currency").str.to_uppercase().alias("_fccy"),
+        optional("Transaction Debit or Credit").str.to_uppercase().alias("_dc"),
+        optional("Fee Debit or Credit").str.to_uppercase().alias("_fdc"),
         pl.when(gross.str.contains(r"^\d+$")).then(gross.cast(pl.Int64, strict=False)).alias("_gross"),
         pl.when(fee.str.contains(r"^\d+$")).then(fee.cast(pl.Int64, strict=False)).alias("_fee"),
-        text_of("Transaction Event Code").alias("transaction_type"),
-        _record_type(text_of("Transaction Event Code").fill_null("")).alias("record_type"),
+        optional("Transaction Event Code").alias("transaction_type"),
+        _record_type(optional("Transaction Event Code").fill_null("")).alias("record_type"),
         _timestamp(pl.col("Transaction Initiation Date")).alias("booked_at"),
     )
     frame = frame.with_columns(
@@ -184,24 +176,22 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         "Transaction Initiation Date": pl.when(pl.col("booked_at").is_null()).then(
             pl.format("'{}' is not YYYY/MM/DD HH:MM:SS +hhmm", pl.col("Transaction Initiation Date"))
         ),
-        "Transaction ID": pl.when(text_of("Transaction ID").is_null()).then(pl.lit("Transaction ID is missing")),
+        "Transaction ID": pl.when(optional("Transaction ID").is_null()).then(pl.lit("Transaction ID is missing")),
     }
     good, rejects = split_valid(
         frame, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
     )
     ch = ctx.channel
     good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ch.id).alias("channel"),
-        business_date(pl.col("booked_at"), ch.timezone, ch.cutoff).alias("business_date"),
-        text_of("Transaction ID").alias("psp_reference"),
-        pl.coalesce(text_of("Invoice ID"), text_of("Custom Field")).alias("merchant_reference"),
-        text_of("PayPal Reference ID").alias("related_reference"),
+        psputil.booked_business_date(ch),
+        optional("Transaction ID").alias("psp_reference"),
+        pl.coalesce(optional("Invoice ID"), optional("Custom Field")).alias("merchant_reference"),
+        optional("PayPal Reference ID").alias("related_reference"),
         pl.col("_ccy").alias("currency"),
         pl.col("_ccy").alias("gross_currency"),
         pl.lit("S").alias("status"),
     )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=frame.height)
+    return finish(TABLE, good, rejects, ctx, frame.height)
 
 
 def _check_controls(lines: pl.DataFrame, frame: pl.DataFrame) -> None:

@@ -1,6 +1,6 @@
 """Helpers shared by the PSP report parsers added with the PayPal, Braintree, Ratepay, Checkout.com,
-Worldpay, PIX and UPI formats: header clean-up, time zones, dates written day- or month-first, and the
-running-balance control total."""
+Worldpay, PIX and UPI formats (and Adyen's time zones): header clean-up, time zones, dates written day- or
+month-first, record types by keyword, the running-balance control total, and the declared settlement CSV."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from pathlib import Path
 import polars as pl
 
 from pipelines import money
-from pipelines.channels import CsvOptions
+from pipelines.channels import Channel, CsvOptions
 from pipelines.formats import csvutil
 from pipelines.formats.base import (
     FileRejected,
     ParseContext,
     ParseResult,
     business_date,
+    finish,
     local_to_utc,
     split_valid,
 )
-from pipelines.schema import table
 
 TABLE = "psp_settlement_lines"
 
@@ -46,9 +46,10 @@ ZONE_ALIASES = {
 }
 
 
-def zone(name: str) -> str | None:
-    if name in ZONE_ALIASES:
-        return ZONE_ALIASES[name]
+def zone(name: str, aliases: dict[str, str] = ZONE_ALIASES) -> str | None:
+    """The IANA zone a report's zone text names (``aliases`` first), or None when unknown."""
+    if name in aliases:
+        return aliases[name]
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -56,9 +57,11 @@ def zone(name: str) -> str | None:
     return name
 
 
-def to_utc(naive: pl.Expr, zone_text: pl.Expr, texts: Sequence[str]) -> tuple[pl.Expr, dict[str, str]]:
+def to_utc(
+    naive: pl.Expr, zone_text: pl.Expr, texts: Sequence[str], aliases: dict[str, str] = ZONE_ALIASES
+) -> tuple[pl.Expr, dict[str, str]]:
     """Naive wall clock in a per-row zone to UTC (one branch per distinct zone); also the known zones."""
-    zones = {t: z for t in texts if (z := zone(t)) is not None}
+    zones = {t: z for t in texts if (z := zone(t, aliases)) is not None}
     by_zone: dict[str, list[str]] = {}
     for text, iana in zones.items():
         by_zone.setdefault(iana, []).append(text)
@@ -90,6 +93,25 @@ def read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> csvuti
         return csvutil.read_csv(Path(name), utf8, required)
     finally:
         os.unlink(name)
+
+
+def keyword_type(text: pl.Expr, keywords: Sequence[tuple[str, str]]) -> pl.Expr:
+    """The record type of the first (keyword, type) whose keyword the lower-cased text contains, else null."""
+    lower = text.str.to_lowercase()
+    result = pl.lit(None, pl.String)
+    for keyword, kind in reversed(keywords):
+        result = pl.when(lower.str.contains(keyword, literal=True)).then(pl.lit(kind)).otherwise(result)
+    return result
+
+
+def mapped_type(text: pl.Expr, types: dict[str, str]) -> pl.Expr:
+    """The record type ``types`` gives the lower-cased text, else null."""
+    return text.str.to_lowercase().replace_strict(types, default=None, return_dtype=pl.String)
+
+
+def booked_business_date(channel: Channel) -> pl.Expr:
+    """``business_date`` of the row's ``booked_at`` instant in the channel's time zone and cut-off."""
+    return business_date(pl.col("booked_at"), channel.timezone, channel.cutoff).alias("business_date")
 
 
 def slash_date(text: pl.Expr, order: str) -> pl.Expr:
@@ -200,7 +222,6 @@ def parse_settlement_csv(path: Path, ctx: ParseContext, spec: SettlementCsv) -> 
     """Read a ``SettlementCsv`` report into ``psp_settlement_lines`` (vectorised; see the spec's fields)."""
     ch = ctx.channel
     opts = ch.csv
-    src = csvutil.read_csv(path, opts, spec.required)
     names = [
         c
         for c in (
@@ -222,22 +243,18 @@ def parse_settlement_csv(path: Path, ctx: ParseContext, spec: SettlementCsv) -> 
         )
         if c
     ]
-    frame = src.frame.with_columns([pl.lit(None, pl.String).alias(c) for c in names if c not in src.columns])
+    src = csvutil.read_csv(path, opts, spec.required, names)
+    frame = src.frame
 
     def text(name: str | None) -> pl.Expr:
-        if name is None:
-            return pl.lit(None, pl.String)
-        value = pl.col(name).str.strip_chars()
-        return pl.when(value != "").then(value)
+        return pl.lit(None, pl.String) if name is None else csvutil.optional(name)
 
     ccy = pl.lit(spec.fixed_currency) if spec.fixed_currency else text(spec.currency).str.to_uppercase()
     kind = text(spec.type_column)
     frame = frame.with_columns(
         ccy.alias("_ccy"),
         kind.alias("transaction_type"),
-        kind.str.to_lowercase()
-        .replace_strict(spec.type_map, default=None, return_dtype=pl.String)
-        .alias("record_type"),
+        mapped_type(kind, spec.type_map).alias("record_type"),
     )
     amount_columns = {c: "_ccy" for c in (spec.gross, *spec.fees, spec.net, spec.tax) if c}
     frame = csvutil.parse_amounts(frame, amount_columns, opts)
@@ -273,10 +290,7 @@ def parse_settlement_csv(path: Path, ctx: ParseContext, spec: SettlementCsv) -> 
     def amount_error(name: str | None, required: bool) -> pl.Expr:
         if name is None:
             return pl.lit(None, pl.String)
-        missing = text(name).is_null()
-        return pl.when(ccy_error.is_null()).then(
-            pl.when(missing & pl.lit(required)).then(pl.lit(f"{name} is missing")).otherwise(pl.col(f"_e:{name}"))
-        )
+        return csvutil.amount_error(name, ccy_error, required=required)
 
     checks: dict[str, pl.Expr] = {
         spec.type_column: pl.when(kind.is_null())
@@ -317,9 +331,7 @@ def parse_settlement_csv(path: Path, ctx: ParseContext, spec: SettlementCsv) -> 
     )
     payout_day = text(spec.payout_date).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
     good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ch.id).alias("channel"),
-        business_date(pl.col("booked_at"), ch.timezone, ch.cutoff).alias("business_date"),
+        booked_business_date(ch),
         text(spec.psp_reference).alias("psp_reference"),
         text(spec.merchant_reference).alias("merchant_reference"),
         text(spec.related_reference).alias("related_reference"),
@@ -332,4 +344,4 @@ def parse_settlement_csv(path: Path, ctx: ParseContext, spec: SettlementCsv) -> 
         pl.col("_ccy").alias("currency"),
         pl.col("_ccy").alias("gross_currency"),
     )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=src.rows_in)
+    return finish(TABLE, good, rejects, ctx, src.rows_in)

@@ -20,9 +20,9 @@ from pathlib import Path
 import polars as pl
 
 from pipelines import money
-from pipelines.formats import csvutil
-from pipelines.formats.base import ParseContext, ParseResult, local_to_utc, split_valid
-from pipelines.schema import table
+from pipelines.formats import csvutil, psputil
+from pipelines.formats.base import ParseContext, ParseResult, finish, local_to_utc, split_valid
+from pipelines.formats.csvutil import amount_error, optional, stripped
 
 TABLE = "psp_settlement_lines"
 CONTROL_TOTALS = None
@@ -47,31 +47,14 @@ TYPE_KEYWORDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _text(name: str) -> pl.Expr:
-    return pl.col(name).str.strip_chars()
-
-
-def _optional(name: str) -> pl.Expr:
-    value = _text(name)
-    return pl.when(value != "").then(value)
-
-
-def _record_type(text: pl.Expr) -> pl.Expr:
-    lower = text.str.to_lowercase()
-    result = pl.lit(None, pl.String)
-    for keyword, kind in reversed(TYPE_KEYWORDS):
-        result = pl.when(lower.str.contains(keyword, literal=True)).then(pl.lit(kind)).otherwise(result)
-    return result
-
-
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
-    src = csvutil.read_csv(path, ch.csv, REQUIRED_COLUMNS)
-    frame = src.frame.with_columns([pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns])
+    src = csvutil.read_csv(path, ch.csv, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    frame = src.frame
     frame = frame.with_columns(
-        pl.coalesce(_optional("CURRENCY").str.to_uppercase(), pl.lit(ch.currency or DEFAULT_CURRENCY)).alias("_ccy"),
-        _record_type(_text("DESCRIPTION")).alias("record_type"),
-        _text("PAYMENTDATE").str.to_date("%Y-%m-%d", strict=False).alias("payout_date"),
+        pl.coalesce(optional("CURRENCY").str.to_uppercase(), pl.lit(ch.currency or DEFAULT_CURRENCY)).alias("_ccy"),
+        psputil.keyword_type(stripped("DESCRIPTION"), TYPE_KEYWORDS).alias("record_type"),
+        stripped("PAYMENTDATE").str.to_date("%Y-%m-%d", strict=False).alias("payout_date"),
     )
     frame = csvutil.parse_amounts(frame, {"AMOUNT": "_ccy"}, ch.csv)
     ours = -pl.col("_m:AMOUNT")
@@ -87,34 +70,30 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             pl.format("unknown DESCRIPTION '{}' (no known settlement keyword)", pl.col("DESCRIPTION"))
         ),
         "CURRENCY": ccy_error,
-        "AMOUNT": pl.when(ccy_error.is_null()).then(
-            pl.when(_optional("AMOUNT").is_null()).then(pl.lit("AMOUNT is missing")).otherwise(pl.col("_e:AMOUNT"))
-        ),
+        "AMOUNT": amount_error("AMOUNT", ccy_error, required=True),
         "PAYMENTDATE": pl.when(pl.col("payout_date").is_null()).then(
             pl.format("'{}' is not a date (YYYY-MM-DD)", pl.col("PAYMENTDATE"))
         ),
         "TRANSACTION_ID": pl.when(
             (pl.col("record_type") != "fee")
-            & _optional("TRANSACTION_ID").is_null()
-            & _optional("SHOPSORDER_ID").is_null()
+            & optional("TRANSACTION_ID").is_null()
+            & optional("SHOPSORDER_ID").is_null()
         ).then(pl.lit("missing key: neither TRANSACTION_ID nor SHOPSORDER_ID is given")),
     }
     good, rejects = split_valid(
         frame, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
     )
     good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ch.id).alias("channel"),
         local_to_utc(pl.col("payout_date").cast(pl.Datetime("us")), ch.timezone).alias("booked_at"),
         pl.col("payout_date").alias("business_date"),
-        _optional("TRANSACTION_ID").alias("psp_reference"),
-        _optional("SHOPSORDER_ID").alias("merchant_reference"),
-        _optional("SHOP_ID").alias("merchant_account"),
+        optional("TRANSACTION_ID").alias("psp_reference"),
+        optional("SHOPSORDER_ID").alias("merchant_reference"),
+        optional("SHOP_ID").alias("merchant_account"),
         pl.col("_ccy").alias("currency"),
         pl.when(pl.col("gross_minor").is_not_null()).then(pl.col("_ccy")).alias("gross_currency"),
-        _optional("DESCRIPTION").alias("transaction_type"),
-        _optional("INVOICENUMBER").alias("related_reference"),
-        pl.concat_str([_optional("SHOP_ID"), _optional("PAYMENTDATE")], separator="-").alias("payout_id"),
-        _optional("PAYMENTMONTH").alias("batch_id"),
+        optional("DESCRIPTION").alias("transaction_type"),
+        optional("INVOICENUMBER").alias("related_reference"),
+        pl.concat_str([optional("SHOP_ID"), optional("PAYMENTDATE")], separator="-").alias("payout_id"),
+        optional("PAYMENTMONTH").alias("batch_id"),
     )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=src.rows_in)
+    return finish(TABLE, good, rejects, ctx, src.rows_in)

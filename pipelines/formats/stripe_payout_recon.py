@@ -13,9 +13,9 @@ from pathlib import Path
 import polars as pl
 
 from pipelines import money
-from pipelines.formats import csvutil
-from pipelines.formats.base import ParseContext, ParseResult, business_date, split_valid
-from pipelines.schema import table
+from pipelines.formats import csvutil, psputil
+from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
+from pipelines.formats.csvutil import amount_error, blank, optional, stripped
 
 TABLE = "psp_settlement_lines"
 
@@ -61,42 +61,31 @@ OPTIONAL_COLUMNS = (
 )
 
 
-def _text(name: str) -> pl.Expr:
-    return pl.col(name).str.strip_chars()
-
-
-def _blank(expr: pl.Expr) -> pl.Expr:
-    return expr.is_null() | (expr == "")
-
-
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
-    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS)
-    frame = src.frame.with_columns([pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns])
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    frame = src.frame
     frame = frame.with_columns(
-        _text("currency").str.to_uppercase().alias("_ccy"),
-        _text("customer_facing_currency").str.to_uppercase().alias("_cf_ccy"),
-        _text("reporting_category").alias("_category"),
-        _text("reporting_category")
-        .str.to_lowercase()
-        .replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String)
-        .alias("record_type"),
+        stripped("currency").str.to_uppercase().alias("_ccy"),
+        stripped("customer_facing_currency").str.to_uppercase().alias("_cf_ccy"),
+        stripped("reporting_category").alias("_category"),
+        psputil.mapped_type(stripped("reporting_category"), RECORD_TYPES).alias("record_type"),
         csvutil.naive_timestamp(pl.col("created_utc")).dt.replace_time_zone("UTC").alias("booked_at"),
-        pl.coalesce(_text("charge_id").replace("", None), _text("source_id").replace("", None)).alias("psp_reference"),
-        _text("payment_metadata[order_id]").replace("", None).alias("merchant_reference"),
+        pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
+        optional("payment_metadata[order_id]").alias("merchant_reference"),
     )
     frame = csvutil.parse_amounts(
         frame,
         {"gross": "_ccy", "fee": "_ccy", "net": "_ccy", "customer_facing_amount": "_cf_ccy"},
         opts,
     )
-    facing = ~_blank(_text("customer_facing_amount"))
+    facing = ~blank(stripped("customer_facing_amount"))
     frame = frame.with_columns(
         pl.when(facing).then(pl.col("_m:customer_facing_amount")).otherwise(pl.col("_m:gross")).alias("gross_minor"),
         pl.when(facing)
         .then(pl.col("_cf_ccy"))
-        .when(_blank(_text("gross")))
+        .when(blank(stripped("gross")))
         .then(pl.lit(None, pl.String))
         .otherwise(pl.col("_ccy"))
         .alias("gross_currency"),
@@ -105,13 +94,10 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     )
 
     ccy_error = money.currency_error(pl.col("_ccy"))
-    cf_ccy_error = pl.when(facing | ~_blank(pl.col("_cf_ccy"))).then(money.currency_error(pl.col("_cf_ccy")))
-
-    def amount_error(name: str, currency_error: pl.Expr) -> pl.Expr:
-        return pl.when(currency_error.is_null()).then(pl.col(f"_e:{name}"))
+    cf_ccy_error = pl.when(facing | ~blank(pl.col("_cf_ccy"))).then(money.currency_error(pl.col("_cf_ccy")))
 
     checks: dict[str, pl.Expr] = {
-        "reporting_category": pl.when(_blank(pl.col("_category")))
+        "reporting_category": pl.when(blank(pl.col("_category")))
         .then(pl.lit("reporting_category is missing"))
         .when(pl.col("record_type").is_null())
         .then(pl.format("unknown reporting_category '{}'", pl.col("_category"))),
@@ -131,7 +117,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         .then(pl.lit("net is missing")),
         "customer_facing_currency": cf_ccy_error,
         "customer_facing_amount": amount_error("customer_facing_amount", cf_ccy_error),
-        "created_utc": pl.when(_blank(_text("created_utc")))
+        "created_utc": pl.when(blank(stripped("created_utc")))
         .then(pl.lit("created_utc is missing"))
         .when(pl.col("booked_at").is_null())
         .then(pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc"))),
@@ -140,13 +126,11 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         frame, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
     )
     good = good.with_columns(
-        pl.lit(ctx.file_id).alias("file_id"),
-        pl.lit(ch.id).alias("channel"),
-        business_date(pl.col("booked_at"), ch.timezone, ch.cutoff).alias("business_date"),
+        psputil.booked_business_date(ch),
         pl.lit(None, pl.String).alias("merchant_account"),
-        _text("payment_method_type").replace("", None).alias("payment_method"),
+        optional("payment_method_type").alias("payment_method"),
         pl.col("_ccy").alias("currency"),
         pl.lit(None, pl.Decimal(38, 12)).alias("exchange_rate"),
-        _text("automatic_payout_id").replace("", None).alias("payout_id"),
+        optional("automatic_payout_id").alias("payout_id"),
     )
-    return ParseResult(table=TABLE, frame=table(TABLE).conform(good), rejects=rejects, rows_in=src.rows_in)
+    return finish(TABLE, good, rejects, ctx, src.rows_in)
