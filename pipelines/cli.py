@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = rules_sub.add_parser("check", help="validate channel and matching rule files")
     check.add_argument("dir", nargs="?", help="rules folder (default: --rules)")
     check.set_defaults(func=cmd_rules_check)
+    from pipelines import rules_cli
+
+    rules_cli.register(rules_sub)
     return parser
 
 

@@ -113,6 +113,7 @@ def reconcile_and_publish(
         mode,
         history,
         load_policy(ctx.settings.rules),
+        ctx.catalog.replaced_files(),
     )
     path = publish(ctx.settings, result)
     ctx.catalog.record_lifecycle(business_date, result.run_id, result)
@@ -126,6 +127,7 @@ def reconcile_and_publish(
         dt.datetime.now(dt.UTC),
         result.summary,
     )
+    publish_to_s3(path, business_date, result.run_id)
     return {
         "business_date": business_date,
         "run_id": result.run_id,

@@ -1,11 +1,15 @@
--- Items a pairing owns that neither matched nor joined a break: unmatched (admitted by a rule) or not
--- admitted by any rule (a declared break type, or a declared non-break outcome).
+-- Items a pairing owns that neither matched nor joined a break: unmatched (admitted by a rule: they are in the
+-- pairing's final working set) or not admitted by any rule (a declared break type, or a declared non-break
+-- outcome).
 CREATE OR REPLACE TEMP TABLE leftover AS
-SELECT i.*, o.admitted FROM owner AS o JOIN {items} AS i ON i.item_id = o.item_id
-WHERE o.item_table = $item_table AND o.pairing = $pairing
-  AND NOT EXISTS (SELECT 1 FROM used u WHERE u.pairing = $pairing AND u.side = $side AND u.item_table = $item_table
-                  AND u.item_id = o.item_id)
-  AND NOT EXISTS (SELECT 1 FROM break_items b WHERE b.item_table = $item_table AND b.item_id = o.item_id);
+SELECT i.*, o.admitted FROM (
+  SELECT item_id, admitted FROM owner WHERE item_table = $item_table AND pairing = $pairing AND NOT admitted
+  UNION ALL
+  SELECT o.item_id, o.admitted FROM ({work}) AS w JOIN owner AS o ON o.item_id = w.item_id
+  WHERE o.item_table = $item_table AND o.pairing = $pairing AND o.admitted
+) AS o
+JOIN {items} AS i ON i.item_id = o.item_id
+WHERE NOT EXISTS (SELECT 1 FROM break_items b WHERE b.item_table = $item_table AND b.item_id = o.item_id);
 CREATE OR REPLACE TEMP TABLE leftover_breaks AS
 SELECT *,
   CASE WHEN admitted THEN $break_type ELSE $not_admitted_break END AS break_type,

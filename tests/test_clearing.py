@@ -15,7 +15,7 @@ from pipelines.reconcile import RunResult, reconcile
 from pipelines.rules import load_rules
 
 
-def _run(tmp_path: Path, model: str, orders: list, lines: list, credits: list) -> RunResult:  # type: ignore[type-arg]
+def _run(tmp_path: Path, model: str, orders: list, lines: list, credits: list) -> RunResult:
     rules = tmp_path / "rules"
     shutil.copytree(PROJECT_ROOT / "rules", rules)
     f = rules / "channels" / "adyen_eu.yaml"

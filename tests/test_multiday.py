@@ -155,3 +155,24 @@ def test_committed_scenario_matches_the_generator(tmp_path: Path) -> None:
     scenario.write_all(tmp_path)
     committed = PROJECT_ROOT / "data_samples" / "scenario"
     assert tree_bytes(tmp_path) == tree_bytes(committed)
+
+
+def test_replaced_file_is_a_break_until_resolved(tmp_path: Path) -> None:
+    data, home = tmp_path / "data", tmp_path / "home"
+    rules = str(data / "rules")
+    scenario.write_all(data, scenario.DAYS[:1])
+    pipeline.run_all(D1, "nightly", str(home), rules)
+    scenario.write_all(data, scenario.DAYS[:2])
+    orders = data / "orders" / f"orders_{D1}.csv"
+    orders.write_text(orders.read_text().replace("100.00", "100.01"))  # new bytes under an ingested name
+    pipeline.run_all(D2, "nightly", str(home), rules)
+    replaced = _table(home, D2, "breaks").filter(pl.col("break_type") == "file_replaced")
+    assert replaced.select("item_ref", "status", "item_count").rows() == [(f"orders_{D1}.csv", "open", 0)]
+    assert "were not processed" in replaced["reason"][0]
+    # the processed bytes stay what they were: day 1's outputs are unchanged by the replacement
+    assert _summary(home, D1)["rows_in"]["orders"] == 5
+    pipeline.resolve_break(replaced["break_id"][0], "accept", "provider resent by mistake", "ana@ops", str(home), rules)
+    pipeline.reconcile_and_publish(D2, "rerun", str(home), rules)
+    assert _table(home, D2, "breaks").filter(pl.col("break_type") == "file_replaced")["status"].to_list() == [
+        "resolved"
+    ]
