@@ -102,7 +102,8 @@ def run(rows: int, business_date: str, workdir: Path, keep: bool) -> dict[str, A
         "matches": summary["matches"]["total"],
         "breaks": summary["breaks"]["total"],
         "invariants_hold": all(v["ok"] for v in summary["invariants"].values()),
-        "expected_matches": getattr(expected, "matched_pairs", None),
+        "expected_matches": expected.matched_order_psp_pairs + expected.payout_bank_matches,
+        "breaks_as_planted": summary["breaks"]["by_type"] == {k: v for k, v in expected.breaks.items() if v},
         "peak_rss_mb": round(_peak_rss_mb()),
     }
     if not keep:
