@@ -16,6 +16,8 @@ from pipelines import config, money
 from pipelines.channels import RulesError
 
 console = Console()
+if not console.is_terminal:  # a log or a pipe: wide enough for the positions table
+    console = Console(width=160)
 
 
 def _fmt(minor: int, currency: str) -> str:
