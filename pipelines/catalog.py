@@ -78,8 +78,6 @@ class IngestState:
     files: dict[str, FileRecord]  # file id -> registered file, for the ids in ``objects``
 
 
-
-
 @dataclass(frozen=True)
 class FileStatus:
     file_id: str

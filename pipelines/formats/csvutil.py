@@ -39,7 +39,6 @@ class CsvFile:
         return self.frame.height
 
 
-
 def stripped(name: str) -> pl.Expr:
     """A text column without surrounding blanks."""
     return pl.col(name).str.strip_chars()
@@ -96,8 +95,13 @@ def _records_simple(text: str) -> pl.DataFrame | None:
         return None
     body = text if text.endswith("\n") else text + "\n"
     lines = pl.read_csv(
-        io.BytesIO(body.encode("utf-8")), has_header=False, separator="\x1f", quote_char=None,
-        infer_schema=False, new_columns=["l"], raise_if_empty=False,
+        io.BytesIO(body.encode("utf-8")),
+        has_header=False,
+        separator="\x1f",
+        quote_char=None,
+        infer_schema=False,
+        new_columns=["l"],
+        raise_if_empty=False,
     )
     if lines.height != body.count("\n"):
         return None
@@ -150,9 +154,7 @@ def _header(record: str, delimiter: str) -> list[str]:
     return [name.strip() for name in row]
 
 
-def read_csv(
-    path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str] = ()
-) -> CsvFile:
+def read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str] = ()) -> CsvFile:
     """Read a CSV file with all columns as String, rejecting the file when it cannot be trusted.
 
     Raises ``FileRejected`` for an empty file, a header lacking one of ``required``, duplicate header

@@ -96,13 +96,13 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
     ch = ctx.channel
     currency = pl.col("currency").str.strip_chars().str.to_uppercase()
     status = pl.col("status").str.strip_chars().str.to_lowercase()
-    parsed, parse_error = money.parse_minor(pl.col("currency_amount_text"), pl.col("currency"), decimal=decimal,
-                                            thousands=thousands)
-    frame = frame.with_columns(currency.alias("currency"), status.alias("status"),
-                               pl.col("amount").alias("currency_amount_text"))
-    frame = frame.with_columns(parsed.alias("_parsed"), parse_error.alias("_parse_error")).drop(
-        "currency_amount_text"
+    parsed, parse_error = money.parse_minor(
+        pl.col("currency_amount_text"), pl.col("currency"), decimal=decimal, thousands=thousands
     )
+    frame = frame.with_columns(
+        currency.alias("currency"), status.alias("status"), pl.col("amount").alias("currency_amount_text")
+    )
+    frame = frame.with_columns(parsed.alias("_parsed"), parse_error.alias("_parse_error")).drop("currency_amount_text")
     given = pl.col(_GIVEN_MINOR)
     parsed, parse_error = pl.col("_parsed"), pl.col("_parse_error")
     frame = frame.with_columns(
