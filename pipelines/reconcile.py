@@ -68,6 +68,15 @@ class RunResult:
         return pl.read_parquet(self.folder / "outcomes.parquet")
 
 
+def _duckdb_config(settings: Settings) -> dict[str, str]:
+    """Bounded memory for the run's DuckDB (``RECON_DUCKDB_MEMORY``, default 1GB); it spills to the workspace."""
+    import os
+
+    spill = settings.home / "tmp" / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    return {"memory_limit": os.environ.get("RECON_DUCKDB_MEMORY", "1GB"), "temp_directory": str(spill)}
+
+
 def _staged_files(settings: Settings, table: str, business_date: str) -> list[str]:
     folder = settings.staging / table / f"business_date={business_date}"
     return sorted(str(p) for p in folder.glob("channel=*/*.parquet"))
@@ -231,7 +240,7 @@ def reconcile(
     replaced_files: list[dict[str, Any]] | None = None,
 ) -> RunResult:
     day = dt.date.fromisoformat(business_date)
-    con = duckdb.connect()
+    con = duckdb.connect(config=_duckdb_config(settings))
     try:
         return _reconcile(
             con,
