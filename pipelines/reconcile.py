@@ -68,7 +68,7 @@ class RunResult:
         return pl.read_parquet(self.folder / "outcomes.parquet")
 
 
-def _duckdb_config(settings: Settings) -> dict[str, str]:
+def _duckdb_config(settings: Settings) -> dict[str, str | bool | int | float | list[str]]:
     """Bounded memory for the run's DuckDB (``RECON_DUCKDB_MEMORY``, default 1GB); it spills to the workspace."""
     import os
 
