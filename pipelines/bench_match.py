@@ -50,8 +50,8 @@ SEGMENTS = (
 )
 TABLE_INDEX = {"orders": 1, "psp_settlement_lines": 2, "bank_statement_lines": 3, "fx_rates": 4}
 
-RULES_ORDERS_PSP = """\
-version: "bench.1"
+# The pairing part of a rule file (its version line first, its rules after), shared with the tests.
+PAIRING_ORDERS_PSP = """\
 pairing:
   left: orders
   right: psp_settlement_lines
@@ -64,6 +64,26 @@ pairing:
     status: status_mismatch
     left_not_admitted: no_settlement_expected
 rules:
+"""
+PAIRING_PAYOUTS_BANK = """\
+pairing:
+  left: psp_settlement_lines
+  right: bank_statement_lines
+  breaks:
+    left_unmatched: payout_without_bank_credit
+    right_unmatched: bank_credit_without_payout
+    amount: payout_amount_mismatch
+    currency: payout_amount_mismatch
+    status: payout_amount_mismatch
+    duplicate: payout_without_bank_credit
+    right_not_admitted: bank_debit_unexplained
+rules:
+"""
+
+RULES_ORDERS_PSP = (
+    'version: "bench.1"\n'
+    + PAIRING_ORDERS_PSP
+    + """\
   - id: order_psp_reference_exact
     description: Same PSP reference, gross amount and currency, booked within 3 days.
     owner: bench
@@ -138,21 +158,12 @@ rules:
     amount: {left: amount_minor, right: gross_minor}
     currency: {left: currency, right: gross_currency}
 """
+)
 
-RULES_PAYOUTS_BANK = """\
-version: "bench.1"
-pairing:
-  left: psp_settlement_lines
-  right: bank_statement_lines
-  breaks:
-    left_unmatched: payout_without_bank_credit
-    right_unmatched: bank_credit_without_payout
-    amount: payout_amount_mismatch
-    currency: payout_amount_mismatch
-    status: payout_amount_mismatch
-    duplicate: payout_without_bank_credit
-    right_not_admitted: bank_debit_unexplained
-rules:
+RULES_PAYOUTS_BANK = (
+    'version: "bench.1"\n'
+    + PAIRING_PAYOUTS_BANK
+    + """\
   - id: payout_batch_to_bank_credit
     description: A payout batch (sum of its lines' net) equals one credit with the payout id, within 2 business days.
     owner: bench
@@ -165,6 +176,7 @@ rules:
     currency: {left: currency, right: currency}
     date_window_business_days: {left: business_date, right: booking_date, min_days: 0, max_days: 2, calendar: NL}
 """
+)
 
 
 def write_rules(rules_dir: Path) -> None:

@@ -16,42 +16,15 @@ from typing import Any
 import polars as pl
 from helpers import DAY, settings_in, stage
 
+from pipelines.bench_match import PAIRING_ORDERS_PSP, PAIRING_PAYOUTS_BANK
 from pipelines.channels import load_channels
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.reconcile import RunResult, reconcile
 from pipelines.rules import load_rules
 
-ORDERS_PSP = """\
-version: "test.1"
-pairing:
-  left: orders
-  right: psp_settlement_lines
-  duplicates: [channel, psp_reference, merchant_reference, record_type, gross_minor, gross_currency, net_minor]
-  breaks:
-    left_unmatched: order_not_settled
-    right_unmatched: psp_line_without_order
-    amount: amount_mismatch
-    currency: currency_mismatch
-    status: status_mismatch
-    left_not_admitted: no_settlement_expected
-rules:
-"""
+ORDERS_PSP = 'version: "test.1"\n' + PAIRING_ORDERS_PSP
 
-PSP_BANK = """\
-version: "test.1"
-pairing:
-  left: psp_settlement_lines
-  right: bank_statement_lines
-  breaks:
-    left_unmatched: payout_without_bank_credit
-    right_unmatched: bank_credit_without_payout
-    amount: payout_amount_mismatch
-    currency: payout_amount_mismatch
-    status: payout_amount_mismatch
-    duplicate: payout_without_bank_credit
-    right_not_admitted: bank_debit_unexplained
-rules:
-"""
+PSP_BANK = 'version: "test.1"\n' + PAIRING_PAYOUTS_BANK
 
 ORDERS_BANK = """\
 version: "test.1"

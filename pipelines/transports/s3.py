@@ -279,6 +279,17 @@ class S3Transport(Transport):
             sizes.append(int(part["ContentLength"]))
         return sizes
 
+    def _part_digests(self, f: RemoteFile, tmp: Path, parts: int, size: int, algorithm: str) -> bytes:
+        """The concatenated digests of the downloaded file's parts, cut at the object's part sizes."""
+        sizes = self._part_sizes(f, parts)
+        if sum(sizes) != size:
+            raise IntegrityError(f"{self.source_path(f)}: part sizes add up to {sum(sizes)} bytes, {size} downloaded")
+        digests, offset = b"", 0
+        for part_size in sizes:
+            digests += file_digest(tmp, algorithm, offset, part_size)
+            offset += part_size
+        return digests
+
     def _verify(self, f: RemoteFile, facts: dict[str, Any], tmp: Path, sha256_hex: str, size: int) -> str:
         etag = str(facts.get("ETag") or f.etag or "").strip('"')
         parts = int(etag.rsplit("-", 1)[1]) if "-" in etag and etag.rsplit("-", 1)[1].isdigit() else 0
@@ -291,13 +302,7 @@ class S3Transport(Transport):
                 if value != b64_sha256(bytes.fromhex(sha256_hex)):
                     raise IntegrityError(f"{where}: SHA-256 of the downloaded bytes differs from the object's")
                 return "sha256"
-            sizes = self._part_sizes(f, parts)
-            if sum(sizes) != size:
-                raise IntegrityError(f"{where}: part sizes add up to {sum(sizes)} bytes, {size} downloaded")
-            digests, offset = b"", 0
-            for part_size in sizes:
-                digests += file_digest(tmp, "sha256", offset, part_size)
-                offset += part_size
+            digests = self._part_digests(f, tmp, parts, size, "sha256")
             if value != b64_sha256(hashlib.sha256(digests).digest()):
                 raise IntegrityError(f"{where}: composite SHA-256 of the downloaded parts differs from the object's")
             return "sha256-composite"
@@ -307,13 +312,7 @@ class S3Transport(Transport):
             if file_digest(tmp, "md5").hex() != etag:
                 raise IntegrityError(f"{where}: MD5 of the downloaded bytes differs from the ETag")
             return "md5-etag"
-        sizes = self._part_sizes(f, parts)
-        if sum(sizes) != size:
-            raise IntegrityError(f"{where}: part sizes add up to {sum(sizes)} bytes, {size} downloaded")
-        md5s, offset = b"", 0
-        for part_size in sizes:
-            md5s += file_digest(tmp, "md5", offset, part_size)
-            offset += part_size
+        md5s = self._part_digests(f, tmp, parts, size, "md5")
         if f"{hashlib.md5(md5s, usedforsecurity=False).hexdigest()}-{parts}" != etag:
             raise IntegrityError(f"{where}: multipart ETag of the downloaded parts differs from the object's")
         return "multipart-etag"
