@@ -9,20 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import settings_in
 
 from pipelines import ingest
 from pipelines.catalog import Catalog, FileRecord, IngestEvent
 from pipelines.channels import Channel
-from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.config import Settings
 
 NOW = dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    s = Settings(home=tmp_path / "home", rules=PROJECT_ROOT / "rules")
-    s.ensure()
-    return s
+    return settings_in(tmp_path)
 
 
 @pytest.fixture

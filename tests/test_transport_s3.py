@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import settings_in
 from servers import S3_SECRET, Fault, fault_proxy, moto_server, s3_client, s3_connection_uri
 
 from pipelines import ingest
 from pipelines.catalog import Catalog, FileRecord, IngestEvent
 from pipelines.channels import Channel
-from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.config import Settings
 from pipelines.transports import ConfigError
 from pipelines.transports.s3 import S3Transport
 
@@ -54,9 +55,7 @@ def bucket(endpoint: str, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    s = Settings(home=tmp_path / "home", rules=PROJECT_ROOT / "rules")
-    s.ensure()
-    return s
+    return settings_in(tmp_path)
 
 
 def channel(bucket: str, endpoint: str, monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Channel:

@@ -30,12 +30,13 @@ from typing import Any
 
 import paramiko
 import pytest
+from helpers import settings_in
 from servers import Fault, SshServer, fault_proxy, keygen
 
 from pipelines import ingest
 from pipelines.catalog import Catalog, FileRecord, IngestEvent
 from pipelines.channels import Channel
-from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.config import Settings
 from pipelines.transports import AuthError, ConfigError, HostKeyError, get_connection
 from pipelines.transports.sftp import SftpTransport
 
@@ -60,9 +61,7 @@ def remote(sshd: SshServer, request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    s = Settings(home=tmp_path / "home", rules=PROJECT_ROOT / "rules")
-    s.ensure()
-    return s
+    return settings_in(tmp_path)
 
 
 def use_connection(monkeypatch: pytest.MonkeyPatch, conn: dict[str, Any]) -> None:
