@@ -31,6 +31,9 @@ from pipelines.sqlfiles import ident
 
 log = logging.getLogger(__name__)
 STAGED_TABLES = (*MATCHABLE_TABLES, "fx_rates")
+# FX rules convert at the rate of a named date (an order's, a value date); an item carried from an earlier day
+# needs that day's rate, so the rates staged for the days before the run (this far back) are loaded too
+FX_HISTORY_DAYS = 366
 
 
 class InvariantError(AssertionError):
@@ -82,6 +85,21 @@ def _staged_files(settings: Settings, table: str, business_date: str) -> list[st
     return sorted(str(p) for p in folder.glob("channel=*/*.parquet"))
 
 
+def _fx_history_files(settings: Settings, business_date: str) -> list[str]:
+    """Staged FX rate files of the ``FX_HISTORY_DAYS`` days before the business date (never of later days)."""
+    day = dt.date.fromisoformat(business_date)
+    first = day - dt.timedelta(days=FX_HISTORY_DAYS)
+    out: list[str] = []
+    for folder in (settings.staging / "fx_rates").glob("business_date=*"):
+        try:
+            d = dt.date.fromisoformat(folder.name.removeprefix("business_date="))
+        except ValueError:
+            continue
+        if first <= d < day:
+            out += [str(p) for p in folder.glob("channel=*/*.parquet")]
+    return sorted(out)
+
+
 def _load(
     con: duckdb.DuckDBPyConnection, settings: Settings, business_date: str, history: lifecycle.History
 ) -> dict[str, list[str]]:
@@ -121,6 +139,17 @@ def _load(
                 f"CREATE OR REPLACE TABLE {ident(table)} AS "
                 f"SELECT CAST(NULL AS BIGINT) AS item_id, * FROM {ident('empty_' + table)}"
             )
+    # rates of earlier days, for FX rules whose named date falls before the run's date (not outcomes of this run)
+    fx_history = _fx_history_files(settings, business_date)
+    columns = "business_date, base_currency, quote_currency, rate"
+    if fx_history:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE fx_history AS SELECT {columns} FROM read_parquet($files) "
+            "WHERE business_date < $business_date",
+            {"files": fx_history, "business_date": dt.date.fromisoformat(business_date)},
+        )
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fx_history AS SELECT {columns} FROM fx_rates LIMIT 0")
     # pairings a carried item already matched in stay matched (run_matching starts from these)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE carried_used AS "
@@ -344,7 +373,6 @@ def _reconcile(
     )
 
     # ---- matches, breaks, outcomes ----------------------------------------------------------------------
-    con.execute("CREATE OR REPLACE TEMP TABLE out_matches AS " + sqlfiles.load("out_matches"), {"business_date": day})
     fx = lifecycle.fx_rates(con, day, policy.reporting_currency)
     breaks = lifecycle.enrich_breaks(
         pl.concat(
@@ -371,6 +399,8 @@ def _reconcile(
     )
     con.register("quarantine_src", q_rows)
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine_rows AS SELECT * FROM quarantine_src")
+    sqlfiles.execute(con, sqlfiles.load("out_types"))
+    con.execute("CREATE OR REPLACE TEMP TABLE out_matches AS " + sqlfiles.load("out_matches"), {"business_date": day})
     con.execute("CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day})
 
     # ---- the large outputs go straight from DuckDB into the (not yet visible) run folder ------------------

@@ -2,12 +2,16 @@
 -- rate at most $max_age days before the day, as a fraction num / den that converts minor units of from_ccy
 -- into minor units of to_ccy. A direct quote is preferred to its inverse, and both to a cross rate over a
 -- common base (the alphabetically first base). `rate` is the fraction rounded half to even to 12 decimals,
--- for the record only: conversions use num / den.
+-- for the record only: conversions use num / den. The rates are the run's own (fx_rates) and those of the days
+-- before it (fx_history, loaded by reconcile; created empty by match_state when absent).
 INSERT INTO match_fx
 WITH rates AS (
   SELECT business_date AS rate_date, base_currency AS base, quote_currency AS quote,
     CAST(rate * CAST(1000000000000 AS DECIMAL(13,0)) AS HUGEINT) AS r
-  FROM fx_rates WHERE rate > 0
+  FROM (SELECT business_date, base_currency, quote_currency, rate FROM fx_rates
+        UNION ALL
+        SELECT business_date, base_currency, quote_currency, rate FROM fx_history)
+  WHERE rate > 0
 ), quotes AS (
   SELECT rate_date, base AS from_ccy, quote AS to_ccy, r AS num, CAST(1000000000000 AS HUGEINT) AS den,
     1 AS how, '' AS via FROM rates

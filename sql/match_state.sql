@@ -20,6 +20,8 @@ CREATE TYPE recon_table AS ENUM ('orders', 'psp_settlement_lines', 'bank_stateme
 CREATE TYPE recon_kind AS ENUM ('one_to_one', 'one_to_many', 'many_to_one', 'many_to_many', 'fuzzy');
 CREATE TYPE recon_confidence AS ENUM ('high', 'low');
 CREATE OR REPLACE TABLE excluded (pairing VARCHAR, item_id BIGINT, original_item_id BIGINT);
+-- rates of the days before the run: reconcile loads them; a caller that does not finds none
+CREATE TEMP TABLE IF NOT EXISTS fx_history AS SELECT business_date, base_currency, quote_currency, rate FROM fx_rates LIMIT 0;
 CREATE TABLE match_rows (
   match_id VARCHAR, rule_id recon_rule_id, pairing recon_pairing, side recon_side, item_table recon_table,
   item_id BIGINT,

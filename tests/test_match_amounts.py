@@ -220,6 +220,32 @@ def test_fx_without_a_rate_is_a_currency_break(tmp_path: Path) -> None:
     assert_expected(r, "psp_settlement_lines", lines)
 
 
+def test_fx_rate_of_an_earlier_named_date_comes_from_that_days_rates(tmp_path: Path) -> None:
+    # the line's payout date is the day before the run: its rate (0.5) was staged that day; the run's own
+    # rate (0.4) is of a later day and must not be used; a rate staged for a later day (0.3, which would
+    # match o2) is never seen.
+    spec = "{left: currency, right: gross_currency, fx: {date: {side: right, column: payout_date}}}"
+    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": fx_rules(fx_spec=spec)})
+    before, after = DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1)
+    orders = [
+        order("o1", 1000, "EUR", psp_reference="r1", expected="matched"),
+        order("o2", 1000, "EUR", psp_reference="r2", expected="currency_mismatch"),
+    ]
+    lines = [
+        psp("r1", 500, "GBP", payout_date=before, expected="matched"),
+        psp("r2", 300, "GBP", payout_date=before - dt.timedelta(days=1), expected="currency_mismatch"),
+    ]
+    rates = [fx("GBP", "0.5", day=before), fx("GBP", "0.4"), fx("GBP", "0.3", day=after)]
+    r = run_case(tmp_path, orders, lines, rules=rules, rates=rates)
+    assert_expected(r, "orders", orders)
+    assert_expected(r, "psp_settlement_lines", lines)
+    m = match_of(r, "orders", 2)
+    assert m["fx_rate"].unique().to_list() == [Decimal("0.5")]
+    assert m["fx_rate_date"].unique().to_list() == [before]
+    # rates of other days are reference data for their own runs: no outcome of this run
+    assert set(r.outcomes.filter(pl.col("item_table") == "fx_rates")["line_no"].to_list()) == {3}
+
+
 @pytest.mark.parametrize(("max_age", "matched"), [(0, False), (1, True)])
 def test_fx_rate_of_a_named_later_date_within_its_age(tmp_path: Path, max_age: int, matched: bool) -> None:
     # the rate of the line's payout date (the day after) is not known yet: the day's own rate is one day old
