@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -207,18 +208,32 @@ def _value_dates(business_date: dt.date, channels: dict[str, Channel]) -> pl.Dat
     return pl.DataFrame(rows, schema={"channel": pl.String, "value_date": pl.Date, "model": pl.String})
 
 
-def _copy_out(con: duckdb.DuckDBPyConnection, table: str, name: str, folder: Path, csv: bool) -> None:
-    """Write a result table as Parquet (and CSV) in its canonical column order and types."""
+def _copy_out(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    name: str,
+    folder: Path,
+    csv: bool,
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Write a result (a table name or a SELECT) as Parquet in its canonical column order and types; with
+    ``csv``, also as CSV, read back from that Parquet file (a parallel scan of the typed columns)."""
     t = schema.table(name)
+    relation = ident(source) if re.fullmatch(r"[a-z_]+", source) else f"({source.strip().rstrip(';')})"
     cols = ", ".join(f"CAST({ident(c.name)} AS {c.duckdb_type()}) AS {ident(c.name)}" for c in t.columns)
-    select = f"SELECT {cols} FROM {ident(table)}"
 
     def target(suffix: str) -> str:
         return str(folder / f"{name}.{suffix}").replace("'", "''")
 
-    con.execute(f"COPY ({select}) TO '{target('parquet')}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)")
+    con.execute(
+        f"COPY (SELECT {cols} FROM {relation}) TO '{target('parquet')}' "
+        "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)",
+        params or {},
+    )
     if csv:
-        con.execute(f"COPY ({select}) TO '{target('csv')}' (FORMAT csv, HEADER)")
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet('{target('parquet')}')) TO '{target('csv')}' (FORMAT csv, HEADER)"
+        )
 
 
 def _replaced_breaks(replaced: list[dict[str, Any]], day: dt.date, settings: Settings) -> pl.DataFrame:
@@ -400,14 +415,13 @@ def _reconcile(
     con.register("quarantine_src", q_rows)
     con.execute("CREATE OR REPLACE TEMP TABLE quarantine_rows AS SELECT * FROM quarantine_src")
     sqlfiles.execute(con, sqlfiles.load("out_types"))
-    con.execute("CREATE OR REPLACE TEMP TABLE out_matches AS " + sqlfiles.load("out_matches"), {"business_date": day})
     con.execute("CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day})
 
     # ---- the large outputs go straight from DuckDB into the (not yet visible) run folder ------------------
     runs_dir = settings.outputs / ".runs" / business_date
     runs_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{run_id}-"))
-    _copy_out(con, "out_matches", "matches", folder, csv=True)
+    _copy_out(con, sqlfiles.load("out_matches"), "matches", folder, csv=True, params={"business_date": day})
     _copy_out(con, "out_outcomes", "outcomes", folder, csv=False)
 
     # ---- lifecycle: what stays open, what closed, what the order system should hear -------------------
@@ -636,7 +650,7 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
 
 
 def _count_matches(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.sql("SELECT count(DISTINCT match_id) FROM out_matches").fetchall()[0]
+    row = con.sql("SELECT count(DISTINCT match_id) FROM match_rows").fetchall()[0]
     return int(row[0]) if row else 0
 
 

@@ -21,7 +21,7 @@ SELECT CAST($business_date AS DATE) AS as_of_date, b.break_id,
     WHEN EXISTS (SELECT 1 FROM fate AS f WHERE f.break_id = b.break_id AND f.outcome = 'break') THEN 'superseded'
     ELSE 'pending'
   END AS closed_by,
-  (SELECT min(m.rule_id) FROM fate AS f JOIN out_matches AS m ON m.match_id = f.ref
+  (SELECT min(m.rule_id) FROM fate AS f JOIN match_rows AS m ON m.match_id = f.ref
    WHERE f.break_id = b.break_id AND f.outcome = 'matched') AS rule_id,
   (SELECT min(f.ref) FROM fate AS f WHERE f.break_id = b.break_id AND f.outcome = 'matched') AS match_id,
   $run_id AS run_id

@@ -8,7 +8,7 @@
 WITH resolved AS (
   SELECT break_id FROM resolutions_now WHERE action IN ('write_off', 'manual_match', 'accept')
 ), open_outcomes AS (
-  SELECT o.item_table, o.file_id, o.line_no,
+  SELECT o.item_id,
     CASE WHEN o.outcome = 'pending' THEN 'pending' ELSE 'break' END AS status,
     CASE WHEN o.outcome = 'break' THEN o.ref END AS break_id
   FROM out_outcomes AS o
@@ -19,19 +19,27 @@ WITH resolved AS (
   UNION
   SELECT channel, item_ref FROM pending_groups
 ), batch_members AS (
-  SELECT 'psp_settlement_lines' AS item_table, p.file_id, p.line_no, 'batch' AS status, NULL AS break_id
+  SELECT p.item_id, 'batch' AS status, NULL AS break_id
   FROM psp_settlement_lines AS p
   JOIN open_batches AS g ON g.channel = p.channel AND g.item_ref = p.payout_id
 ), candidates AS (
   SELECT * FROM open_outcomes
   UNION ALL
-  SELECT * FROM batch_members AS m
-  WHERE NOT EXISTS (SELECT 1 FROM open_outcomes AS o
-                    WHERE o.item_table = m.item_table AND o.file_id = m.file_id AND o.line_no = m.line_no)
+  SELECT * FROM batch_members AS m WHERE m.item_id NOT IN (SELECT item_id FROM open_outcomes)
+), open_items AS (
+  SELECT i.item_table, i.file_id, i.line_no, i.item_id, i.business_date AS item_business_date, i.channel,
+    c.status, c.break_id
+  FROM candidates AS c
+  JOIN all_items AS i ON i.item_id = c.item_id
+), used_in AS (
+  -- only the open items' matches are aggregated, not every match of the run
+  SELECT u.item_id,
+    string_agg(u.pairing || '|' || u.side || '|' || u.match_id, ';' ORDER BY u.pairing, u.side) AS used_in
+  FROM used AS u
+  WHERE u.item_id IN (SELECT item_id FROM open_items)
+  GROUP BY u.item_id
 )
-SELECT c.item_table, c.file_id, c.line_no, i.business_date AS item_business_date, i.channel, c.status, c.break_id,
-  (SELECT string_agg(u.pairing || '|' || u.side || '|' || u.match_id, ';' ORDER BY u.pairing, u.side)
-   FROM used AS u WHERE u.item_id = i.item_id) AS used_in
-FROM candidates AS c
-JOIN all_items AS i ON i.item_table = c.item_table AND i.file_id = c.file_id AND i.line_no = c.line_no
-ORDER BY c.item_table, c.file_id, c.line_no;
+SELECT o.item_table, o.file_id, o.line_no, o.item_business_date, o.channel, o.status, o.break_id, u.used_in
+FROM open_items AS o
+LEFT JOIN used_in AS u ON u.item_id = o.item_id
+ORDER BY o.item_table, o.file_id, o.line_no;
