@@ -1,0 +1,32 @@
+"""The benchmark commands at a small size: they run, and what they generate comes out as planted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pipelines import bench, bench_match
+
+
+def test_pipeline_benchmark_reconciles_what_it_planted(tmp_path: Path) -> None:
+    r = bench.run(3000, "2026-11-26", tmp_path / "bench", keep=False)
+    assert r["rows_orders"] >= 3000 and r["rows_psp_lines"] > 0 and r["rows_bank_lines"] > 0
+    assert r["invariants_hold"]
+    assert r["matches"] == r["expected_matches"]
+    assert r["breaks_as_planted"]
+    assert {"ingest", "record", "match_clear_publish"} <= set(r["stages_s"])
+    assert r["total_s"] > 0 and r["peak_rss_mb"] > 0
+    assert not (tmp_path / "bench").exists()
+
+
+def test_matching_benchmark_rules_find_what_was_planted() -> None:
+    r = bench_match.run(6000, 1, dt.date(2026, 11, 26))
+    assert r["matches_balance_and_no_reuse"]
+    assert r["rules"] >= 6
+    for rule_id, planted in r["planted_per_rule"].items():
+        if rule_id == "order_fuzzy_reference":
+            # the fuzzy rule may also propose near-copies of unsettled orders (confidence low)
+            assert r["matches_per_rule"][rule_id] >= planted
+        else:
+            assert r["matches_per_rule"][rule_id] == planted, rule_id
+    assert r["exact_key_join_s"] > 0 and r["join_and_classify_s"] > 0
