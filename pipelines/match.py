@@ -631,7 +631,7 @@ def _cand_ref(c: Compiled, name: str, params: Params) -> str:
 
 
 def _record(con: duckdb.DuckDBPyConnection, c: Compiled, chosen: str, ws: WorkingSets) -> None:
-    """Write the pairs in ``chosen`` as matches: one row per item of each side."""
+    """Write the pairs in ``chosen`` as matches: one row per item of each side (members of a grouped side)."""
     base = {
         "rule_tag": c.tag,
         "rule_id": c.rule.id,
@@ -640,6 +640,13 @@ def _record(con: duckdb.DuckDBPyConnection, c: Compiled, chosen: str, ws: Workin
         "confidence": c.confidence,
         "tolerance_bps": c.rule.amount.tolerance_bps or None,
     }
+    if not (c.grouped("left") or c.grouped("right")):
+        params = Params(values={**base, "left_table": c.table("left"), "right_table": c.table("right")})
+        refs = {name: _cand_ref(c, name, params) for name in ("tol", "score", "fx_rate", "fx_rate_date")}
+        for x in ("l", "r"):
+            refs.update({f"{x}_{k}": _cand_ref(c, f"{x}_{k}", params) for k in ("fee", "orig", "currency")})
+        _execute(con, sqlfiles.render("match_record_pair", chosen=chosen, **refs), params)
+        return
     for side, x in (("left", "l"), ("right", "r")):
         params = Params(values={**base, "item_table": c.table(side)})
         common = {
