@@ -1,8 +1,10 @@
 """Benchmark: generate a synthetic business day in the real formats and run the whole pipeline on it.
 
 ``python -m pipelines.bench --rows 1000000`` prints one JSON line: rows per side, seconds per stage,
-total seconds, rows/s and peak RSS. Also times a bare exact-key DuckDB join of the same staged data as
-a reference floor for the matching stage.
+total seconds, rows/s and peak memory: the benchmark process's own peak RSS and the peak of the summed RSS
+of it and every process it started (sampled every 50 ms), which is the run's footprint when channels are
+normalised in worker processes (``--workers``, default 1: one after the other in this process). Also times
+a bare exact-key DuckDB join of the same staged data as a reference floor for the matching stage.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from pipelines.config import PROJECT_ROOT
@@ -27,6 +31,36 @@ CHANNEL_FOLDERS = {"orders": "orders", "adyen_eu": "adyen", "stripe_eu": "stripe
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class TreeMemory:
+    """Peak of the summed RSS of this process and all its descendants, sampled in a background thread."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:  # a worker that ended between listing and reading
+                    continue
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def make_rules(data_dir: Path, rules_dir: Path) -> None:
@@ -57,7 +91,7 @@ def exact_join_seconds(staging: Path, business_date: str) -> float:
     return elapsed
 
 
-def run(rows: int, business_date: str, workdir: Path, keep: bool) -> dict[str, Any]:
+def run(rows: int, business_date: str, workdir: Path, keep: bool, workers: int = 1) -> dict[str, Any]:
     from pipelines import pipeline, samples
 
     data_dir, rules_dir, home = workdir / "data", workdir / "rules", workdir / "home"
@@ -68,25 +102,27 @@ def run(rows: int, business_date: str, workdir: Path, keep: bool) -> dict[str, A
     h, r = str(home), str(rules_dir)
     stages: dict[str, float] = {}
 
-    start = time.perf_counter()
-    ids = pipeline.channel_ids(h, r)
-    pulled = [pipeline.ingest_channel(c, h, r) for c in ids]
-    pipeline.register_files(pulled, h, r)
-    stages["ingest"] = time.perf_counter() - start
+    with TreeMemory() as memory:
+        start = time.perf_counter()
+        ids = pipeline.channel_ids(h, r)
+        pulled = [pipeline.ingest_channel(c, h, r) for c in ids]
+        pipeline.register_files(pulled, h, r)
+        stages["ingest"] = time.perf_counter() - start
 
-    statuses = []
-    for c in ids:
         t = time.perf_counter()
-        statuses.append(pipeline.normalise_channel(c, business_date, h, r))
-        stages[f"normalise_{c}"] = time.perf_counter() - t
-    t = time.perf_counter()
-    pipeline.record_statuses(statuses, h, r)
-    stages["record"] = time.perf_counter() - t
+        per_channel: dict[str, float] = {}
+        statuses = pipeline.normalise_channels(ids, business_date, h, r, workers=workers, seconds=per_channel)
+        if workers > 1:
+            stages["normalise"] = time.perf_counter() - t
+        stages.update({f"normalise_{c}": per_channel[c] for c in ids})
+        t = time.perf_counter()
+        pipeline.record_statuses(statuses, h, r)
+        stages["record"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    out = pipeline.reconcile_and_publish(business_date, "nightly", h, r)
-    stages["match_clear_publish"] = time.perf_counter() - t
-    total = time.perf_counter() - start
+        t = time.perf_counter()
+        out = pipeline.reconcile_and_publish(business_date, "nightly", h, r)
+        stages["match_clear_publish"] = time.perf_counter() - t
+        total = time.perf_counter() - start
 
     summary = json.loads((Path(out["output"]) / "summary.json").read_text())
     join_s = exact_join_seconds(home / "staging", business_date)
@@ -104,7 +140,9 @@ def run(rows: int, business_date: str, workdir: Path, keep: bool) -> dict[str, A
         "invariants_hold": all(v["ok"] for v in summary["invariants"].values()),
         "expected_matches": expected.matched_order_psp_pairs + expected.payout_bank_matches,
         "breaks_as_planted": summary["breaks"]["by_type"] == {k: v for k, v in expected.breaks.items() if v},
+        "workers": workers,
         "peak_rss_mb": round(_peak_rss_mb()),
+        "peak_tree_rss_mb": round(memory.peak_bytes / 2**20),
     }
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -116,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="orders (and about as many PSP lines)")
     parser.add_argument("--date", default="2026-11-26")
     parser.add_argument("--workdir", help="keep the generated data and workspace here")
+    parser.add_argument("--workers", type=int, default=1, help="channels normalised at once, in worker processes")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
-    result = run(args.rows, args.date, workdir, keep=bool(args.workdir))
+    result = run(args.rows, args.date, workdir, keep=bool(args.workdir), workers=args.workers)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

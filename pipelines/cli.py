@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.pipeline import rerun_from, run_all
 
     with console.status("starting") as status:
-        run_all(args.date, args.mode, args.home, args.rules, progress=lambda s: status.update(s))
+        run_all(args.date, args.mode, args.home, args.rules, progress=lambda s: status.update(s), workers=args.workers)
         if args.cascade:
             status.update("re-running the later dates")
             later = rerun_from(args.date, args.home, args.rules)[1:]
@@ -195,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--date", required=True, help="business date YYYY-MM-DD")
     run.add_argument("--mode", default="nightly", choices=["nightly", "intraday", "rerun"])
     run.add_argument("--cascade", action="store_true", help="then re-run every later date already run")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("RECON_WORKERS", "1")),
+        help="channels normalised at once, each in its own process (default RECON_WORKERS or 1)",
+    )
     run.set_defaults(func=cmd_run)
 
     summ = sub.add_parser("summary", help="print the summary of a published run")

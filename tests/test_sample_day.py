@@ -102,6 +102,26 @@ def test_rerun_is_byte_identical(sample_run: tuple[Path, dict[str, Any]], tmp_pa
     assert tree_bytes(tmp_path / "other" / "outputs" / DATE) == first
 
 
+def test_channels_normalised_in_worker_processes_give_the_same_outputs(
+    sample_run: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    home, _ = sample_run
+    seconds: dict[str, float] = {}
+    ids = pipeline.channel_ids(str(tmp_path / "parallel"))
+    pulled = [pipeline.ingest_channel(c, str(tmp_path / "parallel")) for c in ids]
+    pipeline.register_files(pulled, str(tmp_path / "parallel"))
+    statuses = pipeline.normalise_channels(ids, DATE, str(tmp_path / "parallel"), workers=2, seconds=seconds)
+    assert set(seconds) == set(ids) and all(s > 0 for s in seconds.values())
+    assert len(statuses) == len(ids) and all(statuses)  # one list per channel, in order, each with its files
+    assert [{s["channel"] for s in st} for st in statuses] == [{c} for c in ids]
+    pipeline.record_statuses(statuses, str(tmp_path / "parallel"))
+    pipeline.reconcile_and_publish(DATE, "nightly", str(tmp_path / "parallel"))
+    assert tree_bytes(tmp_path / "parallel" / "outputs" / DATE) == tree_bytes(home / "outputs" / DATE)
+    # the CLI path: run_all with two workers
+    pipeline.run_all(DATE, "nightly", str(tmp_path / "cli"), workers=2)
+    assert tree_bytes(tmp_path / "cli" / "outputs" / DATE) == tree_bytes(home / "outputs" / DATE)
+
+
 def test_same_bytes_twice_is_a_recorded_noop(sample_run: tuple[Path, dict[str, Any]]) -> None:
     from pipelines.catalog import Catalog
 
