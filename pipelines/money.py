@@ -7,6 +7,7 @@ package (ISO 4217 data); currencies without a minor unit (XAU, XDR, ...) are ref
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import polars as pl
@@ -112,3 +113,80 @@ def parse_minor(
         .otherwise(pl.lit(None, pl.Int64))
     )
     return minor, error
+
+
+# At most this many digits in a plain amount (see ``parse_minor_series``): its minor units fit in int64.
+_MAX_PLAIN_DIGITS = 18
+
+
+def _plain_minor(text: pl.Expr, currency: pl.Expr, currencies: pl.Series) -> tuple[pl.Expr, pl.Expr]:
+    """``(plain, minor)``: whether ``text`` is a plain amount in ``currency``, and its minor units if so.
+
+    A plain amount is an optional minus and ASCII digits with no more decimals than the currency allows,
+    at most ``MAX_INTEGER_DIGITS`` before the point and 18 in all, so ``parse_minor`` accepts it and
+    scales it without overflow. ``currencies`` are the distinct currencies of the rows.
+    """
+    known = {c: e for c in currencies.drop_nulls().to_list() if (e := exponents().get(c)) is not None}
+    if len(set(known.values())) == 1:
+        # one exponent: the pattern checks the decimals, the text is read exactly as a decimal of that scale
+        exponent = next(iter(known.values()))
+        decimals = f"(?:\\.[0-9]{{1,{exponent}}})?" if exponent else ""
+        integer = min(MAX_INTEGER_DIGITS, _MAX_PLAIN_DIGITS - exponent)
+        pattern = f"^-?[0-9]{{1,{integer}}}{decimals}$"
+        plain = currency.is_in(list(known)) & text.str.contains(pattern)
+        minor = text.cast(pl.Decimal(_MAX_PLAIN_DIGITS, exponent), strict=False).to_physical().cast(pl.Int64)
+        return plain.fill_null(False), minor
+    exp = currency.replace_strict(exponents(), default=None, return_dtype=pl.Int64)
+    dot = text.str.find(".", literal=True).cast(pl.Int64)
+    frac_len = (text.str.len_bytes().cast(pl.Int64) - dot - 1).fill_null(0)
+    top = max(exponents().values())
+    pattern = f"^-?[0-9]{{1,{min(MAX_INTEGER_DIGITS, _MAX_PLAIN_DIGITS - top)}}}(?:\\.[0-9]{{1,{top}}})?$"
+    plain = text.str.contains(pattern) & (frac_len <= exp)
+    digits = text.str.replace(".", "", literal=True).cast(pl.Int64, strict=False)
+    # (the exponent is clipped for the rows that are not plain: their value is replaced by the full parse)
+    return plain.fill_null(False), digits * pl.lit(10, pl.Int64).pow((exp - frac_len).clip(lower_bound=0))
+
+
+def parse_minor_series(
+    frame: pl.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    decimal: str = ".",
+    thousands: str | None = None,
+    required: bool = True,
+) -> list[tuple[pl.Series, pl.Series]]:
+    """``parse_minor`` of each (amount column, currency column) of ``frame``: ``(minor, error)`` Series.
+
+    The same values as ``parse_minor``, computed faster on large frames: plain amounts (``-1234.56``
+    with no more decimals than the currency allows) are scaled with a few vectorised operations, and
+    null amounts need no parsing; the full parse runs once per distinct (text, currency) pair of the
+    remaining rows only, and its results are put back in their places.
+    """
+    exprs: list[pl.Expr] = []
+    for i, (amount, currency) in enumerate(pairs):
+        text = pl.col(amount).cast(pl.String)
+        missing = pl.lit("amount is missing") if required else pl.lit(None, pl.String)
+        exprs.append(pl.when(text.is_null()).then(missing).otherwise(pl.lit(None, pl.String)).alias(f"e{i}"))
+        if decimal == "." and not thousands:
+            plain, scaled = _plain_minor(text, pl.col(currency), frame[currency].unique())
+            exprs += [(text.is_null() | plain).alias(f"f{i}"), scaled.alias(f"m{i}")]
+        else:
+            exprs += [text.is_null().alias(f"f{i}"), pl.lit(None, pl.Int64).alias(f"m{i}")]
+    fast = frame.lazy().select(exprs).collect()
+    results: list[tuple[pl.Series, pl.Series]] = []
+    for i, (amount, currency) in enumerate(pairs):
+        minor, error = fast[f"m{i}"], fast[f"e{i}"]
+        slow = (~fast[f"f{i}"]).arg_true()
+        if slow.len():
+            rows = frame.select(pl.col(amount).alias("_t"), pl.col(currency).alias("_k"))[slow]
+            parsed_minor, parsed_error = parse_minor(
+                pl.col("_t"), pl.col("_k"), decimal=decimal, thousands=thousands, required=required
+            )
+            parsed = rows.unique().with_columns(parsed_minor.alias("_m"), parsed_error.alias("_e"))
+            looked_up = (
+                rows.with_row_index("_row").join(parsed, on=["_t", "_k"], how="left", nulls_equal=True).sort("_row")
+            )
+            minor = minor.scatter(slow, looked_up["_m"])
+            error = error.scatter(slow, looked_up["_e"])
+        results.append((minor.alias(f"{amount}:minor"), error.alias(f"{amount}:error")))
+    return results

@@ -16,8 +16,8 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import csvutil, psputil
-from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
-from pipelines.formats.csvutil import amount_error, blank, optional, stripped
+from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid_lazy
+from pipelines.formats.csvutil import amount_error, blank, is_blank, optional, stripped
 
 TABLE = "psp_settlement_lines"
 
@@ -82,21 +82,13 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     opts = ch.csv
     src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     frame = src.frame
-    zone_texts = pl.concat([frame["TimeZone"], frame["Booking Date TimeZone"]]).str.strip_chars().drop_nulls().unique()
+    zone_texts = pl.concat([frame["TimeZone"].unique(), frame["Booking Date TimeZone"].unique()])
+    zone_texts = zone_texts.str.strip_chars().drop_nulls().unique()
     booked, zones = psputil.to_utc(pl.col("_booked_naive"), pl.col("_tz"), zone_texts.to_list(), ZONE_ALIASES)
 
-    net_ccy = stripped("Net Currency").str.to_uppercase()
-    gross_ccy = stripped("Gross Currency").str.to_uppercase()
     frame = frame.with_columns(
-        net_ccy.alias("_net_ccy"),
-        gross_ccy.alias("_gross_ccy"),
-        stripped("Type").alias("_type"),
-        stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
-        ~blank(stripped("Booking Date")).alias("_has_booking"),
-        csvutil.naive_timestamp(pl.col("Booking Date")).alias("_booking_naive"),
-        csvutil.naive_timestamp(pl.col("Creation Date")).alias("_creation_naive"),
-        stripped("Booking Date TimeZone").alias("_booking_tz"),
-        stripped("TimeZone").alias("_creation_tz"),
+        stripped("Net Currency").str.to_uppercase().alias("_net_ccy"),
+        stripped("Gross Currency").str.to_uppercase().alias("_gross_ccy"),
     )
     frame = csvutil.parse_amounts(
         frame,
@@ -104,26 +96,46 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         opts,
     )
     rate, rate_error = csvutil.rate_decimal(pl.col("Exchange Rate"), "Exchange Rate")
-    frame = frame.with_columns(
-        rate.alias("exchange_rate"),
-        pl.when(blank(stripped("Exchange Rate")))
-        .then(pl.lit(None, pl.String))
-        .otherwise(rate_error)
-        .alias("_e:Exchange Rate"),
-        pl.when(pl.col("_has_booking"))
-        .then(pl.col("_booking_naive"))
-        .otherwise(pl.col("_creation_naive"))
-        .alias("_booked_naive"),
-        pl.when(pl.col("_has_booking")).then(pl.col("_booking_tz")).otherwise(pl.col("_creation_tz")).alias("_tz"),
+    frame = csvutil.per_distinct(
+        frame,
+        ["Exchange Rate"],
+        {
+            "exchange_rate": rate,
+            "_e:Exchange Rate": pl.when(is_blank("Exchange Rate")).then(pl.lit(None, pl.String)).otherwise(rate_error),
+        },
     )
-    frame = frame.with_columns(booked.alias("booked_at"))
+    lazy = (
+        frame.lazy()
+        .with_columns(
+            stripped("Type").alias("_type"),
+            stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
+            ~is_blank("Booking Date").alias("_has_booking"),
+            # each timestamp is only used (and read) on the rows it applies to
+            pl.when(~is_blank("Booking Date"))
+            .then(csvutil.naive_timestamp(pl.col("Booking Date")))
+            .alias("_booking_naive"),
+            pl.when(is_blank("Booking Date"))
+            .then(csvutil.naive_timestamp(pl.col("Creation Date")))
+            .alias("_creation_naive"),
+            stripped("Booking Date TimeZone").alias("_booking_tz"),
+            stripped("TimeZone").alias("_creation_tz"),
+        )
+        .with_columns(
+            pl.when(pl.col("_has_booking"))
+            .then(pl.col("_booking_naive"))
+            .otherwise(pl.col("_creation_naive"))
+            .alias("_booked_naive"),
+            pl.when(pl.col("_has_booking")).then(pl.col("_booking_tz")).otherwise(pl.col("_creation_tz")).alias("_tz"),
+        )
+        .with_columns(booked.alias("booked_at"))
+    )
 
     def minor(name: str) -> pl.Expr:
         return pl.col(f"_m:{name}")
 
     net_present = ~(minor("Net Debit (NC)").is_null() & minor("Net Credit (NC)").is_null())
-    gross_present = ~(blank(stripped("Gross Debit (GC)")) & blank(stripped("Gross Credit (GC)")))
-    frame = frame.with_columns(
+    gross_present = ~(is_blank("Gross Debit (GC)") & is_blank("Gross Credit (GC)"))
+    lazy = lazy.with_columns(
         (minor("Net Credit (NC)").fill_null(0) - minor("Net Debit (NC)").fill_null(0)).alias("net_minor"),
         pl.when(gross_present)
         .then(minor("Gross Credit (GC)").fill_null(0) - minor("Gross Debit (GC)").fill_null(0))
@@ -140,20 +152,20 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     )
 
     def timestamp_error(column: str, naive: str, used: pl.Expr) -> pl.Expr:
-        return (
-            pl.when(used & blank(stripped(column)))
+        return pl.when(used).then(
+            pl.when(is_blank(column))
             .then(pl.lit(f"{column} is missing"))
-            .when(used & pl.col(naive).is_null())
+            .when(pl.col(naive).is_null())
             .then(pl.format("'{}' is not a timestamp ({})", pl.col(column), pl.lit(_TIMESTAMP_HINT)))
-            .when(used & pl.col("_tz").is_in(list(zones)) & pl.col("booked_at").is_null())
+            .when(pl.col("_tz").is_in(list(zones)) & pl.col("booked_at").is_null())
             .then(pl.format("'{}' does not exist in time zone {} (DST gap)", pl.col(column), pl.col("_tz")))
         )
 
     def zone_error(column: str, used: pl.Expr) -> pl.Expr:
-        return (
-            pl.when(used & blank(stripped(column)))
+        return pl.when(used).then(
+            pl.when(is_blank(column))
             .then(pl.lit(f"{column} is missing"))
-            .when(used & ~stripped(column).is_in(list(zones)))
+            .when(~stripped(column).is_in(list(zones)))
             .then(pl.format("unknown time zone '{}'", stripped(column)))
         )
 
@@ -164,9 +176,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         .when(pl.col("record_type").is_null())
         .then(pl.format("unknown Type '{}'", pl.col("_type"))),
         "Psp Reference": pl.when(
-            pl.col("record_type").is_in(list(KEYED_TYPES))
-            & blank(stripped("Psp Reference"))
-            & blank(stripped("Merchant Reference"))
+            pl.col("record_type").is_in(list(KEYED_TYPES)) & is_blank("Psp Reference") & is_blank("Merchant Reference")
         ).then(pl.lit("missing key: neither Psp Reference nor Merchant Reference is given")),
         "Net Currency": net_ccy_error,
         "Net Debit (NC)": amount_error("Net Debit (NC)", net_ccy_error),
@@ -185,8 +195,8 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         "Creation Date": timestamp_error("Creation Date", "_creation_naive", creation),
         "TimeZone": zone_error("TimeZone", creation),
     }
-    good, rejects = split_valid(
-        frame,
+    good, rejects = split_valid_lazy(
+        lazy,
         checks,
         raw=pl.col(csvutil.RECORD),
         amount=pl.when(

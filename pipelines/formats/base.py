@@ -8,6 +8,7 @@ as a whole cannot be read (bad XML, wrong header, control totals that disagree).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -27,6 +28,9 @@ REJECT_SCHEMA = pl.Schema(
         "currency": pl.String(),
     }
 )
+
+
+_FEW_REJECTED = 64  # up to this many rejected rows, the valid rows are sliced out of the frame, not copied
 
 
 class FileRejected(ValueError):
@@ -71,14 +75,22 @@ def read_limited(path: Path, what: str, max_bytes: int) -> bytes:
     return data
 
 
-def finish(table_name: str, good: pl.DataFrame, rejects: pl.DataFrame, ctx: ParseContext, rows_in: int) -> ParseResult:
-    """The result: the valid rows stamped with the file id and channel and conformed to the table."""
-    good = good.with_columns(pl.lit(ctx.file_id).alias("file_id"), pl.lit(ctx.channel.id).alias("channel"))
-    return ParseResult(table=table_name, frame=table(table_name).conform(good), rejects=rejects, rows_in=rows_in)
+def finish(
+    table_name: str, good: pl.DataFrame | pl.LazyFrame, rejects: pl.DataFrame, ctx: ParseContext, rows_in: int
+) -> ParseResult:
+    """The result: the valid rows stamped with the file id and channel and conformed to the table.
+
+    A lazy ``good`` is collected with only the table's columns, so work for other columns is skipped.
+    """
+    tbl = table(table_name)
+    rows = good.lazy().with_columns(pl.lit(ctx.file_id).alias("file_id"), pl.lit(ctx.channel.id).alias("channel"))
+    present = set(rows.collect_schema().names())
+    rows = rows.select([c.name for c in tbl.columns if c.name in present])
+    return ParseResult(table=table_name, frame=tbl.conform(rows.collect()), rejects=rejects, rows_in=rows_in)
 
 
 def split_valid(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | pl.LazyFrame,
     checks: dict[str, pl.Expr],
     *,
     raw: pl.Expr,
@@ -88,28 +100,55 @@ def split_valid(
     """Split ``frame`` (which must have ``line_no``) into valid rows and reject rows.
 
     ``checks`` maps a field name to an expression that is null when the field is valid and the reason
-    otherwise. A row with any failing check is rejected once per failing field.
+    otherwise. A row with any failing check is rejected once per failing field. ``raw``, ``amount`` and
+    ``currency`` (row-wise expressions) give the reject's record text, amount and currency.
+    """
+    good, rejects = split_valid_lazy(frame, checks, raw=raw, amount=amount, currency=currency)
+    return good.collect(), rejects
+
+
+def split_valid_lazy(
+    frame: pl.DataFrame | pl.LazyFrame,
+    checks: dict[str, pl.Expr],
+    *,
+    raw: pl.Expr,
+    amount: pl.Expr | None = None,
+    currency: pl.Expr | None = None,
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """``split_valid`` with the valid rows as a lazy frame, to be fused with the steps that follow.
+
+    Every check is evaluated on every row, once; the reject rows' record text, amount and currency are
+    only evaluated on the rejected rows.
     """
     names = [f"__err_{i}" for i in range(len(checks))]
-    flagged = frame.with_columns(
-        [expr.alias(n) for n, expr in zip(names, checks.values(), strict=True)]
-        + [
-            raw.alias("__raw"),
-            (amount if amount is not None else pl.lit(None, pl.Int64)).alias("__amount"),
-            (currency if currency is not None else pl.lit(None, pl.String)).alias("__currency"),
-        ]
-    )
     bad_mask = pl.any_horizontal([pl.col(n).is_not_null() for n in names]) if names else pl.lit(False)
-    good = flagged.filter(~bad_mask).drop(names + ["__raw", "__amount", "__currency"])
-    bad = flagged.filter(bad_mask)
+    flagged = (
+        frame.lazy()
+        .with_columns([expr.alias(n) for n, expr in zip(names, checks.values(), strict=True)])
+        .with_columns(bad_mask.alias("__bad"))
+        .collect()
+    )
+    # (lazy from here on: eager steps on the collected frame would first align its columns' chunks)
+    mask = flagged["__bad"]
+    bad = flagged.filter(mask)
+    rows = flagged.lazy()
+    if 0 < bad.height <= _FEW_REJECTED:
+        # the valid rows between the rejected ones, as slices of the frame: no copy
+        bounds = [-1, *mask.arg_true().to_list(), flagged.height]
+        rows = pl.concat([rows.slice(a + 1, b - a - 1) for a, b in itertools.pairwise(bounds)], rechunk=False)
+    elif bad.height:
+        rows = rows.filter(~pl.col("__bad"))
+    good = rows.drop([*names, "__bad"])
+    bad = bad.select(
+        *names,
+        pl.col("line_no").cast(pl.Int64),
+        raw.cast(pl.String).alias("raw"),
+        (amount if amount is not None else pl.lit(None, pl.Int64)).cast(pl.Int64).alias("amount_minor"),
+        (currency if currency is not None else pl.lit(None, pl.String)).cast(pl.String).alias("currency"),
+    )
     parts = [
         bad.filter(pl.col(n).is_not_null()).select(
-            pl.col("line_no").cast(pl.Int64),
-            pl.lit(field).alias("field"),
-            pl.col(n).alias("reason"),
-            pl.col("__raw").cast(pl.String).alias("raw"),
-            pl.col("__amount").cast(pl.Int64).alias("amount_minor"),
-            pl.col("__currency").cast(pl.String).alias("currency"),
+            "line_no", pl.lit(field).alias("field"), pl.col(n).alias("reason"), "raw", "amount_minor", "currency"
         )
         for n, field in zip(names, checks, strict=True)
     ]

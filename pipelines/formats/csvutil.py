@@ -1,16 +1,19 @@
 """Shared CSV reading for the delimited formats: every column as text, physical line numbers, raw records.
 
 The file is decoded with the channel's declared encoding (latin-1 and cp1252 are re-encoded to UTF-8
-before Polars sees them, a UTF-8 byte-order mark is dropped). Polars reads the fields; the physical
-line of every record and its field count are computed alongside with vectorised string operations on
-the text, so quoted fields spanning several lines keep correct line numbers and ragged rows are found
-without a per-row Python loop. Blank lines are skipped.
+before Polars sees them, a UTF-8 byte-order mark is dropped; a UTF-8 file stays bytes and is checked
+by Polars as it reads the lines). Polars reads the fields and, separately, the physical lines; the
+first line of every record and its field count are computed alongside with vectorised operations, so
+quoted fields spanning several lines keep correct line numbers and ragged rows are found without a
+per-row Python loop. Blank lines are skipped.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,7 @@ LINE_NO = "line_no"
 RECORD = "_record"
 _QUOTE = '"'
 _MAX_LISTED = 5
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -53,6 +57,12 @@ def optional(name: str) -> pl.Expr:
 def blank(expr: pl.Expr) -> pl.Expr:
     """Null or empty text."""
     return expr.is_null() | (expr == "")
+
+
+def is_blank(name: str) -> pl.Expr:
+    """``blank(stripped(name))`` without copying the text: null or only white space (``\\s`` is the set
+    ``str.strip_chars`` strips)."""
+    return pl.col(name).is_null() | pl.col(name).str.contains(r"^\s*$")
 
 
 def amount_error(column: str, currency_error: pl.Expr, *, required: bool = False, label: str | None = None) -> pl.Expr:
@@ -85,49 +95,63 @@ def read_text(path: Path, encoding: str, what: str, max_bytes: int) -> str:
     return decode(read_limited(path, what, max_bytes), encoding)
 
 
-def _records_simple(text: str) -> pl.DataFrame | None:
-    """Fast path for files with no quotes, no blank lines and no unit separator: one record per line.
+def _physical_lines(payload: bytes) -> pl.Series:
+    """The physical lines of UTF-8 ``payload`` without line endings ("\\n" and one "\\r" before it).
 
-    Polars' native reader splits the lines (one column, a separator that cannot occur), which is much
-    faster than splitting the text in an expression. Returns None when the file needs the full path.
+    Polars' native reader splits the lines (one column, a separator that cannot occur, no quoting),
+    which is much faster than splitting the text in an expression, and checks that the text is UTF-8
+    (invalid UTF-8 rejects the file naming the line, as ``decode`` does). A file holding the separator
+    is split as text.
     """
-    if _QUOTE in text or "\x1f" in text or "\n\n" in text or "\n\r\n" in text or text.startswith(("\n", "\r")):
-        return None
-    body = text if text.endswith("\n") else text + "\n"
-    lines = pl.read_csv(
-        io.BytesIO(body.encode("utf-8")),
-        has_header=False,
-        separator="\x1f",
-        quote_char=None,
-        infer_schema=False,
-        new_columns=["l"],
-        raise_if_empty=False,
-    )
-    if lines.height != body.count("\n"):
-        return None
-    return lines.with_row_index(LINE_NO, offset=1).select(
-        pl.col(LINE_NO).cast(pl.Int64), pl.col("l").str.strip_suffix("\r").alias(RECORD)
-    )
-
-
-def _records(text: str) -> pl.DataFrame:
-    """Split text into CSV records: first physical line, record text (without line ending)."""
-    simple = _records_simple(text)
-    if simple is not None:
-        return simple
-    lines = pl.Series("l", [text], dtype=pl.String).str.split("\n").explode()
+    if b"\x1f" not in payload:
+        try:
+            lines = pl.read_csv(
+                io.BytesIO(payload),
+                has_header=False,
+                separator="\x1f",
+                quote_char=None,
+                infer_schema=False,
+                new_columns=["l"],
+                raise_if_empty=False,
+            )["l"]
+        except pl.exceptions.ComputeError:
+            pass  # not UTF-8: ``decode`` below names the line
+        else:
+            if lines.len() == _line_count(payload, lines):
+                return lines.fill_null("") if lines.null_count() else lines
+    text = decode(payload, "utf-8")
+    split = pl.Series("l", [text], dtype=pl.String).str.split("\n").explode()
     if text.endswith("\n"):
-        lines = lines.head(lines.len() - 1)
+        split = split.head(split.len() - 1)
+    return split.str.strip_suffix("\r")
+
+
+def _line_count(payload: bytes, lines: pl.Series) -> int:
+    """How many physical lines ``payload`` has; without carriage returns it follows from ``lines``' lengths."""
+    ends_open = 0 if payload.endswith(b"\n") else 1
+    if b"\r" not in payload:
+        total = int(lines.str.len_bytes().cast(pl.Int64).sum() or 0)
+        if total + lines.len() - ends_open == len(payload):
+            return lines.len()
+    return payload.count(b"\n") + ends_open
+
+
+def _records(payload: bytes, quoted: bool) -> pl.DataFrame:
+    """Split UTF-8 text (``quoted``: holding a quote) into CSV records: first physical line, record text
+    (without line ending)."""
+    lines = _physical_lines(payload)
+    if not quoted:
+        if lines.str.ends_with("\r").any() and _was_simple(payload):
+            lines = lines.str.strip_suffix("\r")
+        return pl.DataFrame({LINE_NO: pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True), RECORD: lines})
     frame = pl.DataFrame({"l": lines}).with_row_index("ln", offset=1)
-    frame = frame.with_columns(
-        pl.col("l").str.strip_suffix("\r"),
-        (pl.col("l").str.count_matches(_QUOTE, literal=True).cum_sum() % 2 == 0).alias("closed"),
-    )
+    frame = frame.with_columns(pl.col("l").str.count_matches(_QUOTE, literal=True).alias("quotes"))
+    if not bool((frame["quotes"] % 2 == 1).any()):
+        return frame.select(pl.col("ln").cast(pl.Int64).alias(LINE_NO), pl.col("l").alias(RECORD))
+    frame = frame.with_columns((pl.col("quotes").cum_sum() % 2 == 0).alias("closed"))
     if not frame["closed"].last():
         opened = frame.filter(pl.col("closed").shift(1, fill_value=True))["ln"].to_list()[-1]
         raise FileRejected(f"unterminated quoted field in the record starting on line {opened}")
-    if bool(frame["closed"].all()):
-        return frame.select(pl.col("ln").cast(pl.Int64).alias(LINE_NO), pl.col("l").alias(RECORD))
     frame = frame.with_columns(pl.col("closed").shift(1, fill_value=True).cast(pl.Int64).cum_sum().alias("rec"))
     return (
         frame.group_by("rec", maintain_order=True)
@@ -136,22 +160,81 @@ def _records(text: str) -> pl.DataFrame:
     )
 
 
-def _ragged(records: pl.DataFrame, delimiter: str, expected: int) -> pl.DataFrame:
-    """Records whose field count (delimiters outside quotes + 1) differs from ``expected``."""
-    counted = records.with_columns(
-        (pl.col(RECORD).str.count_matches(delimiter, literal=True) + 1).alias("_fields"),
-        pl.col(RECORD).str.contains(_QUOTE, literal=True).alias("_quoted"),
+def _was_simple(payload: bytes) -> bool:
+    """Whether a second carriage return is stripped from records too, as it always was for a file with no
+    quotes, unit separator or blank lines (Polars' line reader strips one)."""
+    return not (b"\x1f" in payload or b"\n\n" in payload or b"\n\r\n" in payload or payload.startswith((b"\n", b"\r")))
+
+
+def _ragged(body: pl.DataFrame, delimiter: str, expected: int) -> pl.DataFrame:
+    """Non-blank records whose field count (delimiters outside quotes + 1) differs from ``expected``."""
+    record = pl.col(RECORD)
+    counted = body.filter(~body["_blank"]).with_columns(
+        (record.str.count_matches(delimiter, literal=True) + 1).alias("_fields")
     )
-    plain = counted.filter(~pl.col("_quoted"))
-    quoted = counted.filter(pl.col("_quoted")).with_columns(
-        (pl.col(RECORD).str.replace_all(r'"[^"]*"', "").str.count_matches(delimiter, literal=True) + 1).alias("_fields")
+    quoted = record.str.contains(_QUOTE, literal=True)
+    unquoted = record.str.replace_all(r'"[^"]*"', "").str.count_matches(delimiter, literal=True) + 1
+    return counted.with_columns(pl.when(quoted).then(unquoted).otherwise(pl.col("_fields")).alias("_fields")).filter(
+        pl.col("_fields") != expected
     )
-    return pl.concat([plain, quoted]).filter(pl.col("_fields") != expected).sort(LINE_NO)
+
+
+def _maybe_ragged(fields: pl.DataFrame, records: pl.Series, carriage_returns: bool) -> pl.Series:
+    """Rows that may have another field count than the header, for a file without quotes: a superset of
+    the ragged rows, found without counting delimiters.
+
+    Without quotes, Polars splits a record at every delimiter, so a record with exactly the header's
+    fields is as long as its fields and the delimiters between them. With fewer fields, the missing ones
+    are null and the delimiters counted for them make the sum longer than the record; with more fields,
+    the text of the extra ones is dropped and the sum is shorter. Polars drops a carriage return ending a
+    field, so records holding one (``carriage_returns``: the file has some) are always candidates.
+    """
+    lengths = fields.select(
+        pl.sum_horizontal([pl.col(c).str.len_bytes().cast(pl.Int64).fill_null(0) for c in fields.columns])
+    ).to_series()
+    maybe = lengths + (fields.width - 1) != records.str.len_bytes().cast(pl.Int64)
+    return maybe | records.str.contains("\r", literal=True) if carriage_returns else maybe
+
+
+def _aligned(frame: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` cut into the chunks of ``like``'s columns (Polars reads in parallel chunks): with the
+    chunks of all columns aligned, row-wise work need not copy the columns into one chunk each first."""
+    lengths = like.to_series(0).chunk_lengths() if like.width else []
+    if len(lengths) < 2 or any(like[c].chunk_lengths() != lengths for c in like.columns):
+        return frame.rechunk() if len(lengths) < 2 else frame
+    frame = frame.rechunk()
+    offsets = itertools.accumulate(lengths, initial=0)
+    return pl.concat([frame.slice(o, n) for o, n in zip(offsets, lengths, strict=False)], rechunk=False)
+
+
+def _reject_ragged(body: pl.DataFrame, delimiter: str, expected: int) -> None:
+    ragged = _ragged(body, delimiter, expected)
+    if ragged.height:
+        listed = "; ".join(
+            f"line {ln} has {n} field{'s' if n != 1 else ''}"
+            for ln, n in ragged.head(_MAX_LISTED).select(LINE_NO, "_fields").rows()
+        )
+        more = f" (and {ragged.height - _MAX_LISTED} more rows)" if ragged.height > _MAX_LISTED else ""
+        raise FileRejected(f"ragged rows: the header has {expected} fields but {listed}{more}")
 
 
 def _header(record: str, delimiter: str) -> list[str]:
     row = next(csv.reader([record], delimiter=delimiter, quotechar=_QUOTE), [])
     return [name.strip() for name in row]
+
+
+_NOT_ASCII_SPACE = re.compile(rb"[^ \t\n\r\x0b\x0c]")
+
+
+def _is_empty(payload: bytes) -> bool:
+    """Whether the UTF-8 text is only white space (as ``str.strip`` sees it); invalid UTF-8 is rejected."""
+    found = _NOT_ASCII_SPACE.search(payload)
+    if found is None:
+        return True
+    first = payload[found.start()]
+    if first < 0x80 and not 0x1C <= first <= 0x1F:
+        return False
+    return not decode(payload, "utf-8").strip()
 
 
 def read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str] = ()) -> CsvFile:
@@ -170,11 +253,17 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFi
     if len(options.delimiter.encode("utf-8")) != 1:
         raise FileRejected(f"the channel's CSV delimiter {options.delimiter!r} is not a single byte")
     data = path.read_bytes()
-    text = decode(data, options.encoding)
-    if not text.strip():
+    if options.encoding in ("utf-8", "utf8"):
+        # validated as UTF-8 while the lines are read; the line of an invalid byte is counted as in ``decode``
+        payload = data[3:] if data.startswith(_BOM) else data
+    else:
+        payload = decode(data, options.encoding).encode("utf-8")
+    if _is_empty(payload):
         raise FileRejected("file is empty")
     delimiter = options.delimiter
-    records = _records(text).with_columns((pl.col(RECORD).str.strip_chars() == "").alias("_blank"))
+    # blank: only white space (``\s`` is the Unicode White_Space set ``str.strip_chars`` strips); no text is copied
+    quoted = _QUOTE.encode() in payload
+    records = _records(payload, quoted).with_columns(pl.col(RECORD).str.contains(r"^\s*$").alias("_blank"))
     header_at = int(records["_blank"].arg_min() or 0)
     header_line = int(records[LINE_NO][header_at])
     columns = _header(str(records[RECORD][header_at]), delimiter)
@@ -187,42 +276,44 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFi
             f"header (line {header_line}) lacks required column(s): {', '.join(repr(c) for c in missing)}"
         )
     body = records.slice(header_at + 1)
-    ragged = _ragged(body.filter(~pl.col("_blank")), delimiter, len(columns))
-    if ragged.height:
-        listed = "; ".join(
-            f"line {ln} has {n} field{'s' if n != 1 else ''}"
-            for ln, n in ragged.head(_MAX_LISTED).select(LINE_NO, "_fields").rows()
-        )
-        more = f" (and {ragged.height - _MAX_LISTED} more rows)" if ragged.height > _MAX_LISTED else ""
-        raise FileRejected(f"ragged rows: the header has {len(columns)} fields but {listed}{more}")
-    if body.filter(~pl.col("_blank")).height == 0:
+    blank = body["_blank"]
+    fields: pl.DataFrame | None = None
+    error: str | None = None
+    if not blank.all():
+        try:
+            fields = pl.read_csv(
+                io.BytesIO(payload),
+                has_header=True,
+                new_columns=columns,
+                skip_lines=header_line - 1,
+                separator=delimiter,
+                quote_char=_QUOTE,
+                infer_schema=False,
+                truncate_ragged_lines=True,
+                raise_if_empty=False,
+            )
+        except pl.exceptions.PolarsError as exc:
+            error = f"not readable as CSV: {exc}"
+        if fields is not None and fields.height != body.height:
+            error = f"could not align rows with lines: {fields.height} rows read but {body.height} records found"
+    if fields is None or error is not None:
+        # a ragged file is named as such even when Polars could not read it
+        _reject_ragged(body, delimiter, len(columns))
+        if error is not None:
+            raise FileRejected(error)
         schema = {**{c: pl.String() for c in columns}, LINE_NO: pl.Int64(), RECORD: pl.String()}
         return CsvFile(frame=pl.DataFrame(schema=schema), columns=columns)
-    payload = data if options.encoding in ("utf-8", "utf8") else text.encode("utf-8")
-    if payload.startswith(b"\xef\xbb\xbf"):
-        payload = payload[3:]
-    try:
-        fields = pl.read_csv(
-            io.BytesIO(payload),
-            has_header=True,
-            new_columns=columns,
-            skip_lines=header_line - 1,
-            separator=delimiter,
-            quote_char=_QUOTE,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            raise_if_empty=False,
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise FileRejected(f"not readable as CSV: {exc}") from None
-    if fields.height != body.height:
-        raise FileRejected(
-            f"could not align rows with lines: {fields.height} rows read but {body.height} records found"
-        )
-    if bool(body["_blank"].any()):
-        keep = ~body["_blank"]
-        fields, body = fields.filter(keep), body.filter(keep)
-    return CsvFile(frame=pl.concat([fields, body.select(LINE_NO, RECORD)], how="horizontal"), columns=columns)
+    body = _aligned(body, fields)
+    if quoted:
+        _reject_ragged(body, delimiter, len(columns))
+    else:
+        maybe = _maybe_ragged(fields, body[RECORD], b"\r" in payload) & ~blank
+        if maybe.any():
+            _reject_ragged(body.filter(maybe), delimiter, len(columns))
+    frame = fields.hstack([body[LINE_NO], body[RECORD]])
+    if blank.any():
+        frame = frame.filter(~blank)
+    return CsvFile(frame=frame, columns=columns)
 
 
 def rate_decimal(text: pl.Expr, field: str, *, scale: int = 12, precision: int = 38) -> tuple[pl.Expr, pl.Expr]:
@@ -262,7 +353,8 @@ def iso_utc(text: pl.Expr) -> pl.Expr:
 def naive_timestamp(text: pl.Expr) -> pl.Expr:
     """``YYYY-MM-DD HH:MM:SS`` (or with ``T``) wall-clock timestamps, naive (null when unreadable)."""
     s = text.str.strip_chars()
-    return pl.coalesce([s.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in _NAIVE_FORMATS])
+    first, second = (s.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in _NAIVE_FORMATS)
+    return pl.when(first.is_null()).then(second).otherwise(first)  # the second format only where needed
 
 
 def parse_amounts(
@@ -270,30 +362,44 @@ def parse_amounts(
     columns: dict[str, str],
     options: CsvOptions,
 ) -> pl.DataFrame:
-    """Parse amount columns to minor units with ``money.parse_minor``, once per distinct value.
+    """Parse amount columns to minor units with ``money.parse_minor`` (via ``money.parse_minor_series``).
 
     ``columns`` maps each amount column to the column holding its (already normalised) currency. Adds
     ``_m:<column>`` (Int64 minor units, null when empty or invalid) and ``_e:<column>`` (reason, null
-    when valid or empty). Settlement files repeat the same prices and fees many times, so the exact
-    parsing runs on the distinct (text, currency) pairs and is joined back.
+    when valid or empty). An amount whose currency is null is neither parsed nor an error.
     """
     if not columns:
         return frame
-    pairs = (
-        pl.concat(
-            [frame.select(pl.col(c).alias("_t"), pl.col(k).alias("_k")) for c, k in columns.items()],
-            how="vertical",
-        )
-        .drop_nulls("_t")
-        .unique()
+    parsed = money.parse_minor_series(
+        frame, list(columns.items()), decimal=options.decimal, thousands=options.thousands, required=False
     )
-    minor, error = money.parse_minor(
-        pl.col("_t"), pl.col("_k"), decimal=options.decimal, thousands=options.thousands, required=False
-    )
-    parsed = pairs.lazy().with_columns(minor.alias("_m"), error.alias("_e")).collect()
     results: list[pl.Series] = []
-    for column, currency in columns.items():
-        lookup = parsed.rename({"_t": column, "_k": currency, "_m": f"_m:{column}", "_e": f"_e:{column}"})
-        joined = frame.select(column, currency).join(lookup, on=[column, currency], how="left", maintain_order="left")
-        results += [joined[f"_m:{column}"], joined[f"_e:{column}"]]
+    for (column, currency), (minor, error) in zip(columns.items(), parsed, strict=True):
+        no_currency = frame[currency].is_null()
+        if no_currency.any():  # an amount without a currency is not parsed (the currency is the reject)
+            minor, error = minor.set(no_currency, None), error.set(no_currency, None)
+        results += [minor.alias(f"_m:{column}"), error.alias(f"_e:{column}")]
     return frame.hstack(results)
+
+
+def per_distinct(frame: pl.DataFrame, keys: Sequence[str], exprs: dict[str, pl.Expr]) -> pl.DataFrame:
+    """``frame`` with columns ``exprs``, row-wise expressions of the ``keys`` columns only, evaluated once
+    per distinct key (reports repeat the same exchange rates, dates and codes on many rows)."""
+    table = frame.lazy().select(keys).unique().with_columns(**exprs)
+    values = _lookup(frame.lazy(), keys, table, list(exprs)).collect()
+    return frame.hstack(values.get_columns())
+
+
+def _lookup(rows: pl.LazyFrame, keys: Sequence[str], table: pl.LazyFrame, values: Sequence[str]) -> pl.LazyFrame:
+    """``values`` of the ``table`` row with the same ``keys`` (unique there; nulls match) for each row, in order.
+
+    A join that puts the rows back in order by their index afterwards, which is faster than a join
+    keeping the order.
+    """
+    return (
+        rows.select(keys)
+        .with_row_index("__row")
+        .join(table.select(*keys, *values), on=list(keys), how="left", nulls_equal=True)
+        .sort("__row")
+        .select(values)
+    )

@@ -21,7 +21,7 @@ from pipelines.formats.base import (
     business_date,
     finish,
     required,
-    split_valid,
+    split_valid_lazy,
 )
 
 TABLE = "orders"
@@ -36,7 +36,7 @@ _GIVEN_MINOR = "_amount_minor"
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     opts = ctx.channel.csv
     src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS)
-    frame = src.frame.with_columns(
+    frame = src.frame.lazy().with_columns(
         *[pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns],
         pl.col("created_at").pipe(csvutil.iso_utc).alias("_created"),
         pl.lit(None, pl.Int64).alias(_GIVEN_MINOR),
@@ -91,29 +91,40 @@ def parse_parquet(path: Path, ctx: ParseContext) -> ParseResult:
     return _canonical(frame, ctx, decimal=".", thousands=None)
 
 
-def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousands: str | None) -> ParseResult:
+def _parse_amounts(frame: pl.DataFrame, *, decimal: str, thousands: str | None) -> pl.DataFrame:
+    """Add ``_parsed`` and ``_parse_error``: ``money.parse_minor`` of the amount text in the row's currency."""
+    [(parsed, parse_error)] = money.parse_minor_series(
+        frame, [("amount", "currency")], decimal=decimal, thousands=thousands, required=True
+    )
+    return frame.hstack([parsed.alias("_parsed"), parse_error.alias("_parse_error")])
+
+
+def _canonical(
+    frame: pl.DataFrame | pl.LazyFrame, ctx: ParseContext, *, decimal: str, thousands: str | None
+) -> ParseResult:
     """Validate and map the text columns (plus ``_created`` and ``_amount_minor``) to ``orders``."""
     ch = ctx.channel
-    currency = pl.col("currency").str.strip_chars().str.to_uppercase()
-    status = pl.col("status").str.strip_chars().str.to_lowercase()
-    parsed, parse_error = money.parse_minor(
-        pl.col("currency_amount_text"), pl.col("currency"), decimal=decimal, thousands=thousands
+    normalised = frame.lazy().with_columns(
+        pl.col("currency").str.strip_chars().str.to_uppercase(),
+        pl.col("status").str.strip_chars().str.to_lowercase(),
     )
-    frame = frame.with_columns(
-        currency.alias("currency"), status.alias("status"), pl.col("amount").alias("currency_amount_text")
-    )
-    frame = frame.with_columns(parsed.alias("_parsed"), parse_error.alias("_parse_error")).drop("currency_amount_text")
+    parsed_frame = _parse_amounts(normalised.collect(), decimal=decimal, thousands=thousands)
+    rows_in = parsed_frame.height
     given = pl.col(_GIVEN_MINOR)
     parsed, parse_error = pl.col("_parsed"), pl.col("_parse_error")
-    frame = frame.with_columns(
-        pl.when(given.is_not_null()).then(given).otherwise(parsed).alias("amount_minor"),
-        pl.when(given.is_null())
-        .then(parse_error)
-        .when(parsed.is_not_null() & (parsed != given))
-        .then(pl.format("amount '{}' disagrees with amount_minor {}", pl.col("amount"), given))
-        .otherwise(pl.lit(None, pl.String))
-        .alias("_amount_error"),
-    ).drop("_parsed", "_parse_error")
+    lazy = (
+        parsed_frame.lazy()
+        .with_columns(
+            pl.when(given.is_not_null()).then(given).otherwise(parsed).alias("amount_minor"),
+            pl.when(given.is_null())
+            .then(parse_error)
+            .when(parsed.is_not_null() & (parsed != given))
+            .then(pl.format("amount '{}' disagrees with amount_minor {}", pl.col("amount"), given))
+            .otherwise(pl.lit(None, pl.String))
+            .alias("_amount_error"),
+        )
+        .drop("_parsed", "_parse_error")
+    )
     cur = pl.col("currency")
     currency_error = money.currency_error(cur)
     amount_error = (
@@ -148,8 +159,8 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
         "currency": currency_error,
         "created_at": created_error,
     }
-    good, rejects = split_valid(
-        frame, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")
+    good, rejects = split_valid_lazy(
+        lazy, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")
     )
     good = good.with_columns(
         pl.col("order_id").str.strip_chars(),
@@ -161,4 +172,4 @@ def _canonical(frame: pl.DataFrame, ctx: ParseContext, *, decimal: str, thousand
         pl.col("_created").alias("created_at"),
         business_date(pl.col("_created"), ch.timezone, ch.cutoff).alias("business_date"),
     )
-    return finish(TABLE, good, rejects, ctx, frame.height)
+    return finish(TABLE, good, rejects, ctx, rows_in)

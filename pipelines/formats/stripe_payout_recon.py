@@ -14,8 +14,8 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import csvutil, psputil
-from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
-from pipelines.formats.csvutil import amount_error, blank, optional, stripped
+from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid_lazy
+from pipelines.formats.csvutil import amount_error, blank, is_blank, optional, stripped
 
 TABLE = "psp_settlement_lines"
 
@@ -65,27 +65,28 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
     src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
-    frame = src.frame
-    frame = frame.with_columns(
+    frame = src.frame.with_columns(
         stripped("currency").str.to_uppercase().alias("_ccy"),
         stripped("customer_facing_currency").str.to_uppercase().alias("_cf_ccy"),
-        stripped("reporting_category").alias("_category"),
-        psputil.mapped_type(stripped("reporting_category"), RECORD_TYPES).alias("record_type"),
-        csvutil.naive_timestamp(pl.col("created_utc")).dt.replace_time_zone("UTC").alias("booked_at"),
-        pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
-        optional("payment_metadata[order_id]").alias("merchant_reference"),
     )
     frame = csvutil.parse_amounts(
         frame,
         {"gross": "_ccy", "fee": "_ccy", "net": "_ccy", "customer_facing_amount": "_cf_ccy"},
         opts,
     )
-    facing = ~blank(stripped("customer_facing_amount"))
-    frame = frame.with_columns(
+    lazy = frame.lazy().with_columns(
+        stripped("reporting_category").alias("_category"),
+        psputil.mapped_type(stripped("reporting_category"), RECORD_TYPES).alias("record_type"),
+        csvutil.naive_timestamp(pl.col("created_utc")).dt.replace_time_zone("UTC").alias("booked_at"),
+        pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
+        optional("payment_metadata[order_id]").alias("merchant_reference"),
+    )
+    facing = ~is_blank("customer_facing_amount")
+    lazy = lazy.with_columns(
         pl.when(facing).then(pl.col("_m:customer_facing_amount")).otherwise(pl.col("_m:gross")).alias("gross_minor"),
         pl.when(facing)
         .then(pl.col("_cf_ccy"))
-        .when(blank(stripped("gross")))
+        .when(is_blank("gross"))
         .then(pl.lit(None, pl.String))
         .otherwise(pl.col("_ccy"))
         .alias("gross_currency"),
@@ -117,13 +118,13 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         .then(pl.lit("net is missing")),
         "customer_facing_currency": cf_ccy_error,
         "customer_facing_amount": amount_error("customer_facing_amount", cf_ccy_error),
-        "created_utc": pl.when(blank(stripped("created_utc")))
+        "created_utc": pl.when(is_blank("created_utc"))
         .then(pl.lit("created_utc is missing"))
         .when(pl.col("booked_at").is_null())
         .then(pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc"))),
     }
-    good, rejects = split_valid(
-        frame, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
+    good, rejects = split_valid_lazy(
+        lazy, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
     )
     good = good.with_columns(
         psputil.booked_business_date(ch),
