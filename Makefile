@@ -7,6 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATE ?= 2026-11-26
 ROWS ?= 1000000
+WORKERS ?= 1
 
 export RECON_HOME ?= $(CURDIR)/var
 export RECON_RULES ?= $(CURDIR)/rules
@@ -49,7 +50,7 @@ test: install-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install-dev
-	$(BIN)/python -m pipelines.bench --rows $(ROWS)
+	$(BIN)/python -m pipelines.bench --rows $(ROWS) --workers $(WORKERS)
 
 lint: install-dev
 	$(BIN)/ruff check .
