@@ -960,6 +960,25 @@ def run_matching(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> dict[str, 
     return per_rule
 
 
+# the matching stage's working tables: not needed once its matches, breaks and outcomes are recorded
+SCRATCH_TABLES = (
+    "used_items", "taken", "chosen", "chosen_isolated", "chosen_members", "classified_members", "cand",
+    "cand_rest", "ranked", "multi_l", "multi_r", "mu_left", "mu_right", "pu", "cu", "near", "near_typed",
+    "near_claims", "gnear", "gnear_typed", "gpairs", "group_claims", "group_ties", "leftover", "leftover_breaks",
+    "unmatched_right", "dup_breaks", "unowned",
+)  # fmt: skip
+
+
+def release_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the working tables of ``run_matching`` (its working sets too), so that a caller that goes on to
+    publish has their memory back. ``recon rules explain`` needs them and does not call this."""
+    sets = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE regexp_full_match(table_name, 'w[0-9]+_(left|right)_[0-9]+')"
+    ).fetchall()
+    for name in [*SCRATCH_TABLES, *(str(r[0]) for r in sets)]:
+        con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+
+
 # --------------------------------------------------------------------------------------------------
 # explanations: why an item matched, or which condition each of its nearest candidates failed
 # --------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pipelines import calendars, clearing, lifecycle, money, schema, sqlfiles
 from pipelines.catalog import FileStatus
 from pipelines.channels import Channel
 from pipelines.config import Settings
-from pipelines.match import run_matching
+from pipelines.match import release_scratch, run_matching
 from pipelines.normalise import rows_quarantine_path, staging_path
 from pipelines.rules import MATCHABLE_TABLES, RuleSet
 from pipelines.sqlfiles import ident
@@ -319,6 +319,7 @@ def _reconcile(
     business_date = day.isoformat()
     staged = _load(con, settings, business_date, history)
     per_rule = run_matching(con, ruleset)
+    release_scratch(con)
     item_union = " UNION ALL ".join(
         f"SELECT item_table, item_id, file_id, line_no, channel, business_date, item_ref, amount_minor, currency "
         f"FROM {ident('items_' + t)}"
