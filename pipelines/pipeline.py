@@ -90,26 +90,46 @@ def _normalise_timed(
     return time.perf_counter() - start, statuses
 
 
+def _prepare_worker() -> None:
+    """Start of a normalisation worker: the validation library imported and every suite built up front."""
+    from pipelines import validate
+
+    validate.prepare()
+
+
+def _ready() -> bool:
+    return True
+
+
+def start_normalisers(workers: int = 1) -> ProcessPoolExecutor:
+    """Worker processes for ``normalise_channels``, started at once: each imports the validation library and
+    builds its suites while the caller goes on (ingesting). Fresh processes (``spawn``): nothing of the caller
+    is inherited, and when the pool is shut down their memory is returned before reconciliation starts."""
+    n = max(1, workers)
+    pool = ProcessPoolExecutor(
+        max_workers=n, mp_context=multiprocessing.get_context("spawn"), initializer=_prepare_worker
+    )
+    for _ in range(n):
+        pool.submit(_ready)
+    return pool
+
+
 def normalise_channels(
     channel_ids: list[str],
     business_date: str,
     home: str | None = None,
     rules: str | None = None,
-    workers: int = 1,
+    pool: ProcessPoolExecutor | None = None,
     seconds: dict[str, float] | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """``normalise_channel`` for each channel, in order; with ``workers`` > 1 in that many processes at once,
-    as the DAG's mapped normalise tasks run. The processes are forked from a server that imported the
-    validation library once (``forkserver`` with preloaded modules), so no worker pays that import again.
-    The channels' seconds go into ``seconds`` when given."""
-    if workers <= 1 or len(channel_ids) <= 1:
+    """``normalise_channel`` for each channel, results in channel order: in the workers of ``pool`` (from
+    ``start_normalisers``; as many channels at once as it has workers, as the DAG's mapped normalise tasks
+    run), or one after the other in this process. The channels' seconds go into ``seconds`` when given."""
+    if pool is None:
         timed = [_normalise_timed(c, business_date, home, rules) for c in channel_ids]
     else:
-        mp = multiprocessing.get_context("forkserver")
-        mp.set_forkserver_preload(["great_expectations", "pipelines.normalise"])
-        with ProcessPoolExecutor(max_workers=min(workers, len(channel_ids)), mp_context=mp) as pool:
-            n = len(channel_ids)
-            timed = list(pool.map(_normalise_timed, channel_ids, [business_date] * n, [home] * n, [rules] * n))
+        n = len(channel_ids)
+        timed = list(pool.map(_normalise_timed, channel_ids, [business_date] * n, [home] * n, [rules] * n))
     if seconds is not None:
         seconds.update({c: t for c, (t, _) in zip(channel_ids, timed, strict=True)})
     return [statuses for _, statuses in timed]
@@ -180,28 +200,24 @@ def run_all(
     progress: Any = None,
     workers: int = 1,
 ) -> dict[str, Any]:
-    """All stages in sequence, as the nightly DAG runs them (without Airflow); ``workers`` > 1 normalises
-    that many channels at once, each in its own process."""
+    """All stages in sequence, as the nightly DAG runs them (without Airflow). Normalisation runs in worker
+    processes started before ingestion (``workers`` channels at once); reconciliation runs in this process,
+    after they have ended."""
 
     def step(name: str) -> None:
         if progress is not None:
             progress(name)
 
     ids = channel_ids(home, rules)
-    pulled = []
-    for cid in ids:
-        step(f"ingest {cid}")
-        pulled.append(ingest_channel(cid, home, rules))
-    step("register files")
-    register_files(pulled, home, rules)
-    if workers > 1:
-        step(f"normalise {len(ids)} channels, {workers} at a time")
-        statuses = normalise_channels(ids, business_date, home, rules, workers)
-    else:
-        statuses = []
+    with start_normalisers(workers) as pool:  # they get ready while the files are ingested
+        pulled = []
         for cid in ids:
-            step(f"normalise {cid}")
-            statuses.append(normalise_channel(cid, business_date, home, rules))
+            step(f"ingest {cid}")
+            pulled.append(ingest_channel(cid, home, rules))
+        step("register files")
+        register_files(pulled, home, rules)
+        step(f"normalise {len(ids)} channels" + (f", {workers} at a time" if workers > 1 else ""))
+        statuses = normalise_channels(ids, business_date, home, rules, pool)
     step("record file statuses")
     record_statuses(statuses, home, rules)
     step("match, clear, publish")

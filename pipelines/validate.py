@@ -135,6 +135,16 @@ def _validation(table_name: str, part: str) -> Any:
     return context.validation_definitions.add(definition)
 
 
+def prepare() -> None:
+    """Import the validation library and register every canonical table's suites now (a worker process
+    does this while it waits for its first file)."""
+    from pipelines import formats
+
+    for table_name in sorted({formats.table_of(f) for f in formats.registered()}):
+        for part in ("structure", "values"):
+            _validation(table_name, part)
+
+
 def _run(table_name: str, part: str, frame: pl.DataFrame) -> dict[str, Any]:
     outcome = _validation(table_name, part).run(batch_parameters={"dataframe": _pandas(frame)}, result_format="SUMMARY")
     result: dict[str, Any] = outcome.to_json_dict()
