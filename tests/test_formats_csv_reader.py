@@ -17,7 +17,7 @@ import pytest
 from pipelines import money
 from pipelines.channels import CsvOptions
 from pipelines.formats import csvutil
-from pipelines.formats.base import FileRejected, split_valid, split_valid_lazy
+from pipelines.formats.base import FileRejected, split_valid
 
 LINE_NO, RECORD = csvutil.LINE_NO, csvutil.RECORD
 
@@ -241,7 +241,7 @@ def test_split_valid_keeps_the_valid_rows_in_order(bad_every: int) -> None:
         "line_no": pl.when(pl.col("v") == 0).then(pl.format("line {}", pl.col("line_no"))),
     }
     good, rejects = split_valid(frame, checks, raw=pl.col("raw"), amount=pl.col("v") * 10, currency=pl.lit("EUR"))
-    lazy_good, lazy_rejects = split_valid_lazy(frame.lazy(), checks, raw=pl.col("raw"), amount=pl.col("v") * 10)
+    lazy_good, lazy_rejects = split_valid(frame.lazy(), checks, raw=pl.col("raw"), amount=pl.col("v") * 10)
     assert good.equals(frame.filter(pl.col("v") != 0))
     assert lazy_good.collect().equals(good)
     bad = frame.filter(pl.col("v") == 0)["line_no"].to_list()

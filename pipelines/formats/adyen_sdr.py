@@ -16,7 +16,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import csvutil, psputil
-from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid_lazy
+from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
 from pipelines.formats.csvutil import amount_error, blank, is_blank, optional, stripped
 
 TABLE = "psp_settlement_lines"
@@ -195,7 +195,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         "Creation Date": timestamp_error("Creation Date", "_creation_naive", creation),
         "TimeZone": zone_error("TimeZone", creation),
     }
-    good, rejects = split_valid_lazy(
+    good, rejects = split_valid(
         lazy,
         checks,
         raw=pl.col(csvutil.RECORD),

@@ -11,7 +11,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 import polars as pl
 
@@ -89,47 +89,37 @@ def finish(
     return ParseResult(table=table_name, frame=tbl.conform(rows.collect()), rejects=rejects, rows_in=rows_in)
 
 
+_Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
+
+
 def split_valid(
-    frame: pl.DataFrame | pl.LazyFrame,
+    frame: _Frame,
     checks: dict[str, pl.Expr],
     *,
     raw: pl.Expr,
     amount: pl.Expr | None = None,
     currency: pl.Expr | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[_Frame, pl.DataFrame]:
     """Split ``frame`` (which must have ``line_no``) into valid rows and reject rows.
 
     ``checks`` maps a field name to an expression that is null when the field is valid and the reason
     otherwise. A row with any failing check is rejected once per failing field. ``raw``, ``amount`` and
-    ``currency`` (row-wise expressions) give the reject's record text, amount and currency.
-    """
-    good, rejects = split_valid_lazy(frame, checks, raw=raw, amount=amount, currency=currency)
-    return good.collect(), rejects
-
-
-def split_valid_lazy(
-    frame: pl.DataFrame | pl.LazyFrame,
-    checks: dict[str, pl.Expr],
-    *,
-    raw: pl.Expr,
-    amount: pl.Expr | None = None,
-    currency: pl.Expr | None = None,
-) -> tuple[pl.LazyFrame, pl.DataFrame]:
-    """``split_valid`` with the valid rows as a lazy frame, to be fused with the steps that follow.
+    ``currency`` (row-wise expressions) give the reject's record text, amount and currency. The valid rows
+    come back as the frame came in: a lazy frame stays lazy, to be fused with the steps that follow.
 
     Every check is evaluated on every row, once; the reject rows' record text, amount and currency are
     only evaluated on the rejected rows.
     """
-    names = [f"__err_{i}" for i in range(len(checks))]
+    names: list[str] = [f"__err_{i}" for i in range(len(checks))]
     bad_mask = pl.any_horizontal([pl.col(n).is_not_null() for n in names]) if names else pl.lit(False)
-    flagged = (
+    flagged: pl.DataFrame = (
         frame.lazy()
         .with_columns([expr.alias(n) for n, expr in zip(names, checks.values(), strict=True)])
         .with_columns(bad_mask.alias("__bad"))
         .collect()
     )
     # (lazy from here on: eager steps on the collected frame would first align its columns' chunks)
-    mask = flagged["__bad"]
+    mask: pl.Series = flagged["__bad"]
     bad = flagged.filter(mask)
     rows = flagged.lazy()
     if 0 < bad.height <= _FEW_REJECTED:
@@ -153,7 +143,8 @@ def split_valid_lazy(
         for n, field in zip(names, checks, strict=True)
     ]
     rejects = pl.concat(parts) if parts else empty_rejects()
-    return good, rejects.sort("line_no", "field")
+    valid = good if isinstance(frame, pl.LazyFrame) else good.collect()
+    return cast(_Frame, valid), rejects.sort("line_no", "field")
 
 
 def required(expr: pl.Expr, field: str) -> pl.Expr:

@@ -21,7 +21,7 @@ from pipelines.formats.base import (
     business_date,
     finish,
     required,
-    split_valid_lazy,
+    split_valid,
 )
 
 TABLE = "orders"
@@ -159,7 +159,7 @@ def _canonical(
         "currency": currency_error,
         "created_at": created_error,
     }
-    good, rejects = split_valid_lazy(
+    good, rejects = split_valid(
         lazy, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")
     )
     good = good.with_columns(

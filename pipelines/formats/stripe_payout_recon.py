@@ -14,7 +14,7 @@ import polars as pl
 
 from pipelines import money
 from pipelines.formats import csvutil, psputil
-from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid_lazy
+from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
 from pipelines.formats.csvutil import amount_error, blank, is_blank, optional, stripped
 
 TABLE = "psp_settlement_lines"
@@ -123,7 +123,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         .when(pl.col("booked_at").is_null())
         .then(pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc"))),
     }
-    good, rejects = split_valid_lazy(
+    good, rejects = split_valid(
         lazy, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
     )
     good = good.with_columns(
