@@ -10,6 +10,7 @@ import polars as pl
 
 from pipelines import schema
 from pipelines.catalog import FileStatus
+from pipelines.channels import Channel
 from pipelines.config import Settings
 from pipelines.normalise import staging_path, write_parquet_atomic
 
@@ -117,6 +118,16 @@ def stage(settings: Settings, table: str, rows: list[dict[str, Any]], file_id: s
         business_dates=[DAY.isoformat()],
         assigned_date=DAY.isoformat(),
     )
+
+
+def channel_with(raw: dict[str, Any], overrides: dict[str, Any]) -> Channel:
+    """A channel from its raw settings, with ``overrides``: a dict value updates that section, others replace."""
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    return Channel.model_validate(raw)
 
 
 def settings_in(tmp: Path) -> Settings:

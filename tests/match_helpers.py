@@ -55,6 +55,19 @@ def rule(rule_id: str, body: str, priority: int = 10) -> str:
     return "\n".join(lines) + "\n"
 
 
+# one-to-one on the PSP reference: succeeded orders against payment lines, same gross and currency
+EXACT_PSP_REFERENCE = rule(
+    "by_psp_reference",
+    """
+left: {filter: {status: [succeeded]}}
+right: {filter: {record_type: [payment]}}
+keys: [{left: psp_reference, right: psp_reference}]
+amount: {left: amount_minor, right: gross_minor}
+currency: {left: currency, right: gross_currency}
+""",
+)
+
+
 def rules_dir(tmp_path: Path, files: dict[str, str]) -> Path:
     """A rules folder: the project's channels and the given matching files only."""
     out = tmp_path / "rules"

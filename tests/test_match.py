@@ -3,55 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pytest
-from helpers import bank, order, psp, settings_in, stage
+from helpers import bank, order, psp
+from match_helpers import assert_expected, run_case
 
-from pipelines.channels import load_channels
-from pipelines.reconcile import RunResult, reconcile
 from pipelines.rules import load_rules
-
-
-def run_case(
-    tmp_path: Path,
-    orders: list[dict[str, Any]],
-    lines: list[dict[str, Any]],
-    credits: list[dict[str, Any]] | None = None,
-    rules_dir: Path | None = None,
-) -> RunResult:
-    s = settings_in(tmp_path)
-    if rules_dir is not None:
-        from pipelines.config import Settings
-
-        s = Settings(home=s.home, rules=rules_dir)
-    strip = [{k: v for k, v in r.items() if k != "expected"} for r in orders]
-    statuses = {}
-    for table, rows, fid in (
-        ("orders", orders, "f_orders"),
-        ("psp_settlement_lines", lines, "f_psp"),
-        ("bank_statement_lines", credits or [], "f_bank"),
-    ):
-        if rows:
-            strip = [{k: v for k, v in r.items() if k != "expected"} for r in rows]
-            statuses[fid] = stage(s, table, strip, fid)
-    return reconcile(s, "2026-11-26", load_rules(s.rules), load_channels(s.rules), statuses, {k: k for k in statuses})
-
-
-def outcome_of(result: RunResult, table: str, line_no: int) -> str:
-    o = result.outcomes.filter((pl.col("item_table") == table) & (pl.col("line_no") == line_no))
-    assert o.height == 1, f"{table} line {line_no} has {o.height} outcomes"
-    ref = o["ref"][0]
-    if o["outcome"][0] == "break":
-        return str(result.breaks.filter(pl.col("break_id") == ref)["break_type"][0])
-    return str(o["outcome"][0])
-
-
-def assert_expected(result: RunResult, table: str, rows: list[dict[str, Any]]) -> None:
-    got = [outcome_of(result, table, i + 2) for i in range(len(rows))]
-    want = [r["expected"] for r in rows]
-    assert got == want
 
 
 def test_exact_reference_and_tolerance_edges(tmp_path: Path) -> None:
@@ -176,7 +134,7 @@ def test_filter_values_are_bound_not_spliced(tmp_path: Path, project_root: Path)
     f.write_text(f.read_text().replace("status: [succeeded, refunded]", 'status: ["x\') OR (1=1", succeeded]'))
     orders = [order("o1", 500, psp_reference="r1", status="refunded", expected="status_mismatch")]
     lines = [psp("r1", 500, expected="status_mismatch")]
-    r = run_case(tmp_path, orders, lines, rules_dir=rules)
+    r = run_case(tmp_path, orders, lines, rules=rules)
     assert_expected(r, "orders", orders)
 
 

@@ -7,17 +7,16 @@ from pathlib import Path
 
 import polars as pl
 from helpers import bank, order, psp
-from match_helpers import ORDERS_PSP, PSP_BANK, assert_expected, break_of, match_of, rule, rules_dir, run_case
-
-EXACT = rule(
-    "by_psp_reference",
-    """
-left: {filter: {status: [succeeded]}}
-right: {filter: {record_type: [payment]}}
-keys: [{left: psp_reference, right: psp_reference}]
-amount: {left: amount_minor, right: gross_minor}
-currency: {left: currency, right: gross_currency}
-""",
+from match_helpers import (
+    EXACT_PSP_REFERENCE,
+    ORDERS_PSP,
+    PSP_BANK,
+    assert_expected,
+    break_of,
+    match_of,
+    rule,
+    rules_dir,
+    run_case,
 )
 
 
@@ -38,7 +37,7 @@ currency: {{left: currency, right: gross_currency}}
 
 
 def test_one_to_many_split_settlements(tmp_path: Path) -> None:
-    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + EXACT + split_rule(tolerance=1)})
+    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + EXACT_PSP_REFERENCE + split_rule(tolerance=1)})
     orders = [
         order("o1", 1000, psp_reference="r1", expected="matched:by_psp_reference"),
         order("o2", 1000, expected="matched:split_settlements"),  # 400 + 600
@@ -70,7 +69,9 @@ def test_one_to_many_split_settlements(tmp_path: Path) -> None:
 
 
 def test_one_to_many_group_size_is_bounded(tmp_path: Path) -> None:
-    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + EXACT + split_rule(max_size="max_group_size: 2")})
+    rules = rules_dir(
+        tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + EXACT_PSP_REFERENCE + split_rule(max_size="max_group_size: 2")}
+    )
     orders = [order("o1", 900, expected="order_not_settled")]
     lines = [psp(x, 300, merchant_reference="o1", expected="psp_line_without_order") for x in "abc"]
     r = run_case(tmp_path, orders, lines, rules=rules)
@@ -84,7 +85,7 @@ def test_one_to_many_group_size_is_bounded(tmp_path: Path) -> None:
 
 def test_one_to_many_tie_is_ambiguous(tmp_path: Path) -> None:
     # the same order id twice (two order rows, equal amounts): the group of lines cannot choose
-    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + EXACT + split_rule()})
+    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + EXACT_PSP_REFERENCE + split_rule()})
     orders = [order("o1", 900, expected="ambiguous_match"), order("o1", 900, expected="ambiguous_match")]
     lines = [psp(x, 450, merchant_reference="o1", expected="ambiguous_match") for x in "ab"]
     r = run_case(tmp_path, orders, lines, rules=rules)
@@ -180,7 +181,7 @@ max_group_size: {max_size}
 def test_priority_and_exclusivity_across_kinds(tmp_path: Path) -> None:
     # a line taken by the exact rule is not offered to the split rule; the split rule then sees a group of
     # one line that does not add up, and the order it points to is already matched
-    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + EXACT + split_rule()})
+    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + EXACT_PSP_REFERENCE + split_rule()})
     orders = [order("o1", 1000, psp_reference="r1", expected="matched:by_psp_reference")]
     lines = [
         psp("r1", 1000, merchant_reference="o1", expected="matched:by_psp_reference"),

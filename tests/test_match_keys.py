@@ -10,18 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 from helpers import order, psp
-from match_helpers import ORDERS_PSP, assert_expected, rule, rules_dir, run_case
-
-EXACT_REF = rule(
-    "by_psp_reference",
-    """
-left: {filter: {status: [succeeded]}}
-right: {filter: {record_type: [payment]}}
-keys: [{left: psp_reference, right: psp_reference}]
-amount: {left: amount_minor, right: gross_minor}
-currency: {left: currency, right: gross_currency}
-""",
-)
+from match_helpers import EXACT_PSP_REFERENCE, ORDERS_PSP, assert_expected, rule, rules_dir, run_case
 
 
 def merchant_rule(key_yaml: str) -> str:
@@ -115,7 +104,7 @@ def test_a_key_normalised_to_nothing_never_matches(tmp_path: Path) -> None:
 def fuzzy_rules(function: str = "jaro_winkler", min_similarity: str = "0.9", tolerance: int = 0) -> str:
     return (
         ORDERS_PSP
-        + EXACT_REF
+        + EXACT_PSP_REFERENCE
         + rule(
             "fuzzy_merchant_reference",
             f"""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import settings_in
+from helpers import channel_with, settings_in
 from servers import S3_SECRET, Fault, fault_proxy, moto_server, s3_client, s3_connection_uri
 
 from pipelines import ingest
@@ -70,12 +70,7 @@ def channel(bucket: str, endpoint: str, monkeypatch: pytest.MonkeyPatch, **overr
         "s3": {"connection_id": CONN, "addressing_style": "path", "timeout_seconds": 5},
         "retry": {"attempts": 3, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05},
     }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(raw.get(key), dict):
-            raw[key] = {**raw[key], **value}
-        else:
-            raw[key] = value
-    return Channel.model_validate(raw)
+    return channel_with(raw, overrides)
 
 
 def pull_and_register(ch: Channel, settings: Settings) -> tuple[list[FileRecord], list[IngestEvent], dict[str, int]]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import paramiko
 import pytest
-from helpers import settings_in
+from helpers import channel_with, settings_in
 from servers import Fault, SshServer, fault_proxy, keygen
 
 from pipelines import ingest
@@ -80,12 +80,7 @@ def channel(folder: Path, **overrides: Any) -> Channel:
         "stability": {"polls": 1},
         "retry": {"attempts": 3, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05},
     }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(raw.get(key), dict):
-            raw[key] = {**raw[key], **value}
-        else:
-            raw[key] = value
-    return Channel.model_validate(raw)
+    return channel_with(raw, overrides)
 
 
 def pull(ch: Channel, settings: Settings, **kw: Any) -> tuple[list[FileRecord], list[IngestEvent]]:
