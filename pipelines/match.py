@@ -1115,30 +1115,16 @@ def _checks(c: Compiled, row: dict[str, Any], mine: str, own_matches: set[str]) 
     w = rule.date_window
     if w is not None:
         unit = "business days" if isinstance(w, BusinessDateWindow) else "days"
-        checks.append(
-            Check(
-                "date",
-                bool(row["date_ok"]),
-                f"left {w.left} {row['l_date']}, right {w.right} {row['r_date']}: {row['date_diff']} {unit}, "
-                f"window {w.min_days}..{w.max_days} {unit}",
-            )
-        )
+        dates = f"left {w.left} {row['l_date']}, right {w.right} {row['r_date']}: {row['date_diff']} {unit}"
+        checks.append(Check("date", bool(row["date_ok"]), f"{dates}, window {w.min_days}..{w.max_days} {unit}"))
     if rule.fuzzy is not None:
+        f = rule.fuzzy
         checks.append(
-            Check(
-                "similarity",
-                bool(row["sim_ok"]),
-                f"{rule.fuzzy.function} {row['score']} (at least {rule.fuzzy.min_similarity})",
-            )
+            Check("similarity", bool(row["sim_ok"]), f"{f.function} {row['score']} (at least {f.min_similarity})")
         )
     if rule.max_group_size is not None:
-        checks.append(
-            Check(
-                "group size",
-                bool(row["size_ok"]),
-                f"{row['l_size']} and {row['r_size']} items (at most {rule.max_group_size})",
-            )
-        )
+        sizes = f"{row['l_size']} and {row['r_size']} items (at most {rule.max_group_size})"
+        checks.append(Check("group size", bool(row["size_ok"]), sizes))
     return checks
 
 
