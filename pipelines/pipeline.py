@@ -91,10 +91,11 @@ def _normalise_timed(
 
 
 def _prepare_worker() -> None:
-    """Start of a normalisation worker: the validation library imported and every suite built up front."""
+    """Start of a normalisation worker: the validation library is imported and every suite built in a
+    background thread, while the worker takes its first file."""
     from pipelines import validate
 
-    validate.prepare()
+    validate.prepare_in_background()
 
 
 def _ready() -> bool:

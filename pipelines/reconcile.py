@@ -14,6 +14,7 @@ import logging
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,10 +102,30 @@ def _fx_history_files(settings: Settings, business_date: str) -> list[str]:
     return sorted(out)
 
 
+def _define_names(con: duckdb.DuckDBPyConnection, file_ids: set[str], channel_ids: set[str]) -> None:
+    """The run's enumerations of file ids and channels: the loaded tables repeat a few of each on millions
+    of rows and hold an integer instead of the text (they are written out as text)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE recon_names AS SELECT 'file' AS kind, unnest(CAST($files AS VARCHAR[])) AS v "
+        "UNION ALL SELECT 'channel', unnest(CAST($channels AS VARCHAR[]))",
+        {"files": sorted(file_ids), "channels": sorted(channel_ids)},
+    )
+    for table in ("all_items", *STAGED_TABLES):  # a connection loaded before: its tables use the old types
+        con.execute(f"DROP TABLE IF EXISTS {ident(table)}")
+    for name, kind in (("recon_file_id", "file"), ("recon_channel", "channel")):
+        con.execute(f"DROP TYPE IF EXISTS {name}")
+        con.execute(f"CREATE TYPE {name} AS ENUM (SELECT v FROM recon_names WHERE kind = '{kind}' ORDER BY v)")
+
+
 def _load(
-    con: duckdb.DuckDBPyConnection, settings: Settings, business_date: str, history: lifecycle.History
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    business_date: str,
+    history: lifecycle.History,
+    known_files: Iterable[str] = (),
 ) -> dict[str, list[str]]:
-    """Load the date's staged rows plus the items still open from earlier dates (carried forward)."""
+    """Load the date's staged rows plus the items still open from earlier dates (carried forward);
+    ``known_files`` are more file ids the run names (quarantined files), for the file-id enumeration."""
     files: dict[str, list[str]] = {}
     carried = history.open_items
     con.register("carried_src", carried)
@@ -123,6 +144,14 @@ def _load(
         if missing:
             raise FileNotFoundError(f"staged file of a carried item is missing: {missing[0]}")
         files[table] = sorted(own + extra)
+    # a staged file is named by its file id, in the folder of its channel (normalise.staging_path)
+    staged = [Path(f) for fs in files.values() for f in fs]
+    _define_names(
+        con,
+        set(known_files) | {p.stem for p in staged},
+        {p.parent.name.removeprefix("channel=") for p in staged} | set(carried["channel"].to_list()),
+    )
+    for table in STAGED_TABLES:
         t = schema.table(table)
         if files[table]:
             con.execute(
@@ -138,7 +167,8 @@ def _load(
             con.execute(t.duckdb_ddl(f"empty_{table}").replace("CREATE TABLE", "CREATE OR REPLACE TEMP TABLE"))
             con.execute(
                 f"CREATE OR REPLACE TABLE {ident(table)} AS "
-                f"SELECT CAST(NULL AS BIGINT) AS item_id, * FROM {ident('empty_' + table)}"
+                f"SELECT CAST(NULL AS BIGINT) AS item_id, * REPLACE (CAST(file_id AS recon_file_id) AS file_id, "
+                f"CAST(channel AS recon_channel) AS channel) FROM {ident('empty_' + table)}"
             )
     # rates of earlier days, for FX rules whose named date falls before the run's date (not outcomes of this run)
     fx_history = _fx_history_files(settings, business_date)
@@ -177,7 +207,8 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | No
     table = con.sql(sql, params=params or {}).to_arrow_table()
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    return frame
+    # the run's enumerations (file ids, channels, tables) come back as text
+    return frame.with_columns(pl.col(pl.Categorical, pl.Enum).cast(pl.String))
 
 
 def _quarantine_rows(
@@ -317,11 +348,26 @@ def _reconcile(
     replaced_files: list[dict[str, Any]],
 ) -> RunResult:
     business_date = day.isoformat()
-    staged = _load(con, settings, business_date, history)
+    staged = _load(con, settings, business_date, history, set(statuses))
     per_rule = run_matching(con, ruleset)
     release_scratch(con)
+    quarantine = _quarantine_rows(settings, statuses, business_date, channels)
+    table_of = {st.file_id: st.canonical_table for st in statuses.values()}
+    q_rows = (
+        quarantine.group_by("file_id", "line_no")
+        .agg(
+            pl.concat_str([pl.col("field"), pl.lit(": "), pl.col("reason")]).sort().str.join("; ").alias("ref"),
+            pl.col("amount_minor").first(),
+            pl.col("currency").first(),
+        )
+        .with_columns(pl.col("file_id").replace_strict(table_of, default="unknown").alias("item_table"))
+    )
+    con.register("quarantine_src", q_rows)
+    con.execute("CREATE OR REPLACE TEMP TABLE quarantine_rows AS SELECT * FROM quarantine_src")
+    # every staged item once (file ids and channels are the run's enumerations, see _define_names)
     item_union = " UNION ALL ".join(
-        f"SELECT item_table, item_id, file_id, line_no, channel, business_date, item_ref, amount_minor, currency "
+        f"SELECT CAST(item_table AS recon_table) AS item_table, item_id, file_id, "
+        f"line_no, channel, business_date, item_ref, amount_minor, currency "
         f"FROM {ident('items_' + t)}"
         for t in MATCHABLE_TABLES
     )
@@ -329,7 +375,6 @@ def _reconcile(
     lifecycle.apply(con, day, channels, policy, history)
 
     # ---- manifest: every file that contributes rows (or a quarantine) to this date --------------------
-    quarantine = _quarantine_rows(settings, statuses, business_date, channels)
     staged_counts = _frame(
         con,
         " UNION ALL ".join(
@@ -403,19 +448,6 @@ def _reconcile(
         history,
         fx,
     )
-    table_of = {st.file_id: st.canonical_table for st in statuses.values()}
-    q_rows = (
-        quarantine.group_by("file_id", "line_no")
-        .agg(
-            pl.concat_str([pl.col("field"), pl.lit(": "), pl.col("reason")]).sort().str.join("; ").alias("ref"),
-            pl.col("amount_minor").first(),
-            pl.col("currency").first(),
-        )
-        .with_columns(pl.col("file_id").replace_strict(table_of, default="unknown").alias("item_table"))
-    )
-    con.register("quarantine_src", q_rows)
-    con.execute("CREATE OR REPLACE TEMP TABLE quarantine_rows AS SELECT * FROM quarantine_src")
-    sqlfiles.execute(con, sqlfiles.load("out_types"))
     con.execute("CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day})
 
     # ---- the large outputs go straight from DuckDB into the (not yet visible) run folder ------------------

@@ -5,6 +5,7 @@
 DROP VIEW IF EXISTS used;
 DROP TABLE IF EXISTS match_rows;
 DROP TABLE IF EXISTS carried_matches;
+DROP TABLE IF EXISTS owner;
 DROP TYPE IF EXISTS recon_rule_id;
 DROP TYPE IF EXISTS recon_pairing;
 DROP TYPE IF EXISTS recon_side;
@@ -49,7 +50,7 @@ CREATE OR REPLACE TABLE break_list (
 );
 CREATE OR REPLACE TABLE break_items (break_id VARCHAR, item_table VARCHAR, item_id BIGINT);
 CREATE OR REPLACE TABLE settled_outcomes (item_table VARCHAR, item_id BIGINT, outcome VARCHAR);
-CREATE OR REPLACE TABLE owner (item_table VARCHAR, item_id BIGINT, pairing VARCHAR, admitted BOOLEAN);
+CREATE OR REPLACE TABLE owner (item_table recon_table, item_id BIGINT, pairing recon_pairing, admitted BOOLEAN);
 CREATE OR REPLACE TABLE classified_members (pairing VARCHAR, item_id BIGINT);
 -- the items each pairing used, by pairing number and side (0 left, 1 right): a narrow copy of match_rows
 CREATE OR REPLACE TABLE used_items (pairing_no INTEGER, side_no INTEGER, item_id BIGINT);
