@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,31 +241,32 @@ def _value_dates(business_date: dt.date, channels: dict[str, Channel]) -> pl.Dat
 
 
 def _copy_out(
-    con: duckdb.DuckDBPyConnection,
-    source: str,
-    name: str,
-    folder: Path,
-    csv: bool,
-    params: dict[str, Any] | None = None,
-) -> None:
-    """Write a result (a table name or a SELECT) as Parquet in its canonical column order and types; with
-    ``csv``, also as CSV, read back from that Parquet file (a parallel scan of the typed columns)."""
+    con: duckdb.DuckDBPyConnection, source: str, name: str, folder: Path, params: dict[str, Any] | None = None
+) -> Path:
+    """Write a result (a table name or a SELECT) as Parquet in its canonical column order and types."""
     t = schema.table(name)
     relation = ident(source) if re.fullmatch(r"[a-z_]+", source) else f"({source.strip().rstrip(';')})"
     cols = ", ".join(f"CAST({ident(c.name)} AS {c.duckdb_type()}) AS {ident(c.name)}" for c in t.columns)
-
-    def target(suffix: str) -> str:
-        return str(folder / f"{name}.{suffix}").replace("'", "''")
-
+    target = folder / f"{name}.parquet"
     con.execute(
-        f"COPY (SELECT {cols} FROM {relation}) TO '{target('parquet')}' "
+        f"COPY (SELECT {cols} FROM {relation}) TO {sqlfiles.literal(str(target))} "
         "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)",
         params or {},
     )
-    if csv:
+    return target
+
+
+def _csv_from_parquet(parquet: Path) -> None:
+    """The CSV twin of a written Parquet file, from a DuckDB of its own (one thread, little memory): it runs
+    in a background thread while the run goes on in the main DuckDB."""
+    con = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
+    try:
         con.execute(
-            f"COPY (SELECT * FROM read_parquet('{target('parquet')}')) TO '{target('csv')}' (FORMAT csv, HEADER)"
+            f"COPY (SELECT * FROM read_parquet({sqlfiles.literal(str(parquet))})) "
+            f"TO {sqlfiles.literal(str(parquet.with_suffix('.csv')))} (FORMAT csv, HEADER)"
         )
+    finally:
+        con.close()
 
 
 def _replaced_breaks(replaced: list[dict[str, Any]], day: dt.date, settings: Settings) -> pl.DataFrame:
@@ -316,9 +318,11 @@ def reconcile(
 ) -> RunResult:
     day = dt.date.fromisoformat(business_date)
     con = duckdb.connect(config=_duckdb_config(settings))
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile-output")
     try:
         return _reconcile(
             con,
+            background,
             settings,
             day,
             ruleset,
@@ -331,11 +335,13 @@ def reconcile(
             replaced_files or [],
         )
     finally:
+        background.shutdown(wait=True)
         con.close()
 
 
 def _reconcile(
     con: duckdb.DuckDBPyConnection,
+    background: ThreadPoolExecutor,
     settings: Settings,
     day: dt.date,
     ruleset: RuleSet,
@@ -454,8 +460,9 @@ def _reconcile(
     runs_dir = settings.outputs / ".runs" / business_date
     runs_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{run_id}-"))
-    _copy_out(con, sqlfiles.load("out_matches"), "matches", folder, csv=True, params={"business_date": day})
-    _copy_out(con, "out_outcomes", "outcomes", folder, csv=False)
+    matches = _copy_out(con, sqlfiles.load("out_matches"), "matches", folder, params={"business_date": day})
+    matches_csv = background.submit(_csv_from_parquet, matches)
+    _copy_out(con, "out_outcomes", "outcomes", folder)
 
     # ---- lifecycle: what stays open, what closed, what the order system should hear -------------------
     open_items = _frame(con, sqlfiles.load("lifecycle_open_items"))
@@ -511,6 +518,7 @@ def _reconcile(
         open_items=open_items,
         receipts=receipts,
     )
+    matches_csv.result()
     invariants = check_invariants(con, result, staged, settings)
     result.summary = _summary(con, result, per_rule, invariants, ruleset)
     failed = [name for name, inv in invariants.items() if not inv["ok"]]

@@ -24,6 +24,11 @@ def load(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def literal(text: str) -> str:
+    """A SQL string literal (for the few places that take no bound value, such as COPY targets)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def ident(name: str) -> str:
     """Quote a schema identifier after checking its shape."""
     if not re.match(r"^[a-z_][a-z0-9_]*$", name):
