@@ -3,9 +3,10 @@
 ``python -m pipelines.bench --rows 1000000`` prints one JSON line: rows per side, seconds per stage,
 total seconds, rows/s and peak memory: the benchmark process's own peak RSS and the peak of the summed RSS
 of it and every process it started (sampled every 50 ms). The stages run as ``recon run`` runs them:
-normalisation in worker processes started before ingestion (``--workers`` channels at once, default 1; the
-``normalise`` stage counts from the end of ingestion until the workers have ended, ``normalise_<channel>``
-is a channel's own time in its worker), reconciliation in this process. Also times a bare exact-key DuckDB
+normalisation in worker processes started before ingestion (a parser and a stager per ``--workers``, default 1:
+one channel is validated and staged while the next ones are parsed; the ``normalise`` stage counts from the end
+of ingestion until the workers have ended, ``normalise_<channel>`` is a channel's parsing plus staging time in
+the workers), reconciliation in this process. Also times a bare exact-key DuckDB
 join of the same staged data as a reference floor for the matching stage.
 """
 
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="orders (and about as many PSP lines)")
     parser.add_argument("--date", default="2026-11-26")
     parser.add_argument("--workdir", help="keep the generated data and workspace here")
-    parser.add_argument("--workers", type=int, default=1, help="channels normalised at once, in worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="channels parsed (and staged) at once")
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
     result = run(args.rows, args.date, workdir, keep=bool(args.workdir), workers=args.workers)

@@ -21,7 +21,7 @@ from pipelines import formats, schema, validate
 from pipelines.catalog import FileRecord, FileStatus
 from pipelines.channels import Channel
 from pipelines.config import Settings
-from pipelines.formats.base import FileRejected, ParseContext
+from pipelines.formats.base import FileRejected, ParseContext, ParseResult
 
 log = logging.getLogger(__name__)
 PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
@@ -72,50 +72,65 @@ def _remove_previous(settings: Settings, table: str, channel: str, file_id: str)
     rows_quarantine_path(settings, channel, file_id).unlink(missing_ok=True)
 
 
-def normalise_file(rec: FileRecord, channel: Channel, settings: Settings, fallback_date: str) -> FileStatus:
-    """Parse, validate and stage one landed file; return its status for the catalog."""
+def _status(
+    rec: FileRecord,
+    channel: Channel,
+    fallback_date: str,
+    state: str,
+    reason: str | None,
+    rows_in: int = 0,
+    staged: int = 0,
+    quarantined: int = 0,
+    dates: list[str] | None = None,
+) -> FileStatus:
+    return FileStatus(
+        file_id=rec.file_id,
+        channel=channel.id,
+        format=channel.format,
+        canonical_table=formats.table_of(channel.format),
+        status=state,
+        reason=reason,
+        rows_in=rows_in,
+        rows_staged=staged,
+        rows_quarantined=quarantined,
+        business_dates=dates or [],
+        assigned_date=min(dates) if dates else fallback_date,
+    )
+
+
+def parse_file(rec: FileRecord, channel: Channel, settings: Settings, fallback_date: str) -> ParseResult | FileStatus:
+    """First half of ``normalise_file``: parse a landed file (its earlier staging output removed). A file
+    that cannot be read is quarantined here and its status returned."""
     table = formats.table_of(channel.format)
     parser = formats.get(channel.format)
     ctx = ParseContext(channel=channel, file_id=rec.file_id, file_name=rec.file_name)
     _remove_previous(settings, table, channel.id, rec.file_id)
-
-    def status(
-        state: str, reason: str | None, rows_in: int, staged: int, quarantined: int, dates: list[str]
-    ) -> FileStatus:
-        return FileStatus(
-            file_id=rec.file_id,
-            channel=channel.id,
-            format=channel.format,
-            canonical_table=table,
-            status=state,
-            reason=reason,
-            rows_in=rows_in,
-            rows_staged=staged,
-            rows_quarantined=quarantined,
-            business_dates=dates,
-            assigned_date=min(dates) if dates else fallback_date,
-        )
-
     try:
-        result = parser(Path(rec.landing_path), ctx)
+        return parser(Path(rec.landing_path), ctx)
     except FileRejected as exc:
         reason = f"{rec.file_name}: {exc}"
         log.warning("file quarantined: %s", reason)
         _quarantine_file(settings, rec, reason)
-        return status("quarantined", reason, 0, 0, 0, [])
     except Exception as exc:  # a parser must never take the run down with it: the file is quarantined
         reason = f"{rec.file_name}: unreadable as {channel.format}: {type(exc).__name__}: {exc}"
         log.exception("file quarantined: %s", reason)
         _quarantine_file(settings, rec, reason)
-        return status("quarantined", reason, 0, 0, 0, [])
+    return _status(rec, channel, fallback_date, "quarantined", reason)
 
+
+def stage_file(
+    rec: FileRecord, channel: Channel, settings: Settings, fallback_date: str, result: ParseResult
+) -> FileStatus:
+    """Second half of ``normalise_file``: validate a parsed file and write it to staging (or quarantine it
+    whole when it breaks its table's contract), its unparsable rows to the row quarantine."""
+    table = result.table
     frame = schema.table(table).conform(result.frame)
     outcome = validate.validate_frame(table, frame)
     if not outcome.success:
         reason = f"{rec.file_name}: breaks the {table} contract: " + "; ".join(outcome.failed)
         log.warning("file quarantined: %s", reason)
         _quarantine_file(settings, rec, reason, outcome.result)
-        return status("quarantined", reason, result.rows_in, 0, result.rows_in, [])
+        return _status(rec, channel, fallback_date, "quarantined", reason, result.rows_in, 0, result.rows_in)
 
     dates = sorted({d.isoformat() for d in frame["business_date"].unique().to_list()})
     for d in dates:
@@ -141,4 +156,44 @@ def normalise_file(rec: FileRecord, channel: Channel, settings: Settings, fallba
             f"{rec.file_name}: {result.rows_in} rows read but {frame.height} staged + "
             f"{result.rows_rejected} quarantined"
         )
-    return status("staged", None, result.rows_in, frame.height, result.rows_rejected, dates)
+    return _status(
+        rec, channel, fallback_date, "staged", None, result.rows_in, frame.height, result.rows_rejected, dates
+    )
+
+
+def normalise_file(rec: FileRecord, channel: Channel, settings: Settings, fallback_date: str) -> FileStatus:
+    """Parse, validate and stage one landed file; return its status for the catalog."""
+    parsed = parse_file(rec, channel, settings, fallback_date)
+    if isinstance(parsed, FileStatus):
+        return parsed
+    return stage_file(rec, channel, settings, fallback_date, parsed)
+
+
+# A file parsed in one process and staged in another waits in Arrow IPC files of the workspace (the
+# exact frames and types).
+def _parked_paths(settings: Settings, file_id: str) -> tuple[Path, Path]:
+    folder = settings.home / "tmp" / "parsed"
+    return folder / f"{file_id}.frame.arrow", folder / f"{file_id}.rejects.arrow"
+
+
+def park(result: ParseResult, settings: Settings, file_id: str) -> dict[str, Any]:
+    frame_path, rejects_path = _parked_paths(settings, file_id)
+    frame_path.parent.mkdir(parents=True, exist_ok=True)
+    result.frame.write_ipc(frame_path)
+    result.rejects.write_ipc(rejects_path)
+    return {"table": result.table, "rows_in": result.rows_in, "file_id": file_id}
+
+
+def unpark(parked: dict[str, Any], settings: Settings) -> ParseResult:
+    frame_path, rejects_path = _parked_paths(settings, parked["file_id"])
+    return ParseResult(
+        table=parked["table"],
+        frame=pl.read_ipc(frame_path),
+        rejects=pl.read_ipc(rejects_path),
+        rows_in=parked["rows_in"],
+    )
+
+
+def discard_parked(settings: Settings, file_id: str) -> None:
+    for path in _parked_paths(settings, file_id):
+        path.unlink(missing_ok=True)

@@ -7,10 +7,14 @@ writers are ``register_files``, ``record_statuses`` and ``reconcile_and_publish`
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import multiprocessing
+import os
+import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -67,52 +71,137 @@ def register_files(results: list[dict[str, Any]], home: str | None = None, rules
     return counts
 
 
+def _new_files(ctx: Context, channel_id: str, force: bool = False) -> list[FileRecord]:
+    done = ctx.catalog.file_statuses(channel_id)
+    return [rec for rec in ctx.catalog.files_of_channel(channel_id) if force or rec.file_id not in done]
+
+
 def normalise_channel(
     channel_id: str, business_date: str, home: str | None = None, rules: str | None = None, force: bool = False
 ) -> list[dict[str, Any]]:
     from pipelines.normalise import normalise_file
 
     ctx = context(home, rules)
-    done = ctx.catalog.file_statuses(channel_id)
-    out = []
-    for rec in ctx.catalog.files_of_channel(channel_id):
-        if rec.file_id in done and not force:
-            continue
-        out.append(normalise_file(rec, ctx.channels[channel_id], ctx.settings, business_date).to_dict())
+    return [
+        normalise_file(rec, ctx.channels[channel_id], ctx.settings, business_date).to_dict()
+        for rec in _new_files(ctx, channel_id, force)
+    ]
+
+
+def parse_channel(
+    channel_id: str, business_date: str, home: str | None = None, rules: str | None = None
+) -> list[dict[str, Any]]:
+    """The first half of ``normalise_channel`` (no validation library needed): each new file of the channel
+    parsed and parked for ``stage_channel``, or its status when it could not be read."""
+    from pipelines.normalise import park, parse_file
+
+    ctx = context(home, rules)
+    out: list[dict[str, Any]] = []
+    for rec in _new_files(ctx, channel_id):
+        parsed = parse_file(rec, ctx.channels[channel_id], ctx.settings, business_date)
+        if isinstance(parsed, FileStatus):
+            out.append({"status": parsed.to_dict()})
+        else:
+            out.append({"parked": park(parsed, ctx.settings, rec.file_id)})
     return out
 
 
-def _normalise_timed(
-    channel_id: str, business_date: str, home: str | None, rules: str | None
-) -> tuple[float, list[dict[str, Any]]]:
+def stage_channel(
+    channel_id: str,
+    business_date: str,
+    home: str | None = None,
+    rules: str | None = None,
+    parsed: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The second half of ``normalise_channel``: the files ``parse_channel`` parked, validated and staged."""
+    from pipelines.normalise import discard_parked, stage_file, unpark
+
+    ctx = context(home, rules)
+    records = {rec.file_id: rec for rec in ctx.catalog.files_of_channel(channel_id)}
+    out = []
+    for item in parsed or []:
+        if "status" in item:
+            out.append(item["status"])
+            continue
+        file_id = item["parked"]["file_id"]
+        result = unpark(item["parked"], ctx.settings)
+        discard_parked(ctx.settings, file_id)
+        status = stage_file(records[file_id], ctx.channels[channel_id], ctx.settings, business_date, result)
+        out.append(status.to_dict())
+    return out
+
+
+def _timed(fn: Callable[..., list[dict[str, Any]]], *args: Any) -> tuple[float, list[dict[str, Any]]]:
     start = time.perf_counter()
-    statuses = normalise_channel(channel_id, business_date, home, rules)
-    return time.perf_counter() - start, statuses
+    result = fn(*args)
+    return time.perf_counter() - start, result
 
 
 def _prepare_worker() -> None:
-    """Start of a normalisation worker: the validation library is imported and every suite built in a
-    background thread, while the worker takes its first file."""
+    """Start of a staging worker: the validation library imported and every suite built up front, while the
+    caller ingests and the parsers parse."""
     from pipelines import validate
 
-    validate.prepare_in_background()
+    atexit.register(_end_at_once)
+    validate.prepare()
+
+
+def _end_at_once() -> None:
+    """Last exit step of a staging worker. With the validation library loaded, the interpreter's teardown
+    (unloading thousands of modules) takes about a second, which the run would wait for; the worker's
+    results are sent and its files closed by then, so after flushing its logs it ends without it."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _ready() -> bool:
     return True
 
 
-def start_normalisers(workers: int = 1) -> ProcessPoolExecutor:
-    """Worker processes for ``normalise_channels``, started at once: each imports the validation library and
-    builds its suites while the caller goes on (ingesting). Fresh processes (``spawn``): nothing of the caller
-    is inherited, and when the pool is shut down their memory is returned before reconciliation starts."""
-    n = max(1, workers)
-    pool = ProcessPoolExecutor(
-        max_workers=n, mp_context=multiprocessing.get_context("spawn"), initializer=_prepare_worker
-    )
-    for _ in range(n):
-        pool.submit(_ready)
-    return pool
+_JEMALLOC_CONF = "_RJEM_MALLOC_CONF"  # options of the allocator built into Polars
+
+
+class Normalisers:
+    """The worker processes of ``normalise_channels``: parsers, and stagers that validate and stage what the
+    parsers parked. The stagers import the validation library and build its suites as they start, while the
+    caller ingests and the parsers parse; the parsers never load it. Fresh processes (``spawn``): nothing of
+    the caller is inherited, and once shut down their memory is returned before reconciliation starts."""
+
+    def __init__(self, workers: int = 1) -> None:
+        n = max(1, workers)
+        spawn = multiprocessing.get_context("spawn")
+        self.workers = n
+        self.stagers = ProcessPoolExecutor(max_workers=n, mp_context=spawn, initializer=_prepare_worker)
+        self.parsers = ProcessPoolExecutor(max_workers=n, mp_context=spawn)
+        for _ in range(n):
+            self.stagers.submit(_ready)
+        # a parser holds a file's raw bytes and columns only while it parses it: its Polars allocator
+        # (jemalloc) returns freed pages at once instead of keeping them for reuse, so the parsers' resident
+        # memory does not add to the stagers' peak
+        previous = os.environ.get(_JEMALLOC_CONF)
+        os.environ[_JEMALLOC_CONF] = "dirty_decay_ms:0,muzzy_decay_ms:0"
+        try:
+            for _ in range(n):
+                self.parsers.submit(_ready)
+        finally:
+            if previous is None:
+                del os.environ[_JEMALLOC_CONF]
+            else:
+                os.environ[_JEMALLOC_CONF] = previous
+
+    def __enter__(self) -> Normalisers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.parsers.shutdown(wait=True)
+        self.stagers.shutdown(wait=True)
+
+
+def start_normalisers(workers: int = 1) -> Normalisers:
+    """Start the worker processes of ``normalise_channels`` (``workers`` parsers and as many stagers)."""
+    return Normalisers(workers)
 
 
 def normalise_channels(
@@ -120,17 +209,23 @@ def normalise_channels(
     business_date: str,
     home: str | None = None,
     rules: str | None = None,
-    pool: ProcessPoolExecutor | None = None,
+    pool: Normalisers | None = None,
     seconds: dict[str, float] | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """``normalise_channel`` for each channel, results in channel order: in the workers of ``pool`` (from
-    ``start_normalisers``; as many channels at once as it has workers, as the DAG's mapped normalise tasks
-    run), or one after the other in this process. The channels' seconds go into ``seconds`` when given."""
+    """``normalise_channel`` for each channel, results in channel order: one after the other in this
+    process, or in the workers of ``pool`` (from ``start_normalisers``): each channel parsed by a parser and
+    then staged by a stager, so one channel is staged while the next ones are parsed (as many channels at
+    once as the pool has workers, as the DAG's mapped normalise tasks run). The channels' seconds (parsing
+    plus staging) go into ``seconds`` when given."""
     if pool is None:
-        timed = [_normalise_timed(c, business_date, home, rules) for c in channel_ids]
+        timed = [_timed(normalise_channel, c, business_date, home, rules) for c in channel_ids]
     else:
-        n = len(channel_ids)
-        timed = list(pool.map(_normalise_timed, channel_ids, [business_date] * n, [home] * n, [rules] * n))
+        parsing = [pool.parsers.submit(_timed, parse_channel, c, business_date, home, rules) for c in channel_ids]
+        staging = []
+        for c, job in zip(channel_ids, parsing, strict=True):
+            parse_s, parsed = job.result()
+            staging.append((parse_s, pool.stagers.submit(_timed, stage_channel, c, business_date, home, rules, parsed)))
+        timed = [(parse_s + job.result()[0], job.result()[1]) for parse_s, job in staging]
     if seconds is not None:
         seconds.update({c: t for c, (t, _) in zip(channel_ids, timed, strict=True)})
     return [statuses for _, statuses in timed]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -136,26 +135,14 @@ def _validation(table_name: str, part: str) -> Any:
     return context.validation_definitions.add(definition)
 
 
-_prepare_lock = threading.Lock()
-
-
 def prepare() -> None:
-    """Import the validation library and register every canonical table's suites (once; a call while
-    another thread prepares waits for it)."""
+    """Import the validation library and register every canonical table's suites now (a worker process
+    does this while it waits for its first file)."""
     from pipelines import formats
 
-    with _prepare_lock:
-        for table_name in sorted({formats.table_of(f) for f in formats.registered()}):
-            for part in ("structure", "values"):
-                _validation(table_name, part)
-
-
-def prepare_in_background() -> threading.Thread:
-    """``prepare`` in a thread of its own: a worker process parses its first file meanwhile (the parsers
-    spend their time in Polars, outside the interpreter lock); ``validate_frame`` waits for it."""
-    thread = threading.Thread(target=prepare, name="prepare-validation", daemon=True)
-    thread.start()
-    return thread
+    for table_name in sorted({formats.table_of(f) for f in formats.registered()}):
+        for part in ("structure", "values"):
+            _validation(table_name, part)
 
 
 def _run(table_name: str, part: str, frame: pl.DataFrame) -> dict[str, Any]:
@@ -169,7 +156,6 @@ def _run(table_name: str, part: str, frame: pl.DataFrame) -> dict[str, Any]:
 def validate_frame(table_name: str, frame: pl.DataFrame) -> ValidationOutcome:
     """Validate a canonical frame against its table's suite: structure on the full column set, values
     on the columns that carry a value expectation."""
-    prepare()
     structure = _run(table_name, "structure", frame.head(0))
     values = _run(
         table_name, "values", frame.select([c for c in constrained_columns(table_name) if c in frame.columns])

@@ -225,3 +225,49 @@ def test_publish_switches_atomically(tmp_path: Path) -> None:
     assert seen and all(seen)
     assert len(list((home / "outputs" / ".runs" / "2026-11-26").iterdir())) == 2  # current + previous
     assert json.loads((out / "summary.json").read_text())["mode"] == "rerun"
+
+
+def test_parsing_in_one_step_and_staging_in_another_is_normalising(tmp_path: Path) -> None:
+    """``recon run`` parses a channel in one worker process and stages it in another: the same statuses,
+    staging files and quarantine as ``normalise_channel``, and nothing of the hand-over is left behind."""
+    import shutil
+
+    import yaml
+
+    from pipelines import pipeline
+    from pipelines.config import PROJECT_ROOT
+
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", rules)
+    inbox = tmp_path / "bank"
+    inbox.mkdir()
+    for sample in (PROJECT_ROOT / "data_samples" / "bank").glob("camt053_*.xml"):
+        shutil.copy(sample, inbox)
+    (inbox / "camt053_truncated.xml").write_bytes(b"<Document><BkToCstmrStmt><Stmt>")
+    path = rules / "channels" / "bank_eu.yaml"
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**raw, "location": str(inbox)}))
+
+    homes = {name: str(tmp_path / name) for name in ("one", "split")}
+    for home in homes.values():
+        pipeline.register_files([pipeline.ingest_channel("bank_eu", home, str(rules))], home, str(rules))
+    one = pipeline.normalise_channel("bank_eu", "2026-11-26", homes["one"], str(rules))
+    parsed = pipeline.parse_channel("bank_eu", "2026-11-26", homes["split"], str(rules))
+    assert sorted("parked" in p for p in parsed) == [False, True]  # the truncated file is quarantined at once
+    assert list((tmp_path / "split" / "tmp" / "parsed").glob("*.arrow"))
+    split = pipeline.stage_channel("bank_eu", "2026-11-26", homes["split"], str(rules), parsed)
+
+    assert sorted(s["status"] for s in one) == ["quarantined", "staged"]
+    assert sorted(split, key=lambda s: s["file_id"]) == sorted(one, key=lambda s: s["file_id"])
+    for sub in ("staging", "quarantine"):
+        files = {
+            p.relative_to(tmp_path / name / sub): p.read_bytes()
+            for name in homes
+            for p in (tmp_path / name / sub).rglob("*")
+            if p.is_file()
+        }
+        assert files and all(
+            (tmp_path / "one" / sub / rel).read_bytes() == (tmp_path / "split" / sub / rel).read_bytes()
+            for rel in files
+        )
+    assert not list((tmp_path / "split" / "tmp" / "parsed").glob("*"))
