@@ -573,6 +573,7 @@ def check_invariants(
 
     # 3. no item used twice in a pairing; every match balances within its recorded tolerance
     match_problems = _frame(con, sqlfiles.load("invariant_matches"))
+    matches = int(match_problems.filter(pl.col("problem") == "matches")["n"].sum())
     reused = match_problems.filter(pl.col("problem") == "used_twice")
     unbalanced = match_problems.filter(pl.col("problem") == "unbalanced")
     out["no_item_used_twice"] = {
@@ -582,7 +583,7 @@ def check_invariants(
     }
     out["matches_balance"] = {
         "ok": unbalanced.height == 0,
-        "matches": _count_matches(con),
+        "matches": matches,
         "detail": unbalanced.head(10).to_dicts(),
     }
 
@@ -690,11 +691,6 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
     )
 
 
-def _count_matches(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.sql("SELECT count(DISTINCT match_id) FROM match_rows").fetchall()[0]
-    return int(row[0]) if row else 0
-
-
 def _summary(
     con: duckdb.DuckDBPyConnection,
     result: RunResult,
@@ -722,7 +718,7 @@ def _summary(
         "rows_in": rows_in,
         "outcomes": by_outcome,
         "matches": {
-            "total": _count_matches(con),
+            "total": invariants["matches_balance"]["matches"],
             "per_rule": dict(sorted(per_rule.items())),
         },
         "breaks": {
