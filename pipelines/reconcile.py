@@ -613,7 +613,8 @@ def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
                 "received_minor": pl.Int64,
             }
         )
-    all_lines = pl.read_parquet(files)
+    columns = ["file_id", "line_no", "channel", "record_type", "currency", "net_minor", "fee_minor", "payout_id"]
+    all_lines = pl.read_parquet(files, columns=columns)
     lines = all_lines.filter(pl.col("record_type") != "payout")
     expected = lines.group_by("channel", "currency").agg(
         pl.col("net_minor").sum().alias("net_all"),
