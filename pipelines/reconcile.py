@@ -104,16 +104,18 @@ def _fx_history_files(settings: Settings, business_date: str) -> list[str]:
 
 
 def _define_names(con: duckdb.DuckDBPyConnection, file_ids: set[str], channel_ids: set[str]) -> None:
-    """The run's enumerations of file ids and channels: the loaded tables repeat a few of each on millions
-    of rows and hold an integer instead of the text (they are written out as text)."""
+    """The run's enumerations of file ids, channels and the tables of outcomes ("unknown": a quarantined row
+    of a file whose table is not known): the run's tables repeat a few of each on millions of rows and hold
+    an integer instead of the text (they are written out as text). In the text's order, so they sort as it."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE recon_names AS SELECT 'file' AS kind, unnest(CAST($files AS VARCHAR[])) AS v "
-        "UNION ALL SELECT 'channel', unnest(CAST($channels AS VARCHAR[]))",
-        {"files": sorted(file_ids), "channels": sorted(channel_ids)},
+        "UNION ALL SELECT 'channel', unnest(CAST($channels AS VARCHAR[])) "
+        "UNION ALL SELECT 'table', unnest(CAST($tables AS VARCHAR[]))",
+        {"files": sorted(file_ids), "channels": sorted(channel_ids), "tables": [*STAGED_TABLES, "unknown"]},
     )
-    for table in ("all_items", *STAGED_TABLES):  # a connection loaded before: its tables use the old types
+    for table in ("all_items", "out_outcomes", *STAGED_TABLES):  # loaded before: these use the old types
         con.execute(f"DROP TABLE IF EXISTS {ident(table)}")
-    for name, kind in (("recon_file_id", "file"), ("recon_channel", "channel")):
+    for name, kind in (("recon_file_id", "file"), ("recon_channel", "channel"), ("recon_item_table", "table")):
         con.execute(f"DROP TYPE IF EXISTS {name}")
         con.execute(f"CREATE TYPE {name} AS ENUM (SELECT v FROM recon_names WHERE kind = '{kind}' ORDER BY v)")
 
@@ -243,10 +245,22 @@ def _value_dates(business_date: dt.date, channels: dict[str, Channel]) -> pl.Dat
 def _copy_out(
     con: duckdb.DuckDBPyConnection, source: str, name: str, folder: Path, params: dict[str, Any] | None = None
 ) -> Path:
-    """Write a result (a table name or a SELECT) as Parquet in its canonical column order and types."""
+    """Write a result (a table name or a SELECT) as Parquet in its canonical column order and types. A text
+    column held as an enumeration fixed by the rules and schemas (rule ids, sides, tables, kinds) is written
+    as it is: Parquet stores it as text with the enumeration as its dictionary, without turning every value
+    back into a string first. File ids and channels are cast to text: their enumerations depend on the files
+    a run loads, and a dictionary holding an unused file would change the bytes of an unchanged output."""
     t = schema.table(name)
     relation = ident(source) if re.fullmatch(r"[a-z_]+", source) else f"({source.strip().rstrip(';')})"
-    cols = ", ".join(f"CAST({ident(c.name)} AS {c.duckdb_type()}) AS {ident(c.name)}" for c in t.columns)
+    held = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}", params or {}).fetchall()}
+
+    def column(c: schema.Column) -> str:
+        fixed = c.name not in ("file_id", "channel") and held.get(c.name, "").startswith("ENUM(")
+        if c.duckdb_type() == "VARCHAR" and fixed:
+            return ident(c.name)
+        return f"CAST({ident(c.name)} AS {c.duckdb_type()}) AS {ident(c.name)}"
+
+    cols = ", ".join(column(c) for c in t.columns)
     target = folder / f"{name}.parquet"
     con.execute(
         f"COPY (SELECT {cols} FROM {relation}) TO {sqlfiles.literal(str(target))} "
