@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=int(os.environ.get("RECON_WORKERS", "1")),
-        help="channels normalised at once, each in its own process (default RECON_WORKERS or 1)",
+        help="channels parsed (and staged) at once, by parser and stager processes (default RECON_WORKERS or 1)",
     )
     run.set_defaults(func=cmd_run)
 

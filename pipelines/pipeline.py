@@ -297,8 +297,8 @@ def run_all(
     workers: int = 1,
 ) -> dict[str, Any]:
     """All stages in sequence, as the nightly DAG runs them (without Airflow). Normalisation runs in worker
-    processes started before ingestion (``workers`` channels at once); reconciliation runs in this process,
-    after they have ended."""
+    processes started before ingestion (``Normalisers``: parsers and stagers, ``workers`` of each);
+    reconciliation runs in this process, after they have ended."""
 
     def step(name: str) -> None:
         if progress is not None:
