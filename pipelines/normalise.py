@@ -171,9 +171,18 @@ def normalise_file(rec: FileRecord, channel: Channel, settings: Settings, fallba
 
 # A file parsed in one process and staged in another waits in Arrow IPC files of the workspace (the
 # exact frames and types).
+def _parked_folder(settings: Settings) -> Path:
+    return settings.home / "tmp" / "parsed"
+
+
 def _parked_paths(settings: Settings, file_id: str) -> tuple[Path, Path]:
-    folder = settings.home / "tmp" / "parsed"
+    folder = _parked_folder(settings)
     return folder / f"{file_id}.frame.arrow", folder / f"{file_id}.rejects.arrow"
+
+
+def discard_all_parked(settings: Settings) -> None:
+    """Remove what a run that died between parsing and staging left parked (a run starts with none)."""
+    shutil.rmtree(_parked_folder(settings), ignore_errors=True)
 
 
 def park(result: ParseResult, settings: Settings, file_id: str) -> dict[str, Any]:

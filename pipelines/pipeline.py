@@ -220,6 +220,9 @@ def normalise_channels(
     if pool is None:
         timed = [_timed(normalise_channel, c, business_date, home, rules) for c in channel_ids]
     else:
+        from pipelines.normalise import discard_all_parked
+
+        discard_all_parked(config.settings(home, rules))
         parsing = [pool.parsers.submit(_timed, parse_channel, c, business_date, home, rules) for c in channel_ids]
         staging = []
         for c, job in zip(channel_ids, parsing, strict=True):

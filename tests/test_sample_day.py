@@ -110,9 +110,13 @@ def test_channels_normalised_in_worker_processes_give_the_same_outputs(
     ids = pipeline.channel_ids(str(tmp_path / "parallel"))
     pulled = [pipeline.ingest_channel(c, str(tmp_path / "parallel")) for c in ids]
     pipeline.register_files(pulled, str(tmp_path / "parallel"))
+    stale = tmp_path / "parallel" / "tmp" / "parsed" / "left-by-a-run-that-died.frame.arrow"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"not a frame")
     with pipeline.start_normalisers(2) as pool:
         statuses = pipeline.normalise_channels(ids, DATE, str(tmp_path / "parallel"), pool=pool, seconds=seconds)
     assert set(seconds) == set(ids) and all(s > 0 for s in seconds.values())
+    assert not list(stale.parent.glob("*"))  # nothing parked is left, nor what an earlier run left
     assert len(statuses) == len(ids) and all(statuses)  # one list per channel, in order, each with its files
     assert [{s["channel"] for s in st} for st in statuses] == [{c} for c in ids]
     pipeline.record_statuses(statuses, str(tmp_path / "parallel"))
