@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,12 +223,17 @@ def normalise_channels(
         from pipelines.normalise import discard_all_parked
 
         discard_all_parked(config.settings(home, rules))
-        parsing = [pool.parsers.submit(_timed, parse_channel, c, business_date, home, rules) for c in channel_ids]
-        staging = []
-        for c, job in zip(channel_ids, parsing, strict=True):
-            parse_s, parsed = job.result()
-            staging.append((parse_s, pool.stagers.submit(_timed, stage_channel, c, business_date, home, rules, parsed)))
-        timed = [(parse_s + job.result()[0], job.result()[1]) for parse_s, job in staging]
+        parsing = {pool.parsers.submit(_timed, parse_channel, c, business_date, home, rules): c for c in channel_ids}
+        parse_s: dict[str, float] = {}
+        staging: dict[str, Future[tuple[float, list[dict[str, Any]]]]] = {}
+        for job in as_completed(parsing):  # a channel is staged as soon as it is parsed
+            c = parsing[job]
+            parse_s[c], parsed = job.result()
+            staging[c] = pool.stagers.submit(_timed, stage_channel, c, business_date, home, rules, parsed)
+        timed = []
+        for c in channel_ids:
+            stage_s, statuses = staging[c].result()
+            timed.append((parse_s[c] + stage_s, statuses))
     if seconds is not None:
         seconds.update({c: t for c, (t, _) in zip(channel_ids, timed, strict=True)})
     return [statuses for _, statuses in timed]
