@@ -1,12 +1,13 @@
 """Benchmark: generate a synthetic business day in the real formats and run the whole pipeline on it.
 
 ``python -m pipelines.bench --rows 1000000`` prints one JSON line: rows per side, seconds per stage,
-total seconds, rows/s and peak memory: the benchmark process's own peak RSS and the peak of the summed RSS
-of it and every process it started (sampled every 50 ms). The stages run as ``recon run`` runs them:
-normalisation in worker processes started before ingestion (a parser and a stager per ``--workers``, default 1:
-one channel is validated and staged while the next ones are parsed; the ``normalise`` stage counts from the end
-of ingestion until the workers have ended, ``normalise_<channel>`` is a channel's parsing plus staging time in
-the workers), reconciliation in this process. Also times a bare exact-key DuckDB
+total seconds, rows/s, CPU seconds (user plus system, of the process and its workers: steadier than the
+wall clock on a machine whose speed drifts) and peak memory: the benchmark process's own peak RSS and the
+peak of the summed RSS of it and every process it started (sampled every 50 ms). The stages run as
+``recon run`` runs them: normalisation in worker processes started before ingestion (a parser and a stager
+per ``--workers``, default 1: a channel is validated and staged as soon as it is parsed; the ``normalise``
+stage counts from the end of ingestion until the workers have ended, ``normalise_<channel>`` is a channel's
+parsing plus staging time in the workers), reconciliation in this process. Also times a bare exact-key DuckDB
 join of the same staged data as a reference floor for the matching stage.
 """
 
@@ -36,6 +37,13 @@ CHANNEL_FOLDERS = {"orders": "orders", "adyen_eu": "adyen", "stripe_eu": "stripe
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    """User plus system CPU seconds of this process and of its ended child processes (the workers count once
+    they are shut down)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 class TreeMemory:
@@ -111,8 +119,9 @@ def run(rows: int, business_date: str, workdir: Path, keep: bool, workers: int =
     h, r = str(home), str(rules_dir)
     stages: dict[str, float] = {}
 
+    cpu: dict[str, float] = {}
     with TreeMemory() as memory:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_s()
         with pipeline.start_normalisers(workers) as pool:  # as run_all: workers get ready during ingestion
             ids = pipeline.channel_ids(h, r)
             pulled = [pipeline.ingest_channel(c, h, r) for c in ids]
@@ -123,15 +132,18 @@ def run(rows: int, business_date: str, workdir: Path, keep: bool, workers: int =
             per_channel: dict[str, float] = {}
             statuses = pipeline.normalise_channels(ids, business_date, h, r, pool, seconds=per_channel)
         stages["normalise"] = time.perf_counter() - t
+        cpu["ingest_normalise"] = _cpu_s() - cpu_start
         stages.update({f"normalise_{c}": per_channel[c] for c in ids})
         t = time.perf_counter()
         pipeline.record_statuses(statuses, h, r)
         stages["record"] = time.perf_counter() - t
 
-        t = time.perf_counter()
+        t, cpu_t = time.perf_counter(), _cpu_s()
         out = pipeline.reconcile_and_publish(business_date, "nightly", h, r)
         stages["match_clear_publish"] = time.perf_counter() - t
+        cpu["match_clear_publish"] = _cpu_s() - cpu_t
         total = time.perf_counter() - start
+        cpu["total"] = _cpu_s() - cpu_start
 
     summary = json.loads((Path(out["output"]) / "summary.json").read_text())
     join_s = exact_join_seconds(home / "staging", business_date)
@@ -142,6 +154,7 @@ def run(rows: int, business_date: str, workdir: Path, keep: bool, workers: int =
         "generate_s": round(generate_s, 2),
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "total_s": round(total, 2),
+        "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "rows_per_s": round((summary["rows_in"]["orders"] + summary["rows_in"]["psp_settlement_lines"]) / total),
         "exact_key_join_s": round(join_s, 2),
         "matches": summary["matches"]["total"],

@@ -16,6 +16,9 @@ def test_pipeline_benchmark_reconciles_what_it_planted(tmp_path: Path) -> None:
     assert r["breaks_as_planted"]
     assert {"ingest", "record", "match_clear_publish"} <= set(r["stages_s"])
     assert r["total_s"] > 0 and r["peak_rss_mb"] > 0
+    # CPU seconds per stage (the workers counted once they have ended) add up to no more than the run's
+    assert r["cpu_s"]["total"] >= r["cpu_s"]["ingest_normalise"] + r["cpu_s"]["match_clear_publish"] - 0.05
+    assert r["cpu_s"]["ingest_normalise"] > 0 and r["cpu_s"]["match_clear_publish"] > 0
     assert not (tmp_path / "bench").exists()
 
 
