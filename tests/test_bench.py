@@ -33,3 +33,7 @@ def test_matching_benchmark_rules_find_what_was_planted() -> None:
         else:
             assert r["matches_per_rule"][rule_id] == planted, rule_id
     assert r["exact_key_join_s"] > 0 and r["join_and_classify_s"] > 0
+    # the floor takes the first rule's unique pairs: those the engine's first rule takes before resolving ties
+    exact = r["matches_per_rule"]["order_psp_reference_exact"]
+    assert 0 < r["first_rule_floor_pairs"] <= exact
+    assert r["first_rule_floor_s"] > 0
