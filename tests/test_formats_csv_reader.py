@@ -236,7 +236,7 @@ def test_split_valid_keeps_the_valid_rows_in_order(bad_every: int) -> None:
             "raw": [f"r{i}" for i in range(n)],
         }
     )
-    checks = {
+    checks: dict[str, pl.Expr] = {
         "v": pl.when(pl.col("v") == 0).then(pl.lit("v is zero")),
         "line_no": pl.when(pl.col("v") == 0).then(pl.format("line {}", pl.col("line_no"))),
     }
