@@ -54,7 +54,7 @@ bench: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/mypy pipelines dags
+	$(BIN)/mypy pipelines dags tests
 
 clean:
 	rm -rf var

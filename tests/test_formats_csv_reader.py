@@ -34,7 +34,7 @@ def rows(src: csvutil.CsvFile) -> list[tuple[object, ...]]:
 
 def rejected(tmp_path: Path, content: bytes, **options: str) -> str:
     with pytest.raises(FileRejected) as info:
-        read(tmp_path, content, **options)
+        read(tmp_path, content, ("a",), **options)
     return str(info.value)
 
 
