@@ -532,9 +532,9 @@ def _reconcile(
         open_items=open_items,
         receipts=receipts,
     )
-    matches_csv.result()
     invariants = check_invariants(con, result, staged, settings)
     result.summary = _summary(con, result, per_rule, invariants, ruleset)
+    matches_csv.result()  # the invariants read the Parquet outputs only: they ran while the CSV was written
     failed = [name for name, inv in invariants.items() if not inv["ok"]]
     if failed:
         failed_dir = folder.with_name(folder.name + ".failed")
