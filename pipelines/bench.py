@@ -9,6 +9,11 @@ per ``--workers``, default 1: a channel is validated and staged as soon as it is
 stage counts from the end of ingestion until the workers have ended, ``normalise_<channel>`` is a channel's
 parsing plus staging time in the workers), reconciliation in this process. Also times a bare exact-key DuckDB
 join of the same staged data as a reference floor for the matching stage.
+
+Where the CPU goes: ``normalise_cpu_s`` gives the workers' start (``parser_start``; ``stager_start`` includes
+importing the validation library and building its suites), parsing and staging (validation and writing),
+summed over the channels; ``match_clear_publish_steps`` the wall and CPU seconds of each step of
+reconciliation and publication (``reconcile.StepClock``).
 """
 
 from __future__ import annotations
@@ -130,7 +135,9 @@ def run(rows: int, business_date: str, workdir: Path, keep: bool, workers: int =
 
             t = time.perf_counter()
             per_channel: dict[str, float] = {}
-            statuses = pipeline.normalise_channels(ids, business_date, h, r, pool, seconds=per_channel)
+            parts: dict[str, float] = {}
+            statuses = pipeline.normalise_channels(ids, business_date, h, r, pool, seconds=per_channel, cpu_s=parts)
+            parts.update(pool.start_cpu_s())
         stages["normalise"] = time.perf_counter() - t
         cpu["ingest_normalise"] = _cpu_s() - cpu_start
         stages.update({f"normalise_{c}": per_channel[c] for c in ids})
@@ -155,6 +162,8 @@ def run(rows: int, business_date: str, workdir: Path, keep: bool, workers: int =
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "total_s": round(total, 2),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+        "normalise_cpu_s": {k: round(v, 2) for k, v in sorted(parts.items())},
+        "match_clear_publish_steps": out["steps"],
         "rows_per_s": round((summary["rows_in"]["orders"] + summary["rows_in"]["psp_settlement_lines"]) / total),
         "exact_key_join_s": round(join_s, 2),
         "matches": summary["matches"]["total"],

@@ -131,10 +131,14 @@ def stage_channel(
     return out
 
 
-def _timed(fn: Callable[..., list[dict[str, Any]]], *args: Any) -> tuple[float, list[dict[str, Any]]]:
-    start = time.perf_counter()
+Timed = tuple[float, float, list[dict[str, Any]]]
+
+
+def _timed(fn: Callable[..., list[dict[str, Any]]], *args: Any) -> Timed:
+    """Wall seconds, CPU seconds (user plus system, of every thread of the process) and result of a call."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = fn(*args)
-    return time.perf_counter() - start, result
+    return time.perf_counter() - start, time.process_time() - cpu, result
 
 
 def _prepare_worker() -> None:
@@ -156,8 +160,10 @@ def _end_at_once() -> None:
     os._exit(0)
 
 
-def _ready() -> bool:
-    return True
+def _ready() -> float:
+    """A worker's CPU seconds from its start until now: starting the interpreter, importing, and for a stager
+    the validation library and its suites (its initializer has run before any task)."""
+    return time.process_time()
 
 
 _JEMALLOC_CONF = "_RJEM_MALLOC_CONF"  # options of the allocator built into Polars
@@ -175,8 +181,9 @@ class Normalisers:
         self.workers = n
         self.stagers = ProcessPoolExecutor(max_workers=n, mp_context=spawn, initializer=_prepare_worker)
         self.parsers = ProcessPoolExecutor(max_workers=n, mp_context=spawn)
+        self.started: dict[str, list[Future[float]]] = {"stagers": [], "parsers": []}
         for _ in range(n):
-            self.stagers.submit(_ready)
+            self.started["stagers"].append(self.stagers.submit(_ready))
         # a parser holds a file's raw bytes and columns only while it parses it: its Polars allocator
         # (jemalloc) returns freed pages at once instead of keeping them for reuse, so the parsers' resident
         # memory does not add to the stagers' peak
@@ -184,12 +191,16 @@ class Normalisers:
         os.environ[_JEMALLOC_CONF] = "dirty_decay_ms:0,muzzy_decay_ms:0"
         try:
             for _ in range(n):
-                self.parsers.submit(_ready)
+                self.started["parsers"].append(self.parsers.submit(_ready))
         finally:
             if previous is None:
                 del os.environ[_JEMALLOC_CONF]
             else:
                 os.environ[_JEMALLOC_CONF] = previous
+
+    def start_cpu_s(self) -> dict[str, float]:
+        """CPU seconds the workers took to get ready (``parser_start``, ``stager_start``, summed over workers)."""
+        return {f"{kind[:-1]}_start": sum(f.result() for f in futures) for kind, futures in self.started.items()}
 
     def __enter__(self) -> Normalisers:
         return self
@@ -211,32 +222,44 @@ def normalise_channels(
     rules: str | None = None,
     pool: Normalisers | None = None,
     seconds: dict[str, float] | None = None,
+    cpu_s: dict[str, float] | None = None,
 ) -> list[list[dict[str, Any]]]:
     """``normalise_channel`` for each channel, results in channel order: one after the other in this
     process, or in the workers of ``pool`` (from ``start_normalisers``): each channel parsed by a parser and
     then staged by a stager, so one channel is staged while the next ones are parsed (as many channels at
     once as the pool has workers, as the DAG's mapped normalise tasks run). The channels' seconds (parsing
-    plus staging) go into ``seconds`` when given."""
+    plus staging) go into ``seconds`` when given, and the CPU seconds of parsing and of staging (validation
+    and writing), summed over the channels, into ``cpu_s`` (``parse`` and ``stage``; in this process, one
+    ``normalise``)."""
+    timed: list[Timed]
+    cpu: dict[str, float] = {}
     if pool is None:
         timed = [_timed(normalise_channel, c, business_date, home, rules) for c in channel_ids]
+        cpu["normalise"] = sum(c for _, c, _ in timed)
     else:
         from pipelines.normalise import discard_all_parked
 
         discard_all_parked(config.settings(home, rules))
         parsing = {pool.parsers.submit(_timed, parse_channel, c, business_date, home, rules): c for c in channel_ids}
-        parse_s: dict[str, float] = {}
-        staging: dict[str, Future[tuple[float, list[dict[str, Any]]]]] = {}
+        parse_s: dict[str, tuple[float, float]] = {}
+        staging: dict[str, Future[Timed]] = {}
         for job in as_completed(parsing):  # a channel is staged as soon as it is parsed
             c = parsing[job]
-            parse_s[c], parsed = job.result()
+            wall, cpu_parse, parsed = job.result()
+            parse_s[c] = (wall, cpu_parse)
             staging[c] = pool.stagers.submit(_timed, stage_channel, c, business_date, home, rules, parsed)
         timed = []
+        cpu.update(parse=0.0, stage=0.0)
         for c in channel_ids:
-            stage_s, statuses = staging[c].result()
-            timed.append((parse_s[c] + stage_s, statuses))
+            stage_s, cpu_stage, statuses = staging[c].result()
+            timed.append((parse_s[c][0] + stage_s, parse_s[c][1] + cpu_stage, statuses))
+            cpu["parse"] += parse_s[c][1]
+            cpu["stage"] += cpu_stage
     if seconds is not None:
-        seconds.update({c: t for c, (t, _) in zip(channel_ids, timed, strict=True)})
-    return [statuses for _, statuses in timed]
+        seconds.update({c: t for c, (t, _, _) in zip(channel_ids, timed, strict=True)})
+    if cpu_s is not None:
+        cpu_s.update(cpu)
+    return [statuses for _, _, statuses in timed]
 
 
 def record_statuses(results: list[list[dict[str, Any]]], home: str | None = None, rules: str | None = None) -> int:
@@ -252,7 +275,7 @@ def reconcile_and_publish(
 ) -> dict[str, Any]:
     from pipelines.lifecycle import load_policy
     from pipelines.publish import publish
-    from pipelines.reconcile import reconcile
+    from pipelines.reconcile import StepClock, reconcile
 
     dt.date.fromisoformat(business_date)
     ctx = context(home, rules)
@@ -275,6 +298,7 @@ def reconcile_and_publish(
         load_policy(ctx.settings.rules),
         ctx.catalog.replaced_files(),
     )
+    clock = StepClock()
     path = publish(ctx.settings, result)
     ctx.catalog.record_lifecycle(business_date, result.run_id, result)
     ctx.catalog.record_run(
@@ -288,11 +312,13 @@ def reconcile_and_publish(
         result.summary,
     )
     publish_to_s3(path, business_date, result.run_id)
+    clock.lap("publish")
     return {
         "business_date": business_date,
         "run_id": result.run_id,
         "output": str(path),
         "report": str(path / "report.html"),
+        "steps": {**result.steps, **clock.steps},  # wall and CPU seconds of the run's steps
     }
 
 

@@ -1,8 +1,8 @@
 """Reconcile one business date: load staging, match, classify breaks, clear, and prove the invariants.
 
 The result is a set of frames (matches, breaks, outcomes, positions, run manifest, quarantine) and a
-summary; ``publish`` writes them. Nothing here reads the wall clock: the same staged inputs and rules
-give the same result.
+summary; ``publish`` writes them. The wall clock is read only to time the steps (``StepClock``, never
+written into an output): the same staged inputs and rules give the same result.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,22 @@ class InvariantError(AssertionError):
     """A run invariant does not hold; the run is not published."""
 
 
+class StepClock:
+    """Wall and CPU seconds of the consecutive steps of a run, each also logged. CPU seconds are those of every
+    thread of the process during the step (DuckDB's threads, and the background writer of the matches CSV
+    while it runs)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, dict[str, float]] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.steps[name] = {"wall_s": round(wall - self._wall, 3), "cpu_s": round(cpu - self._cpu, 3)}
+        log.info("%s: %.2f s (%.2f CPU s)", name, wall - self._wall, cpu - self._cpu)
+        self._wall, self._cpu = wall, cpu
+
+
 @dataclass
 class RunResult:
     """A reconciled business date. The large tables (matches, outcomes) were streamed by DuckDB into
@@ -64,6 +81,7 @@ class RunResult:
     open_items: pl.DataFrame
     receipts: pl.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)  # StepClock's, not part of any output
 
     @property
     def matches(self) -> pl.DataFrame:
@@ -368,9 +386,12 @@ def _reconcile(
     replaced_files: list[dict[str, Any]],
 ) -> RunResult:
     business_date = day.isoformat()
+    clock = StepClock()
     staged = _load(con, settings, business_date, history, set(statuses))
+    clock.lap("load")
     per_rule = run_matching(con, ruleset)
     release_scratch(con)
+    clock.lap("matching")
     quarantine = _quarantine_rows(settings, statuses, business_date, channels)
     table_of = {st.file_id: st.canonical_table for st in statuses.values()}
     q_rows = (
@@ -452,6 +473,7 @@ def _reconcile(
         if manifest_rows
         else pl.DataFrame(schema=schema.table("run_manifest").polars_schema())
     )
+    clock.lap("items_and_manifest")
 
     # ---- matches, breaks, outcomes ----------------------------------------------------------------------
     fx = lifecycle.fx_rates(con, day, policy.reporting_currency)
@@ -469,6 +491,7 @@ def _reconcile(
         fx,
     )
     con.execute("CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day})
+    clock.lap("breaks_and_outcomes")
 
     # ---- the large outputs go straight from DuckDB into the (not yet visible) run folder ------------------
     runs_dir = settings.outputs / ".runs" / business_date
@@ -476,7 +499,9 @@ def _reconcile(
     folder = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{run_id}-"))
     matches = _copy_out(con, sqlfiles.load("out_matches"), "matches", folder, params={"business_date": day})
     matches_csv = background.submit(_csv_from_parquet, matches)
+    clock.lap("matches_parquet")
     _copy_out(con, "out_outcomes", "outcomes", folder)
+    clock.lap("outcomes_parquet")
 
     # ---- lifecycle: what stays open, what closed, what the order system should hear -------------------
     open_items = _frame(con, sqlfiles.load("lifecycle_open_items"))
@@ -500,6 +525,7 @@ def _reconcile(
     feedback = schema.table("order_feedback").conform(
         _frame(con, sqlfiles.load("order_feedback"), {"business_date": day})
     )
+    clock.lap("lifecycle")
 
     # ---- clearing -----------------------------------------------------------------------------------------
     con.register("value_dates_src", _value_dates(day, channels))
@@ -514,6 +540,7 @@ def _reconcile(
     receipts = _frame(con, sqlfiles.load("receipts"), {"business_date": day})
     net = clearing.net_by_currency(positions, day, policy.reporting_currency, fx)
     funds = clearing.fund_verification(day, positions, receipts, history.positions, history.receipts, breaks)
+    clock.lap("clearing")
 
     result = RunResult(
         business_date=business_date,
@@ -531,10 +558,13 @@ def _reconcile(
         net_by_currency=net,
         open_items=open_items,
         receipts=receipts,
+        steps=clock.steps,
     )
     invariants = check_invariants(con, result, staged, settings)
     result.summary = _summary(con, result, per_rule, invariants, ruleset)
+    clock.lap("invariants_and_summary")
     matches_csv.result()  # the invariants read the Parquet outputs only: they ran while the CSV was written
+    clock.lap("matches_csv_wait")
     failed = [name for name, inv in invariants.items() if not inv["ok"]]
     if failed:
         failed_dir = folder.with_name(folder.name + ".failed")

@@ -19,6 +19,18 @@ def test_pipeline_benchmark_reconciles_what_it_planted(tmp_path: Path) -> None:
     # CPU seconds per stage (the workers counted once they have ended) add up to no more than the run's
     assert r["cpu_s"]["total"] >= r["cpu_s"]["ingest_normalise"] + r["cpu_s"]["match_clear_publish"] - 0.05
     assert r["cpu_s"]["ingest_normalise"] > 0 and r["cpu_s"]["match_clear_publish"] > 0
+    # the parts of normalisation: each worker's start (the stager's includes importing the validation library),
+    # parsing and staging, all within the stage's CPU seconds
+    parts = r["normalise_cpu_s"]
+    assert set(parts) == {"parser_start", "stager_start", "parse", "stage"}
+    assert all(v > 0 for v in parts.values())
+    assert parts["stager_start"] > parts["parser_start"]
+    assert sum(parts.values()) <= r["cpu_s"]["ingest_normalise"] + 0.05
+    # the steps of reconciliation and publication, in order, within that stage's wall and CPU seconds
+    steps = r["match_clear_publish_steps"]
+    assert list(steps)[:3] == ["load", "matching", "items_and_manifest"] and list(steps)[-1] == "publish"
+    assert sum(s["wall_s"] for s in steps.values()) <= r["stages_s"]["match_clear_publish"] + 0.05
+    assert sum(s["cpu_s"] for s in steps.values()) <= r["cpu_s"]["match_clear_publish"] + 0.05
     assert not (tmp_path / "bench").exists()
 
 
