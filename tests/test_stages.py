@@ -7,6 +7,7 @@ import json
 import threading
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -120,6 +121,51 @@ def test_contract_failure_names_the_expectation() -> None:
     assert not out.success
     assert any("match_regex" in f and "quote_currency" in f for f in out.failed)
     assert any("not_be_null" in f and "channel" in f for f in out.failed)
+
+
+def test_a_presence_only_column_is_validated_as_its_presence_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # order_id's one expectation is "not null": it reaches the validation library as its presence, which
+    # must fail the same rows the same way as the text itself would
+    n = 30_000  # above the size where distinct text stays text
+    t = schema.table("orders")
+    frame = t.conform(
+        pl.DataFrame(
+            {
+                "file_id": ["f"] * n,
+                "line_no": list(range(2, n + 2)),
+                "channel": ["orders"] * n,
+                "business_date": [dt.date(2026, 11, 26)] * n,
+                "order_id": [None if i % 7919 == 5 else f"ORD-{i:08d}" for i in range(n)],
+                "psp_channel": ["adyen_eu"] * n,
+                "status": ["succeeded"] * n,
+                "amount_minor": [100] * n,
+                "currency": ["EUR"] * n,
+                "created_at": [dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)] * n,
+            }
+        )
+    )
+    assert "order_id" in validate.presence_only_columns("orders")
+    assert "currency" not in validate.presence_only_columns("orders")  # it has a pattern
+    as_presence = validate.validate_frame("orders", frame)
+    monkeypatch.setattr(validate, "presence_only_columns", lambda table_name: set())
+    as_text = validate.validate_frame("orders", frame)
+    assert not as_presence.success and as_presence.failed == as_text.failed
+    assert any("not_be_null" in f and "order_id" in f and "unexpected=4" in f for f in as_presence.failed)
+
+    def results(outcome: validate.ValidationOutcome) -> list[tuple[Any, ...]]:
+        return [
+            (
+                r["expectation_config"]["type"],
+                r["expectation_config"]["kwargs"].get("column"),
+                r["success"],
+                r["result"],
+            )
+            for r in outcome.result["results"]
+        ]
+
+    assert results(as_presence) == results(as_text)
 
 
 # ---- calendars and business dates ---------------------------------------------------------------------
