@@ -79,13 +79,11 @@ def _new_files(ctx: Context, channel_id: str, force: bool = False) -> list[FileR
 def normalise_channel(
     channel_id: str, business_date: str, home: str | None = None, rules: str | None = None, force: bool = False
 ) -> list[dict[str, Any]]:
-    from pipelines.normalise import normalise_file
+    from pipelines.normalise import normalise_files
 
     ctx = context(home, rules)
-    return [
-        normalise_file(rec, ctx.channels[channel_id], ctx.settings, business_date).to_dict()
-        for rec in _new_files(ctx, channel_id, force)
-    ]
+    records = _new_files(ctx, channel_id, force)
+    return [st.to_dict() for st in normalise_files(records, ctx.channels[channel_id], ctx.settings, business_date)]
 
 
 def parse_channel(
@@ -114,21 +112,20 @@ def stage_channel(
     parsed: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The second half of ``normalise_channel``: the files ``parse_channel`` parked, validated and staged."""
-    from pipelines.normalise import discard_parked, stage_file, unpark
+    from pipelines.normalise import ChannelStager, discard_parked, unpark
 
     ctx = context(home, rules)
     records = {rec.file_id: rec for rec in ctx.catalog.files_of_channel(channel_id)}
-    out = []
+    stager = ChannelStager(ctx.channels[channel_id], ctx.settings, business_date)
     for item in parsed or []:
         if "status" in item:
-            out.append(item["status"])
+            stager.add_status(FileStatus(**item["status"]))
             continue
         file_id = item["parked"]["file_id"]
         result = unpark(item["parked"], ctx.settings)
         discard_parked(ctx.settings, file_id)
-        status = stage_file(records[file_id], ctx.channels[channel_id], ctx.settings, business_date, result)
-        out.append(status.to_dict())
-    return out
+        stager.add(records[file_id], result)
+    return [st.to_dict() for st in stager.statuses()]
 
 
 Timed = tuple[float, float, list[dict[str, Any]]]

@@ -247,6 +247,63 @@ def test_unreadable_file_is_quarantined_whole(tmp_path: Path) -> None:
     assert not list((s.staging).rglob("*.parquet"))
 
 
+def test_files_of_a_channel_validated_together_are_staged_or_quarantined_as_one_by_one(tmp_path: Path) -> None:
+    """``stage_files`` validates a channel's files in one go; a file breaking the contract is still the only
+    one quarantined, with its own validation result, and what is staged is what staging each alone gives."""
+    from pipelines.catalog import FileRecord
+    from pipelines.formats.base import ParseResult, empty_rejects
+    from pipelines.normalise import ChannelStager, file_quarantine_dir, stage_file, stage_files
+
+    ch = Channel(id="fx_x", kind="reference", location=str(tmp_path), pattern="*.csv", format="fx_rates_csv")
+
+    def parsed(n: int, quote: str = "GBP") -> tuple[FileRecord, ParseResult]:
+        file_id = f"{n:064x}"
+        landed = tmp_path / "landed" / file_id
+        landed.parent.mkdir(exist_ok=True)
+        landed.write_text(f"file {n}\n")
+        rec = FileRecord(file_id, "fx_x", f"rates_{n}.csv", str(landed), 7, str(landed), "2026-11-27T00:00:00Z")
+        frame = schema.table("fx_rates").conform(
+            pl.DataFrame(
+                {
+                    "file_id": [file_id] * 3,
+                    "line_no": [2, 3, 4],
+                    "channel": ["fx_x"] * 3,
+                    "business_date": [dt.date(2026, 11, 26)] * 3,
+                    "base_currency": ["EUR"] * 3,
+                    "quote_currency": ["USD", quote, "JPY"],
+                    "rate": [Decimal("1.08"), Decimal("0.86"), Decimal("162.3")],
+                }
+            )
+        )
+        return rec, ParseResult(table="fx_rates", frame=frame, rejects=empty_rejects(), rows_in=3)
+
+    files = [parsed(1), parsed(2, quote="gbp"), parsed(3)]  # the second breaks the quote currency's pattern
+    together, alone = settings_in(tmp_path / "together"), settings_in(tmp_path / "alone")
+    statuses = stage_files(files, ch, together, "2026-11-26")
+    one_by_one = [stage_file(rec, ch, alone, "2026-11-26", result) for rec, result in files]
+    assert [st.status for st in statuses] == ["staged", "quarantined", "staged"]
+    assert statuses == one_by_one
+    for rec, _ in files:
+        for s in (together, alone):
+            assert (file_quarantine_dir(s, "fx_x", rec.file_id) / "validation.json").exists() == (
+                rec.file_id == files[1][0].file_id
+            )
+    assert json.loads((file_quarantine_dir(together, "fx_x", files[1][0].file_id) / "validation.json").read_text()) == (
+        json.loads((file_quarantine_dir(alone, "fx_x", files[1][0].file_id) / "validation.json").read_text())
+    )
+    staged = {
+        s: {p.relative_to(s.staging): p.read_bytes() for p in s.staging.rglob("*.parquet")} for s in (together, alone)
+    }
+    assert len(staged[together]) == 2 and staged[together] == staged[alone]
+    # the files of a channel wait for their validation in batches of about the row limit, statuses in order
+    stager = ChannelStager(ch, settings_in(tmp_path / "batched"), "2026-11-26", limit=5)
+    for rec, result in [parsed(4), parsed(5), parsed(6)]:
+        stager.add(rec, result)
+    assert len(list((tmp_path / "batched").rglob("*.parquet"))) == 2  # the first two filled a batch
+    assert [st.file_id for st in stager.statuses()] == [f"{n:064x}" for n in (4, 5, 6)]
+    assert len(list((tmp_path / "batched").rglob("*.parquet"))) == 3
+
+
 # ---- publish: atomic switch, replace never append ----------------------------------------------------
 def test_publish_switches_atomically(tmp_path: Path) -> None:
     from pipelines import pipeline
