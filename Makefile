@@ -50,11 +50,11 @@ test: install-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install-dev
-	$(BIN)/python -m pipelines.bench --rows $(ROWS) --workers $(WORKERS)
+	$(BIN)/python -m bench.run --rows $(ROWS) --workers $(WORKERS)
 
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/mypy pipelines dags tests
+	$(BIN)/mypy pipelines dags tests bench samplegen
 
 clean:
 	rm -rf var

@@ -9,6 +9,6 @@ nightly run of the same date later replaces these outputs; intraday runs never c
 * **Re-runs are safe**: every run of a date replaces that date's outputs atomically.
 """
 
-from pipelines.dag_factory import build
+from pipelines.run.dag_factory import build
 
 dag = build("recon_intraday", "0 7-20 * * 1-5", "intraday", __doc__, day_offset=0)

@@ -18,6 +18,6 @@ verification, `summary.json` and `report.html` to `outputs/<business_date>/`.
   and everything that depends on it.
 """
 
-from pipelines.dag_factory import build
+from pipelines.run.dag_factory import build
 
 dag = build("recon_nightly", "30 3 * * *", "nightly", __doc__, day_offset=1)

@@ -1,4 +1,4 @@
-"""Shared fixtures. Invariants every run proves (checked by pipelines.reconcile and asserted here):
+"""Shared fixtures. Invariants every run proves (checked by pipelines.run.reconcile and asserted here):
 
 1. Every input row ends in exactly one outcome: matched, break, quarantined, no_settlement_expected
    (or reference, for FX rates). Counts add up per file.

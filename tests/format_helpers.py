@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipelines.channels import Channel, CsvOptions
+from pipelines.core.channels import Channel, CsvOptions
 from pipelines.formats.base import ParseContext, ParseResult
 
 

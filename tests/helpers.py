@@ -8,11 +8,11 @@ from typing import Any
 
 import polars as pl
 
-from pipelines import schema
-from pipelines.catalog import FileStatus
-from pipelines.channels import Channel
-from pipelines.config import Settings
-from pipelines.normalise import staging_path, write_parquet_atomic
+from pipelines.catalog.store import FileStatus
+from pipelines.core import schema
+from pipelines.core.channels import Channel
+from pipelines.core.config import Settings
+from pipelines.validate.staging import staging_path, write_parquet_atomic
 
 DAY = dt.date(2026, 11, 26)
 T0 = dt.datetime(2026, 11, 26, 10, 0, tzinfo=dt.UTC)
@@ -103,7 +103,7 @@ def stage(settings: Settings, table: str, rows: list[dict[str, Any]], file_id: s
     channel = rows[0]["channel"] if rows else "x"
     for d in sorted(set(frame["business_date"].to_list())):
         write_parquet_atomic(
-            frame.filter(pl.col("business_date") == d), staging_path(settings, table, d.isoformat(), channel, file_id)
+            frame.filter(pl.col("business_date") == d), staging_path(settings, table, d, channel, file_id)
         )
     return FileStatus(
         file_id=file_id,
@@ -115,8 +115,8 @@ def stage(settings: Settings, table: str, rows: list[dict[str, Any]], file_id: s
         rows_in=len(rows),
         rows_staged=len(rows),
         rows_quarantined=0,
-        business_dates=[DAY.isoformat()],
-        assigned_date=DAY.isoformat(),
+        business_dates=[DAY],
+        assigned_date=DAY,
     )
 
 
@@ -131,7 +131,7 @@ def channel_with(raw: dict[str, Any], overrides: dict[str, Any]) -> Channel:
 
 
 def settings_in(tmp: Path) -> Settings:
-    from pipelines.config import PROJECT_ROOT
+    from pipelines.core.config import PROJECT_ROOT
 
     s = Settings(home=tmp / "home", rules=PROJECT_ROOT / "rules")
     s.ensure()

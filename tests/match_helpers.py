@@ -16,11 +16,12 @@ from typing import Any
 import polars as pl
 from helpers import DAY, settings_in, stage
 
-from pipelines.bench_match import PAIRING_ORDERS_PSP, PAIRING_PAYOUTS_BANK
-from pipelines.channels import load_channels
-from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.reconcile import RunResult, reconcile
-from pipelines.rules import load_rules
+from bench.match import PAIRING_ORDERS_PSP, PAIRING_PAYOUTS_BANK
+from pipelines.core.channels import load_channels
+from pipelines.core.config import PROJECT_ROOT, Settings
+from pipelines.match.rules import load_rules
+from pipelines.run.reconcile import reconcile
+from pipelines.run.result import RunResult
 
 ORDERS_PSP = 'version: "test.1"\n' + PAIRING_ORDERS_PSP
 
@@ -109,9 +110,7 @@ def run_case(
         if rows:
             strip = [{k: v for k, v in r.items() if k != "expected"} for r in rows]
             statuses[fid] = stage(s, table, strip, fid)
-    return reconcile(
-        s, DAY.isoformat(), load_rules(s.rules), load_channels(s.rules), statuses, {k: k for k in statuses}
-    )
+    return reconcile(s, DAY, load_rules(s.rules), load_channels(s.rules), statuses, {k: k for k in statuses})
 
 
 def outcome_of(result: RunResult, table: str, line_no: int) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import money
+from pipelines.core import money
 from pipelines.formats import csvutil, psputil
 from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
 from pipelines.formats.csvutil import amount_error, blank, is_blank, optional, stripped

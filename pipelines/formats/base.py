@@ -15,8 +15,8 @@ from typing import Protocol, TypeVar, cast
 
 import polars as pl
 
-from pipelines.channels import Channel
-from pipelines.schema import table
+from pipelines.core.channels import Channel
+from pipelines.core.schema import table
 
 REJECT_SCHEMA = pl.Schema(
     {

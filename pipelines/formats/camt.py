@@ -34,7 +34,7 @@ from xml.etree.ElementTree import Element
 
 import polars as pl
 
-from pipelines import money
+from pipelines.core import money
 from pipelines.formats import iso20022 as x
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 

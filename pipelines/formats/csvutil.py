@@ -20,8 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import money
-from pipelines.channels import CsvOptions
+from pipelines.core import money
+from pipelines.core.channels import CsvOptions
 from pipelines.formats.base import FileRejected, read_limited
 
 LINE_NO = "line_no"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.channels import CsvOptions
+from pipelines.core.channels import CsvOptions
 from pipelines.formats import iso20022
 from pipelines.formats.base import FileRejected
 

@@ -22,7 +22,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml
 import defusedxml.ElementTree as DET
 
-from pipelines import money
+from pipelines.core import money
 from pipelines.formats.base import FileRejected, read_limited
 
 MAX_BYTES = 256 * 1024 * 1024

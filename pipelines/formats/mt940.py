@@ -38,7 +38,7 @@ from typing import Any
 
 import polars as pl
 
-from pipelines import money
+from pipelines.core import money
 from pipelines.formats import csvutil
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import money
+from pipelines.core import money
 from pipelines.formats import csvutil
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import money
+from pipelines.core import money
 from pipelines.formats import csvutil
 from pipelines.formats.base import (
     FileRejected,

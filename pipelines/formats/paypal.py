@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import money
+from pipelines.core import money
 from pipelines.formats import csvutil, psputil
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 

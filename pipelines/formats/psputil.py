@@ -13,8 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import money
-from pipelines.channels import Channel, CsvOptions
+from pipelines.core import money
+from pipelines.core.channels import Channel, CsvOptions
 from pipelines.formats import csvutil
 from pipelines.formats.base import (
     FileRejected,

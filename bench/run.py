@@ -1,0 +1,197 @@
+"""Benchmark: generate a synthetic business day in the real formats and run the whole pipeline on it.
+
+``python -m bench.run --rows 1000000`` prints one JSON line: rows per side, seconds per stage,
+total seconds, rows/s, CPU seconds (user plus system, of the process and its workers: steadier than the
+wall clock on a machine whose speed drifts) and peak memory: the benchmark process's own peak RSS and the
+peak of the summed RSS of it and every process it started (sampled every 50 ms). The stages run as
+``recon run`` runs them: normalisation in worker processes started before ingestion (a parser and a stager
+per ``--workers``, default 1: a channel is validated and staged as soon as it is parsed; the ``normalise``
+stage counts from the end of ingestion until the workers have ended, ``normalise_<channel>`` is a channel's
+parsing plus staging time in the workers), reconciliation in this process. Also times a bare exact-key DuckDB
+join of the same staged data as a reference floor for the matching stage.
+
+Where the CPU goes: ``normalise_cpu_s`` gives the workers' start (``parser_start``; ``stager_start`` includes
+importing the validation library and building its suites), parsing and staging (validation and writing),
+summed over the channels; ``match_clear_publish_steps`` the wall and CPU seconds of each step of
+reconciliation and publication (``reconcile.StepClock``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing
+import resource
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from pipelines.core.config import PROJECT_ROOT
+from pipelines.core.dates import parse_business_date
+
+CHANNEL_FOLDERS = {"orders": "orders", "adyen_eu": "adyen", "stripe_eu": "stripe", "bank_eu": "bank", "fx_ecb": "fx"}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    """User plus system CPU seconds of this process and of its ended child processes (the workers count once
+    they are shut down)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class TreeMemory:
+    """Peak of the summed RSS of this process and all its descendants, sampled in a background thread."""
+
+    def __init__(self, interval_s: float = 0.05) -> None:
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:  # a worker that ended between listing and reading
+                    continue
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def make_rules(data_dir: Path, rules_dir: Path) -> None:
+    """Copy the project's rules, pointing each channel at the generated data."""
+    shutil.copytree(PROJECT_ROOT / "rules", rules_dir)
+    for path in (rules_dir / "channels").glob("*.yaml"):
+        raw = yaml.safe_load(path.read_text())
+        raw["location"] = str(data_dir / CHANNEL_FOLDERS[raw["id"]])
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def exact_join_seconds(staging: Path, day: dt.date) -> float:
+    import duckdb
+
+    orders = sorted(str(p) for p in (staging / "orders" / f"business_date={day.isoformat()}").glob("*/*.parquet"))
+    lines = sorted(
+        str(p) for p in (staging / "psp_settlement_lines" / f"business_date={day.isoformat()}").glob("*/*.parquet")
+    )
+    con = duckdb.connect()
+    start = time.perf_counter()
+    con.execute(
+        "CREATE TABLE j AS SELECT o.order_id, p.psp_reference, o.amount_minor = p.gross_minor AS same "
+        "FROM read_parquet($o) o JOIN read_parquet($p) p ON o.psp_reference = p.psp_reference",
+        {"o": orders, "p": lines},
+    )
+    elapsed = time.perf_counter() - start
+    con.close()
+    return elapsed
+
+
+def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1) -> dict[str, Any]:
+    from pipelines.run import stages as pipeline
+    from samplegen import day as samples
+
+    data_dir, rules_dir, home = workdir / "data", workdir / "rules", workdir / "home"
+    t0 = time.perf_counter()
+    # generated in a process of its own, so the memory figures are the pipeline's alone
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as gen:
+        expected = gen.submit(samples.write_day, data_dir, day, rows, seed=11, plant=True).result()
+    generate_s = time.perf_counter() - t0
+    make_rules(data_dir, rules_dir)
+    h, r = str(home), str(rules_dir)
+    stages: dict[str, float] = {}
+
+    cpu: dict[str, float] = {}
+    with TreeMemory() as memory:
+        start, cpu_start = time.perf_counter(), _cpu_s()
+        with pipeline.start_normalisers(workers) as pool:  # as run_all: workers get ready during ingestion
+            ids = pipeline.channel_ids(h, r)
+            pulled = [pipeline.ingest_channel(c, h, r) for c in ids]
+            pipeline.register_files(pulled, h, r)
+            stages["ingest"] = time.perf_counter() - start
+
+            t = time.perf_counter()
+            per_channel: dict[str, float] = {}
+            parts: dict[str, float] = {}
+            statuses = pipeline.normalise_channels(ids, day, h, r, pool, seconds=per_channel, cpu_s=parts)
+            parts.update(pool.start_cpu_s())
+        stages["normalise"] = time.perf_counter() - t
+        cpu["ingest_normalise"] = _cpu_s() - cpu_start
+        stages.update({f"normalise_{c}": per_channel[c] for c in ids})
+        t = time.perf_counter()
+        pipeline.record_statuses(statuses, h, r)
+        stages["record"] = time.perf_counter() - t
+
+        t, cpu_t = time.perf_counter(), _cpu_s()
+        out = pipeline.reconcile_and_publish(day, "nightly", h, r)
+        stages["match_clear_publish"] = time.perf_counter() - t
+        cpu["match_clear_publish"] = _cpu_s() - cpu_t
+        total = time.perf_counter() - start
+        cpu["total"] = _cpu_s() - cpu_start
+
+    summary = json.loads((Path(out["output"]) / "summary.json").read_text())
+    join_s = exact_join_seconds(home / "staging", day)
+    result = {
+        "rows_orders": summary["rows_in"]["orders"],
+        "rows_psp_lines": summary["rows_in"]["psp_settlement_lines"],
+        "rows_bank_lines": summary["rows_in"]["bank_statement_lines"],
+        "generate_s": round(generate_s, 2),
+        "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "total_s": round(total, 2),
+        "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+        "normalise_cpu_s": {k: round(v, 2) for k, v in sorted(parts.items())},
+        "match_clear_publish_steps": out["steps"],
+        "rows_per_s": round((summary["rows_in"]["orders"] + summary["rows_in"]["psp_settlement_lines"]) / total),
+        "exact_key_join_s": round(join_s, 2),
+        "matches": summary["matches"]["total"],
+        "breaks": summary["breaks"]["total"],
+        "invariants_hold": all(v["ok"] for v in summary["invariants"].values()),
+        "expected_matches": expected.matched_order_psp_pairs + expected.payout_bank_matches,
+        "breaks_as_planted": summary["breaks"]["by_type"] == {k: v for k, v in expected.breaks.items() if v},
+        "workers": workers,
+        "peak_rss_mb": round(_peak_rss_mb()),
+        "peak_tree_rss_mb": round(memory.peak_bytes / 2**20),
+    }
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="orders (and about as many PSP lines)")
+    parser.add_argument("--date", type=parse_business_date, default=dt.date(2026, 11, 26))
+    parser.add_argument("--workdir", help="keep the generated data and workspace here")
+    parser.add_argument("--workers", type=int, default=1, help="channels parsed (and staged) at once")
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
+    result = run(args.rows, args.date, workdir, keep=bool(args.workdir), workers=args.workers)
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""The catalog: small state (file registry, deliveries, ingest events, file statuses, runs, open items,
+resolutions), an embedded DuckDB file by default.
+
+Guarantees: a single task owns every catalog write (a DuckDB file admits one writing process); per-channel
+tasks only read it and return their records.
+"""

@@ -1,0 +1,505 @@
+"""The catalog: small state (file registry, deliveries, ingest events, file processing status, runs).
+
+An embedded DuckDB file by default. A DuckDB file admits one writing process at a time, so the pipeline
+keeps every catalog write in a single task; per-channel tasks only read it and return their records.
+All access goes through ``Catalog`` so a server database can stand behind the same methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipelines.core import sqlfiles
+from pipelines.core.dates import parse_business_date
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    file_id: str
+    channel: str
+    file_name: str
+    source_path: str
+    size_bytes: int
+    landing_path: str
+    arrived_at: str  # ISO 8601 UTC
+    remote_identity: str = ""  # what the source listed (size, mtime, ETag): unchanged means not re-downloaded
+    verified_by: str = ""  # how the bytes were checked against the source: sha256, md5-etag, size...
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    """A listed file that was not taken this time, and why.
+
+    ``outcome``: ``pending`` (incomplete: still growing, no completion marker, not in a manifest yet;
+    retried next poll), ``refused`` (hostile name, symlink out of the folder, not a regular file),
+    ``quarantined`` (zero bytes, unreadable, does not match its manifest), ``replaced`` (different bytes under
+    a name already ingested: kept in quarantine, never landed over what was processed).
+    """
+
+    channel: str
+    source_path: str
+    reason: str
+    outcome: str = "refused"
+    file_name: str = ""
+    file_id: str = ""  # SHA-256 of the bytes when they were downloaded, else ''
+    previous_file_id: str | None = None  # replaced: the file ingested earlier under this name
+    size_bytes: int | None = None
+    identity: str = ""
+    quarantine_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class KnownObject:
+    identity: str
+    file_id: str
+    outcome: str  # new | duplicate | replaced
+
+
+@dataclass(frozen=True)
+class IngestState:
+    """What the registry knows about one channel's source paths (read by the per-channel pull)."""
+
+    accepted: dict[str, str]  # source path -> file id last accepted (new or duplicate) under that path
+    objects: dict[str, KnownObject]  # source path -> last identity registered and its outcome
+    files: dict[str, FileRecord]  # file id -> registered file, for the ids in ``objects``
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    file_id: str
+    channel: str
+    format: str
+    canonical_table: str
+    status: str
+    reason: str | None
+    rows_in: int
+    rows_staged: int
+    rows_quarantined: int
+    business_dates: list[dt.date]  # the dates of the file's staged rows
+    assigned_date: dt.date  # the date whose run reports the file (its earliest row date, else the run's)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly (dates as ISO 8601 text), as Airflow passes it between tasks."""
+        out = asdict(self)
+        out["business_dates"] = [d.isoformat() for d in self.business_dates]
+        out["assigned_date"] = self.assigned_date.isoformat()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileStatus:
+        return cls(
+            **{
+                **data,
+                "business_dates": [parse_business_date(d) for d in data["business_dates"]],
+                "assigned_date": parse_business_date(data["assigned_date"]),
+            }
+        )
+
+
+class Catalog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if read_only and not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.connect(read_only=False):
+                pass
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path), read_only=read_only)
+        try:
+            if not read_only:
+                con.execute(sqlfiles.load("catalog_schema"))
+            yield con
+        finally:
+            con.close()
+
+    def ensure_schema(self) -> None:
+        """Create missing catalog tables (a writer step: catalogs of older versions gain the new tables)."""
+        with self.connect():
+            pass
+
+    # ---- files -----------------------------------------------------------------------------------
+    def known_file_ids(self, file_ids: list[str]) -> set[str]:
+        if not file_ids:
+            return set()
+        with self.connect(read_only=True) as con:
+            rows = con.execute("SELECT file_id FROM files WHERE file_id IN (SELECT unnest(?))", [file_ids]).fetchall()
+        return {r[0] for r in rows}
+
+    def register_deliveries(
+        self, records: list[FileRecord], observed_at: dt.datetime, events: list[IngestEvent] | None = None
+    ) -> list[tuple[str, str]]:
+        """Register files and the pull's events in one transaction; return (file_id, outcome) per record:
+        'new' or 'duplicate' (same bytes seen before, under this name or another)."""
+        outcomes: list[tuple[str, str]] = []
+        with self.connect() as con:
+            con.execute("BEGIN")
+            for rec in records:
+                exists = con.execute("SELECT 1 FROM files WHERE file_id = ?", [rec.file_id]).fetchone()
+                outcome = "duplicate" if exists else "new"
+                if not exists:
+                    con.execute(
+                        "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            rec.file_id,
+                            rec.channel,
+                            rec.file_name,
+                            rec.source_path,
+                            rec.size_bytes,
+                            rec.landing_path,
+                            rec.arrived_at,
+                        ],
+                    )
+                con.execute(
+                    "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?)",
+                    [rec.channel, rec.source_path, rec.file_id, observed_at, outcome],
+                )
+                if rec.remote_identity:
+                    self._upsert_object(
+                        con, rec.channel, rec.source_path, rec.remote_identity, rec.file_id, outcome, observed_at
+                    )
+                con.execute(
+                    "DELETE FROM ingest_events WHERE channel = ? AND source_path = ? AND outcome = 'pending'",
+                    [rec.channel, rec.source_path],
+                )
+                outcomes.append((rec.file_id, outcome))
+            for ev in events or []:
+                con.execute(
+                    "INSERT INTO ingest_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+                    "ON CONFLICT DO UPDATE SET reason = excluded.reason, size_bytes = excluded.size_bytes, "
+                    "last_seen = excluded.last_seen, times_seen = ingest_events.times_seen + 1",
+                    [
+                        ev.channel,
+                        ev.source_path,
+                        ev.outcome,
+                        ev.file_id,
+                        ev.file_name,
+                        ev.reason,
+                        ev.previous_file_id,
+                        ev.size_bytes,
+                        ev.quarantine_path,
+                        observed_at,
+                        observed_at,
+                    ],
+                )
+                if ev.outcome == "replaced" and ev.identity and ev.file_id:
+                    self._upsert_object(
+                        con, ev.channel, ev.source_path, ev.identity, ev.file_id, "replaced", observed_at
+                    )
+            con.execute("COMMIT")
+        return outcomes
+
+    @staticmethod
+    def _upsert_object(
+        con: duckdb.DuckDBPyConnection,
+        channel: str,
+        source_path: str,
+        identity: str,
+        file_id: str,
+        outcome: str,
+        observed_at: dt.datetime,
+    ) -> None:
+        con.execute(
+            "INSERT INTO remote_objects VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+            "identity = excluded.identity, file_id = excluded.file_id, outcome = excluded.outcome, "
+            "observed_at = excluded.observed_at",
+            [channel, source_path, identity, file_id, outcome, observed_at],
+        )
+
+    @staticmethod
+    def _has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name IN (SELECT unnest(?))", [list(names)]
+        ).fetchone()
+        return bool(found and found[0] == len(names))
+
+    def ingest_state(self, channel: str) -> IngestState:
+        """The registry's view of a channel's source paths (read only: safe in per-channel tasks)."""
+        if not self.path.exists():
+            return IngestState(accepted={}, objects={}, files={})
+        with self.connect(read_only=True) as con:
+            accepted = {
+                r[0]: r[1]
+                for r in con.execute(
+                    "SELECT source_path, arg_max(file_id, observed_at) FROM deliveries "
+                    "WHERE channel = ? AND outcome IN ('new', 'duplicate') GROUP BY source_path",
+                    [channel],
+                ).fetchall()
+            }
+            if not self._has_tables(con, "remote_objects"):
+                return IngestState(accepted=accepted, objects={}, files={})
+            objects = {
+                r[0]: KnownObject(identity=r[1], file_id=r[2], outcome=r[3])
+                for r in con.execute(
+                    "SELECT source_path, identity, file_id, outcome FROM remote_objects WHERE channel = ?", [channel]
+                ).fetchall()
+            }
+            rows = con.execute(
+                "SELECT file_id, channel, file_name, source_path, size_bytes, landing_path, "
+                "strftime(arrived_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') FROM files "
+                "WHERE file_id IN (SELECT file_id FROM remote_objects WHERE channel = ?)",
+                [channel],
+            ).fetchall()
+        return IngestState(accepted=accepted, objects=objects, files={r[0]: FileRecord(*r) for r in rows})
+
+    def ingest_events(self, channel: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
+        """Files not taken, by channel and outcome (pending, refused, quarantined, replaced)."""
+        with self.connect(read_only=True) as con:
+            if not self._has_tables(con, "ingest_events"):
+                return []
+            cur = con.execute(
+                "SELECT channel, source_path, outcome, file_id, file_name, reason, previous_file_id, size_bytes, "
+                "quarantine_path, first_seen, last_seen, times_seen FROM ingest_events "
+                "WHERE (? IS NULL OR channel = ?) AND (? IS NULL OR outcome = ?) "
+                "ORDER BY channel, source_path, outcome, file_id",
+                [channel, channel, outcome, outcome],
+            )
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def replaced_files(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """New bytes delivered under a name already ingested (the 'file replaced' breaks)."""
+        return self.ingest_events(channel, "replaced")
+
+    def pending_files(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Files seen incomplete and not delivered since, with the time they were first seen."""
+        return self.ingest_events(channel, "pending")
+
+    def files_of_channel(self, channel: str) -> list[FileRecord]:
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT file_id, channel, file_name, source_path, size_bytes, landing_path, "
+                "strftime(arrived_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') "
+                "FROM files WHERE channel = ? ORDER BY file_id",
+                [channel],
+            ).fetchall()
+        return [FileRecord(*r) for r in rows]
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return self._dicts("SELECT channel, source_path, file_id, outcome FROM deliveries ORDER BY observed_at", [])
+
+    # ---- file processing -------------------------------------------------------------------------
+    def file_statuses(self, channel: str | None = None) -> dict[str, FileStatus]:
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT file_id, channel, format, canonical_table, status, reason, rows_in, rows_staged, "
+                "rows_quarantined, business_dates, assigned_date FROM file_status "
+                "WHERE ? IS NULL OR channel = ? ORDER BY file_id",
+                [channel, channel],
+            ).fetchall()
+        return {
+            r[0]: FileStatus(
+                file_id=r[0],
+                channel=r[1],
+                format=r[2],
+                canonical_table=r[3],
+                status=r[4],
+                reason=r[5],
+                rows_in=int(r[6]),
+                rows_staged=int(r[7]),
+                rows_quarantined=int(r[8]),
+                business_dates=[parse_business_date(d) for d in r[9]],
+                assigned_date=r[10],
+            )
+            for r in rows
+        }
+
+    def record_file_statuses(self, statuses: list[FileStatus], processed_at: dt.datetime) -> None:
+        with self.connect() as con:
+            con.execute("BEGIN")
+            for s in statuses:
+                con.execute("DELETE FROM file_status WHERE file_id = ?", [s.file_id])
+                con.execute(
+                    "INSERT INTO file_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        s.file_id,
+                        s.channel,
+                        s.format,
+                        s.canonical_table,
+                        s.status,
+                        s.reason,
+                        s.rows_in,
+                        s.rows_staged,
+                        s.rows_quarantined,
+                        [d.isoformat() for d in s.business_dates],
+                        s.assigned_date,
+                        processed_at,
+                    ],
+                )
+            con.execute("COMMIT")
+
+    # ---- runs ------------------------------------------------------------------------------------
+    def record_run(
+        self,
+        run_id: str,
+        business_date: dt.date,
+        mode: str,
+        rules_version: str,
+        status: str,
+        started_at: dt.datetime,
+        finished_at: dt.datetime,
+        summary: dict[str, Any],
+    ) -> None:
+        with self.connect() as con:
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    business_date,
+                    mode,
+                    rules_version,
+                    status,
+                    started_at,
+                    finished_at,
+                    json.dumps(summary, sort_keys=True),
+                ],
+            )
+
+    def runs(self, business_date: dt.date | None = None) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT run_id, strftime(business_date, '%Y-%m-%d') AS business_date, mode, rules_version, status "
+            "FROM runs WHERE CAST(? AS DATE) IS NULL OR business_date = CAST(? AS DATE) ORDER BY started_at",
+            [business_date, business_date],
+        )
+
+    def _dicts(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        with self.connect(read_only=True) as con:
+            cur = con.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    # ---- breaks over time ------------------------------------------------------------------------
+    def run_dates(self) -> list[dt.date]:
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT DISTINCT business_date FROM runs WHERE status = 'published' ORDER BY 1"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def history_for(self, day: dt.date) -> Any:
+        """What is known before ``day``'s run (a ``lifecycle.History``)."""
+        from pipelines.breaks.lifecycle import History
+
+        h = History()
+        with self.connect(read_only=True) as con:
+            prev = con.execute(
+                "SELECT max(business_date) FROM runs WHERE status = 'published' AND business_date < ?", [day]
+            ).fetchall()
+            previous = prev[0][0] if prev else None
+            if previous is not None:
+                h.previous_date = previous
+                h.open_items = _frame(
+                    con,
+                    "SELECT item_table, file_id, line_no, item_business_date, channel, status, break_id, used_in "
+                    "FROM open_items WHERE as_of_date = ? ORDER BY item_table, file_id, line_no",
+                    [previous],
+                )
+            h.first_seen = dict(
+                con.execute(
+                    "SELECT break_id, min(as_of_date) FROM break_log WHERE as_of_date < ? GROUP BY break_id", [day]
+                ).fetchall()
+            )
+            latest = con.execute(
+                "SELECT break_id, arg_max(action, recorded_at), arg_max(resolved_by, recorded_at), "
+                "arg_max(note, recorded_at) FROM resolutions GROUP BY break_id"
+            ).fetchall()
+            h.resolutions = {b: (a, by, n) for b, a, by, n in latest}
+            by_value_date = "SELECT counterparty, currency, value_date, {} FROM {} WHERE as_of_date < ? ORDER BY ALL"
+            h.positions = _frame(con, by_value_date.format("net_expected_minor", "position_log"), [day])
+            h.receipts = _frame(con, by_value_date.format("received_minor", "receipt_log"), [day])
+        return h
+
+    def record_lifecycle(self, day: dt.date, run_id: str, result: Any) -> None:
+        """Replace what the date's run left behind: open items, breaks, closures, positions, receipts."""
+        breaks = result.breaks.select(
+            pl.lit(day).alias("as_of_date"),
+            "break_id",
+            "break_type",
+            "channel",
+            "item_ref",
+            "amount_minor",
+            "currency",
+            "status",
+            pl.lit(run_id).alias("run_id"),
+        )
+        open_items = result.open_items.select(
+            pl.lit(day).alias("as_of_date"),
+            "item_table",
+            "file_id",
+            "line_no",
+            "item_business_date",
+            "channel",
+            "status",
+            "break_id",
+            "used_in",
+        )
+        closures = result.closed_breaks.select("as_of_date", "break_id", "run_id", "rule_id", "match_id")
+        positions = result.positions.select(
+            pl.lit(day).alias("as_of_date"),
+            "counterparty",
+            "currency",
+            "value_date",
+            "net_expected_minor",
+            "received_minor",
+        )
+        receipts = result.receipts.select("as_of_date", "counterparty", "currency", "value_date", "received_minor")
+        with self.connect() as con:
+            con.execute("BEGIN")
+            for table, frame in (
+                ("open_items", open_items),
+                ("break_log", breaks),
+                ("break_closures", closures),
+                ("position_log", positions),
+                ("receipt_log", receipts),
+            ):
+                con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [day])
+                if frame.height:
+                    con.register("frame_src", frame)
+                    con.execute(f"INSERT INTO {table} SELECT * FROM frame_src")
+                    con.unregister("frame_src")
+            con.execute("COMMIT")
+
+    def add_resolution(self, break_id: str, action: str, note: str, resolved_by: str, now: dt.datetime) -> str:
+        """Append a manual resolution to the audit log (never rewritten); return its id."""
+        import hashlib
+
+        with self.connect() as con:
+            known = con.execute("SELECT count(*) FROM break_log WHERE break_id = ?", [break_id]).fetchone()
+            if not known or not known[0]:
+                raise KeyError(f"no break {break_id!r} in any run")
+            rid = "R" + hashlib.sha256(f"{break_id}|{action}|{now.isoformat()}".encode()).hexdigest()[:12]
+            con.execute(
+                "INSERT INTO resolutions VALUES (?, ?, ?, ?, ?, ?)", [rid, break_id, action, note, resolved_by, now]
+            )
+        return rid
+
+    def resolutions(self, break_id: str | None = None) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT resolution_id, break_id, action, note, resolved_by, recorded_at FROM resolutions "
+            "WHERE ? IS NULL OR break_id = ? ORDER BY recorded_at, resolution_id",
+            [break_id, break_id],
+        )
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pl.DataFrame:
+    frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame

@@ -1,0 +1,258 @@
+"""``recon``: the command-line interface of the reconciliation pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.cli.options import date_arg
+from pipelines.core import config, money
+from pipelines.core.channels import RulesError
+
+console = Console()
+if not console.is_terminal:  # a log or a pipe: wide enough for the positions table
+    console = Console(width=160)
+
+
+def _fmt(minor: int, currency: str) -> str:
+    try:
+        return money.format_minor(minor, currency)
+    except ValueError:
+        return str(minor)
+
+
+def _load_summary(home: str | None, day: dt.date) -> tuple[dict[str, Any], Path]:
+    folder = config.settings(home, None).outputs / day.isoformat()
+    path = folder / "summary.json"
+    if not path.exists():
+        raise SystemExit(f"no published run for {day} in {folder.parent} (run `recon run --date {day}`)")
+    return json.loads(path.read_text()), folder
+
+
+def print_summary(summary: dict[str, Any], folder: Path) -> None:
+    console.print(
+        f"[bold]Business date {summary['business_date']}[/bold]  run {summary['run_id']}  "
+        f"mode {summary['mode']}  rules {summary['rules_version']}"
+    )
+    t = Table(title="Rows in and outcomes")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for k, v in summary["rows_in"].items():
+        t.add_row(k, str(v))
+    for k, v in summary["outcomes"].items():
+        t.add_row(f"[dim]outcome[/dim] {k}", str(v))
+    t.add_row("[dim]matches[/dim]", str(summary["matches"]["total"]))
+    console.print(t)
+    b = Table(title=f"Breaks by type ({summary['breaks']['total']})")
+    b.add_column("break type")
+    b.add_column("count", justify="right")
+    for k, v in summary["breaks"]["by_type"].items():
+        b.add_row(k, str(v))
+    console.print(b)
+    p = Table(title="Net positions per counterparty and currency")
+    for col in (
+        "counterparty",
+        "currency",
+        "value date",
+        "gross",
+        "refunds",
+        "chargebacks",
+        "fees",
+        "net expected",
+        "received",
+        "variance",
+    ):
+        p.add_column(col, justify="right" if col not in ("counterparty", "currency", "value date") else "left")
+    for r in summary["positions"]:
+        c = r["currency"]
+        p.add_row(
+            r["counterparty"],
+            c,
+            r["value_date"],
+            _fmt(r["gross_captured_minor"], c),
+            _fmt(r["refunds_minor"], c),
+            _fmt(r["chargebacks_minor"], c),
+            _fmt(r["fees_minor"], c),
+            _fmt(r["net_expected_minor"], c),
+            _fmt(r["received_minor"], c),
+            _fmt(r["variance_minor"], c),
+        )
+    console.print(p)
+    inv = ", ".join(f"{k} {'holds' if v['ok'] else 'FAILED'}" for k, v in summary["invariants"].items())
+    console.print(f"Invariants: {inv}")
+    if summary.get("quarantined_files"):
+        console.print(f"[yellow]Quarantined files:[/yellow] {', '.join(summary['quarantined_files'])}")
+    console.print(f"Report: {folder.absolute() / 'report.html'}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.run.stages import rerun_from, run_all
+
+    with console.status("starting") as status:
+        run_all(args.date, args.mode, args.home, args.rules, progress=lambda s: status.update(s), workers=args.workers)
+        if args.cascade:
+            status.update("re-running the later dates")
+            later = rerun_from(args.date, args.home, args.rules)[1:]
+            for r in later:
+                console.print(f"re-ran {r['business_date']} (run {r['run_id']})")
+    summary, folder = _load_summary(args.home, args.date)
+    print_summary(summary, folder)
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from pipelines.run.stages import resolve_break
+
+    try:
+        rid = resolve_break(args.break_id, args.action, args.note, args.by, args.home, args.rules)
+    except (KeyError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    console.print(f"recorded {rid}: {args.action} of {args.break_id} by {args.by}; later runs and re-runs honour it")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    summary, folder = _load_summary(args.home, args.date)
+    print_summary(summary, folder)
+    return 0
+
+
+def cmd_breaks(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    if not args.date:
+        console.print("[red]recon breaks: --date is required to list breaks[/red]")
+        return 2
+    _, folder = _load_summary(args.home, args.date)
+    breaks = pl.read_parquet(folder / "breaks.parquet")
+    if args.type:
+        breaks = breaks.filter(pl.col("break_type") == args.type)
+    if args.status:
+        breaks = breaks.filter(pl.col("status") == args.status)
+    t = Table(title=f"Breaks of {args.date} ({breaks.height})")
+    for col in ("break id", "type", "status", "age", "channel", "item", "amount", "reason"):
+        t.add_column(col, justify="right" if col in ("amount", "age") else "left", overflow="fold")
+    for r in breaks.iter_rows(named=True):
+        t.add_row(
+            r["break_id"],
+            r["break_type"],
+            r["status"] + (f" ({r['resolution_action']})" if r["resolution_action"] else ""),
+            f"{r['age_days']}d {r['sla_status'] or ''}".strip(),
+            r["channel"],
+            r["item_ref"] or "",
+            f"{_fmt(r['amount_minor'], r['currency'])} {r['currency']}",
+            r["reason"],
+        )
+    console.print(t)
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from pipelines.core.channels import load_channels
+    from pipelines.match.rules import load_rules
+
+    rules_dir = Path(args.dir) if args.dir else config.settings(None, args.rules).rules
+    try:
+        chans = load_channels(rules_dir)
+        rs = load_rules(rules_dir)
+    except RulesError as exc:
+        console.print(str(exc), markup=False)
+        return 1
+    n_rules = sum(len(f.rules) for f in rs.files.values())
+    console.print(
+        f"{rules_dir}: {len(chans)} channel(s), {len(rs.files)} rule file(s), {n_rules} rule(s) valid; "
+        f"version {rs.version_hash}"
+    )
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pipelines.cli.inspect import main_inspect
+
+    return main_inspect(args.file, args.format)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recon", description="Payment reconciliation and clearing pipeline")
+    parser.add_argument("--home", help="workspace folder (env RECON_HOME, default ./var)")
+    parser.add_argument("--rules", help="rules folder (env RECON_RULES, default ./rules)")
+    parser.add_argument(
+        "--connections", help="file of SFTP/S3 connections for runs without Airflow (env RECON_CONNECTIONS)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="ingest, normalise, match, clear and publish one business date")
+    run.add_argument("--date", type=date_arg, required=True, help="business date YYYY-MM-DD")
+    run.add_argument("--mode", default="nightly", choices=["nightly", "intraday", "rerun"])
+    run.add_argument("--cascade", action="store_true", help="then re-run every later date already run")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("RECON_WORKERS", "1")),
+        help="channels parsed (and staged) at once, by parser and stager processes (default RECON_WORKERS or 1)",
+    )
+    run.set_defaults(func=cmd_run)
+
+    summ = sub.add_parser("summary", help="print the summary of a published run")
+    summ.add_argument("--date", type=date_arg, required=True)
+    summ.set_defaults(func=cmd_summary)
+
+    br = sub.add_parser("breaks", help="list the breaks of a published run")
+    br.add_argument("--date", type=date_arg, help="business date YYYY-MM-DD (required to list)")
+    br.add_argument("--type", help="only this break type")
+    br.add_argument("--status", choices=["open", "resolved"], help="only breaks with this status")
+    br.set_defaults(func=cmd_breaks)
+    br_sub = br.add_subparsers(dest="breaks_command")
+    res = br_sub.add_parser("resolve", help="resolve a break by hand (appends to the audit log)")
+    res.add_argument("break_id")
+    res.add_argument("--action", required=True, choices=["write_off", "manual_match", "accept", "reopen"])
+    res.add_argument("--note", required=True)
+    res.add_argument("--by", required=True)
+    res.set_defaults(func=cmd_resolve)
+
+    insp = sub.add_parser("inspect", help="read a provider's file: format, entries, sums, control totals")
+    insp.add_argument("file")
+    insp.add_argument("--format", help="format name (default: detected from the content)")
+    insp.set_defaults(func=cmd_inspect)
+
+    rules = sub.add_parser("rules", help="rule files")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_sub.add_parser("check", help="validate channel and matching rule files")
+    check.add_argument("dir", nargs="?", help="rules folder (default: --rules)")
+    check.set_defaults(func=cmd_rules_check)
+    from pipelines.cli import rules as rules_cli
+
+    rules_cli.register(rules_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.connections:
+        import os
+
+        os.environ["RECON_CONNECTIONS"] = str(Path(args.connections).resolve())
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except RulesError as exc:
+        console.print(str(exc), markup=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Channel declarations: ``rules/channels/*.yaml``, one channel per file, validated on load."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines.formats.registry import registered
+
+
+class RulesError(ValueError):
+    """A rules or channel file is invalid; the message names the file, the item and the field."""
+
+
+class Settlement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cycle_business_days: int = Field(0, ge=0, le=30, description="T+N, in business days of the calendar")
+    calendar: str | None = Field(None, description="ISO 3166 country code of the holiday calendar")
+    model: Literal["gross", "net"] = "net"
+    window_business_days: int = Field(
+        3, ge=0, le=60, description="business days after which an unsettled order becomes a break"
+    )
+
+
+class CsvOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delimiter: str = ","
+    decimal: str = "."
+    thousands: str | None = None
+    encoding: Literal["utf-8", "latin-1", "cp1252"] = "utf-8"
+
+
+_CONNECTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,249}$"
+_FOLDER_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$")
+
+
+class RetryPolicy(BaseModel):
+    """Bounded exponential backoff for network operations of one pull (listing, download, move)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(4, ge=1, le=10, description="tries per operation, the first one included")
+    backoff_seconds: float = Field(0.5, ge=0, le=60, description="wait before the second try; doubled each time")
+    max_backoff_seconds: float = Field(8.0, ge=0, le=300, description="upper bound of one wait, in seconds")
+
+    def delays(self) -> list[float]:
+        """The waits between tries: exponential, bounded by ``max_backoff_seconds``."""
+        return [min(self.max_backoff_seconds, self.backoff_seconds * 2**i) for i in range(self.attempts - 1)]
+
+
+class Stability(BaseModel):
+    """Stable-size polling: a file is taken only when its size and mtime agree across ``polls`` listings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    polls: int = Field(1, ge=1, le=10, description="listings that must agree; 1 = take what the first listing shows")
+    interval_seconds: float = Field(2.0, ge=0, le=600, description="wait between two listings, in seconds")
+
+
+class Completion(BaseModel):
+    """When is a remote file complete: always (none), when a sibling marker exists, or when a manifest lists it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Literal["none", "marker", "manifest"] = "none"
+    marker: str = Field(
+        "{name}.done",
+        description="sibling marker file name; {name} is the data file's name, {stem} its name without the last suffix",
+    )
+    manifest_pattern: str = Field(
+        "*.manifest.json",
+        description='glob of manifest files: JSON {"files": [{"name", "size", "sha256"}]} for files of their folder',
+    )
+
+    @field_validator("marker")
+    @classmethod
+    def _marker(cls, value: str) -> str:
+        if "{name}" not in value and "{stem}" not in value:
+            raise ValueError("a marker name must contain {name} or {stem}, e.g. '{name}.done' or '{stem}.ok'")
+        rest = value.replace("{name}", "").replace("{stem}", "")
+        if not rest or any(c in rest for c in "/\\{}*?[]") or ".." in rest:
+            raise ValueError(f"marker {value!r}: only a plain suffix or prefix may surround {{name}}/{{stem}}")
+        return value
+
+    def marker_for(self, file_name: str) -> str:
+        stem = file_name.rsplit(".", 1)[0] if "." in file_name.lstrip(".") else file_name
+        return self.marker.replace("{name}", file_name).replace("{stem}", stem)
+
+    def marker_glob(self) -> str:
+        return self.marker.replace("{name}", "*").replace("{stem}", "*")
+
+
+class SftpSource(BaseModel):
+    """An SFTP source: the connection (host, user, key or password, pinned host key) and the remote folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connection_id: str = Field(pattern=_CONNECTION_ID, description="Airflow connection id (AIRFLOW_CONN_<ID>)")
+    folder: str | None = Field(None, description="remote folder; default: the channel's location")
+    known_hosts: str | None = Field(
+        None, description="known_hosts file that pins the server's key; default: the connection's host_key extra"
+    )
+    timeout_seconds: float = Field(30.0, gt=0, le=600, description="timeout of every network operation, in seconds")
+
+
+class S3Source(BaseModel):
+    """An S3 (or S3-compatible) source: bucket and prefix, endpoint and region, credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connection_id: str | None = Field(
+        None, pattern=_CONNECTION_ID, description="Airflow connection id; none: the standard AWS credential chain"
+    )
+    bucket: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="default: from an s3:// location"
+    )
+    prefix: str | None = Field(None, description="key prefix of the channel's objects; default: from the location")
+    endpoint_url: str | None = Field(None, pattern=r"^https?://", description="S3-compatible endpoint")
+    region: str | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    page_size: int = Field(1000, ge=1, le=1000, description="keys per listing page")
+    timeout_seconds: float = Field(30.0, gt=0, le=600, description="connect and read timeout, in seconds")
+
+
+class Channel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")
+    kind: Literal["orders", "psp", "bank", "reference"]
+    description: str = ""
+    transport: Literal["local", "sftp", "s3"] = "local"
+    location: str | None = Field(
+        None, description="folder (local), remote folder (sftp) or s3://bucket/prefix (s3), unless the block says"
+    )
+    pattern: str = "*"
+    recursive: bool = Field(False, description="also list the sub-folders of the channel's folder or prefix")
+    sftp: SftpSource | None = None
+    s3: S3Source | None = None
+    completion: Completion = Completion()
+    stability: Stability | None = Field(
+        None, description="default: two listings 2 s apart for sftp (files may still be written), one otherwise"
+    )
+    retry: RetryPolicy = RetryPolicy()
+    move_after_download: str | None = Field(
+        None, description="sub-folder of the channel's folder a verified file is moved to, e.g. 'processed'"
+    )
+    format: str
+    timezone: str = "UTC"
+    cutoff: dt.time = Field(dt.time(0, 0), description="local time at which the business day rolls over")
+    currency: str | None = None
+    settlement: Settlement = Settlement()
+    csv: CsvOptions = CsvOptions()
+
+    @field_validator("move_after_download")
+    @classmethod
+    def _move_folder(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = value.strip("/").split("/")
+        if not all(_FOLDER_PART.match(p) and p not in (".", "..") for p in parts):
+            raise ValueError(f"{value!r}: a relative folder of plain names (letters, digits, '.', '_', '-')")
+        return "/".join(parts)
+
+    @model_validator(mode="after")
+    def _transport_settings(self) -> Channel:
+        blocks = {"sftp": self.sftp, "s3": self.s3}
+        for name, block in blocks.items():
+            if block is not None and self.transport != name:
+                raise ValueError(f"field '{name}': only allowed with transport {name} (transport is {self.transport})")
+        if self.transport == "local" and not self.location:
+            raise ValueError("field 'location': a local channel needs its folder")
+        if self.transport == "sftp":
+            if self.sftp is None:
+                raise ValueError("field 'sftp': an sftp channel needs an sftp block with its connection_id")
+            if not (self.sftp.folder or self.location):
+                raise ValueError("field 'sftp.folder': an sftp channel needs its remote folder (or a location)")
+        if self.transport == "s3":
+            if self.s3 is None:
+                self.s3 = S3Source()
+            if not self.s3.bucket and not (self.location or "").startswith("s3://"):
+                raise ValueError("field 's3.bucket': an s3 channel needs a bucket (or a location s3://bucket/prefix)")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+
+        if value not in registered():
+            raise ValueError(f"unknown format {value!r}; known: {', '.join(sorted(registered()))}")
+        return value
+
+    def local_folder(self, base: Path) -> Path:
+        path = Path(self.location or ".")
+        return path if path.is_absolute() else (base / path)
+
+    def remote_folder(self) -> str:
+        """The SFTP folder of the channel."""
+        folder = (self.sftp.folder if self.sftp else None) or self.location or "."
+        return folder.rstrip("/") or "/"
+
+    def s3_bucket_and_prefix(self) -> tuple[str, str]:
+        """Bucket and key prefix (empty, or ending with '/') of an s3 channel."""
+        bucket = self.s3.bucket if self.s3 else None
+        prefix = self.s3.prefix if self.s3 else None
+        if self.location and self.location.startswith("s3://"):
+            loc_bucket, _, loc_prefix = self.location[len("s3://") :].partition("/")
+            bucket = bucket or loc_bucket
+            prefix = loc_prefix if prefix is None else prefix
+        prefix = (prefix or "").lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return bucket or "", prefix
+
+    def effective_stability(self) -> Stability:
+        if self.stability is not None:
+            return self.stability
+        return Stability(polls=2) if self.transport == "sftp" else Stability(polls=1)
+
+
+def _error_text(path: Path, item: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        if where:
+            lines.append(f"{path}: {item}: field '{where}': {err['msg']}")
+        else:  # a check across fields names its field in the message
+            lines.append(f"{path}: {item}: {err['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def load_channels(rules_dir: Path) -> dict[str, Channel]:
+    """Load every channel of ``rules_dir/channels``; raise RulesError naming file and field."""
+    folder = rules_dir / "channels"
+    if not folder.is_dir():
+        raise RulesError(f"{folder}: channels folder is missing")
+    channels: dict[str, Channel] = {}
+    errors: list[str] = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            errors.append(f"{path}: not valid YAML: {exc}")
+            continue
+        if not isinstance(raw, dict):
+            errors.append(f"{path}: a channel file holds one mapping")
+            continue
+        item = f"channel {raw.get('id', '?')}"
+        try:
+            ch = Channel.model_validate(raw)
+        except ValidationError as exc:
+            errors.append(_error_text(path, item, exc))
+            continue
+        if ch.id in channels:
+            errors.append(f"{path}: {item}: field 'id': duplicate channel id")
+            continue
+        channels[ch.id] = ch
+    if errors:
+        raise RulesError("\n".join(errors))
+    if not channels:
+        raise RulesError(f"{folder}: no channel declared")
+    return channels
+
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._-][A-Za-z0-9._ -]{0,254}$")

@@ -1,0 +1,197 @@
+"""Classify: what each pairing leaves unmatched, named as breaks once its rules have run.
+
+Every unmatched item gets the nearest candidate of each rule and the condition it failed (a near miss);
+an item tied between equally near candidates becomes an ``ambiguous match`` break, never settled by row
+order; unmatched groups of grouped rules are classified against their nearest counterpart; what a
+pairing owns and still lacks an outcome gets its declared break or outcome; an item no pairing names
+gets a ``no_applicable_rule`` break. Reads the working sets ``engine`` left and the same pairs
+(``compile.pairs_sql``) matching used.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.core import sqlfiles
+from pipelines.core.sqlfiles import ident
+from pipelines.match.compile import (
+    Compiled,
+    OpenItems,
+    Params,
+    execute,
+    filter_values_sql,
+    pairs_sql,
+    units_sql,
+)
+from pipelines.match.rules import MATCHABLE_TABLES, NON_BREAK_OUTCOMES, RuleFile
+
+
+# --------------------------------------------------------------------------------------------------
+# breaks: the nearest candidate of every unmatched item and the condition it failed
+# --------------------------------------------------------------------------------------------------
+def _vocab(rf: RuleFile) -> dict[str, str]:
+    return {k: str(v) for k, v in rf.pairing.breaks.model_dump().items()}
+
+
+def _fee_notes(c: Compiled) -> dict[str, str]:
+    notes = {"l_fee_note": "", "r_fee_note": ""}
+    for side, key in (("left", "l_fee_note"), ("right", "r_fee_note")):
+        if c.fee_on(side):
+            notes[key] = "net of fee" if c.rule.amount.gross_side == side else "with fee"
+    return notes
+
+
+def _near_single(con: duckdb.DuckDBPyConnection, c: Compiled, ws: OpenItems, rank: int) -> None:
+    """Near rows of a one-to-one or fuzzy rule for the pairing's unmatched right items."""
+    params = Params(values={"pairing": c.pname})
+    primary = f"(SELECT a.* FROM {ident(c.table('right'))} AS a JOIN unmatched_right AS um ON um.item_id = a.item_id)"
+    ru = units_sql(c, "right", primary, params)
+    if c.rule.kind == "fuzzy":
+        lu = units_sql(c, "left", f"({ws.sql('left', params)})", params, probe=True)
+        restrict = "p.l_ok AND p.cur_ok AND p.amt_ok AND p.date_ok AND p.sim_ok"
+        pairs = pairs_sql(c, lu, ru, params)
+    else:
+        lu = units_sql(c, "left", ident(c.table("left")), params, probe=True)
+        restrict = "TRUE"
+        pairs = pairs_sql(c, lu, ru, params, used=("left",))
+    l_note, r_note = "''", "''"
+    if c.rule.currency.fx is not None or c.fee_on("left"):
+        l_note = sqlfiles.load("near_note_left")
+    if c.fee_on("right"):
+        r_note = "' (' || $r_fee_note || ' ' || fmt_money(p.r_fee, p.r_currency) || ')'"
+    sql = sqlfiles.render(
+        "near_pairs",
+        pairs=pairs,
+        restrict=restrict,
+        left_table=ident(c.table("left")),
+        l_values=filter_values_sql(c.side("left"), "lv"),
+        l_note=l_note,
+        r_note=r_note,
+    )
+    params.values.update({"rank": rank, "rule_id": c.rule.id, "window": c.window_text(), **_fee_notes(c)})
+    execute(con, sql, params)
+
+
+def _classify_groups(con: duckdb.DuckDBPyConnection, c: Compiled, ws: OpenItems, vocab: dict[str, str]) -> None:
+    """Breaks of the unmatched groups of a grouped rule, each with its nearest counterpart."""
+    p_side = "left" if c.grouped("left") else "right"
+    c_side = "right" if p_side == "left" else "left"
+    params = Params(values={"pairing": c.pname})
+    unclassified = (
+        "NOT EXISTS (SELECT 1 FROM classified_members AS cm WHERE cm.pairing = $pairing AND cm.item_id = a.item_id)"
+    )
+    build = Params(values={"pairing": c.pname})
+    sql = units_sql(c, p_side, f"({ws.sql(p_side, build)})", build, restrict=unclassified, members=True)
+    execute(con, f"CREATE OR REPLACE TEMP TABLE pu AS {sql}", build)
+    units = {p_side: "SELECT * FROM pu"}
+    used: tuple[str, ...] = ()
+    if c.grouped(c_side):
+        build = Params(values={"pairing": c.pname})
+        sql = units_sql(c, c_side, f"({ws.sql(c_side, build)})", build, restrict=unclassified, members=True)
+        execute(con, f"CREATE OR REPLACE TEMP TABLE cu AS {sql}", build)
+        units[c_side] = "SELECT * FROM cu"
+    else:
+        units[c_side] = units_sql(c, c_side, ident(c.table(c_side)), params)
+        used = (c_side,)
+    join_type = "LEFT JOIN" if p_side == "left" else "RIGHT JOIN"
+    pairs = pairs_sql(c, units["left"], units["right"], params, join_type=join_type, used=used)
+    p, q = ("l", "r") if p_side == "left" else ("r", "l")
+    sign = "" if p_side == "left" else "-"
+    execute(con, sqlfiles.render("break_group_pairs", p=p, q=q, sign=sign, pairs=pairs), params)
+    c_table, p_table = c.table(c_side), c.table(p_side)
+    if c.grouped(c_side):
+        c_members, c_units_join, counter_item = "cu.members", "LEFT JOIN cu ON cu.u_id = n.c_id", "NULL"
+        tie_members, tie_join = "tu.members", "JOIN cu AS tu ON tu.u_id = g.c_id"
+        c_label = (
+            "'group ' || coalesce(cu.ref, '?') || ' (' || cu.n_members || ' ' || $c_table || ' items, total ' "
+            "|| fmt_money(CAST(cu.amount AS BIGINT), cu.currency) || ')'"
+        )
+    else:
+        c_members = "CASE WHEN n.c_id IS NULL THEN [] ELSE [n.c_id] END"
+        c_units_join, counter_item, c_label = "", "c_id", "ci.item_label"
+        tie_members, tie_join = "[g.c_id]", ""
+    sql = sqlfiles.render(
+        "break_near_group",
+        c_members=c_members,
+        c_label=c_label,
+        p_units="pu",
+        p_items=ident(f"items_{p_table}"),
+        c_items=ident(f"items_{c_table}"),
+        c_units_join=c_units_join,
+        counter_item_id=counter_item,
+        tie_members=tie_members,
+        tie_join=tie_join,
+    )
+    unmatched = vocab["left_unmatched"] if p_side == "left" else vocab["right_unmatched"]
+    execute(
+        con,
+        sql,
+        {
+            "pairing": c.pname,
+            "rule_id": c.rule.id,
+            "p_table": p_table,
+            "c_table": c_table,
+            "max_size": c.rule.max_group_size if c.rule.max_group_size is not None else 2**62,
+            "v_unmatched": unmatched,
+            **{f"v_{k}": vocab[k] for k in ("amount", "currency", "date", "duplicate", "ambiguous")},
+        },
+    )
+
+
+def classify_pairing(
+    con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile, compiled: list[Compiled], ws: OpenItems
+) -> None:
+    vocab = _vocab(rf)
+    lt, rt = rf.pairing.left, rf.pairing.right
+    singles = [c for c in compiled if not (c.grouped("left") or c.grouped("right"))]
+    groups = [c for c in compiled if c.grouped("left") or c.grouped("right")]
+
+    # 1. duplicates set aside before matching
+    execute(
+        con,
+        sqlfiles.render("break_duplicates", right_table=ident(rt), right_items=ident(f"items_{rt}")),
+        {"pairing": pname, "break_type": vocab["duplicate"], "right_table": rt},
+    )
+
+    # 2. unmatched right items of one-to-one (and fuzzy) rules: nearest left candidate under each rule
+    params = Params(values={"pairing": pname, "right_table": rt})
+    execute(con, sqlfiles.render("near_reset", work_right=ws.sql("right", params)), params)
+    for rank, c in enumerate(singles):
+        _near_single(con, c, ws, rank)
+    if singles:
+        execute(
+            con,
+            sqlfiles.render("break_near_one_to_one", left_items=ident(f"items_{lt}"), right_items=ident(f"items_{rt}")),
+            {"pairing": pname, "left_table": lt, "right_table": rt, **{f"v_{k}": v for k, v in vocab.items()}},
+        )
+
+    # 3. unmatched groups of grouped rules: nearest counterpart
+    for c in groups:
+        _classify_groups(con, c, ws, vocab)
+
+    # 4. everything this pairing owns that is still without an outcome
+    first_rule = rf.ordered()[0].id
+    for side, tbl, unmatched_key, not_admitted_key in (
+        ("left", lt, "left_unmatched", "left_not_admitted"),
+        ("right", rt, "right_unmatched", "right_not_admitted"),
+    ):
+        not_admitted = vocab[not_admitted_key]
+        params = Params(
+            values={
+                "pairing": pname,
+                "side": side,
+                "item_table": tbl,
+                "break_type": vocab[unmatched_key],
+                "not_admitted_break": None if not_admitted in NON_BREAK_OUTCOMES else not_admitted,
+                "not_admitted_outcome": not_admitted if not_admitted in NON_BREAK_OUTCOMES else None,
+                "closest_rule": first_rule,
+            }
+        )
+        sql = sqlfiles.render("break_leftovers", work=ws.sql(side, params), items=ident(f"items_{tbl}"))
+        execute(con, sql, params)
+
+
+def classify_unowned(con: duckdb.DuckDBPyConnection) -> None:
+    """Items of a table that no pairing names: a break of type no_applicable_rule each."""
+    for tbl in MATCHABLE_TABLES:
+        execute(con, sqlfiles.render("break_unowned", items=ident(f"items_{tbl}")), {"item_table": tbl})

@@ -1,0 +1,123 @@
+"""Publish a run's outputs atomically into ``outputs/<business_date>/``.
+
+The outputs are written into a fresh folder ``outputs/.runs/<date>/<run_id>-*`` and then
+``outputs/<date>`` (a symbolic link) is switched to it with one atomic rename: a reader sees either the
+previous complete output or the new complete output, never a mix; a re-run replaces, never appends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipelines.core import schema, sqlfiles
+from pipelines.core.config import Settings
+from pipelines.core.sqlfiles import ident
+from pipelines.publish.report import render_report
+from pipelines.run.result import RunResult
+from pipelines.validate.staging import PARQUET_OPTS
+
+KEEP_PREVIOUS = 1
+
+
+def output_dir(settings: Settings, day: dt.date) -> Path:
+    return settings.outputs / day.isoformat()
+
+
+def new_run_folder(settings: Settings, day: dt.date, run_id: str) -> Path:
+    """A fresh, not yet visible folder for a run's outputs (``publish`` switches ``outputs/<date>`` to it)."""
+    runs_dir = settings.outputs / ".runs" / day.isoformat()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=runs_dir, prefix=f"{run_id}-"))
+
+
+def copy_out(
+    con: duckdb.DuckDBPyConnection, source: str, name: str, folder: Path, params: dict[str, Any] | None = None
+) -> Path:
+    """Write a result (a table name or a SELECT) as Parquet in its canonical column order and types. A text
+    column held as an enumeration fixed by the rules and schemas (rule ids, sides, tables, kinds) is written
+    as it is: Parquet stores it as text with the enumeration as its dictionary, without turning every value
+    back into a string first. File ids and channels are cast to text: their enumerations depend on the files
+    a run loads, and a dictionary holding an unused file would change the bytes of an unchanged output."""
+    t = schema.table(name)
+    relation = ident(source) if re.fullmatch(r"[a-z_]+", source) else f"({source.strip().rstrip(';')})"
+    held = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}", params or {}).fetchall()}
+
+    def column(c: schema.Column) -> str:
+        fixed = c.name not in ("file_id", "channel") and held.get(c.name, "").startswith("ENUM(")
+        if c.duckdb_type() == "VARCHAR" and fixed:
+            return ident(c.name)
+        return f"CAST({ident(c.name)} AS {c.duckdb_type()}) AS {ident(c.name)}"
+
+    cols = ", ".join(column(c) for c in t.columns)
+    target = folder / f"{name}.parquet"
+    con.execute(
+        f"COPY (SELECT {cols} FROM {relation}) TO {sqlfiles.literal(str(target))} "
+        "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)",
+        params or {},
+    )
+    return target
+
+
+def csv_from_parquet(parquet: Path) -> None:
+    """The CSV twin of a written Parquet file, from a DuckDB of its own (one thread, little memory): it runs
+    in a background thread while the run goes on in the main DuckDB."""
+    con = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
+    try:
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet({sqlfiles.literal(str(parquet))})) "
+            f"TO {sqlfiles.literal(str(parquet.with_suffix('.csv')))} (FORMAT csv, HEADER)"
+        )
+    finally:
+        con.close()
+
+
+def _write_table(frame: pl.DataFrame, folder: Path, name: str, csv: bool = True) -> None:
+    frame.write_parquet(folder / f"{name}.parquet", **PARQUET_OPTS)
+    if csv:
+        frame.write_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")
+
+
+def publish(settings: Settings, result: RunResult) -> Path:
+    """Write every output of the run and switch ``outputs/<date>`` to them atomically."""
+    folder = result.folder  # matches and outcomes are already there
+    runs_dir = folder.parent
+    _write_table(result.breaks, folder, "breaks")
+    _write_table(result.positions, folder, "positions")
+    _write_table(result.manifest, folder, "run_manifest")
+    _write_table(result.quarantine, folder, "quarantine")
+    _write_table(result.closed_breaks, folder, "closed_breaks")
+    _write_table(result.order_feedback, folder, "order_feedback")
+    _write_table(result.fund_verification, folder, "fund_verification")
+    _write_table(result.net_by_currency, folder, "net_by_currency")
+    (folder / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True, default=str) + "\n")
+    (folder / "report.html").write_text(render_report(result), encoding="utf-8")
+    for f in folder.iterdir():
+        with f.open("rb") as fh:
+            os.fsync(fh.fileno())
+    folder.chmod(0o755)
+
+    link = output_dir(settings, result.business_date)
+    tmp_link = settings.outputs / f".{result.business_date.isoformat()}.link-{os.getpid()}"
+    tmp_link.unlink(missing_ok=True)
+    tmp_link.symlink_to(folder.relative_to(settings.outputs))
+    if link.exists() and not link.is_symlink():
+        shutil.rmtree(link)
+    os.replace(tmp_link, link)
+    _prune(runs_dir, keep=folder)
+    return link
+
+
+def _prune(runs_dir: Path, keep: Path) -> None:
+    others = sorted((p for p in runs_dir.iterdir() if p != keep and p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in others[: max(0, len(others) - KEEP_PREVIOUS)]:
+        shutil.rmtree(old, ignore_errors=True)

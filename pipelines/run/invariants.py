@@ -1,0 +1,108 @@
+"""The invariants every run proves before anything is published (README, "Invariants every run proves").
+
+1. every input row has exactly one outcome, and counts add up per file;
+2. per file and currency, the amounts of all outcomes add up to the amounts that came in;
+3. no item is used twice in a pairing; every match balances within the tolerance recorded on it;
+4. net positions recomputed independently from the staged lines and matched credits equal the published ones.
+
+A run whose invariants do not all hold is not published: its folder is kept as ``<run>.failed`` with the
+summary, and ``InvariantError`` names the invariants and their details.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipelines.clearing.positions import recompute_positions
+from pipelines.core import sqlfiles
+from pipelines.core.config import Settings
+from pipelines.run.result import RunResult
+
+
+class InvariantError(AssertionError):
+    """A run invariant does not hold; the run is not published."""
+
+
+def check_invariants(
+    con: duckdb.DuckDBPyConnection, result: RunResult, settings: Settings
+) -> dict[str, dict[str, Any]]:
+    """Invariants 1-4 of README, each with its figures; ``ok`` false where one does not hold."""
+    out: dict[str, dict[str, Any]] = {}
+    con.register("manifest_src", result.manifest.select("file_id", "file_status", "rows_in", "rows_carried"))
+    con.execute("CREATE OR REPLACE TEMP TABLE manifest_rows AS SELECT * FROM manifest_src")
+
+    # 1. every input row has exactly one outcome; counts add up per file
+    problems = sqlfiles.frame(con, sqlfiles.load("invariant_one_outcome"))
+    staged_manifest = result.manifest.filter(pl.col("file_status") == "staged")
+    staged_rows = int(staged_manifest["rows_in"].sum()) + int(staged_manifest["rows_carried"].sum())
+    n_outcomes = con.sql("SELECT count(*) FROM out_outcomes").fetchall()[0]
+    out["one_outcome_per_row"] = {
+        "ok": problems.height == 0,
+        "rows_in": staged_rows,
+        "outcomes": int(n_outcomes[0]) if n_outcomes else 0,
+        "detail": problems.head(10).to_dicts(),
+    }
+
+    # 2. per file and currency, amounts of all outcomes add up to the amounts that came in
+    bad = sqlfiles.frame(con, sqlfiles.load("invariant_amounts"))
+    per_currency = sqlfiles.frame(
+        con,
+        "SELECT currency, outcome, CAST(sum(amount_minor) AS BIGINT) AS amount_minor FROM out_outcomes "
+        "WHERE outcome <> 'reference' GROUP BY ALL ORDER BY ALL",
+    )
+    out["amounts_conserved"] = {
+        "ok": bad.height == 0,
+        "per_currency_and_outcome": {
+            f"{r['currency']}:{r['outcome']}": int(r["amount_minor"] or 0) for r in per_currency.iter_rows(named=True)
+        },
+        "detail": bad.head(10).to_dicts(),
+    }
+
+    # 3. no item used twice in a pairing; every match balances within its recorded tolerance
+    match_problems = sqlfiles.frame(con, sqlfiles.load("invariant_matches"))
+    matches = int(match_problems.filter(pl.col("problem") == "matches")["n"].sum())
+    reused = match_problems.filter(pl.col("problem") == "used_twice")
+    unbalanced = match_problems.filter(pl.col("problem") == "unbalanced")
+    out["no_item_used_twice"] = {
+        "ok": reused.height == 0,
+        "reused": reused.height,
+        "detail": reused.head(10).to_dicts(),
+    }
+    out["matches_balance"] = {
+        "ok": unbalanced.height == 0,
+        "matches": matches,
+        "detail": unbalanced.head(10).to_dicts(),
+    }
+
+    # 4. positions recomputed from the staged lines and the matched bank credits equal the published ones
+    recomputed = recompute_positions(settings, result)
+    published = result.positions.select("counterparty", "currency", "net_expected_minor", "received_minor").sort(
+        "counterparty", "currency"
+    )
+    out["positions_recomputed"] = {
+        "ok": recomputed.equals(published),
+        "positions": published.height,
+        "detail": [] if recomputed.equals(published) else [recomputed.to_dicts(), published.to_dicts()],
+    }
+    return out
+
+
+def refuse_if_broken(result: RunResult, invariants: dict[str, dict[str, Any]]) -> None:
+    """Raise ``InvariantError`` when an invariant does not hold, the run's folder set aside as ``.failed``."""
+    failed = [name for name, inv in invariants.items() if not inv["ok"]]
+    if not failed:
+        return
+    folder = result.folder
+    failed_dir = folder.with_name(folder.name + ".failed")
+    shutil.rmtree(failed_dir, ignore_errors=True)
+    folder.rename(failed_dir)
+    (failed_dir / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
+    raise InvariantError(
+        f"{result.business_date.isoformat()}: invariant(s) failed: {', '.join(failed)}: "
+        + "; ".join(str(invariants[n]["detail"]) for n in failed)
+    )

@@ -1,0 +1,134 @@
+"""Reconcile one business date, as a list of steps: load, match, manifest, breaks and outcomes, the large
+outputs, lifecycle, clearing, invariants and summary.
+
+Each step is a function of its stage's module; they share one DuckDB connection (bounded memory, spilling to
+the workspace). The result is a set of frames and the large outputs already written into a run folder not
+yet visible to readers; ``publish`` makes it visible. The wall clock is read only to time the steps
+(``StepClock``, never written into an output): the same staged inputs and rules give the same result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import duckdb
+
+from pipelines.breaks import build as breaks
+from pipelines.breaks import lifecycle
+from pipelines.catalog.store import FileStatus
+from pipelines.clearing import funds
+from pipelines.clearing.positions import positions
+from pipelines.core import sqlfiles
+from pipelines.core.channels import Channel
+from pipelines.core.config import Settings
+from pipelines.match.engine import release_scratch, run_matching
+from pipelines.match.load import load_day
+from pipelines.match.rules import RuleSet
+from pipelines.publish.outputs import copy_out, csv_from_parquet, new_run_folder
+from pipelines.run import manifest as manifests
+from pipelines.run.invariants import check_invariants, refuse_if_broken
+from pipelines.run.result import RunResult, StepClock
+from pipelines.run.summary import build_summary
+
+
+def duckdb_config(settings: Settings) -> dict[str, str | bool | int | float | list[str]]:
+    """Bounded memory for the run's DuckDB (``RECON_DUCKDB_MEMORY``, default 1GB); it spills to the workspace."""
+    spill = settings.home / "tmp" / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    return {"memory_limit": os.environ.get("RECON_DUCKDB_MEMORY", "1GB"), "temp_directory": str(spill)}
+
+
+def reconcile(
+    settings: Settings,
+    day: dt.date,
+    ruleset: RuleSet,
+    channels: dict[str, Channel],
+    statuses: dict[str, FileStatus],
+    file_names: dict[str, str],
+    mode: str = "nightly",
+    history: lifecycle.History | None = None,
+    policy: lifecycle.BreakPolicy | None = None,
+    replaced_files: list[dict[str, Any]] | None = None,
+) -> RunResult:
+    """Reconcile ``day`` from its staged files and the items carried from ``history``; raise
+    ``InvariantError`` (nothing published) when an invariant does not hold."""
+    history = history or lifecycle.History()
+    policy = policy or lifecycle.load_policy(settings.rules)
+    con = duckdb.connect(config=duckdb_config(settings))
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile-output")
+    try:
+        clock = StepClock()
+        load_day(con, settings, day, history, set(statuses))
+        clock.lap("load")
+
+        per_rule = run_matching(con, ruleset)
+        release_scratch(con)
+        clock.lap("matching")
+
+        quarantine = manifests.quarantine_rows(settings, statuses, day)
+        manifests.register_items(con, quarantine, statuses)
+        lifecycle.apply(con, day, channels, policy, history)
+        run_id, manifest = manifests.build_manifest(
+            con, day, mode, ruleset.version_hash, statuses, file_names, history, quarantine
+        )
+        clock.lap("items_and_manifest")
+
+        fx = lifecycle.fx_rates(con, day, policy.reporting_currency)
+        day_breaks = breaks.day_breaks(con, day, policy, history, fx, replaced_files or [], settings)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day}
+        )
+        clock.lap("breaks_and_outcomes")
+
+        # the large outputs go straight from DuckDB into the (not yet visible) run folder; the matches CSV is
+        # written in the background while the run goes on
+        folder = new_run_folder(settings, day, run_id)
+        matches = copy_out(con, sqlfiles.load("out_matches"), "matches", folder, {"business_date": day})
+        matches_csv = background.submit(csv_from_parquet, matches)
+        clock.lap("matches_parquet")
+        copy_out(con, "out_outcomes", "outcomes", folder)
+        clock.lap("outcomes_parquet")
+
+        open_items = breaks.open_items(con)
+        closed = breaks.closed_breaks(con, day, run_id)
+        feedback = breaks.order_feedback(con, settings, day)
+        clock.lap("lifecycle")
+
+        day_positions, receipts = positions(con, day, channels)
+        net = funds.net_by_currency(day_positions, day, policy.reporting_currency, fx)
+        verified = funds.fund_verification(
+            day, day_positions, receipts, history.positions, history.receipts, day_breaks
+        )
+        clock.lap("clearing")
+
+        result = RunResult(
+            business_date=day,
+            run_id=run_id,
+            mode=mode,
+            rules_version=ruleset.version_hash,
+            folder=folder,
+            breaks=day_breaks,
+            positions=day_positions,
+            manifest=manifest,
+            quarantine=quarantine,
+            closed_breaks=closed,
+            order_feedback=feedback,
+            fund_verification=verified,
+            net_by_currency=net,
+            open_items=open_items,
+            receipts=receipts,
+            steps=clock.steps,
+        )
+        invariants = check_invariants(con, result, settings)
+        result.summary = build_summary(con, result, per_rule, invariants)
+        clock.lap("invariants_and_summary")
+        matches_csv.result()  # the invariants read the Parquet outputs only: they ran while the CSV was written
+        clock.lap("matches_csv_wait")
+        refuse_if_broken(result, invariants)
+        return result
+    finally:
+        background.shutdown(wait=True)
+        con.close()

@@ -1,0 +1,384 @@
+"""The stages as plain functions with JSON-friendly arguments and results.
+
+The ``recon`` CLI and the Airflow DAGs call exactly these functions, so both produce the same outputs.
+Per-channel stages (``ingest_channel``, ``normalise_channel``) never write the catalog; the single
+writers are ``register_files``, ``record_statuses`` and ``reconcile_and_publish``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.catalog.store import Catalog, FileRecord, FileStatus
+from pipelines.core import config
+from pipelines.core.channels import Channel, load_channels
+from pipelines.ingest import landing as ingest
+from pipelines.match.rules import RuleSet, load_rules
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: config.Settings
+    channels: dict[str, Channel]
+    ruleset: RuleSet
+
+    @property
+    def catalog(self) -> Catalog:
+        return Catalog(self.settings.catalog_path)
+
+
+def context(home: str | None = None, rules: str | None = None) -> Context:
+    settings = config.settings(home, rules)
+    settings.ensure()
+    return Context(settings=settings, channels=load_channels(settings.rules), ruleset=load_rules(settings.rules))
+
+
+def channel_ids(home: str | None = None, rules: str | None = None) -> list[str]:
+    """Channels in a stable order (orders and reference data first, then PSPs, then banks)."""
+    order = {"orders": 0, "reference": 1, "psp": 2, "bank": 3}
+    chans = load_channels(config.settings(home, rules).rules)
+    return [c.id for c in sorted(chans.values(), key=lambda c: (order[c.kind], c.id))]
+
+
+def ingest_channel(channel_id: str, home: str | None = None, rules: str | None = None) -> dict[str, Any]:
+    ctx = context(home, rules)
+    records, skipped = ingest.pull_channel(ctx.channels[channel_id], ctx.settings, dt.datetime.now(dt.UTC))
+    return {
+        "channel": channel_id,
+        "records": [r.to_dict() for r in records],
+        "skipped": [s.__dict__ for s in skipped],
+    }
+
+
+def register_files(results: list[dict[str, Any]], home: str | None = None, rules: str | None = None) -> dict[str, int]:
+    ctx = context(home, rules)
+    records = [FileRecord(**r) for res in results for r in res["records"]]
+    events = [ingest.Skipped(**s) for res in results for s in res["skipped"]]
+    counts = ingest.register(ctx.catalog, records, dt.datetime.now(dt.UTC), events)
+    counts["skipped"] = len(events)
+    log.info("registered files: %s", counts)
+    return counts
+
+
+def _new_files(ctx: Context, channel_id: str, force: bool = False) -> list[FileRecord]:
+    done = ctx.catalog.file_statuses(channel_id)
+    return [rec for rec in ctx.catalog.files_of_channel(channel_id) if force or rec.file_id not in done]
+
+
+def normalise_channel(
+    channel_id: str, day: dt.date, home: str | None = None, rules: str | None = None, force: bool = False
+) -> list[dict[str, Any]]:
+    from pipelines.validate.normalise import normalise_files
+
+    ctx = context(home, rules)
+    records = _new_files(ctx, channel_id, force)
+    return [st.to_dict() for st in normalise_files(records, ctx.channels[channel_id], ctx.settings, day)]
+
+
+def parse_channel(
+    channel_id: str, day: dt.date, home: str | None = None, rules: str | None = None
+) -> list[dict[str, Any]]:
+    """The first half of ``normalise_channel`` (no validation library needed): each new file of the channel
+    parsed and parked for ``stage_channel``, or its status when it could not be read."""
+    from pipelines.validate.normalise import park, parse_file
+
+    ctx = context(home, rules)
+    out: list[dict[str, Any]] = []
+    for rec in _new_files(ctx, channel_id):
+        parsed = parse_file(rec, ctx.channels[channel_id], ctx.settings, day)
+        if isinstance(parsed, FileStatus):
+            out.append({"status": parsed.to_dict()})
+        else:
+            out.append({"parked": park(parsed, ctx.settings, rec.file_id)})
+    return out
+
+
+def stage_channel(
+    channel_id: str,
+    day: dt.date,
+    home: str | None = None,
+    rules: str | None = None,
+    parsed: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The second half of ``normalise_channel``: the files ``parse_channel`` parked, validated and staged."""
+    from pipelines.validate.normalise import ChannelStager, discard_parked, unpark
+
+    ctx = context(home, rules)
+    records = {rec.file_id: rec for rec in ctx.catalog.files_of_channel(channel_id)}
+    stager = ChannelStager(ctx.channels[channel_id], ctx.settings, day)
+    for item in parsed or []:
+        if "status" in item:
+            stager.add_status(FileStatus.from_dict(item["status"]))
+            continue
+        file_id = item["parked"]["file_id"]
+        result = unpark(item["parked"], ctx.settings)
+        discard_parked(ctx.settings, file_id)
+        stager.add(records[file_id], result)
+    return [st.to_dict() for st in stager.statuses()]
+
+
+Timed = tuple[float, float, list[dict[str, Any]]]
+
+
+def _timed(fn: Callable[..., list[dict[str, Any]]], *args: Any) -> Timed:
+    """Wall seconds, CPU seconds (user plus system, of every thread of the process) and result of a call."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result = fn(*args)
+    return time.perf_counter() - start, time.process_time() - cpu, result
+
+
+def _prepare_worker() -> None:
+    """Start of a staging worker: the validation library imported and every suite built up front, while the
+    caller ingests and the parsers parse."""
+    from pipelines.validate import contracts as validate
+
+    atexit.register(_end_at_once)
+    validate.prepare()
+
+
+def _end_at_once() -> None:
+    """Last exit step of a staging worker. With the validation library loaded, the interpreter's teardown
+    (unloading thousands of modules) takes about a second, which the run would wait for; the worker's
+    results are sent and its files closed by then, so after flushing its logs it ends without it."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _ready() -> float:
+    """A worker's CPU seconds from its start until now: starting the interpreter, importing, and for a stager
+    the validation library and its suites (its initializer has run before any task)."""
+    return time.process_time()
+
+
+_JEMALLOC_CONF = "_RJEM_MALLOC_CONF"  # options of the allocator built into Polars
+
+
+class Normalisers:
+    """The worker processes of ``normalise_channels``: parsers, and stagers that validate and stage what the
+    parsers parked. The stagers import the validation library and build its suites as they start, while the
+    caller ingests and the parsers parse; the parsers never load it. Fresh processes (``spawn``): nothing of
+    the caller is inherited, and once shut down their memory is returned before reconciliation starts."""
+
+    def __init__(self, workers: int = 1) -> None:
+        n = max(1, workers)
+        spawn = multiprocessing.get_context("spawn")
+        self.workers = n
+        self.stagers = ProcessPoolExecutor(max_workers=n, mp_context=spawn, initializer=_prepare_worker)
+        self.parsers = ProcessPoolExecutor(max_workers=n, mp_context=spawn)
+        self.started: dict[str, list[Future[float]]] = {"stagers": [], "parsers": []}
+        for _ in range(n):
+            self.started["stagers"].append(self.stagers.submit(_ready))
+        # a parser holds a file's raw bytes and columns only while it parses it: its Polars allocator
+        # (jemalloc) returns freed pages at once instead of keeping them for reuse, so the parsers' resident
+        # memory does not add to the stagers' peak
+        previous = os.environ.get(_JEMALLOC_CONF)
+        os.environ[_JEMALLOC_CONF] = "dirty_decay_ms:0,muzzy_decay_ms:0"
+        try:
+            for _ in range(n):
+                self.started["parsers"].append(self.parsers.submit(_ready))
+        finally:
+            if previous is None:
+                del os.environ[_JEMALLOC_CONF]
+            else:
+                os.environ[_JEMALLOC_CONF] = previous
+
+    def start_cpu_s(self) -> dict[str, float]:
+        """CPU seconds the workers took to get ready (``parser_start``, ``stager_start``, summed over workers)."""
+        return {f"{kind[:-1]}_start": sum(f.result() for f in futures) for kind, futures in self.started.items()}
+
+    def __enter__(self) -> Normalisers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.parsers.shutdown(wait=True)
+        self.stagers.shutdown(wait=True)
+
+
+def start_normalisers(workers: int = 1) -> Normalisers:
+    """Start the worker processes of ``normalise_channels`` (``workers`` parsers and as many stagers)."""
+    return Normalisers(workers)
+
+
+def normalise_channels(
+    channel_ids: list[str],
+    day: dt.date,
+    home: str | None = None,
+    rules: str | None = None,
+    pool: Normalisers | None = None,
+    seconds: dict[str, float] | None = None,
+    cpu_s: dict[str, float] | None = None,
+) -> list[list[dict[str, Any]]]:
+    """``normalise_channel`` for each channel, results in channel order: one after the other in this
+    process, or in the workers of ``pool`` (from ``start_normalisers``): each channel parsed by a parser and
+    then staged by a stager, so one channel is staged while the next ones are parsed (as many channels at
+    once as the pool has workers, as the DAG's mapped normalise tasks run). The channels' seconds (parsing
+    plus staging) go into ``seconds`` when given, and the CPU seconds of parsing and of staging (validation
+    and writing), summed over the channels, into ``cpu_s`` (``parse`` and ``stage``; in this process, one
+    ``normalise``)."""
+    timed: list[Timed]
+    cpu: dict[str, float] = {}
+    if pool is None:
+        timed = [_timed(normalise_channel, c, day, home, rules) for c in channel_ids]
+        cpu["normalise"] = sum(c for _, c, _ in timed)
+    else:
+        from pipelines.validate.normalise import discard_all_parked
+
+        discard_all_parked(config.settings(home, rules))
+        parsing = {pool.parsers.submit(_timed, parse_channel, c, day, home, rules): c for c in channel_ids}
+        parse_s: dict[str, tuple[float, float]] = {}
+        staging: dict[str, Future[Timed]] = {}
+        for job in as_completed(parsing):  # a channel is staged as soon as it is parsed
+            c = parsing[job]
+            wall, cpu_parse, parsed = job.result()
+            parse_s[c] = (wall, cpu_parse)
+            staging[c] = pool.stagers.submit(_timed, stage_channel, c, day, home, rules, parsed)
+        timed = []
+        cpu.update(parse=0.0, stage=0.0)
+        for c in channel_ids:
+            stage_s, cpu_stage, statuses = staging[c].result()
+            timed.append((parse_s[c][0] + stage_s, parse_s[c][1] + cpu_stage, statuses))
+            cpu["parse"] += parse_s[c][1]
+            cpu["stage"] += cpu_stage
+    if seconds is not None:
+        seconds.update({c: t for c, (t, _, _) in zip(channel_ids, timed, strict=True)})
+    if cpu_s is not None:
+        cpu_s.update(cpu)
+    return [statuses for _, _, statuses in timed]
+
+
+def record_statuses(results: list[list[dict[str, Any]]], home: str | None = None, rules: str | None = None) -> int:
+    ctx = context(home, rules)
+    statuses = [FileStatus.from_dict(s) for res in results for s in res]
+    if statuses:
+        ctx.catalog.record_file_statuses(statuses, dt.datetime.now(dt.UTC))
+    return len(statuses)
+
+
+def reconcile_and_publish(
+    day: dt.date, mode: str = "nightly", home: str | None = None, rules: str | None = None
+) -> dict[str, Any]:
+    from pipelines.breaks.lifecycle import load_policy
+    from pipelines.publish.outputs import publish
+    from pipelines.run.reconcile import reconcile
+    from pipelines.run.result import StepClock
+
+    ctx = context(home, rules)
+    started = dt.datetime.now(dt.UTC)
+    statuses = ctx.catalog.file_statuses()
+    names = {}
+    for ch in ctx.channels:
+        names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
+    ctx.catalog.ensure_schema()
+    history = ctx.catalog.history_for(day)
+    result = reconcile(
+        ctx.settings,
+        day,
+        ctx.ruleset,
+        ctx.channels,
+        statuses,
+        names,
+        mode,
+        history,
+        load_policy(ctx.settings.rules),
+        ctx.catalog.replaced_files(),
+    )
+    clock = StepClock()
+    path = publish(ctx.settings, result)
+    ctx.catalog.record_lifecycle(day, result.run_id, result)
+    ctx.catalog.record_run(
+        result.run_id,
+        day,
+        mode,
+        result.rules_version,
+        "published",
+        started,
+        dt.datetime.now(dt.UTC),
+        result.summary,
+    )
+    publish_to_s3(path, day, result.run_id)
+    clock.lap("publish")
+    return {
+        "business_date": day.isoformat(),
+        "run_id": result.run_id,
+        "output": str(path),
+        "report": str(path / "report.html"),
+        "steps": {**result.steps, **clock.steps},  # wall and CPU seconds of the run's steps
+    }
+
+
+def run_all(
+    day: dt.date,
+    mode: str = "nightly",
+    home: str | None = None,
+    rules: str | None = None,
+    progress: Any = None,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """All stages in sequence, as the nightly DAG runs them (without Airflow). Normalisation runs in worker
+    processes started before ingestion (``Normalisers``: parsers and stagers, ``workers`` of each);
+    reconciliation runs in this process, after they have ended."""
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
+    ids = channel_ids(home, rules)
+    with start_normalisers(workers) as pool:  # they get ready while the files are ingested
+        pulled = []
+        for cid in ids:
+            step(f"ingest {cid}")
+            pulled.append(ingest_channel(cid, home, rules))
+        step("register files")
+        register_files(pulled, home, rules)
+        step(f"normalise {len(ids)} channels" + (f", {workers} at a time" if workers > 1 else ""))
+        statuses = normalise_channels(ids, day, home, rules, pool)
+    step("record file statuses")
+    record_statuses(statuses, home, rules)
+    step("match, clear, publish")
+    return reconcile_and_publish(day, mode, home, rules)
+
+
+def rerun_from(day: dt.date, home: str | None = None, rules: str | None = None) -> list[dict[str, Any]]:
+    """Re-run a date and every later date that has a published run, in order (each depends on the last)."""
+    ctx = context(home, rules)
+    dates = sorted({day, *[d for d in ctx.catalog.run_dates() if d > day]})
+    return [reconcile_and_publish(d, "rerun", home, rules) for d in dates]
+
+
+def resolve_break(
+    break_id: str, action: str, note: str, resolved_by: str, home: str | None = None, rules: str | None = None
+) -> str:
+    from pipelines.breaks.lifecycle import ACTIONS
+
+    if action not in ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
+    if not note.strip() or not resolved_by.strip():
+        raise ValueError("a resolution needs a note and the name of who resolved it")
+    ctx = context(home, rules)
+    return ctx.catalog.add_resolution(break_id, action, note.strip(), resolved_by.strip(), dt.datetime.now(dt.UTC))
+
+
+def publish_to_s3(output: Any, day: dt.date, run_id: str) -> dict[str, Any] | None:
+    """Upload the run's outputs when the deployment configures it (RECON_PUBLISH_S3_URL and friends)."""
+    from pathlib import Path
+
+    from pipelines.publish.s3 import S3Target, publish_run
+
+    target = S3Target.from_env()
+    if target is None:
+        return None
+    return publish_run(Path(output), day, run_id, target)

@@ -1,0 +1,247 @@
+"""Sample business day: orders, Adyen and Stripe settlement reports, a camt.053 statement, FX rates.
+
+``write_day`` writes one business day in the real file formats of the sample channels and returns
+what a correct reconciliation of that day finds (``Expected``). With ``plant=True`` a fixed set of
+reconciliation cases is planted, the same whatever the number of orders, so the outcome is known.
+
+Files of a day (``<out>/<folder>/...``)::
+
+    orders/orders_<date>.csv                            channel orders     (orders_csv)
+    adyen/settlement_detail_report_batch_<N>.csv         channel adyen_eu   (adyen_sdr), one per batch
+    stripe/payout_reconciliation_itemized_<date>.csv     channel stripe_eu  (stripe_payout_recon)
+    bank/camt053_<date>.xml                              channel bank_eu    (camt053)
+    fx/fx_rates_<date>.csv                               channel fx_ecb     (fx_rates_csv)
+
+Everything is built column-wise (numpy draws, Polars expressions, ``write_csv``); only the bank
+statement, one entry per payout, is written as text. Amounts are drawn, adjusted and summed as integer
+minor units. The files are a pure function of (business date, number of orders, seed, plant).
+
+Payout sums and quarantined rows: a payout amount is the sum of the net amounts of the lines of its
+batch that a parser accepts. The two Adyen rows planted with bad input (currency ``XYZ``, amount
+``10.123``) are left out of that sum, so their batch's MerchantPayout line and bank credit equal what
+the valid lines say and quarantining them creates no payout break. The two bad order rows have no
+settlement line, so quarantining them creates no order-side break either.
+
+This module writes the day, lists its planted cases and holds the command line; the parts come from
+``plan`` (constants, planted cases, profiles, fee tables), ``columns`` (the day's clock, random draws,
+formatting), ``orders``, ``psp`` (Adyen and Stripe reports), ``bank`` (camt.053, FX) and ``outcome``
+(``Expected``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from samplegen.bank import Entry, account_ids, bank_entries, camt053, fx_rates
+from samplegen.columns import Day, Numbers, currency_name, tagged_rows, write_csv
+from samplegen.orders import draw_orders, payment_lines, render_orders
+from samplegen.outcome import Case, Expected, Item, Payout
+from samplegen.plan import (
+    ADYEN,
+    BAD_ADYEN_AMOUNT,
+    BAD_ADYEN_CURRENCY,
+    BAD_AMOUNT,
+    BAD_ORDER_AMOUNT,
+    BREAK_TYPES,
+    CURRENCIES,
+    DUPLICATED,
+    MIN_ORDERS,
+    MIN_ORDERS_PLANTED,
+    NO_SETTLEMENT,
+    SETTLED,
+    STRIPE,
+    TOLERANCE,
+)
+from samplegen.psp import ADYEN_FRAME, Written, adyen_payment_lines, adyen_reversals, write_adyen, write_stripe
+
+
+def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 7, plant: bool = True) -> Expected:
+    """Write one business day under ``out_dir`` and return its expected reconciliation outcome."""
+    minimum = MIN_ORDERS_PLANTED if plant else MIN_ORDERS
+    if n_orders < minimum:
+        raise ValueError(f"n_orders must be at least {minimum} (got {n_orders})")
+    out_dir = Path(out_dir)
+    day = Day.of(business_date)
+    rng = np.random.default_rng([seed, business_date.toordinal()])
+    adyen_refs = Numbers(rng, 2 * n_orders + 200)
+
+    orders = draw_orders(rng, day, n_orders, plant, adyen_refs)
+    orders_path = f"orders/orders_{business_date.isoformat()}.csv"
+    write_csv(render_orders(orders), out_dir / orders_path)
+    order_tags = tagged_rows(
+        orders,
+        pl.col("order_id"),
+        pl.when(pl.col("role") == BAD_AMOUNT).then(pl.lit(None, pl.Int64)).otherwise(pl.col("amount")),
+        currency_name(),
+    )
+
+    lines = payment_lines(rng, day, orders, n_orders, plant, adyen_refs)
+    adyen_payments = adyen_payment_lines(rng, lines.filter(pl.col("psp") == ADYEN), adyen_refs)
+    duplicate = adyen_payments.filter(pl.col("tag") == "duplicated").with_columns(
+        pl.lit(1, pl.Int8).alias("block"), pl.lit("duplicate_settlement_line").alias("tag")
+    )
+    reversals = adyen_reversals(rng, day, adyen_payments, n_orders, adyen_refs)
+    adyen_all = pl.concat([adyen_payments, duplicate, reversals], how="vertical_relaxed").cast(ADYEN_FRAME)
+    written, payouts = write_adyen(rng, day, out_dir, adyen_all)
+    stripe, stripe_payouts = write_stripe(rng, day, out_dir, lines.filter(pl.col("psp") == STRIPE), n_orders)
+    written.append(stripe)
+    payouts += stripe_payouts
+
+    entries = bank_entries(rng, day, payouts, plant)
+    xml, entry_lines = camt053(rng, day, entries, account_ids(seed))
+    bank_path = f"bank/camt053_{business_date.isoformat()}.xml"
+    (out_dir / bank_path).parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / bank_path).write_bytes(xml.encode("utf-8"))
+    credited = {e.tag: (e.amount_minor, line) for e, line in zip(entries, entry_lines, strict=True)}
+    payouts = [
+        dataclasses.replace(p, bank_amount_minor=credited[p.payout_id][0], bank_line_no=credited[p.payout_id][1])
+        if p.payout_id in credited
+        else p
+        for p in payouts
+    ]
+
+    fx = fx_rates(rng, day)
+    fx_path = f"fx/fx_rates_{business_date.isoformat()}.csv"
+    write_csv(fx, out_dir / fx_path)
+
+    cases = _cases(orders_path, order_tags, written, payouts, bank_path, entries, entry_lines)
+    breaks = dict.fromkeys(BREAK_TYPES, 0)
+    quarantined: dict[str, int] = {}
+    for case in cases:
+        if case.kind in breaks:
+            breaks[case.kind] += 1
+        elif case.kind == "quarantined":
+            quarantined[case.item.file] = quarantined.get(case.item.file, 0) + 1
+    by_type: dict[str, int] = {}
+    for w in written:
+        for kind, k in w.by_type.items():
+            by_type[kind] = by_type.get(kind, 0) + k
+    role = orders["role"]
+    return Expected(
+        business_date=business_date.isoformat(),
+        seed=seed,
+        planted=plant,
+        files=[orders_path, *(w.path for w in written), bank_path, fx_path],
+        orders_rows=orders.height,
+        psp_rows=sum(w.rows for w in written),
+        adyen_rows=sum(w.rows for w in written if w.path.startswith("adyen/")),
+        stripe_rows=stripe.rows,
+        bank_rows=len(entries),
+        fx_rows=fx.height,
+        psp_rows_by_type=dict(sorted(by_type.items())),
+        matched_order_psp_pairs=int(role.is_in([SETTLED, TOLERANCE, DUPLICATED]).sum()),
+        matched_by_tolerance=int((role == TOLERANCE).sum()),
+        payout_bank_matches=sum(1 for p in payouts if p.bank_amount_minor == p.amount_minor),
+        breaks=breaks,
+        quarantined_rows=quarantined,
+        no_settlement_expected=int((role == NO_SETTLEMENT).sum()),
+        payouts=payouts,
+        cases=cases,
+    )
+
+
+def _item(file: str, row: dict[str, object] | None) -> Item | None:
+    if row is None:
+        return None
+    amount, line_no, ref, currency = row["amount_minor"], row["line_no"], row["ref"], row["currency"]
+    return Item(
+        file=file,
+        line_no=int(str(line_no)) if line_no is not None else None,
+        ref=str(ref) if ref is not None else None,
+        amount_minor=int(str(amount)) if amount is not None else None,
+        currency=str(currency) if currency is not None else None,
+    )
+
+
+PAIR_NOTES = {
+    "tolerance_match": "gross differs from the order by 1 minor unit; own psp_reference, merchant_reference = order_id",
+    "amount_mismatch": "same references; gross differs from the order by more than 100 minor units",
+    "currency_mismatch": "same references; settled in another currency than the order's",
+    "status_mismatch": "the order failed or expired but the PSP settled it",
+}
+
+
+def _cases(
+    orders_path: str,
+    order_tags: pl.DataFrame,
+    written: list[Written],
+    payouts: list[Payout],
+    bank_path: str,
+    entries: list[Entry],
+    entry_lines: list[int],
+) -> list[Case]:
+    """Every planted item with its file and line: breaks, tolerance matches and quarantined rows."""
+    order_rows = {int(r["line_no"]): r for r in order_tags.iter_rows(named=True)}
+    cases: list[Case] = []
+    for row in order_tags.iter_rows(named=True):
+        item = _item(orders_path, row)
+        assert item is not None
+        if row["tag"] == "order_not_settled":
+            cases.append(Case("order_not_settled", item, None, "succeeded, and no PSP line for it"))
+        elif row["tag"] == "bad_order_id":
+            cases.append(Case("quarantined", item, None, "order_id is empty"))
+        elif row["tag"] == "bad_amount":
+            cases.append(Case("quarantined", item, None, f"amount is '{BAD_ORDER_AMOUNT}'"))
+    for w in written:
+        rows = list(w.tagged.iter_rows(named=True))
+        originals = {str(r["ref"]): r for r in rows if r["tag"] == "duplicated"}
+        for row in rows:
+            tag = str(row["tag"])
+            item = _item(w.path, row)
+            assert item is not None
+            if tag in PAIR_NOTES:
+                order = order_rows.get(int(row["order_line"]))
+                cases.append(Case(tag, item, _item(orders_path, order), PAIR_NOTES[tag]))
+            elif tag == "psp_line_without_order":
+                cases.append(Case(tag, item, None, "no order has this merchant or PSP reference"))
+            elif tag == "duplicate_settlement_line":
+                original = _item(w.path, originals.get(str(row["ref"])))
+                cases.append(Case(tag, item, original, "same content as an earlier line of the batch"))
+            elif tag == "bad_amount":
+                note = f"Gross Credit (GC) is '{BAD_ADYEN_AMOUNT}'; left out of the batch payout"
+                cases.append(Case("quarantined", item, None, note))
+            elif tag == "bad_currency":
+                note = f"currency is '{BAD_ADYEN_CURRENCY}'; left out of the batch payout"
+                cases.append(Case("quarantined", item, None, note))
+    for p in payouts:
+        payout = Item(p.file, p.line_no, p.payout_id, p.amount_minor, p.currency)
+        if p.bank_line_no is None:
+            cases.append(Case("payout_without_bank_credit", payout, None, "no bank credit carries this payout id"))
+        elif p.bank_amount_minor != p.amount_minor:
+            bank = Item(bank_path, p.bank_line_no, p.payout_id, p.bank_amount_minor, p.currency)
+            cases.append(Case("payout_amount_mismatch", payout, bank, "the bank credit is lower than the payout"))
+    for e, line in zip(entries, entry_lines, strict=True):
+        if e.tag in ("bank_credit_without_payout", "bank_debit_unexplained"):
+            bank = Item(bank_path, line, e.end_to_end_id, e.amount_minor, CURRENCIES[e.currency])
+            note = "EndToEndId matches no payout" if e.credit else "account charges"
+            cases.append(Case(e.tag, bank, None, note))
+    return cases
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m samplegen.day", description="Write a sample business day and print its expected outcome."
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder of the day (orders/, adyen/, ... inside)")
+    parser.add_argument("--date", type=dt.date.fromisoformat, required=True, help="business date, YYYY-MM-DD")
+    parser.add_argument("--orders", type=int, required=True, help="number of orders")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-plant", action="store_true", help="write a clean day without planted cases")
+    args = parser.parse_args(argv)
+    expected = write_day(args.out, args.date, args.orders, seed=args.seed, plant=not args.no_plant)
+    print(expected.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""The benchmark commands at a small size: they run, and what they generate comes out as planted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from bench import match as bench_match
+from bench import run as bench
+
+
+def test_pipeline_benchmark_reconciles_what_it_planted(tmp_path: Path) -> None:
+    r = bench.run(3000, dt.date(2026, 11, 26), tmp_path / "bench", keep=False)
+    assert r["rows_orders"] >= 3000 and r["rows_psp_lines"] > 0 and r["rows_bank_lines"] > 0
+    assert r["invariants_hold"]
+    assert r["matches"] == r["expected_matches"]
+    assert r["breaks_as_planted"]
+    assert {"ingest", "record", "match_clear_publish"} <= set(r["stages_s"])
+    assert r["total_s"] > 0 and r["peak_rss_mb"] > 0
+    # CPU seconds per stage (the workers counted once they have ended) add up to no more than the run's
+    assert r["cpu_s"]["total"] >= r["cpu_s"]["ingest_normalise"] + r["cpu_s"]["match_clear_publish"] - 0.05
+    assert r["cpu_s"]["ingest_normalise"] > 0 and r["cpu_s"]["match_clear_publish"] > 0
+    # the parts of normalisation: each worker's start (the stager's includes importing the validation library),
+    # parsing and staging, all within the stage's CPU seconds
+    parts = r["normalise_cpu_s"]
+    assert set(parts) == {"parser_start", "stager_start", "parse", "stage"}
+    assert all(v > 0 for v in parts.values())
+    assert parts["stager_start"] > parts["parser_start"]
+    assert sum(parts.values()) <= r["cpu_s"]["ingest_normalise"] + 0.05
+    # the steps of reconciliation and publication, in order, within that stage's wall and CPU seconds
+    steps = r["match_clear_publish_steps"]
+    assert list(steps)[:3] == ["load", "matching", "items_and_manifest"] and list(steps)[-1] == "publish"
+    assert sum(s["wall_s"] for s in steps.values()) <= r["stages_s"]["match_clear_publish"] + 0.05
+    assert sum(s["cpu_s"] for s in steps.values()) <= r["cpu_s"]["match_clear_publish"] + 0.05
+    assert not (tmp_path / "bench").exists()
+
+
+def test_matching_benchmark_rules_find_what_was_planted() -> None:
+    r = bench_match.run(6000, 1, dt.date(2026, 11, 26))
+    assert r["matches_balance_and_no_reuse"]
+    assert r["rules"] >= 6
+    for rule_id, planted in r["planted_per_rule"].items():
+        if rule_id == "order_fuzzy_reference":
+            # the fuzzy rule may also propose near-copies of unsettled orders (confidence low)
+            assert r["matches_per_rule"][rule_id] >= planted
+        else:
+            assert r["matches_per_rule"][rule_id] == planted, rule_id
+    assert r["exact_key_join_s"] > 0 and r["join_and_classify_s"] > 0
+    # the floor takes the first rule's unique pairs: those the engine's first rule takes before resolving ties
+    exact = r["matches_per_rule"]["order_psp_reference_exact"]
+    assert 0 < r["first_rule_floor_pairs"] <= exact
+    assert r["first_rule_floor_s"] > 0

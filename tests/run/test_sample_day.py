@@ -1,0 +1,140 @@
+"""The sample business day (data_samples/) reconciles to exactly the outcome listed in its README."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from conftest import PROJECT_ROOT, tree_bytes
+
+from pipelines.run import stages as pipeline
+
+DATE = "2026-11-26"
+DAY = dt.date.fromisoformat(DATE)
+EXPECTED_BREAKS = {
+    "amount_mismatch": 2,
+    "bank_credit_without_payout": 1,
+    "bank_debit_unexplained": 1,
+    "currency_mismatch": 1,
+    "duplicate_settlement_line": 1,
+    "order_not_settled": 3,
+    "payout_amount_mismatch": 1,
+    "payout_without_bank_credit": 1,
+    "psp_line_without_order": 2,
+    "status_mismatch": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    home = tmp_path_factory.mktemp("home")
+    out = pipeline.run_all(DAY, "nightly", str(home))
+    summary = json.loads((Path(out["output"]) / "summary.json").read_text())
+    return home, summary
+
+
+def test_expected_outcome(sample_run: tuple[Path, dict[str, Any]]) -> None:
+    _, s = sample_run
+    assert s["rows_in"] == {"orders": 400, "psp_settlement_lines": 392, "bank_statement_lines": 8, "fx_rates": 7}
+    assert s["breaks"]["by_type"] == EXPECTED_BREAKS
+    assert s["matches"]["per_rule"] == {
+        "order_psp_reference_exact": 364,
+        "order_merchant_reference_tolerance": 2,
+        "payout_batch_to_bank_credit": 5,
+    }
+    assert s["outcomes"]["quarantined"] == 4
+    assert s["outcomes"]["no_settlement_expected"] == 24
+    assert all(inv["ok"] for inv in s["invariants"].values()), s["invariants"]
+
+
+def test_every_row_accounted_for_per_file(sample_run: tuple[Path, dict[str, Any]]) -> None:
+    home, s = sample_run
+    out = home / "outputs" / DATE
+    outcomes = pl.read_parquet(out / "outcomes.parquet")
+    manifest = pl.read_parquet(out / "run_manifest.parquet")
+    per_file = outcomes.group_by("file_id").len()
+    joined = manifest.join(per_file, on="file_id")
+    assert joined.height == manifest.height == 8
+    assert (joined["rows_in"] == joined["len"]).all()
+    q = pl.read_parquet(out / "quarantine.parquet")
+    # the bad rows planted in the files, found by reading the files as text
+    planted = set()
+    for f in sorted((PROJECT_ROOT / "data_samples").glob("*/*.csv")):
+        for i, line in enumerate(f.read_text().splitlines()[1:], start=2):
+            if line.startswith(",") or ",12.3x," in line or ",XYZ," in line or ",10.123," in line:
+                planted.add((f.name, i))
+    assert set(zip(q["file_name"], q["line_no"], strict=True)) == planted
+    assert len(planted) == 4
+    fields = {(r["file_name"].split("_")[0], r["field"]) for r in q.to_dicts()}
+    assert fields == {
+        ("orders", "order_id"),
+        ("orders", "amount"),
+        ("settlement", "Gross Credit (GC)"),
+        ("settlement", "Gross Currency"),
+        ("settlement", "Net Currency"),
+    }
+    assert all(r for r in q["reason"].to_list())
+
+
+def test_breaks_carry_items_rule_and_reason(sample_run: tuple[Path, dict[str, Any]]) -> None:
+    home, _ = sample_run
+    breaks = pl.read_parquet(home / "outputs" / DATE / "breaks.parquet")
+    assert breaks["reason"].str.len_chars().min() > 20  # type: ignore[operator]
+    amount = breaks.filter(pl.col("break_type") == "amount_mismatch")
+    assert amount["counter_table"].to_list() == ["orders", "orders"]
+    assert amount["closest_rule"].is_not_null().all()
+    payout = breaks.filter(pl.col("break_type") == "payout_amount_mismatch").row(0, named=True)
+    assert payout["amount_minor"] - payout["counter_amount_minor"] == 1000  # 10.00 MXN short
+    assert payout["currency"] == "MXN"
+
+
+def test_rerun_is_byte_identical(sample_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    home, _ = sample_run
+    first = tree_bytes(home / "outputs" / DATE)
+    assert {"matches.parquet", "matches.csv", "breaks.csv", "positions.csv", "summary.json", "report.html"} <= set(
+        first
+    )
+    pipeline.run_all(DAY, "nightly", str(home))  # same workspace: every file is a recorded no-op
+    assert tree_bytes(home / "outputs" / DATE) == first
+    pipeline.run_all(DAY, "nightly", str(tmp_path / "other"))  # a fresh workspace
+    assert tree_bytes(tmp_path / "other" / "outputs" / DATE) == first
+
+
+def test_channels_normalised_in_worker_processes_give_the_same_outputs(
+    sample_run: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    home, _ = sample_run
+    seconds: dict[str, float] = {}
+    ids = pipeline.channel_ids(str(tmp_path / "parallel"))
+    pulled = [pipeline.ingest_channel(c, str(tmp_path / "parallel")) for c in ids]
+    pipeline.register_files(pulled, str(tmp_path / "parallel"))
+    stale = tmp_path / "parallel" / "tmp" / "parsed" / "left-by-a-run-that-died.frame.arrow"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"not a frame")
+    with pipeline.start_normalisers(2) as pool:
+        statuses = pipeline.normalise_channels(ids, DAY, str(tmp_path / "parallel"), pool=pool, seconds=seconds)
+    assert set(seconds) == set(ids) and all(s > 0 for s in seconds.values())
+    assert not list(stale.parent.glob("*"))  # nothing parked is left, nor what an earlier run left
+    assert len(statuses) == len(ids) and all(statuses)  # one list per channel, in order, each with its files
+    assert [{s["channel"] for s in st} for st in statuses] == [{c} for c in ids]
+    pipeline.record_statuses(statuses, str(tmp_path / "parallel"))
+    pipeline.reconcile_and_publish(DAY, "nightly", str(tmp_path / "parallel"))
+    assert tree_bytes(tmp_path / "parallel" / "outputs" / DATE) == tree_bytes(home / "outputs" / DATE)
+    # the CLI path: run_all with two workers
+    pipeline.run_all(DAY, "nightly", str(tmp_path / "cli"), workers=2)
+    assert tree_bytes(tmp_path / "cli" / "outputs" / DATE) == tree_bytes(home / "outputs" / DATE)
+
+
+def test_same_bytes_twice_is_a_recorded_noop(sample_run: tuple[Path, dict[str, Any]]) -> None:
+    from pipelines.catalog.store import Catalog
+
+    home, _ = sample_run
+    deliveries = Catalog(home / "catalog.duckdb").deliveries()
+    new = [d for d in deliveries if d["outcome"] == "new"]
+    dup = [d for d in deliveries if d["outcome"] == "duplicate"]
+    assert len(new) == 8  # the 8 files of data_samples
+    assert len(dup) >= 8 and {d["file_id"] for d in dup} == {d["file_id"] for d in new}

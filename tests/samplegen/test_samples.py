@@ -1,0 +1,335 @@
+"""Sample-day generator (samplegen.day).
+
+Invariants checked here:
+1. The same (date, orders, seed, plant) writes byte-identical files; another seed writes other files.
+2. data_samples/ holds exactly what the generator writes for 2026-11-26, 400 orders, seed 7.
+3. The row counts of the files are those of ``Expected``, and every order row has exactly one expected
+   outcome (matched, break, quarantined or no settlement expected).
+4. Every Adyen MerchantPayout line equals the sum of the net amounts of the lines of its batch that are
+   valid; every bank credit equals its payout except for the planted payout breaks.
+5. An independent reading of the files (a small reconciliation written here) finds exactly the planted
+   cases and counts of ``Expected``, the same at 400 and at 50 000 orders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import defusedxml.ElementTree as ET
+import polars as pl
+import pytest
+from conftest import PROJECT_ROOT
+
+from pipelines.core import money
+from samplegen.columns import fmt_amount
+from samplegen.day import main, write_day
+from samplegen.outcome import Expected
+from samplegen.plan import BREAK_TYPES, PLANTED_BREAKS, TOLERANCE_MINOR
+
+ROOT = PROJECT_ROOT
+SAMPLES = ROOT / "data_samples"
+SAMPLE_DATE = dt.date(2026, 11, 26)
+SAMPLE_ORDERS = 400
+SUBFOLDERS = ("orders", "adyen", "stripe", "bank", "fx")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for sub in SUBFOLDERS
+        for p in sorted((folder / sub).rglob("*"))
+        if p.is_file()
+    }
+
+
+def _data_rows(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines()) - 1
+
+
+# --- an independent reading of a written day ------------------------------------------------------
+
+
+@dataclass
+class Found:
+    matched: int
+    by_tolerance: int
+    no_settlement_expected: int
+    breaks: dict[str, int]
+    quarantined: dict[str, int]
+    payout_bank_matches: int
+    payouts: dict[str, int]
+
+
+def _read_text_csv(path: Path) -> pl.DataFrame:
+    frame = pl.read_csv(path, infer_schema=False)
+    return frame.with_row_index("line_no", offset=2).with_columns(pl.col("line_no").cast(pl.Int64))
+
+
+def _amount(column: str, currency: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    return money.parse_minor(pl.col(column), currency, required=False)
+
+
+def _reconcile(folder: Path) -> Found:
+    quarantined: dict[str, int] = {}
+
+    orders_path = next((folder / "orders").glob("*.csv"))
+    orders = _read_text_csv(orders_path)
+    minor, error = money.parse_minor(pl.col("amount"), pl.col("currency"))
+    orders = orders.with_columns(minor.alias("amount_minor"), error.alias("error"))
+    bad = orders.filter(pl.col("order_id").is_null() | pl.col("error").is_not_null())
+    if bad.height:
+        quarantined[orders_path.relative_to(folder).as_posix()] = bad.height
+    orders = orders.filter(pl.col("order_id").is_not_null() & pl.col("error").is_null())
+
+    payments: list[pl.DataFrame] = []
+    payouts: dict[str, int] = {}
+    for path in sorted((folder / "adyen").glob("*.csv")):
+        sdr = _read_text_csv(path)
+        net_ccy = pl.col("Net Currency")
+        gross_credit, e1 = _amount("Gross Credit (GC)", pl.col("Gross Currency"))
+        gross_debit, e2 = _amount("Gross Debit (GC)", pl.col("Gross Currency"))
+        net_credit, e3 = _amount("Net Credit (NC)", net_ccy)
+        net_debit, e4 = _amount("Net Debit (NC)", net_ccy)
+        sdr = sdr.with_columns(
+            (gross_credit.fill_null(0) - gross_debit.fill_null(0)).alias("gross"),
+            (net_credit.fill_null(0) - net_debit.fill_null(0)).alias("net"),
+            (
+                money.currency_error(net_ccy).is_not_null()
+                | pl.any_horizontal(e.is_not_null() for e in (e1, e2, e3, e4))
+            ).alias("bad"),
+        )
+        if sdr["bad"].sum():
+            quarantined[path.relative_to(folder).as_posix()] = int(sdr["bad"].sum())
+        sdr = sdr.filter(~pl.col("bad"))
+        payout_id = f"{sdr['Merchant Account'][0]}-{sdr['Batch Number'][0]}"
+        closing = sdr.filter(pl.col("Type") == "MerchantPayout")
+        assert closing.height == 1
+        payout = -int(closing["net"].item())
+        assert payout == int(sdr.filter(pl.col("Type") != "MerchantPayout")["net"].sum()), payout_id
+        payouts[payout_id] = payout
+        raw = pl.concat_str(pl.all().exclude("line_no", "gross", "net", "bad").fill_null(""), separator=",")
+        payments.append(
+            sdr.filter(pl.col("Type") == "Settled").select(
+                pl.lit(path.name).alias("file"),
+                "line_no",
+                pl.col("Psp Reference").alias("psp_reference"),
+                pl.col("Merchant Reference").alias("merchant_reference"),
+                "gross",
+                pl.col("Gross Currency").alias("currency"),
+                raw.alias("raw"),
+            )
+        )
+    stripe_path = next((folder / "stripe").glob("*.csv"))
+    stripe = _read_text_csv(stripe_path).with_columns(pl.col("currency").str.to_uppercase())
+    gross, _ = _amount("gross", pl.col("currency"))
+    net, _ = _amount("net", pl.col("currency"))
+    stripe = stripe.with_columns(gross.alias("gross"), net.alias("net"))
+    for payout_id, amount in stripe.group_by("automatic_payout_id").agg(pl.col("net").sum()).iter_rows():
+        payouts[str(payout_id)] = int(amount)
+    payments.append(
+        stripe.filter(pl.col("reporting_category") == "charge").select(
+            pl.lit(stripe_path.name).alias("file"),
+            "line_no",
+            pl.col("charge_id").alias("psp_reference"),
+            pl.col("payment_metadata[order_id]").alias("merchant_reference"),
+            "gross",
+            "currency",
+            pl.concat_str(pl.all().exclude("line_no", "gross", "net").fill_null(""), separator=",").alias("raw"),
+        )
+    )
+    lines = pl.concat(payments)
+    breaks = dict.fromkeys(BREAK_TYPES, 0)
+
+    # duplicates: a later line of a file with the same content as an earlier one
+    lines = lines.with_columns(pl.col("line_no").rank("ordinal").over("file", "raw").alias("copy"))
+    breaks["duplicate_settlement_line"] = lines.filter(pl.col("copy") > 1).height
+    lines = lines.filter(pl.col("copy") == 1)
+
+    # exact rule on psp_reference, and the breaks of the pairs it finds
+    pairs = lines.join(orders, on="psp_reference", how="inner", suffix="_order")
+    succeeded = pl.col("status") == "succeeded"
+    same_ccy = pl.col("currency") == pl.col("currency_order")
+    same_amount = pl.col("gross") == pl.col("amount_minor")
+    matched = pairs.filter(succeeded & same_ccy & same_amount).height
+    breaks["status_mismatch"] = pairs.filter(~succeeded).height
+    breaks["currency_mismatch"] = pairs.filter(succeeded & ~same_ccy).height
+    breaks["amount_mismatch"] = pairs.filter(succeeded & same_ccy & ~same_amount).height
+    lines = lines.join(pairs.select("file", "line_no"), on=["file", "line_no"], how="anti")
+    left = orders.join(pairs.select(pl.col("line_no_order").alias("line_no")), on="line_no", how="anti")
+
+    # tolerance rule: merchant_reference = order_id, same currency, within TOLERANCE_MINOR
+    near = lines.join(left, left_on="merchant_reference", right_on="order_id", how="inner", suffix="_order").filter(
+        succeeded & same_ccy & ((pl.col("gross") - pl.col("amount_minor")).abs() <= TOLERANCE_MINOR)
+    )
+    by_tolerance = near.height
+    lines = lines.join(near.select("file", "line_no"), on=["file", "line_no"], how="anti")
+    left = left.join(near.select(pl.col("line_no_order").alias("line_no")), on="line_no", how="anti")
+    breaks["psp_line_without_order"] = lines.height
+    breaks["order_not_settled"] = left.filter(succeeded).height
+    no_settlement = left.filter(pl.col("status").is_in(["failed", "expired"])).height
+
+    # payouts against the bank statement
+    tree = ET.parse(next((folder / "bank").glob("*.xml")))
+    entries = [e for e in tree.iter() if e.tag.endswith("}Ntry")]
+    payout_bank_matches = 0
+    credited: set[str] = set()
+    for entry in entries:
+        amount_el = next(e for e in entry if e.tag.endswith("}Amt"))
+        indicator = next(e for e in entry if e.tag.endswith("}CdtDbtInd")).text
+        e2e = next(e for e in entry.iter() if e.tag.endswith("}EndToEndId")).text or ""
+        amount = money.to_minor(amount_el.text or "", amount_el.attrib["Ccy"])
+        if indicator == "DBIT":
+            breaks["bank_debit_unexplained"] += 1
+        elif e2e not in payouts:
+            breaks["bank_credit_without_payout"] += 1
+        else:
+            credited.add(e2e)
+            if payouts[e2e] == amount:
+                payout_bank_matches += 1
+            else:
+                breaks["payout_amount_mismatch"] += 1
+    breaks["payout_without_bank_credit"] = len(set(payouts) - credited)
+    return Found(
+        matched=matched + by_tolerance,
+        by_tolerance=by_tolerance,
+        no_settlement_expected=no_settlement,
+        breaks=breaks,
+        quarantined=quarantined,
+        payout_bank_matches=payout_bank_matches,
+        payouts=payouts,
+    )
+
+
+def _check(folder: Path, expected: Expected) -> None:
+    """The files agree with ``expected``: row counts, outcome accounting and an independent reading."""
+    assert _data_rows(folder / expected.files[0]) == expected.orders_rows
+    adyen = sum(_data_rows(folder / f) for f in expected.files if f.startswith("adyen/"))
+    stripe = sum(_data_rows(folder / f) for f in expected.files if f.startswith("stripe/"))
+    assert (adyen, stripe) == (expected.adyen_rows, expected.stripe_rows)
+    assert expected.psp_rows == adyen + stripe == sum(expected.psp_rows_by_type.values())
+    bank = (folder / next(f for f in expected.files if f.startswith("bank/"))).read_text(encoding="utf-8")
+    assert bank.count("<Ntry>") == expected.bank_rows
+
+    b = expected.breaks
+    order_breaks = b["order_not_settled"] + b["amount_mismatch"] + b["currency_mismatch"] + b["status_mismatch"]
+    order_quarantine = expected.quarantined_rows.get(expected.files[0], 0)
+    assert (
+        expected.matched_order_psp_pairs + order_breaks + order_quarantine + expected.no_settlement_expected
+        == expected.orders_rows
+    )
+    found = _reconcile(folder)
+    assert found.matched == expected.matched_order_psp_pairs
+    assert found.by_tolerance == expected.matched_by_tolerance
+    assert found.no_settlement_expected == expected.no_settlement_expected
+    assert found.breaks == expected.breaks
+    assert found.quarantined == expected.quarantined_rows
+    assert found.payout_bank_matches == expected.payout_bank_matches
+    assert found.payouts == {p.payout_id: p.amount_minor for p in expected.payouts}
+
+
+# --- tests ----------------------------------------------------------------------------------------
+
+
+def test_same_inputs_write_identical_bytes(tmp_path: Path) -> None:
+    first = write_day(tmp_path / "a", SAMPLE_DATE, 2_000, seed=11)
+    second = write_day(tmp_path / "b", SAMPLE_DATE, 2_000, seed=11)
+    assert first == second
+    files_a, files_b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert sorted(files_a) == sorted(first.files)
+    assert files_a == files_b
+    other = write_day(tmp_path / "c", SAMPLE_DATE, 2_000, seed=12)
+    assert _files(tmp_path / "c")[other.files[0]] != files_a[first.files[0]]
+
+
+def test_committed_sample_is_a_fresh_generation(tmp_path: Path) -> None:
+    expected = write_day(tmp_path, SAMPLE_DATE, SAMPLE_ORDERS, seed=7)
+    assert _files(SAMPLES) == _files(tmp_path)
+    assert sum(len(v) for v in _files(SAMPLES).values()) < 1_000_000
+    readme = (SAMPLES / "README.md").read_text(encoding="utf-8")
+    for kind in BREAK_TYPES:
+        assert f"| `{kind}` | {expected.breaks[kind]} |" in readme, kind
+
+
+def test_planted_cases_are_in_the_files(tmp_path: Path) -> None:
+    expected = write_day(tmp_path, SAMPLE_DATE, SAMPLE_ORDERS, seed=7)
+    assert expected.breaks == PLANTED_BREAKS
+    assert expected.matched_by_tolerance == 2
+    assert expected.payout_bank_matches == 5
+    assert sum(expected.quarantined_rows.values()) == 4
+    kinds = [c.kind for c in expected.cases]
+    assert {k: kinds.count(k) for k in PLANTED_BREAKS if k in kinds} == {k: v for k, v in PLANTED_BREAKS.items() if v}
+    assert kinds.count("tolerance_match") == 2 and kinds.count("quarantined") == 4
+    _check(tmp_path, expected)
+    for case in expected.cases:
+        if case.kind.startswith("payout_"):
+            continue
+        for item in (case.item, case.counter):
+            if item is not None and item.line_no is not None and not item.file.endswith(".xml"):
+                line = (tmp_path / item.file).read_text(encoding="utf-8").splitlines()[item.line_no - 1]
+                assert item.ref is None or item.ref in line, (case.kind, item)
+
+
+def test_tolerance_lines_differ_by_one_minor_unit_and_carry_their_own_reference(tmp_path: Path) -> None:
+    expected = write_day(tmp_path, SAMPLE_DATE, SAMPLE_ORDERS, seed=7)
+    pairs = [c for c in expected.cases if c.kind == "tolerance_match"]
+    assert len(pairs) == 2
+    for case in pairs:
+        assert case.counter is not None and case.item.amount_minor is not None
+        assert case.counter.amount_minor is not None
+        assert abs(case.item.amount_minor - case.counter.amount_minor) == 1
+        order_lines = (tmp_path / case.counter.file).read_text(encoding="utf-8").splitlines()
+        order_line = order_lines[(case.counter.line_no or 1) - 1]
+        assert case.item.ref is not None and case.item.ref not in order_line
+    for case in expected.cases:
+        if case.kind == "amount_mismatch":
+            assert case.counter is not None
+            assert abs((case.item.amount_minor or 0) - (case.counter.amount_minor or 0)) > 100
+
+
+def test_clean_day_has_no_breaks(tmp_path: Path) -> None:
+    expected = write_day(tmp_path, SAMPLE_DATE, 500, seed=3, plant=False)
+    assert set(expected.breaks.values()) == {0}
+    assert expected.quarantined_rows == {}
+    assert expected.payout_bank_matches == len(expected.payouts) == 7
+    assert expected.bank_rows == 7
+    _check(tmp_path, expected)
+
+
+def test_scale_fifty_thousand_orders(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    expected = write_day(tmp_path, dt.date(2026, 3, 29), 50_000, seed=5)
+    assert time.perf_counter() - started < 20
+    assert expected.orders_rows == 50_000
+    assert expected.breaks == PLANTED_BREAKS
+    _check(tmp_path, expected)
+
+
+def test_summer_day_uses_cest_wall_clock(tmp_path: Path) -> None:
+    expected = write_day(tmp_path, dt.date(2026, 7, 1), 300, seed=1)
+    sdr = pl.read_csv(tmp_path / expected.files[1], infer_schema=False)
+    assert set(sdr["TimeZone"].to_list()) == {"CEST"}
+    assert sdr["Creation Date"].str.starts_with("2026-07-01").all()
+    assert sdr["Booking Date"].str.starts_with("2026-07-01").all()
+
+
+@pytest.mark.parametrize("currency", ["EUR", "CLP", "BHD", "JPY"])
+def test_vectorised_amount_text_equals_format_minor(currency: str) -> None:
+    values = [0, 1, -1, 5, 99, 100, 101, -250, 123456, 10**12 + 7, -(10**9)]
+    frame = pl.DataFrame({"m": values}).select(fmt_amount(pl.col("m"), money.exponent(currency)).alias("t"))
+    assert frame["t"].to_list() == [money.format_minor(v, currency) for v in values]
+
+
+def test_too_few_orders_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least"):
+        write_day(tmp_path, SAMPLE_DATE, 20)
+
+
+def test_cli_prints_expected_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--out", str(tmp_path), "--date", "2026-11-26", "--orders", "250", "--seed", "2"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["orders_rows"] == 250
+    assert printed["breaks"] == PLANTED_BREAKS
