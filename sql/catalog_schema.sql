@@ -123,3 +123,15 @@ CREATE TABLE IF NOT EXISTS ingest_events (
   times_seen        BIGINT NOT NULL,
   PRIMARY KEY (channel, source_path, outcome, file_id)
 );
+-- What each business date's run took in: one row per unit (a file's staged rows of one table and row date,
+-- or a file's quarantined rows), replaced when the date is re-run. A unit is taken by exactly one run: the
+-- first run of a date on or after its row date once it has been received (README, "Time model").
+CREATE TABLE IF NOT EXISTS run_inputs (
+  as_of_date   DATE NOT NULL,
+  file_id      VARCHAR NOT NULL,
+  channel      VARCHAR NOT NULL,
+  item_table   VARCHAR NOT NULL,     -- canonical table, or 'quarantine'
+  row_date     DATE NOT NULL,        -- the rows' own business date (a quarantine: the file's assigned date)
+  rows         BIGINT NOT NULL,
+  late_days    INTEGER               -- days after a run of its row date had already been published, else NULL
+);

@@ -16,5 +16,5 @@ SELECT CAST($business_date AS DATE), s.order_id, s.psp_channel, s.status, 'refun
   coalesce(p.psp_reference, p.merchant_reference) || ' (' || p.channel || ' line ' || p.line_no || ')', NULL
 FROM psp_settlement_lines AS p
 JOIN staged_orders AS s ON s.order_id = p.merchant_reference
-WHERE p.record_type = 'refund' AND p.business_date = CAST($business_date AS DATE) AND s.status <> 'refunded'
+WHERE p.record_type = 'refund' AND p.item_id IN (SELECT item_id FROM taken_psp_lines) AND s.status <> 'refunded'
 ORDER BY 2, 5;

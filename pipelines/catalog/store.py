@@ -394,6 +394,16 @@ class Catalog:
             ).fetchall()
         return [r[0] for r in rows]
 
+    def run_inputs(self) -> pl.DataFrame:
+        """What every run took in (``run.intake``): one row per unit and date, in the order of the key."""
+        with self.connect(read_only=True) as con:
+            return _frame(
+                con,
+                "SELECT as_of_date, file_id, channel, item_table, row_date, rows, late_days FROM run_inputs "
+                "ORDER BY as_of_date, file_id, item_table, row_date",
+                [],
+            )
+
     def history_for(self, day: dt.date) -> Any:
         """What is known before ``day``'s run (a ``lifecycle.History``)."""
         from pipelines.breaks.lifecycle import History
@@ -461,6 +471,9 @@ class Catalog:
             "received_minor",
         )
         receipts = result.receipts.select("as_of_date", "counterparty", "currency", "value_date", "received_minor")
+        inputs = result.intake.select(
+            pl.lit(day).alias("as_of_date"), "file_id", "channel", "item_table", "row_date", "rows", "late_days"
+        )
         with self.connect() as con:
             con.execute("BEGIN")
             for table, frame in (
@@ -469,6 +482,7 @@ class Catalog:
                 ("break_closures", closures),
                 ("position_log", positions),
                 ("receipt_log", receipts),
+                ("run_inputs", inputs),
             ):
                 con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [day])
                 if frame.height:

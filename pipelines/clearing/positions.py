@@ -12,30 +12,23 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from pipelines.core import calendars, schema, sqlfiles
+from pipelines.core import schema, sqlfiles
 from pipelines.core.channels import Channel
-from pipelines.core.config import Settings
-from pipelines.match.load import staged_files
 from pipelines.run.result import RunResult
 
 
-def value_dates(day: dt.date, channels: dict[str, Channel]) -> pl.DataFrame:
-    """Each PSP channel's value date for the date's settlements (its cycle in business days of its calendar)."""
-    rows = []
-    for ch in sorted(channels.values(), key=lambda c: c.id):
-        if ch.kind != "psp":
-            continue
-        value_date = calendars.add_business_days(day, ch.settlement.cycle_business_days, ch.settlement.calendar)
-        rows.append({"channel": ch.id, "value_date": value_date, "model": ch.settlement.model})
-    return pl.DataFrame(rows, schema={"channel": pl.String, "value_date": pl.Date, "model": pl.String})
+def settlement_models(channels: dict[str, Channel]) -> pl.DataFrame:
+    """Each PSP channel's settlement model (gross or net)."""
+    rows = [{"channel": c.id, "model": c.settlement.model} for c in channels.values() if c.kind == "psp"]
+    return pl.DataFrame(sorted(rows, key=lambda r: r["channel"]), schema={"channel": pl.String, "model": pl.String})
 
 
 def positions(
     con: duckdb.DuckDBPyConnection, day: dt.date, channels: dict[str, Channel]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The date's net positions and the bank credits received for payouts (receipts)."""
-    con.register("value_dates_src", value_dates(day, channels))
-    con.execute("CREATE OR REPLACE TEMP TABLE value_dates AS SELECT * FROM value_dates_src")
+    """The net positions of the lines the run took in, and the bank credits received for payouts (receipts)."""
+    con.register("channel_models_src", settlement_models(channels))
+    con.execute("CREATE OR REPLACE TEMP TABLE channel_models AS SELECT * FROM channel_models_src")
     sqlfiles.execute(con, sqlfiles.load("positions"), {"business_date": day})
     out = (
         schema.table("positions")
@@ -46,9 +39,10 @@ def positions(
     return out, receipts
 
 
-def recompute_positions(settings: Settings, result: RunResult) -> pl.DataFrame:
-    """Positions from the staged Parquet (Polars, independently of the SQL) and the published matches."""
-    files = staged_files(settings, "psp_settlement_lines", result.business_date)
+def recompute_positions(files: list[str], result: RunResult) -> pl.DataFrame:
+    """Positions per counterparty and currency (all value dates together) from the staged Parquet of the
+    settlement lines the run took in (``files``), in Polars, independently of the SQL, and the published
+    matches."""
     schema_cols = ["counterparty", "currency", "net_expected_minor", "received_minor"]
     if not files:
         return pl.DataFrame(

@@ -109,6 +109,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    """Every staged row of the workspace per channel and own date, with the run that took it; exit 1 when a
+    row dated on or before the date (default: the latest run) was taken by no run or by several."""
+    import polars as pl
+
+    from pipelines.catalog.store import Catalog
+    from pipelines.run.intake import coverage, workspace_units
+
+    settings = config.settings(args.home, args.rules)
+    if not settings.catalog_path.exists():
+        console.print(f"[red]no catalog in {settings.home}: nothing was run there yet[/red]")
+        return 2
+    catalog = Catalog(settings.catalog_path)
+    dates = catalog.run_dates()
+    day = args.date or (dates[-1] if dates else None)
+    if day is None:
+        console.print("[red]no published run yet; give --date[/red]")
+        return 2
+    report = coverage(workspace_units(settings, catalog.file_statuses()), catalog.run_inputs(), day)
+    t = Table(title=f"Coverage of the workspace as of {day}")
+    for col in ("channel", "own date", "table", "files", "rows", "taken by run of", "state"):
+        t.add_column(col, justify="right" if col in ("files", "rows") else "left", no_wrap=True)
+    for r in report.iter_rows(named=True):
+        state = r["state"] + (f" ({r['late_days']} d)" if r["state"] == "late" else "")
+        colour = "red" if r["state"] in ("not taken", "taken twice", "changed") else ""
+        t.add_row(
+            r["channel"],
+            r["row_date"].isoformat(),
+            r["item_table"],
+            str(r["files"]),
+            str(r["rows"]),
+            r["taken_by"].isoformat() if r["taken_by"] else "-",
+            f"[{colour}]{state}[/{colour}]" if colour else state,
+        )
+    console.print(t)
+    bad = report.filter(pl.col("state").is_in(["not taken", "taken twice", "changed"]))
+    if bad.height:
+        console.print(
+            f"[red]{int(bad['rows'].sum())} row(s) without exactly one run; run `recon run --date {day}`[/red]"
+        )
+        return 1
+    console.print("every staged row dated on or before " + day.isoformat() + " was taken by exactly one run")
+    return 0
+
+
 def cmd_resolve(args: argparse.Namespace) -> int:
     from pipelines.run.stages import resolve_break
 
@@ -220,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--note", required=True)
     res.add_argument("--by", required=True)
     res.set_defaults(func=cmd_resolve)
+
+    cov = sub.add_parser("coverage", help="every staged row per channel and date, and the run that took it")
+    cov.add_argument("--date", type=date_arg, help="as of this business date (default: the latest run)")
+    cov.set_defaults(func=cmd_coverage)
 
     insp = sub.add_parser("inspect", help="read a provider's file: format, entries, sums, control totals")
     insp.add_argument("file")

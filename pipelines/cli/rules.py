@@ -56,21 +56,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @contextmanager
 def loaded_day(home: str | None, rules: str | None, day: dt.date) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A scratch in-memory DuckDB holding the date's staged tables, loaded as the run loads them."""
+    """A scratch in-memory DuckDB holding what the run of ``day`` takes in (or took, if it ran), loaded as the
+    run loads it."""
     from pipelines.breaks.lifecycle import History
     from pipelines.catalog.store import Catalog
-    from pipelines.match.load import load_day
+    from pipelines.match.load import STAGED_TABLES, load_day
+    from pipelines.run.intake import plan
 
     settings = config.settings(home, rules)
     history = History()
+    intake = plan(settings, day, {})
     if settings.catalog_path.exists():
         try:
-            history = Catalog(settings.catalog_path).history_for(day)
+            catalog = Catalog(settings.catalog_path)
+            history = catalog.history_for(day)
+            intake = plan(settings, day, catalog.file_statuses(), catalog.run_inputs(), catalog.run_dates())
         except duckdb.Error:  # a catalog without run history yet
             history = History()
     con = duckdb.connect()
     try:
-        load_day(con, settings, day, history)
+        load_day(con, settings, day, history, {t: intake.paths(t) for t in STAGED_TABLES})
         yield con
     finally:
         con.close()

@@ -61,11 +61,12 @@ def define_names(con: duckdb.DuckDBPyConnection, file_ids: set[str], channel_ids
         con.execute(f"CREATE TYPE {name} AS ENUM (SELECT v FROM recon_names WHERE kind = '{kind}' ORDER BY v)")
 
 
-def _files_to_load(settings: Settings, day: dt.date, carried: pl.DataFrame) -> dict[str, list[str]]:
-    """Per staged table: the date's own files plus the files of the items carried from earlier dates."""
+def _files_to_load(settings: Settings, taken: dict[str, list[str]], carried: pl.DataFrame) -> dict[str, list[str]]:
+    """Per staged table: the files of the units the run takes plus the files of the items carried from earlier
+    dates."""
     files: dict[str, list[str]] = {}
     for table in STAGED_TABLES:
-        own = staged_files(settings, table, day)
+        own = taken.get(table, [])
         mine = carried.filter(pl.col("item_table") == table)
         extra = sorted(
             {
@@ -81,11 +82,16 @@ def _files_to_load(settings: Settings, day: dt.date, carried: pl.DataFrame) -> d
     return files
 
 
-def _load_table(con: duckdb.DuckDBPyConnection, table: str, files: list[str], day: dt.date) -> None:
+def _load_table(con: duckdb.DuckDBPyConnection, table: str, files: list[str], taken: set[str]) -> None:
     if files:
         con.execute(
             sqlfiles.render("load_tables", table=ident(table)),
-            {"files": files, "table_index": STAGED_TABLES.index(table) + 1, "business_date": day, "table_name": table},
+            {
+                "files": files,
+                "taken": [f in taken for f in files],
+                "table_index": STAGED_TABLES.index(table) + 1,
+                "table_name": table,
+            },
         )
         return
     con.execute(
@@ -98,10 +104,10 @@ def _load_table(con: duckdb.DuckDBPyConnection, table: str, files: list[str], da
     )
 
 
-def _load_fx_history(con: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date) -> None:
+def _load_fx_history(con: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date, loaded: list[str]) -> None:
     """Rates of earlier days, for FX rules whose named date falls before the run's date (not outcomes of this
-    run)."""
-    fx_history = fx_history_files(settings, day)
+    run; the files already ``loaded`` as the run's own rates are left out)."""
+    fx_history = sorted(set(fx_history_files(settings, day)) - set(loaded))
     columns = "business_date, base_currency, quote_currency, rate"
     if fx_history:
         con.execute(
@@ -142,15 +148,16 @@ def load_day(
     settings: Settings,
     day: dt.date,
     history: History,
+    taken: dict[str, list[str]],
     known_files: Iterable[str] = (),
 ) -> dict[str, list[str]]:
-    """Load the date's staged rows plus the items still open from earlier dates (carried forward);
-    ``known_files`` are more file ids the run names (quarantined files), for the file-id enumeration.
-    Returns the staged files loaded, per table."""
+    """Load the rows of the staged files the run takes (``taken``, per table: see ``run.intake``) plus the items
+    still open from earlier dates (carried forward); ``known_files`` are more file ids the run names
+    (quarantined files), for the file-id enumeration. Returns the staged files loaded, per table."""
     carried = history.open_items
     con.register("carried_src", carried)
     con.execute("CREATE OR REPLACE TEMP TABLE carried AS SELECT * FROM carried_src")
-    files = _files_to_load(settings, day, carried)
+    files = _files_to_load(settings, taken, carried)
     # a staged file is named by its file id, in the folder of its channel (validate.staging.staging_path)
     staged = [Path(f) for fs in files.values() for f in fs]
     define_names(
@@ -159,8 +166,8 @@ def load_day(
         {p.parent.name.removeprefix("channel=") for p in staged} | set(carried["channel"].to_list()),
     )
     for table in STAGED_TABLES:
-        _load_table(con, table, files[table], day)
-    _load_fx_history(con, settings, day)
+        _load_table(con, table, files[table], set(taken.get(table, [])))
+    _load_fx_history(con, settings, day, files["fx_rates"])
     _load_carried_matches(con)
     _load_exponents(con)
     con.execute(sqlfiles.load("macros"))

@@ -16,8 +16,8 @@ from pipelines.catalog.store import FileStatus
 from pipelines.core import schema, sqlfiles
 from pipelines.core.config import Settings
 from pipelines.core.sqlfiles import ident
-from pipelines.match.load import STAGED_TABLES
 from pipelines.match.rules import MATCHABLE_TABLES
+from pipelines.run.intake import Intake
 from pipelines.validate.staging import rows_quarantine_path
 
 
@@ -26,11 +26,13 @@ def run_id_for(day: dt.date, mode: str, rules_version: str, file_ids: list[str])
     return h.hexdigest()[:16]
 
 
-def quarantine_rows(settings: Settings, statuses: dict[str, FileStatus], day: dt.date) -> pl.DataFrame:
-    """The row quarantine of the staged files the date reports (sorted by file, line and field)."""
+def quarantine_rows(settings: Settings, statuses: dict[str, FileStatus], intake: Intake) -> pl.DataFrame:
+    """The row quarantine of the staged files whose quarantined rows the run takes (sorted by file, line and
+    field)."""
     frames = []
+    mine = set(intake.taken.filter(pl.col("item_table") == "quarantine")["file_id"].to_list())
     for st in statuses.values():
-        if st.assigned_date != day or st.status != "staged" or not st.rows_quarantined:
+        if st.file_id not in mine or st.status != "staged" or not st.rows_quarantined:
             continue
         path = rows_quarantine_path(settings, st.channel, st.file_id)
         if path.exists():
@@ -65,21 +67,16 @@ def register_items(con: duckdb.DuckDBPyConnection, quarantine: pl.DataFrame, sta
     con.execute(f"CREATE OR REPLACE TEMP TABLE all_items AS {item_union}")
 
 
-def _rows_per_file(con: duckdb.DuckDBPyConnection, day: dt.date) -> dict[str, int]:
-    staged_counts = sqlfiles.frame(
-        con,
-        " UNION ALL ".join(
-            f"SELECT '{t}' AS canonical_table, file_id, count(*) AS n FROM {ident(t)} "
-            f"WHERE business_date = CAST($day AS DATE) GROUP BY file_id"
-            for t in STAGED_TABLES
-        ),
-        {"day": day},
-    )
-    return {r["file_id"]: r["n"] for r in staged_counts.iter_rows(named=True)}
+def register_intake(con: duckdb.DuckDBPyConnection, intake: Intake) -> None:
+    """``intake_units`` (what the run took in) and ``taken_psp_lines`` (its settlement lines, each with the value
+    date of its own business date; needs ``due_dates``)."""
+    con.register("intake_src", intake.taken.select("item_table", "file_id", "row_date", "late_days"))
+    con.execute("CREATE OR REPLACE TEMP TABLE intake_units AS SELECT * FROM intake_src")
+    sqlfiles.execute(con, sqlfiles.load("taken_lines"))
 
 
 def build_manifest(
-    con: duckdb.DuckDBPyConnection,
+    intake: Intake,
     day: dt.date,
     mode: str,
     rules_version: str,
@@ -88,8 +85,22 @@ def build_manifest(
     history: History,
     quarantine: pl.DataFrame,
 ) -> tuple[str, pl.DataFrame]:
-    """The run id and the manifest: every file that contributes rows (or a quarantine) to this date."""
-    staged_by_file = _rows_per_file(con, day)
+    """The run id and the manifest: every file the run takes rows of (staged or quarantined), or carries
+    items of, with its row accounting, the dates its rows fall on and how late they came."""
+    staged_units = intake.taken.filter(pl.col("item_table") != "quarantine")
+    per_file = {
+        r["file_id"]: r
+        for r in staged_units.group_by("file_id")
+        .agg(
+            pl.col("rows").sum().alias("n"),
+            pl.col("rows").filter(pl.col("late_days").is_not_null()).sum().alias("late"),
+            pl.col("late_days").max().alias("lag"),
+            pl.col("row_date").min().alias("first"),
+            pl.col("row_date").max().alias("last"),
+        )
+        .iter_rows(named=True)
+    }
+    quarantine_taken = set(intake.taken.filter(pl.col("item_table") == "quarantine")["file_id"].to_list())
     carried_by_file: dict[str, int] = {}
     for fid in history.open_items["file_id"].to_list():
         carried_by_file[fid] = carried_by_file.get(fid, 0) + 1
@@ -103,10 +114,13 @@ def build_manifest(
     )
     rows: list[dict[str, Any]] = []
     for st in sorted(statuses.values(), key=lambda s: (s.channel, s.file_id)):
-        if not (st.file_id in staged_by_file or st.assigned_date == day or st.file_id in carried_by_file):
+        if not (st.file_id in per_file or st.file_id in quarantine_taken or st.file_id in carried_by_file):
             continue
-        n_staged = int(staged_by_file.get(st.file_id, 0))
-        n_q = st.rows_quarantined if st.status == "quarantined" else int(q_by_file.get(st.file_id, 0))
+        mine = per_file.get(st.file_id, {})
+        n_staged = int(mine.get("n") or 0)
+        n_q = 0
+        if st.file_id in quarantine_taken:
+            n_q = st.rows_quarantined if st.status == "quarantined" else int(q_by_file.get(st.file_id, 0))
         rows.append(
             {
                 "file_id": st.file_id,
@@ -118,6 +132,10 @@ def build_manifest(
                 "rows_staged": n_staged,
                 "rows_quarantined": n_q,
                 "rows_carried": carried_by_file.get(st.file_id, 0),
+                "rows_late": int(mine.get("late") or 0),
+                "late_days": mine.get("lag"),
+                "first_row_date": mine.get("first"),
+                "last_row_date": mine.get("last"),
             }
         )
     run_id = run_id_for(day, mode, rules_version, [str(r["file_id"]) for r in rows])
@@ -126,7 +144,12 @@ def build_manifest(
     manifest = schema.table("run_manifest").conform(
         pl.DataFrame(
             [{**r, "run_id": run_id, "business_date": day, "mode": mode, "rules_version": rules_version} for r in rows],
-            schema_overrides={"business_date": pl.Date},
+            schema_overrides={
+                "business_date": pl.Date,
+                "first_row_date": pl.Date,
+                "last_row_date": pl.Date,
+                "late_days": pl.Int64,
+            },
         )
     )
     return run_id, manifest

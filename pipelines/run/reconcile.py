@@ -25,10 +25,11 @@ from pipelines.core import sqlfiles
 from pipelines.core.channels import Channel
 from pipelines.core.config import Settings
 from pipelines.match.engine import release_scratch, run_matching
-from pipelines.match.load import load_day
+from pipelines.match.load import STAGED_TABLES, load_day
 from pipelines.match.rules import RuleSet
 from pipelines.publish.outputs import copy_out, csv_from_parquet, new_run_folder
 from pipelines.run import manifest as manifests
+from pipelines.run.intake import Intake, plan
 from pipelines.run.invariants import check_invariants, refuse_if_broken
 from pipelines.run.result import RunResult, StepClock
 from pipelines.run.summary import build_summary
@@ -52,27 +53,32 @@ def reconcile(
     history: lifecycle.History | None = None,
     policy: lifecycle.BreakPolicy | None = None,
     replaced_files: list[dict[str, Any]] | None = None,
+    intake: Intake | None = None,
 ) -> RunResult:
-    """Reconcile ``day`` from its staged files and the items carried from ``history``; raise
-    ``InvariantError`` (nothing published) when an invariant does not hold."""
+    """Reconcile ``day``: the units of ``intake`` (default: every staged unit dated on or before ``day``, as
+    for a workspace with no run yet) and the items carried from ``history``; raise ``InvariantError``
+    (nothing published) when an invariant does not hold."""
+    intake = intake or plan(settings, day, statuses)
     history = history or lifecycle.History()
     policy = policy or lifecycle.load_policy(settings.rules)
     con = duckdb.connect(config=duckdb_config(settings))
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile-output")
     try:
         clock = StepClock()
-        load_day(con, settings, day, history, set(statuses))
+        taken = {table: intake.paths(table) for table in STAGED_TABLES}
+        load_day(con, settings, day, history, taken, set(statuses))
         clock.lap("load")
 
         per_rule = run_matching(con, ruleset)
         release_scratch(con)
         clock.lap("matching")
 
-        quarantine = manifests.quarantine_rows(settings, statuses, day)
+        quarantine = manifests.quarantine_rows(settings, statuses, intake)
         manifests.register_items(con, quarantine, statuses)
         lifecycle.apply(con, day, channels, policy, history)
+        manifests.register_intake(con, intake)
         run_id, manifest = manifests.build_manifest(
-            con, day, mode, ruleset.version_hash, statuses, file_names, history, quarantine
+            intake, day, mode, ruleset.version_hash, statuses, file_names, history, quarantine
         )
         clock.lap("items_and_manifest")
 
@@ -120,9 +126,10 @@ def reconcile(
             net_by_currency=net,
             open_items=open_items,
             receipts=receipts,
+            intake=intake.taken,
             steps=clock.steps,
         )
-        invariants = check_invariants(con, result, settings)
+        invariants = check_invariants(con, result, intake.uncovered)
         result.summary = build_summary(con, result, per_rule, invariants)
         clock.lap("invariants_and_summary")
         matches_csv.result()  # the invariants read the Parquet outputs only: they ran while the CSV was written

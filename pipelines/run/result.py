@@ -50,6 +50,7 @@ class RunResult:
     net_by_currency: pl.DataFrame
     open_items: pl.DataFrame
     receipts: pl.DataFrame
+    intake: pl.DataFrame  # the units the run took in (run.intake), with their lateness
     summary: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # StepClock's, not part of any output
 

@@ -273,6 +273,7 @@ def reconcile_and_publish(
 ) -> dict[str, Any]:
     from pipelines.breaks.lifecycle import load_policy
     from pipelines.publish.outputs import publish
+    from pipelines.run.intake import plan
     from pipelines.run.reconcile import reconcile
     from pipelines.run.result import StepClock
 
@@ -284,6 +285,7 @@ def reconcile_and_publish(
         names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
     ctx.catalog.ensure_schema()
     history = ctx.catalog.history_for(day)
+    intake = plan(ctx.settings, day, statuses, ctx.catalog.run_inputs(), ctx.catalog.run_dates())
     result = reconcile(
         ctx.settings,
         day,
@@ -295,6 +297,7 @@ def reconcile_and_publish(
         history,
         load_policy(ctx.settings.rules),
         ctx.catalog.replaced_files(),
+        intake,
     )
     clock = StepClock()
     path = publish(ctx.settings, result)

@@ -54,6 +54,7 @@ def build_summary(
             "sla_breached": int((result.breaks["sla_status"] == "breached").sum()),
         },
         "carried_forward_in": int(result.manifest["rows_carried"].sum()),
+        "intake": _intake(result),
         "open_items_out": result.open_items.height,
         "order_feedback": result.order_feedback.height,
         "net_by_currency": [
@@ -72,4 +73,29 @@ def build_summary(
             for r in result.positions.to_dicts()
         ],
         "invariants": {k: {kk: vv for kk, vv in v.items()} for k, v in invariants.items()},
+    }
+
+
+def _intake(result: RunResult) -> dict[str, Any]:
+    """What the run took in: rows per own date, and the late ones per channel and date with their lag."""
+    staged = result.intake.filter(pl.col("item_table") != "quarantine")
+    late = (
+        staged.filter(pl.col("late_days").is_not_null())
+        .group_by("channel", "row_date", "late_days")
+        .agg(pl.col("rows").sum())
+        .sort("channel", "row_date")
+    )
+    by_date = staged.group_by("row_date").agg(pl.col("rows").sum()).sort("row_date")
+    return {
+        "rows_by_own_date": {r["row_date"].isoformat(): int(r["rows"]) for r in by_date.iter_rows(named=True)},
+        "late_rows": int(late["rows"].sum()) if late.height else 0,
+        "late": [
+            {
+                "channel": r["channel"],
+                "row_date": r["row_date"].isoformat(),
+                "lag_days": int(r["late_days"]),
+                "rows": int(r["rows"]),
+            }
+            for r in late.iter_rows(named=True)
+        ],
     }

@@ -64,6 +64,9 @@ def test_order_feedback_names_every_disagreement(tmp_path: Path) -> None:
     assert got.rows() == [
         ("o2", "succeeded", "not_settled", "unsettled"),
         ("o3", "failed", "settled", "succeeded"),
+        # o_old was received (staged under its own date) and no run took it before: this run takes it, and it
+        # never settled in its window, besides being refunded at the PSP
+        ("o_old", "succeeded", "not_settled", "unsettled"),
         ("o_old", "succeeded", "refunded", "refunded"),
     ]
     assert r.order_feedback.filter(pl.col("order_id") == "o3")["evidence"][0].startswith("r3 (adyen_eu line")

@@ -242,8 +242,9 @@ def test_fx_rate_of_an_earlier_named_date_comes_from_that_days_rates(tmp_path: P
     m = match_of(r, "orders", 2)
     assert m["fx_rate"].unique().to_list() == [Decimal("0.5")]
     assert m["fx_rate_date"].unique().to_list() == [before]
-    # rates of other days are reference data for their own runs: no outcome of this run
-    assert set(r.outcomes.filter(pl.col("item_table") == "fx_rates")["line_no"].to_list()) == {3}
+    # rates staged for the day before, which no run had taken, are this run's reference data (line 2); the run's
+    # own are (line 3); the later day's are not received by this run (line 4): no outcome
+    assert set(r.outcomes.filter(pl.col("item_table") == "fx_rates")["line_no"].to_list()) == {2, 3}
 
 
 @pytest.mark.parametrize(("max_age", "matched"), [(0, False), (1, True)])
