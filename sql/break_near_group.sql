@@ -1,9 +1,15 @@
 -- For each unmatched group of a grouped rule (the primary side): the nearest counterpart unit, the condition
 -- it failed, a break. gpairs holds the rule's pairs seen from the primary side (p_*) and the counterpart
--- (c_*); a group without any counterpart sharing its key has one row with c_id NULL.
+-- (c_*); a group without any counterpart sharing its key has one row with c_id NULL. A counterpart in another
+-- currency that the pairing already matched (the credit of another currency of the same payout batch) is no
+-- counterpart of the group (c_elsewhere keeps only its currency, for the reason).
 CREATE OR REPLACE TEMP TABLE gnear AS
-SELECT * FROM (
-  SELECT g.*, row_number() OVER (
+SELECT * REPLACE (CASE WHEN c_elsewhere IS NULL THEN c_id END AS c_id,
+                  CASE WHEN c_elsewhere IS NULL THEN c_amount END AS c_amount,
+                  CASE WHEN c_elsewhere IS NULL THEN c_currency END AS c_currency)
+FROM (
+  SELECT g.*, CASE WHEN g.c_used AND NOT g.cur_ok THEN coalesce(g.c_currency, '?') END AS c_elsewhere,
+    row_number() OVER (
       PARTITION BY g.p_id
       ORDER BY g.c_id IS NULL, g.c_used, NOT g.cur_ok, NOT g.amt_ok, NOT g.date_ok, NOT g.size_ok, g.abs_diff, g.c_id
     ) AS rn
@@ -32,6 +38,8 @@ SELECT *,
     || fmt_money(CAST(p_amount AS BIGINT), p_currency) || ')'
   || CASE
        WHEN p_size > $max_size THEN ' has more items than the max_group_size (' || $max_size || ') of rule ' || $rule_id
+       WHEN c_elsewhere IS NOT NULL THEN ' has no ' || $c_table || ' item in ' || coalesce(p_currency, '?')
+            || ' with the same key (rule ' || $rule_id || '; the one in ' || c_elsewhere || ' is already matched)'
        WHEN c_id IS NULL THEN ' has no ' || $c_table || ' item with the same key (rule ' || $rule_id || ')'
        WHEN c_used THEN ' points to ' || c_label || ', which is already matched'
        WHEN NOT cur_ok THEN ' is not in the currency of ' || c_label || ' (' || coalesce(c_currency, '?') || ')'

@@ -1,6 +1,6 @@
 -- Break ids that survive from run to run: derived from the primary item's identity (file and line) or,
--- for a payout batch, from its channel and key; never from the break type, which may change as
--- counterparts arrive.
+-- for a group, from its channel and reference (a payout: its payout id, one per currency of its batch); never
+-- from the break type, which may change as counterparts arrive.
 CREATE OR REPLACE TEMP TABLE break_id_map AS
 SELECT b.break_id AS old_id,
   'B' || substr(sha256(CASE

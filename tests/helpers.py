@@ -65,6 +65,7 @@ def psp(
         "net_minor": gross - fee if net is None else net,
         "currency": currency,
         "payout_id": payout_id,
+        "payout_reference": payout_id,  # what the bank credit names: the payout's batch (a batch of one currency)
         "booked_at": T0,
         "business_date": DAY,
         "channel": channel,

@@ -55,12 +55,15 @@ def day_breaks(
     fx: dict[str, Decimal],
     replaced: list[dict[str, Any]],
     settings: Settings,
+    operational: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Every break of the date, with its lifecycle fields (``lifecycle.enrich_breaks``)."""
+    """Every break of the date, with its lifecycle fields (``lifecycle.enrich_breaks``): matching's, files
+    delivered again with other bytes, and ``operational`` ones (expected files missing)."""
     found = pl.concat(
         [
             sqlfiles.frame(con, sqlfiles.load("out_breaks"), {"business_date": day}),
             replaced_breaks(replaced, day, settings),
+            operational if operational is not None else pl.DataFrame(),
         ],
         how="diagonal_relaxed",
     )
@@ -72,8 +75,20 @@ def open_items(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return sqlfiles.frame(con, sqlfiles.load("lifecycle_open_items"))
 
 
-def closed_breaks(con: duckdb.DuckDBPyConnection, day: dt.date, run_id: str) -> pl.DataFrame:
-    """Breaks of earlier runs whose items matched in this one."""
+def closed_breaks(
+    con: duckdb.DuckDBPyConnection,
+    day: dt.date,
+    run_id: str,
+    history: lifecycle.History,
+    day_breaks: pl.DataFrame,
+) -> pl.DataFrame:
+    """Every break open before this run (on a carried item, or open at the end of the previous run) that is not
+    open any more, with what closed it: a match (and its rule), a resolution, another break, a pending state,
+    or its condition cleared (a missing file arrived, a payout's credit came)."""
+    con.register("previous_breaks_src", history.open_breaks.select("break_id"))
+    con.execute("CREATE OR REPLACE TEMP TABLE previous_breaks AS SELECT * FROM previous_breaks_src")
+    con.register("breaks_now_src", day_breaks.filter(pl.col("status") == "open").select("break_id"))
+    con.execute("CREATE OR REPLACE TEMP TABLE breaks_now AS SELECT * FROM breaks_now_src")
     return schema.table("closed_breaks").conform(
         sqlfiles.frame(con, sqlfiles.load("lifecycle_closures"), {"business_date": day, "run_id": run_id})
     )

@@ -103,6 +103,9 @@ class History:
             }
         )
     )
+    open_breaks: pl.DataFrame = field(  # breaks open at the end of the previous run (not resolved)
+        default_factory=lambda: pl.DataFrame(schema={"break_id": pl.String, "break_type": pl.String})
+    )
     receipts: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(
             schema={"counterparty": pl.String, "currency": pl.String, "value_date": pl.Date, "received_minor": pl.Int64}
@@ -121,27 +124,38 @@ def aging_bucket(age_days: int) -> str:
 # in-run steps (DuckDB)
 # --------------------------------------------------------------------------------------------------
 def due_dates(con: duckdb.DuckDBPyConnection, channels: dict[str, Channel]) -> None:
-    """Table due_dates(channel, business_date, window_due, cycle_due) for every channel and date present."""
-    pairs = con.sql(
-        "SELECT DISTINCT psp_channel AS channel, business_date FROM orders "
-        "UNION SELECT DISTINCT channel, business_date FROM psp_settlement_lines"
+    """Table due_dates(channel, currency, business_date, window_due, cycle_due) for every channel, currency and
+    date present (an order's currency, a settlement line's): its settlement window and cycle counted in business
+    days of the currency's calendar (``Settlement.calendar_for``)."""
+    triples = con.sql(
+        "SELECT DISTINCT psp_channel AS channel, currency, business_date FROM orders "
+        "UNION SELECT DISTINCT channel, currency, business_date FROM psp_settlement_lines"
     ).fetchall()
     rows = []
-    for channel_id, day in pairs:
+    for channel_id, currency, day in triples:
         ch = channels.get(channel_id)
         if ch is None or day is None:
             continue
         s = ch.settlement
+        calendar = s.calendar_for(currency)
         rows.append(
             {
                 "channel": channel_id,
+                "currency": currency,
                 "business_date": day,
-                "window_due": calendars.add_business_days(day, s.window_business_days, s.calendar),
-                "cycle_due": calendars.add_business_days(day, s.cycle_business_days, s.calendar),
+                "window_due": calendars.add_business_days(day, s.window_business_days, calendar),
+                "cycle_due": calendars.add_business_days(day, s.cycle_business_days, calendar),
             }
         )
     frame = pl.DataFrame(
-        rows, schema={"channel": pl.String, "business_date": pl.Date, "window_due": pl.Date, "cycle_due": pl.Date}
+        rows,
+        schema={
+            "channel": pl.String,
+            "currency": pl.String,
+            "business_date": pl.Date,
+            "window_due": pl.Date,
+            "cycle_due": pl.Date,
+        },
     )
     con.register("due_dates_src", frame)
     con.execute("CREATE OR REPLACE TEMP TABLE due_dates AS SELECT * FROM due_dates_src")

@@ -416,6 +416,12 @@ class Catalog:
             previous = prev[0][0] if prev else None
             if previous is not None:
                 h.previous_date = previous
+                h.open_breaks = _frame(
+                    con,
+                    "SELECT DISTINCT break_id, break_type FROM break_log WHERE as_of_date = ? AND status = 'open' "
+                    "ORDER BY break_id",
+                    [previous],
+                )
                 h.open_items = _frame(
                     con,
                     "SELECT item_table, file_id, line_no, item_business_date, channel, status, break_id, used_in "

@@ -69,6 +69,8 @@ class InspectResult:
     group_by: str | None = None
     sums: list[Sum] = field(default_factory=list)
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    dates: list[tuple[str, int]] = field(default_factory=list)  # own business date of the rows -> rows
+    date_basis: str = ""  # the time zone and cut-off the dates are taken in
 
     @property
     def exit_code(self) -> int:
@@ -88,8 +90,12 @@ def _control_text(name: str, module_name: str) -> str:
     return "none in this format; every row was checked on its own"
 
 
-def inspect_file(path: str | Path, fmt: str | None = None) -> InspectResult:
+def inspect_file(path: str | Path, fmt: str | None = None, channel: Channel | None = None) -> InspectResult:
+    """Inspect one file; with ``channel`` (its declaration), with that channel's format (unless ``fmt``), CSV
+    options, time zone and cut-off, so the rows' own business dates are those a run gives them."""
     file = Path(path)
+    if channel is not None and fmt is None:
+        fmt = channel.format
     result = InspectResult(
         path=str(file), format=fmt, detected=fmt is None, evidence=None, csv_note=None, table=None, status="unknown"
     )
@@ -118,13 +124,12 @@ def inspect_file(path: str | Path, fmt: str | None = None) -> InspectResult:
                 options, result.csv_note = found.csv, found.csv_note
         except FileRejected:
             pass
-    channel = Channel(
-        id="inspect",
-        kind=KINDS.get(table_name, "reference"),
-        location=".",
-        format=name,
-        csv=options,
-    )
+    if channel is None:
+        channel = Channel(id="inspect", kind=KINDS.get(table_name, "reference"), location=".", format=name, csv=options)
+        result.date_basis = "UTC, cut-off 00:00; give --channel for the channel's time zone and cut-off"
+    else:
+        channel = channel.model_copy(update={"format": name})
+        result.date_basis = f"{channel.timezone}, cut-off {channel.cutoff.strftime('%H:%M')}, channel {channel.id}"
     ctx = ParseContext(channel=channel, file_id="inspect", file_name=file.name)
     try:
         parsed = registry.get(name)(file, ctx)
@@ -145,6 +150,9 @@ def inspect_file(path: str | Path, fmt: str | None = None) -> InspectResult:
         )
         result.sums = [Sum(r[ccy], r[group], int(r["n"]), r["total"]) for r in sums.iter_rows(named=True)]
     result.rejects = parsed.rejects.head(MAX_REJECTS_SHOWN).select("line_no", "field", "reason").to_dicts()
+    if "business_date" in frame.columns:
+        per_date = frame.group_by("business_date").len().sort("business_date")
+        result.dates = [(d.isoformat(), int(n)) for d, n in per_date.iter_rows() if d is not None]
     return result
 
 
@@ -175,6 +183,9 @@ def render(result: InspectResult, console: Console) -> None:
             t.add_row(s.currency or "", s.group or "", str(s.count), s.total_text())
         console.print(t)
     console.print(f"[green]control totals:[/green] {result.control}")
+    if result.dates:
+        days = ", ".join(f"{d}: {n}" for d, n in result.dates)
+        console.print(f"rows by own business date ({result.date_basis}): {days}")
     if result.rejects:
         r = Table(title=f"Rejected rows (first {len(result.rejects)})")
         for col in ("line", "field", "reason"):
@@ -184,8 +195,8 @@ def render(result: InspectResult, console: Console) -> None:
         console.print(r)
 
 
-def main_inspect(path: str, fmt: str | None) -> int:
+def main_inspect(path: str, fmt: str | None, channel: Channel | None = None) -> int:
     """Inspect one file, print the result, return the exit code (0 read, 1 rejected, 2 unknown format)."""
-    result = inspect_file(path, fmt)
+    result = inspect_file(path, fmt, channel)
     render(result, Console())
     return result.exit_code

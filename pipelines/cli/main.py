@@ -106,6 +106,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 console.print(f"re-ran {r['business_date']} (run {r['run_id']})")
     summary, folder = _load_summary(args.home, args.date)
     print_summary(summary, folder)
+    state = summary.get("completeness", {})
+    if not state.get("complete", True):
+        console.print("[bold red]INCOMPLETE:[/bold red] " + "; ".join(state.get("reasons", [])), markup=True)
+        return 3
     return 0
 
 
@@ -224,7 +228,16 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from pipelines.cli.inspect import main_inspect
 
-    return main_inspect(args.file, args.format)
+    channel = None
+    if args.channel:
+        from pipelines.core.channels import load_channels
+
+        channels = load_channels(config.settings(args.home, args.rules).rules)
+        if args.channel not in channels:
+            console.print(f"[red]no channel {args.channel!r}; known: {', '.join(sorted(channels))}[/red]")
+            return 2
+        channel = channels[args.channel]
+    return main_inspect(args.file, args.format, channel)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     insp = sub.add_parser("inspect", help="read a provider's file: format, entries, sums, control totals")
     insp.add_argument("file")
-    insp.add_argument("--format", help="format name (default: detected from the content)")
+    insp.add_argument("--format", help="format name (default: detected from the content, or the channel's)")
+    insp.add_argument("--channel", help="read it as this channel does (time zone, cut-off, CSV options, format)")
     insp.set_defaults(func=cmd_inspect)
 
     rules = sub.add_parser("rules", help="rule files")

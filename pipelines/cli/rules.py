@@ -81,6 +81,28 @@ def loaded_day(home: str | None, rules: str | None, day: dt.date) -> Iterator[du
         con.close()
 
 
+def _apply_lifecycle(con: duckdb.DuckDBPyConnection, home: str | None, rules: str | None, day: dt.date) -> None:
+    """What the run does after matching (every item listed once, then): the stable break ids it publishes
+    (the ids `recon breaks` lists and `breaks resolve` takes), expected delays as pending, resolutions."""
+    import polars as pl
+
+    from pipelines.breaks.lifecycle import History, apply, load_policy
+    from pipelines.catalog.store import Catalog
+    from pipelines.core import schema
+    from pipelines.core.channels import load_channels
+    from pipelines.run.manifest import register_items
+
+    settings = config.settings(home, rules)
+    history = History()
+    if settings.catalog_path.exists():
+        try:
+            history = Catalog(settings.catalog_path).history_for(day)
+        except duckdb.Error:  # a catalog without run history yet
+            pass
+    register_items(con, pl.DataFrame(schema=schema.table("quarantine").polars_schema()), {})
+    apply(con, day, load_channels(settings.rules), load_policy(settings.rules), history)
+
+
 def _current_rules(args: argparse.Namespace) -> RuleSet:
     return load_rules(config.settings(args.home, args.rules).rules)
 
@@ -95,6 +117,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     ruleset = _current_rules(args)
     with loaded_day(args.home, args.rules, args.date) as con:
         run_matching(con, ruleset)
+        _apply_lifecycle(con, args.home, args.rules, args.date)
         found = find_items(con, args.item, limit=6)
         if not found:
             console.print(f"No item of {args.date} is {args.item!r} (file_id:line_no or a reference).", markup=False)

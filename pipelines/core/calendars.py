@@ -1,7 +1,10 @@
 """Business-day calendars: weekends plus public holidays from the maintained ``holidays`` package.
 
-A calendar is named by an ISO 3166 country code (``NL``, ``BR``) or a financial market code that
-``holidays`` knows (``ECB`` for TARGET2 closing days).
+A calendar is named by a financial market code that ``holidays`` knows (``ECB``, also ``XECB`` or ``TAR``, for
+TARGET2 closing days; ``XLON`` for the London Stock Exchange, closed on the bank holidays of England and Wales;
+``NYSE``), or else by an ISO 3166 country code (``NL``, ``BR``), optionally with a subdivision (``GB-ENG``): a
+country's calendar alone holds only its nationwide holidays (``GB`` has no Easter Monday nor August bank
+holiday, which are England's).
 """
 
 from __future__ import annotations
@@ -11,13 +14,32 @@ import functools
 
 import holidays
 
+HINT = (
+    "an ISO 3166 country code, optionally with a subdivision (NL, BR, GB-ENG, ...), or a financial market code "
+    "(ECB or TAR for TARGET2, XLON, NYSE, ...)"
+)
+
+
+def unknown(calendar: str) -> str | None:
+    """Why ``calendar`` names no calendar of the ``holidays`` package (None: it names one)."""
+    if calendar in holidays.list_supported_financial():
+        return None
+    country, _, subdivision = calendar.partition("-")
+    subdivisions = holidays.list_supported_countries().get(country)
+    if subdivisions is None:
+        return f"unknown calendar {calendar!r}; allowed: {HINT}"
+    if subdivision and subdivision not in subdivisions:
+        return f"unknown subdivision {subdivision!r} of {country}; allowed: {', '.join(subdivisions) or 'none'}"
+    return None
+
 
 @functools.cache
 def _holidays(calendar: str, year: int) -> frozenset[dt.date]:
     if calendar in holidays.list_supported_financial():
         days = holidays.financial_holidays(calendar, years=[year])
     else:
-        days = holidays.country_holidays(calendar, years=[year])
+        country, _, subdivision = calendar.partition("-")
+        days = holidays.country_holidays(country, subdiv=subdivision or None, years=[year])
     return frozenset(days)
 
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 import zoneinfo
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from pipelines.formats.registry import registered
+from pipelines.core import money
+from pipelines.core.calendars import HINT as CALENDAR_HINT
+from pipelines.core.calendars import unknown as unknown_calendar
+from pipelines.formats.registry import get, registered
 
 
 class RulesError(ValueError):
@@ -19,14 +23,64 @@ class RulesError(ValueError):
 
 
 class Settlement(BaseModel):
+    """How a channel settles: cycle and window in business days of the holiday calendar of each currency (its
+    own in ``calendars``, else the channel's ``calendar``), and the settlement model."""
+
     model_config = ConfigDict(extra="forbid")
 
-    cycle_business_days: int = Field(0, ge=0, le=30, description="T+N, in business days of the calendar")
-    calendar: str | None = Field(None, description="ISO 3166 country code of the holiday calendar")
+    cycle_business_days: int = Field(0, ge=0, le=30, description="T+N, in business days of the currency's calendar")
+    calendar: str | None = Field(
+        None, description=f"holiday calendar of the channel (none: weekends only): {CALENDAR_HINT}"
+    )
+    calendars: dict[str, str] = Field(
+        default_factory=dict,
+        description="ISO 4217 currency -> the holiday calendar it settles on, e.g. {EUR: ECB, GBP: XLON}; "
+        "other currencies: calendar",
+    )
     model: Literal["gross", "net"] = "net"
     window_business_days: int = Field(
         3, ge=0, le=60, description="business days after which an unsettled order becomes a break"
     )
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, value: str | None) -> str | None:
+        why = unknown_calendar(value) if value is not None else None
+        if why:
+            raise ValueError(why)
+        return value
+
+    @field_validator("calendars")
+    @classmethod
+    def _calendars(cls, value: dict[str, str]) -> dict[str, str]:
+        errors = []
+        for currency, calendar in value.items():
+            why = unknown_calendar(calendar)
+            if currency not in money.exponents():
+                errors.append(f"{currency!r} is not an ISO 4217 currency code (with minor units)")
+            elif why:
+                errors.append(f"{currency}: {why}")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return value
+
+    def calendar_for(self, currency: str | None) -> str | None:
+        """The holiday calendar ``currency`` settles on: its own, else the channel's (None: weekends only)."""
+        return self.calendars.get(currency or "", self.calendar)
+
+
+class Deliveries(BaseModel):
+    """The files a channel is expected to deliver for each business day; a day short of them is incomplete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    files_per_day: int = Field(1, ge=1, le=10_000, description="files expected for each business day, at least")
+    days: Literal["business", "every_day"] = Field(
+        "business", description="business days of the calendar (weekends and its holidays off), or every day"
+    )
+    calendar: str | None = Field(None, description="holiday calendar of the delivery days (default: settlement's)")
+    by: dt.time | None = Field(None, description="local time (channel time zone) by which they are due")
+    days_after: int = Field(0, ge=0, le=10, description="delivered this many days after the business day")
 
 
 class CsvOptions(BaseModel):
@@ -36,6 +90,51 @@ class CsvOptions(BaseModel):
     decimal: str = "."
     thousands: str | None = None
     encoding: Literal["utf-8", "latin-1", "cp1252"] = "utf-8"
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="column the format reads -> its header in the file, for extracts whose headers differ",
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
+        mapped = {name.strip(): header.strip() for name, header in value.items()}
+        if "" in mapped:
+            raise ValueError("a column name is empty")
+        empty = [name for name, header in mapped.items() if not header]
+        if empty:
+            raise ValueError(f"empty header for column(s) {', '.join(empty)}")
+        if len(mapped) < len(value):
+            raise ValueError("a column is named twice (names are compared without surrounding blanks)")
+        by_header: dict[str, list[str]] = {}
+        for name, header in mapped.items():
+            by_header.setdefault(header, []).append(name)
+        repeated = [f"{header!r} ({', '.join(names)})" for header, names in by_header.items() if len(names) > 1]
+        if repeated:
+            raise ValueError(f"one header given to several columns: {'; '.join(repeated)}")
+        return mapped
+
+    @model_validator(mode="after")
+    def _columns_of_format(self, info: ValidationInfo) -> CsvOptions:
+        """Every mapped column is one the channel's format reads by name (its module's ``CSV_COLUMNS``).
+
+        Validated as a channel's ``csv`` block, ``info.data`` holds the channel's fields declared before it,
+        ``format`` among them (absent when the format itself is invalid); built alone, there is no format.
+        """
+        fmt = info.data.get("format") if self.columns and info.field_name == "csv" and info.data else None
+        if fmt is None:
+            return self
+        parser = get(fmt)
+        readable = getattr(sys.modules[parser.__module__], "CSV_COLUMNS", {}).get(fmt, ())
+        if not readable:
+            raise ValueError(f"csv.columns: format {fmt} takes no column mapping")
+        unknown = [name for name in self.columns if name not in readable]
+        if unknown:
+            raise ValueError(
+                f"csv.columns: unknown column(s) {', '.join(repr(n) for n in unknown)} for format {fmt}; "
+                f"it reads {', '.join(readable)}"
+            )
+        return self
 
 
 _CONNECTION_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,249}$"
@@ -157,6 +256,7 @@ class Channel(BaseModel):
     cutoff: dt.time = Field(dt.time(0, 0), description="local time at which the business day rolls over")
     currency: str | None = None
     settlement: Settlement = Settlement()
+    deliveries: Deliveries | None = Field(None, description="expected files per business day (completeness)")
     csv: CsvOptions = CsvOptions()
 
     @field_validator("move_after_download")

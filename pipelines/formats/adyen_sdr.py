@@ -5,7 +5,8 @@ Column documentation: Adyen Docs, "Settlement details report"
 which lists the columns and the journal types (Settled, Refunded, Chargeback, Fee, MerchantPayout, ...).
 Columns differ between report versions and batches, so every column is read by its header name. The
 report carries one line per journal entry of one settlement batch; amounts are major-unit decimal text
-split into debit and credit columns, in the gross (GC) or net (NC) currency.
+split into debit and credit columns, in the gross (GC) or net (NC) currency. A batch pays out each of its
+net currencies separately (one MerchantPayout line each): one payout per currency (``psputil.payouts_per_currency``).
 """
 
 from __future__ import annotations
@@ -213,6 +214,8 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         optional("Payment Method").alias("payment_method"),
         pl.when(gross_present).then(pl.col("_gross_ccy")).alias("gross_currency"),
         pl.col("_net_ccy").alias("currency"),
-        pl.concat_str([merchant_account, optional("Batch Number")], separator="-").alias("payout_id"),
+    )
+    good = psputil.payouts_per_currency(
+        good, pl.concat_str([merchant_account, optional("Batch Number")], separator="-"), "currency"
     )
     return finish(TABLE, good, rejects, ctx, src.rows_in)

@@ -85,6 +85,11 @@ def finish(
     tbl = table(table_name)
     rows = good.lazy().with_columns(pl.lit(ctx.file_id).alias("file_id"), pl.lit(ctx.channel.id).alias("channel"))
     present = set(rows.collect_schema().names())
+    if table_name == "psp_settlement_lines" and "payout_id" in present:
+        # what the bank credit of a payout names: its batch where the parser says so, else the payout id
+        given = pl.col("payout_reference") if "payout_reference" in present else pl.lit(None, pl.String)
+        rows = rows.with_columns(pl.coalesce(given, pl.col("payout_id")).alias("payout_reference"))
+        present.add("payout_reference")
     rows = rows.select([c.name for c in tbl.columns if c.name in present])
     return ParseResult(table=table_name, frame=tbl.conform(rows.collect()), rejects=rejects, rows_in=rows_in)
 

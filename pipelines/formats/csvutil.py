@@ -6,6 +6,10 @@ by Polars as it reads the lines). Polars reads the fields and, separately, the p
 first line of every record and its field count are computed alongside with vectorised operations, so
 quoted fields spanning several lines keep correct line numbers and ragged rows are found without a
 per-row Python loop. Blank lines are skipped.
+
+A channel whose extract names its columns differently maps them (``csv.columns``: the name the parser
+reads -> the header in the file): the columns are read under the parser's names, and the file's header
+names are kept as ``labels`` for the messages.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import io
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -33,14 +37,23 @@ _BOM = b"\xef\xbb\xbf"
 
 @dataclass
 class CsvFile:
-    """Data rows of a CSV file: one String column per header name plus ``line_no`` and ``_record``."""
+    """Data rows of a CSV file: one String column per header name plus ``line_no`` and ``_record``.
+
+    With a column mapping, the mapped columns carry the parser's names (``columns`` too), and ``labels``
+    gives their header in the file.
+    """
 
     frame: pl.DataFrame
     columns: list[str]
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_in(self) -> int:
         return self.frame.height
+
+    def label(self, name: str) -> str:
+        """The header of column ``name`` as it is in the file (for messages)."""
+        return self.labels.get(name, name)
 
 
 def stripped(name: str) -> pl.Expr:
@@ -75,6 +88,14 @@ def amount_error(column: str, currency_error: pl.Expr, *, required: bool = False
     if required:
         error = pl.when(optional(column).is_null()).then(pl.lit(f"{label or column} is missing")).otherwise(error)
     return pl.when(currency_error.is_null()).then(error)
+
+
+def missing_as_header(error: pl.Expr, word: str, name: str, labels: dict[str, str]) -> pl.Expr:
+    """``error`` saying "``word`` is missing" in the words of the file when column ``name`` is mapped:
+    "<its header> is missing" (a shared check, such as ``money.currency_error``, names no column)."""
+    if name not in labels:
+        return error
+    return error.replace(f"{word} is missing", f"{labels[name]} is missing")
 
 
 def decode(data: bytes, encoding: str) -> str:
@@ -244,12 +265,28 @@ def read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional_
     names, unterminated quotes and rows whose field count differs from the header's. Each column of
     ``optional_columns`` the header lacks is added to the rows as null text (``columns`` stays the header's).
     """
-    src = _read_csv(path, options, required)
+    src = _read_csv(path, options, required, optional_columns)
     missing = [pl.lit(None, pl.String).alias(c) for c in optional_columns if c not in src.columns]
-    return CsvFile(frame=src.frame.with_columns(missing), columns=src.columns) if missing else src
+    return CsvFile(frame=src.frame.with_columns(missing), columns=src.columns, labels=src.labels) if missing else src
 
 
-def _read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFile:
+_SHADOWED = "_unmapped:"  # prefix of a file column named like a column the mapping reads from another header
+
+
+def _mapped(header: list[str], header_line: int, columns: dict[str, str], known: Sequence[str]) -> list[str]:
+    """The header with the mapped headers renamed to the parser's names (``columns``: name -> header in the
+    file); rejects a mapping the parser cannot use or whose headers the file lacks."""
+    unknown = [name for name in columns if name not in known]
+    if unknown:
+        raise FileRejected(f"the channel's csv.columns maps column(s) this format does not read: {', '.join(unknown)}")
+    absent = [f"{h!r} (csv.columns.{name})" for name, h in columns.items() if h not in header]
+    if absent:
+        raise FileRejected(f"header (line {header_line}) lacks the mapped column(s): {', '.join(absent)}")
+    by_header = {h: name for name, h in columns.items()}
+    return [by_header.get(h, _SHADOWED + h if h in columns else h) for h in header]
+
+
+def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str]) -> CsvFile:
     if len(options.delimiter.encode("utf-8")) != 1:
         raise FileRejected(f"the channel's CSV delimiter {options.delimiter!r} is not a single byte")
     data = path.read_bytes()
@@ -270,6 +307,8 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFi
     duplicates = sorted({c for c in columns if columns.count(c) > 1})
     if duplicates:
         raise FileRejected(f"header (line {header_line}) repeats column(s): {', '.join(duplicates)}")
+    if options.columns:
+        columns = _mapped(columns, header_line, options.columns, [*required, *optional_columns])
     missing = [c for c in required if c not in columns]
     if missing:
         raise FileRejected(
@@ -302,7 +341,7 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFi
         if error is not None:
             raise FileRejected(error)
         schema = {**{c: pl.String() for c in columns}, LINE_NO: pl.Int64(), RECORD: pl.String()}
-        return CsvFile(frame=pl.DataFrame(schema=schema), columns=columns)
+        return CsvFile(frame=pl.DataFrame(schema=schema), columns=columns, labels=dict(options.columns))
     body = _aligned(body, fields)
     if quoted:
         _reject_ragged(body, delimiter, len(columns))
@@ -313,7 +352,7 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> CsvFi
     frame = fields.hstack([body[LINE_NO], body[RECORD]])
     if blank.any():
         frame = frame.filter(~blank)
-    return CsvFile(frame=frame, columns=columns)
+    return CsvFile(frame=frame, columns=columns, labels=dict(options.columns))
 
 
 def rate_decimal(text: pl.Expr, field: str, *, scale: int = 12, precision: int = 38) -> tuple[pl.Expr, pl.Expr]:

@@ -3,7 +3,8 @@
 Column documentation: the order system's extract contract, ``order_id, psp_channel, psp_reference,
 merchant_account, status, amount, currency, created_at`` (amount in major units as decimal text,
 created_at ISO 8601 in UTC). The Parquet variant carries the same columns and may give the amount as
-``amount_minor`` (int64 minor units) instead.
+``amount_minor`` (int64 minor units) instead. A CSV extract with other headers is read through the
+channel's ``csv.columns`` mapping (``CSV_COLUMNS``); its rejects then name the file's headers.
 """
 
 from __future__ import annotations
@@ -29,19 +30,20 @@ STATUSES = ("succeeded", "refunded", "failed", "expired", "pending")
 TEXT_COLUMNS = ("order_id", "psp_channel", "psp_reference", "merchant_account", "status", "currency")
 REQUIRED_COLUMNS = ("order_id", "psp_channel", "status", "amount", "currency", "created_at")
 OPTIONAL_COLUMNS = ("psp_reference", "merchant_account")
+# format -> the columns its channel's ``csv.columns`` may map to other headers
+CSV_COLUMNS = {"orders_csv": (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
 _RAW = "_record"
 _GIVEN_MINOR = "_amount_minor"
 
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     opts = ctx.channel.csv
-    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS)
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     frame = src.frame.lazy().with_columns(
-        *[pl.lit(None, pl.String).alias(c) for c in OPTIONAL_COLUMNS if c not in src.columns],
         pl.col("created_at").pipe(csvutil.iso_utc).alias("_created"),
         pl.lit(None, pl.Int64).alias(_GIVEN_MINOR),
     )
-    return _canonical(frame, ctx, decimal=opts.decimal, thousands=opts.thousands)
+    return _canonical(frame, ctx, decimal=opts.decimal, thousands=opts.thousands, labels=src.labels)
 
 
 def parse_parquet(path: Path, ctx: ParseContext) -> ParseResult:
@@ -100,10 +102,23 @@ def _parse_amounts(frame: pl.DataFrame, *, decimal: str, thousands: str | None) 
 
 
 def _canonical(
-    frame: pl.DataFrame | pl.LazyFrame, ctx: ParseContext, *, decimal: str, thousands: str | None
+    frame: pl.DataFrame | pl.LazyFrame,
+    ctx: ParseContext,
+    *,
+    decimal: str,
+    thousands: str | None,
+    labels: dict[str, str] | None = None,
 ) -> ParseResult:
-    """Validate and map the text columns (plus ``_created`` and ``_amount_minor``) to ``orders``."""
+    """Validate and map the text columns (plus ``_created`` and ``_amount_minor``) to ``orders``.
+
+    ``labels`` gives the header in the file of each mapped column: the rejects name it.
+    """
     ch = ctx.channel
+    labels = labels or {}
+
+    def name(column: str) -> str:
+        return labels.get(column, column)
+
     normalised = frame.lazy().with_columns(
         pl.col("currency").str.strip_chars().str.to_uppercase(),
         pl.col("status").str.strip_chars().str.to_lowercase(),
@@ -135,29 +150,38 @@ def _canonical(
         .when(pl.col("amount_minor") < 0)
         .then(
             pl.format(
-                "amount must not be negative ({})", pl.col("amount").fill_null(pl.col("amount_minor").cast(pl.String))
+                "{} must not be negative ({})",
+                pl.lit(name("amount")),
+                pl.col("amount").fill_null(pl.col("amount_minor").cast(pl.String)),
             )
         )
     )
     created_error = (
         pl.when(pl.col("created_at").is_null() | (pl.col("created_at").str.strip_chars() == ""))
-        .then(pl.lit("created_at is missing"))
+        .then(pl.lit(f"{name('created_at')} is missing"))
         .when(pl.col("_created").is_null())
         .then(pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("created_at")))
     )
     status_error = (
         pl.when(pl.col("status").is_null() | (pl.col("status") == ""))
-        .then(pl.lit("status is missing"))
+        .then(pl.lit(f"{name('status')} is missing"))
         .when(~pl.col("status").is_in(list(STATUSES)))
-        .then(pl.format("unknown status '{}' (expected one of {})", pl.col("status"), pl.lit(", ".join(STATUSES))))
+        .then(
+            pl.format(
+                "unknown {} '{}' (expected one of {})",
+                pl.lit(name("status")),
+                pl.col("status"),
+                pl.lit(", ".join(STATUSES)),
+            )
+        )
     )
     checks = {
-        "order_id": required(pl.col("order_id"), "order_id"),
-        "psp_channel": required(pl.col("psp_channel"), "psp_channel"),
-        "status": status_error,
-        "amount": amount_error,
-        "currency": currency_error,
-        "created_at": created_error,
+        name("order_id"): required(pl.col("order_id"), name("order_id")),
+        name("psp_channel"): required(pl.col("psp_channel"), name("psp_channel")),
+        name("status"): status_error,
+        name("amount"): csvutil.missing_as_header(amount_error, "amount", "amount", labels),
+        name("currency"): csvutil.missing_as_header(currency_error, "currency", "currency", labels),
+        name("created_at"): created_error,
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")

@@ -114,6 +114,19 @@ def booked_business_date(channel: Channel) -> pl.Expr:
     return business_date(pl.col("booked_at"), channel.timezone, channel.cutoff).alias("business_date")
 
 
+def payouts_per_currency(rows: pl.LazyFrame, batch: pl.Expr, currency: str) -> pl.LazyFrame:
+    """``payout_id`` and ``payout_reference`` of a report whose payout batches may pay out several currencies
+    (Adyen: one MerchantPayout line per currency under one batch number): one payout per currency of a batch,
+    each paid by its own bank credit. A batch of several currencies gives its lines the payout id
+    ``<batch>-<currency>``; a batch of one currency keeps the batch as its id. The reference, what the bank
+    credit of each currency names, is the batch."""
+    payout = batch
+    if rows.select(pl.col(currency).n_unique() > 1).collect().item():  # else no batch has several: skip the window
+        several = batch.is_not_null() & (pl.col(currency).n_unique().over(batch) > 1)
+        payout = pl.when(several).then(pl.concat_str([batch, pl.col(currency)], separator="-")).otherwise(batch)
+    return rows.with_columns(payout.alias("payout_id"), batch.alias("payout_reference"))
+
+
 def slash_date(text: pl.Expr, order: str) -> pl.Expr:
     """``D/M/YYYY`` (order 'dmy') or ``M/D/YYYY`` ('mdy'), one or two digits, to a date (null if invalid)."""
     parts = text.str.strip_chars().str.extract_groups(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")

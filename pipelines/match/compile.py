@@ -161,7 +161,9 @@ class Compiled:
         return f"{a}.{ident(fx.date.column)}"
 
     def ref_expr(self, side: str, a: str) -> str:
-        cols = self.key_cols(side) or ([getattr(self.rule.fuzzy, side)] if self.rule.fuzzy else [])
+        """What names a unit in breaks and explanations: the side's ``ref`` column, else its key columns."""
+        own = self.side(side).ref
+        cols = [own] if own else self.key_cols(side) or ([getattr(self.rule.fuzzy, side)] if self.rule.fuzzy else [])
         if not cols:
             return "CAST(NULL AS VARCHAR)"
         return "concat_ws('|', " + ", ".join(f"{a}.{ident(c)}" for c in cols) + ")"

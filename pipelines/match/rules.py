@@ -31,7 +31,6 @@ kept as an exact fraction until that single rounding. The rate and its date are 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from decimal import Decimal
@@ -41,7 +40,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipelines.core import schema
+from pipelines.core import calendars, schema
 from pipelines.core.channels import RulesError
 
 MATCHABLE_TABLES = ("orders", "psp_settlement_lines", "bank_statement_lines")
@@ -143,6 +142,9 @@ class Side(_Strict):
     sum_exclude: dict[str, list[str]] = Field(
         default_factory=dict,
         description="grouped side: members matching this are part of the group but not of its sum",
+    )
+    ref: str | None = Field(
+        None, description="grouped side: the column (of group_by) naming a group in breaks; default: its key columns"
     )
 
 
@@ -331,13 +333,6 @@ def _check_column(tbl: str, col: str, where: str, types: tuple[str, ...] | None 
     return []
 
 
-@functools.cache
-def known_calendars() -> frozenset[str]:
-    import holidays
-
-    return frozenset(holidays.list_supported_countries()) | frozenset(holidays.list_supported_financial())
-
-
 def _regex_errors(pattern: str, group: int, where: str) -> list[str]:
     """The pattern must compile in DuckDB's RE2 (the engine that runs it) and have the requested group."""
     import duckdb
@@ -392,6 +387,8 @@ def _rule_errors(rule: Rule, lt: str, rt: str, rf: RuleFile) -> list[str]:
             e.append(f"field '{side_name}.group_by': a {rule.kind} rule does not group its {side_name} side")
         if not grouped and side.sum_exclude:
             e.append(f"field '{side_name}.sum_exclude': only a grouped side sums")
+        if side.ref is not None and side.ref not in (side.group_by or []):
+            e.append(f"field '{side_name}.ref': '{side.ref}' must be one of {side_name}.group_by (a grouped side)")
         for i, k in enumerate(rule.keys):
             col = k.left if side_name == "left" else k.right
             if grouped and col not in (side.group_by or []):
@@ -417,11 +414,9 @@ def _rule_errors(rule: Rule, lt: str, rt: str, rf: RuleFile) -> list[str]:
         e += _check_column(lt, w.left, f"{name}.left", ("date",))
         e += _check_column(rt, w.right, f"{name}.right", ("date",))
     bw = rule.date_window_business_days
-    if bw is not None and bw.calendar is not None and bw.calendar not in known_calendars():
-        e.append(
-            f"field 'date_window_business_days.calendar': unknown calendar '{bw.calendar}'; allowed: an ISO 3166 "
-            "country code (NL, BR, GB, ...) or a financial market code (ECB, NYSE, ...)"
-        )
+    why = calendars.unknown(bw.calendar) if bw is not None and bw.calendar is not None else None
+    if why:
+        e.append(f"field 'date_window_business_days.calendar': {why}")
     if rule.kind == "fuzzy":
         if rule.fuzzy is None:
             e.append("field 'fuzzy': a fuzzy rule needs {left, right, function, min_similarity}")

@@ -41,7 +41,30 @@ h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px soli
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0} th,td{border:1px solid #d0d5dd;padding:.25rem .5rem}
 th{background:#f2f4f7;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#067647;font-weight:600} .fail{color:#b42318;font-weight:600} .muted{color:#667085}
+.banner{padding:.75rem 1rem;border-radius:4px;margin:1rem 0;font-weight:600}
+.banner.incomplete{background:#fef3f2;border:2px solid #b42318;color:#b42318}
+.banner.late{background:#fffaeb;border:1px solid #b54708;color:#93370d}
 """
+
+
+def _banners(s: dict[str, Any]) -> list[str]:
+    """A red banner when the day is incomplete (files missing, or no row at all), an amber one for late rows."""
+    out = []
+    state = s.get("completeness", {})
+    if state and not state.get("complete", True):
+        items = "".join(f"<li>{html.escape(str(r))}</li>" for r in state.get("reasons", []))
+        out.append(
+            f"<div class='banner incomplete' role='alert'>INCOMPLETE: this day is not all clear<ul>{items}</ul></div>"
+        )
+    late = s.get("intake", {}).get("late", [])
+    if late:
+        items = "".join(
+            f"<li>{html.escape(str(r['channel']))}: {r['rows']} row(s) of {r['row_date']}, "
+            f"{r['lag_days']} day(s) late</li>"
+            for r in late
+        )
+        out.append(f"<div class='banner late'>Late rows taken in by this run<ul>{items}</ul></div>")
+    return out
 
 
 def render_report(result: RunResult) -> str:
@@ -52,6 +75,7 @@ def render_report(result: RunResult) -> str:
         f"<h1>Reconciliation of business date {result.business_date.isoformat()}</h1>",
         f"<p class='muted'>run {html.escape(result.run_id)} · mode {html.escape(result.mode)} · "
         f"rules version {html.escape(result.rules_version)}</p>",
+        *_banners(s),
         "<h2>Summary</h2>",
     ]
     rows_in = s.get("rows_in", {})

@@ -96,6 +96,30 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
                 return rerun_from(day, p.get("home"), p.get("rules"))
             return [reconcile_and_publish(day, str(p.get("mode") or mode), p.get("home"), p.get("rules"))]
 
+        @task(map_index_template="{{ task.op_kwargs['channel_id'] }}", retries=0)
+        def deliveries(channel_id: str, business_date: str) -> None:
+            """Fails when the channel's expected files for the date (or an earlier one) are missing."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from pipelines.core.dates import parse_business_date
+            from pipelines.run.stages import completeness_of
+
+            missing = completeness_of(parse_business_date(business_date), channel_id, _params().get("home"))
+            if missing:
+                raise AirflowFailException("expected files missing: " + "; ".join(missing))
+
+        @task(retries=0, trigger_rule="all_done")
+        def day_complete(business_date: str) -> None:
+            """Fails when the day is incomplete (files missing, or no row at all): never "all clear"."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from pipelines.core.dates import parse_business_date
+            from pipelines.run.stages import completeness_of
+
+            reasons = completeness_of(parse_business_date(business_date), None, _params().get("home"))
+            if reasons:
+                raise AirflowFailException("incomplete day: " + "; ".join(reasons))
+
         business_date = resolve_business_date()
         channels = list_channels()
         registered = register(ingest.expand(channel_id=channels))  # type: ignore[arg-type]
@@ -104,5 +128,8 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
         recorded = record(normalised)  # type: ignore[arg-type]
         published = reconcile(business_date)  # type: ignore[arg-type]
         recorded >> published
+        checked = deliveries.partial(business_date=business_date).expand(channel_id=channels)
+        published >> checked
+        checked >> day_complete(business_date)  # type: ignore[arg-type]
 
     return reconciliation()

@@ -50,13 +50,15 @@ class Intake:
 
     taken: pl.DataFrame
     uncovered: pl.DataFrame
+    units: pl.DataFrame  # every unit of the workspace (``workspace_units``)
+    first_day: dt.date  # the earliest date run in the workspace, or the run's own
 
     def paths(self, table: str) -> list[str]:
         return taken_paths(self.taken, table)
 
     def recorded(self, day: dt.date) -> pl.DataFrame:
         """The units as the catalog records them for the run of ``day`` (``run_inputs``)."""
-        return self.taken.select(pl.lit(day).alias("as_of_date"), *[c for c in RECORDED_SCHEMA if c != "as_of_date"])
+        return recorded_units(self.taken, day)
 
 
 def plan(
@@ -71,8 +73,14 @@ def plan(
     before = recorded if recorded is not None else pl.DataFrame(schema=RECORDED_SCHEMA)
     units = workspace_units(settings, statuses)
     taken = take(units, before, day, run_dates or [])
-    after = pl.concat([before.filter(pl.col("as_of_date") != day), Intake(taken, units).recorded(day)])
-    return Intake(taken=taken, uncovered=uncovered(units, after, day))
+    after = pl.concat([before.filter(pl.col("as_of_date") != day), recorded_units(taken, day)])
+    first_day = min([day, *(run_dates or [])])
+    return Intake(taken=taken, uncovered=uncovered(units, after, day), units=units, first_day=first_day)
+
+
+def recorded_units(taken: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """Taken units as the catalog records them for the run of ``day`` (``run_inputs``)."""
+    return taken.select(pl.lit(day).alias("as_of_date"), *[c for c in RECORDED_SCHEMA if c != "as_of_date"])
 
 
 def workspace_units(settings: Settings, statuses: dict[str, FileStatus]) -> pl.DataFrame:

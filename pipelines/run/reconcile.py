@@ -28,6 +28,7 @@ from pipelines.match.engine import release_scratch, run_matching
 from pipelines.match.load import STAGED_TABLES, load_day
 from pipelines.match.rules import RuleSet
 from pipelines.publish.outputs import copy_out, csv_from_parquet, new_run_folder
+from pipelines.run import completeness
 from pipelines.run import manifest as manifests
 from pipelines.run.intake import Intake, plan
 from pipelines.run.invariants import check_invariants, refuse_if_broken
@@ -82,8 +83,18 @@ def reconcile(
         )
         clock.lap("items_and_manifest")
 
+        missing = completeness.missing_deliveries(channels, intake.units, statuses, day, intake.first_day, mode)
         fx = lifecycle.fx_rates(con, day, policy.reporting_currency)
-        day_breaks = breaks.day_breaks(con, day, policy, history, fx, replaced_files or [], settings)
+        day_breaks = breaks.day_breaks(
+            con,
+            day,
+            policy,
+            history,
+            fx,
+            replaced_files or [],
+            settings,
+            completeness.missing_file_breaks(missing, day),
+        )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day}
         )
@@ -99,7 +110,7 @@ def reconcile(
         clock.lap("outcomes_parquet")
 
         open_items = breaks.open_items(con)
-        closed = breaks.closed_breaks(con, day, run_id)
+        closed = breaks.closed_breaks(con, day, run_id, history, day_breaks)
         feedback = breaks.order_feedback(con, settings, day)
         clock.lap("lifecycle")
 
@@ -127,6 +138,7 @@ def reconcile(
             open_items=open_items,
             receipts=receipts,
             intake=intake.taken,
+            completeness=completeness.state(missing, int(intake.taken["rows"].sum())),
             steps=clock.steps,
         )
         invariants = check_invariants(con, result, intake.uncovered)

@@ -51,6 +51,7 @@ class RunResult:
     open_items: pl.DataFrame
     receipts: pl.DataFrame
     intake: pl.DataFrame  # the units the run took in (run.intake), with their lateness
+    completeness: dict[str, Any]  # run.completeness.state: complete, or why not
     summary: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # StepClock's, not part of any output
 

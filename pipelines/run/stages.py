@@ -362,6 +362,23 @@ def rerun_from(day: dt.date, home: str | None = None, rules: str | None = None) 
     return [reconcile_and_publish(d, "rerun", home, rules) for d in dates]
 
 
+def completeness_of(day: dt.date, channel_id: str | None = None, home: str | None = None) -> list[str]:
+    """Why the published run of ``day`` is incomplete (empty: complete): every reason, or only the missing
+    files of ``channel_id`` when given."""
+    import json
+
+    summary = json.loads((config.settings(home, None).outputs / day.isoformat() / "summary.json").read_text())
+    state = summary.get("completeness", {})
+    if channel_id is None:
+        return [str(r) for r in state.get("reasons", [])]
+    return [
+        f"{m['channel']}: {m['arrived_files']} of {m['expected_files']} file(s) for {m['expected_date']} "
+        f"(due {m['due']})"
+        for m in state.get("missing_files", [])
+        if m["channel"] == channel_id
+    ]
+
+
 def resolve_break(
     break_id: str, action: str, note: str, resolved_by: str, home: str | None = None, rules: str | None = None
 ) -> str:

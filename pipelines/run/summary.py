@@ -55,6 +55,7 @@ def build_summary(
         },
         "carried_forward_in": int(result.manifest["rows_carried"].sum()),
         "intake": _intake(result),
+        "completeness": result.completeness,
         "open_items_out": result.open_items.height,
         "order_feedback": result.order_feedback.height,
         "net_by_currency": [

@@ -129,3 +129,21 @@ def test_own_samples_are_detected_and_read(folder: str, fmt: str, rows: int) -> 
     path = next((PROJECT_ROOT / "data_samples" / "formats" / folder).iterdir())
     result = inspect_file(path)
     assert (result.format, result.status, result.rows_read, result.rows_rejected) == (fmt, "read", rows, 0)
+
+
+def test_inspect_shows_the_own_dates_of_the_rows_in_the_channels_time_zone(tmp_path: Path) -> None:
+    from pipelines.core.channels import Channel
+
+    header = "order_id,psp_channel,psp_reference,merchant_account,status,amount,currency,created_at"
+    rows = [
+        "ORD-1,adyen_eu,r1,PayPlatformEU,succeeded,10.00,EUR,2026-11-26T12:00:00Z",
+        "ORD-2,adyen_eu,r2,PayPlatformEU,succeeded,11.00,EUR,2026-11-26T23:30:00Z",  # 00:30 on the 27th in Amsterdam
+    ]
+    f = tmp_path / "orders_2026-11-26.csv"
+    f.write_text("\n".join([header, *rows]) + "\n")
+    utc = inspect_file(f, "orders_csv")
+    assert utc.dates == [("2026-11-26", 2)] and utc.date_basis.startswith("UTC")
+    amsterdam = Channel(id="orders_nl", kind="orders", location=".", format="orders_csv", timezone="Europe/Amsterdam")
+    local = inspect_file(f, None, amsterdam)
+    assert local.format == "orders_csv" and local.dates == [("2026-11-26", 1), ("2026-11-27", 1)]
+    assert local.date_basis == "Europe/Amsterdam, cut-off 00:00, channel orders_nl"

@@ -101,7 +101,14 @@ def test_lines_map_to_exact_canonical_values(tmp_path: Path) -> None:
     assert f["psp_reference"].to_list() == ["PSP1", "PSP2", "PSP3", "PSP4", None, None, None, None]
     assert f["merchant_reference"].to_list() == ["ORD-1", "ORD-2", None, "ORD-4", "ORD-5", None, None, None]
     assert f["payment_method"].to_list() == ["visa", "mc", "visa", "visa", "benefit", None, None, None]
-    assert set(f["payout_id"]) == {"PayPlatformEU-1042"}
+    # the batch pays out three net currencies: one payout each, all named by the batch on the bank side
+    assert f["payout_id"].to_list() == [
+        *["PayPlatformEU-1042-EUR"] * 3,
+        "PayPlatformEU-1042-CLP",
+        "PayPlatformEU-1042-BHD",
+        *["PayPlatformEU-1042-EUR"] * 3,
+    ]
+    assert set(f["payout_reference"]) == {"PayPlatformEU-1042"}
     assert set(f["merchant_account"]) == {"PayPlatformEU"}
     # Booking Date wins over Creation Date; CET is the Amsterdam wall clock, stored as UTC.
     assert f["booked_at"].to_list()[0] == dt.datetime(2026, 11, 26, 22, 50, tzinfo=UTC)

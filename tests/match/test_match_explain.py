@@ -134,3 +134,23 @@ def test_register_adds_explain_and_diff_under_rules() -> None:
     assert ns.func is rules_cli.cmd_diff and ns.new_rules == "x" and ns.rules is None
     ns = parser.parse_args(["rules", "explain", "--date", "2026-11-26", "--item", "ORD-1"])
     assert ns.func is rules_cli.cmd_explain and ns.item == "ORD-1"
+
+
+def test_explain_names_the_break_id_the_run_published(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime as dt
+
+    import polars as pl
+
+    from pipelines.cli.main import main
+    from pipelines.run import stages
+
+    home = str(tmp_path / "home")
+    stages.run_all(dt.date(2026, 11, 26), "nightly", home)
+    published = pl.read_parquet(tmp_path / "home" / "outputs" / "2026-11-26" / "breaks.parquet")
+    order = "ORD-20261126-0000113"  # an amount mismatch of the sample day
+    break_id = published.filter(pl.col("counter_ref") == order)["break_id"].to_list()
+    assert len(break_id) == 1
+    capsys.readouterr()
+    assert main(["--home", home, "rules", "explain", "--date", "2026-11-26", "--item", order]) == 0
+    out = capsys.readouterr().out
+    assert break_id[0] in out

@@ -109,6 +109,12 @@ def load_one(tmp_path: Path, body: str, extra: str = "") -> None:
             "field 'keys[0].left': 'psp_reference' must be one of left.group_by",
         ),
         (
+            BASE.replace(
+                "left: {filter: {status: [succeeded]}}", "left: {filter: {status: [succeeded]}, ref: order_id}"
+            ),
+            "field 'left.ref': 'order_id' must be one of left.group_by (a grouped side)",
+        ),
+        (
             BASE.replace("left: {filter: {status: [succeeded]}}", "left: {group_by: [psp_reference]}"),
             "field 'left.group_by': a one_to_one rule does not group its left side",
         ),

@@ -33,6 +33,8 @@ def test_dagbag_imports_without_errors(airflow_db: Path) -> None:
         "normalise",
         "record",
         "reconcile",
+        "deliveries",
+        "day_complete",
     }
     assert dag.get_task("ingest").retries == 2
     intraday = bag.get_dag("recon_intraday")
