@@ -79,14 +79,12 @@ def closed_breaks(
     con: duckdb.DuckDBPyConnection,
     day: dt.date,
     run_id: str,
-    history: lifecycle.History,
     day_breaks: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Every break open before this run (on a carried item, or open at the end of the previous run) that is not
+    """Every break open before this run (on a carried item, or open at the end of the previous run: the table
+    ``previous_breaks`` of ``lifecycle.apply``) that is not
     open any more, with what closed it: a match (and its rule), a resolution, another break, a pending state,
     or its condition cleared (a missing file arrived, a payout's credit came)."""
-    con.register("previous_breaks_src", history.open_breaks.select("break_id"))
-    con.execute("CREATE OR REPLACE TEMP TABLE previous_breaks AS SELECT * FROM previous_breaks_src")
     con.register("breaks_now_src", day_breaks.filter(pl.col("status") == "open").select("break_id"))
     con.execute("CREATE OR REPLACE TEMP TABLE breaks_now AS SELECT * FROM breaks_now_src")
     return schema.table("closed_breaks").conform(

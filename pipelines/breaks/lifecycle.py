@@ -167,9 +167,16 @@ def apply(
     channels: dict[str, Channel],
     policy: BreakPolicy,
     history: History,
+    kept_types: list[str] | None = None,
 ) -> None:
-    """After matching: stable break ids, expected delays turned into pending, resolutions attached."""
+    """After matching: stable break ids, stable break types (``kept_types``: "duplicate|unmatched" pairs, a
+    duplicate carried without its original stays a duplicate), expected delays turned into pending (breaks
+    within their window, and orders with no settlement expected while a late settlement line may still come),
+    resolutions attached."""
     sqlfiles.execute(con, sqlfiles.load("lifecycle_stable_ids"))
+    con.register("previous_breaks_src", history.open_breaks.select("break_id", "break_type"))
+    con.execute("CREATE OR REPLACE TEMP TABLE previous_breaks AS SELECT * FROM previous_breaks_src")
+    sqlfiles.execute(con, sqlfiles.load("lifecycle_stable_types"), {"kept": kept_types or []})
     due_dates(con, channels)
     con.execute("CREATE OR REPLACE TEMP TABLE pending_groups (channel VARCHAR, item_ref VARCHAR)")
     for break_type, delay in sorted(policy.pending.items()):
@@ -178,6 +185,7 @@ def apply(
             sqlfiles.load("lifecycle_pending"),
             {"break_type": break_type, "due_column": delay, "business_date": day},
         )
+    sqlfiles.execute(con, sqlfiles.load("lifecycle_pending_orders"), {"business_date": day})
     res = pl.DataFrame(
         [
             {"break_id": k, "action": a, "resolved_by": b, "note": n}

@@ -100,7 +100,8 @@ def _apply_lifecycle(con: duckdb.DuckDBPyConnection, home: str | None, rules: st
         except duckdb.Error:  # a catalog without run history yet
             pass
     register_items(con, pl.DataFrame(schema=schema.table("quarantine").polars_schema()), {})
-    apply(con, day, load_channels(settings.rules), load_policy(settings.rules), history)
+    kept = load_rules(settings.rules).kept_break_types()
+    apply(con, day, load_channels(settings.rules), load_policy(settings.rules), history, kept)
 
 
 def _current_rules(args: argparse.Namespace) -> RuleSet:

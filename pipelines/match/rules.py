@@ -299,6 +299,17 @@ class RuleSet(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     files: dict[str, RuleFile]
+
+    def kept_break_types(self) -> list[str]:
+        """ "duplicate|unmatched" pairs of break types: a duplicate carried into a later run without its original
+        keeps its type instead of turning into its pairing's unmatched type."""
+        return sorted(
+            f"{v.duplicate}|{other}"
+            for rf in self.files.values()
+            for v in [rf.pairing.breaks]
+            for other in (v.left_unmatched, v.right_unmatched)
+        )
+
     version_hash: str
 
     def pairings(self) -> list[tuple[str, RuleFile]]:

@@ -76,7 +76,7 @@ def reconcile(
 
         quarantine = manifests.quarantine_rows(settings, statuses, intake)
         manifests.register_items(con, quarantine, statuses)
-        lifecycle.apply(con, day, channels, policy, history)
+        lifecycle.apply(con, day, channels, policy, history, ruleset.kept_break_types())
         manifests.register_intake(con, intake)
         run_id, manifest = manifests.build_manifest(
             intake, day, mode, ruleset.version_hash, statuses, file_names, history, quarantine
@@ -110,7 +110,7 @@ def reconcile(
         clock.lap("outcomes_parquet")
 
         open_items = breaks.open_items(con)
-        closed = breaks.closed_breaks(con, day, run_id, history, day_breaks)
+        closed = breaks.closed_breaks(con, day, run_id, day_breaks)
         feedback = breaks.order_feedback(con, settings, day)
         clock.lap("lifecycle")
 
