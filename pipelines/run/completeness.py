@@ -111,7 +111,7 @@ def state(missing: pl.DataFrame, rows_taken: int) -> dict[str, object]:
         for r in missing.iter_rows(named=True)
     ]
     if rows_taken == 0:
-        reasons.append("no row was received for this run")
+        reasons.append("no new row arrived for this run (only items carried from earlier runs)")
     return {
         "complete": not reasons,
         "reasons": reasons,

@@ -88,7 +88,9 @@ def test_a_day_without_its_files_is_incomplete_until_they_come(tmp_path: Path) -
     assert main(["--home", home, "--rules", rules, "run", "--date", D2.isoformat()]) == 3
     summary = json.loads(_out(home, D2, "summary.json").read_text())
     assert summary["completeness"]["complete"] is False
-    assert "no row was received for this run" in summary["completeness"]["reasons"]
+    assert (
+        "no new row arrived for this run (only items carried from earlier runs)" in summary["completeness"]["reasons"]
+    )
     breaks = pl.read_parquet(_out(home, D2, "breaks.parquet")).filter(pl.col("break_type") == "expected_file_missing")
     assert sorted(breaks["item_ref"].to_list()) == [
         f"{c} 2026-11-27" for c in ("adyen_eu", "bank_eu", "fx_ecb", "orders", "stripe_eu")
