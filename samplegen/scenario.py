@@ -1,16 +1,37 @@
-"""A four-business-day scenario in the real file formats, for breaks over time and clearing.
+"""A four-business-day scenario in the real file formats, for breaks over time, completeness and clearing.
 
 Business dates Thu 2026-11-12, Fri 11-13, Mon 11-16 (a Mexican public holiday: Revolution Day) and
-Tue 11-17, with the weekend between. Adyen settles EUR with payouts T+1 (Dutch calendar); Stripe settles
-MXN with payouts T+2 in Mexican business days, so the Friday payout is due on Wednesday 11-18 and the
-Monday one on Thursday 11-19. What happens:
+Tue 11-17, with the weekend between. The files of a day arrive with it (``write_all(out, DAYS[: k + 1])``
+writes what has arrived by day k), but for the late ones of ``LATE_FILES``. Adyen pays out T+1, each currency
+on its own calendar (EUR: TARGET2, GBP: London); Stripe pays out T+2, MXN in Mexican business days and USD in
+NYSE days, so the Thursday MXN payout is due on Tuesday 11-17, the Friday one on Wednesday 11-18 and the
+Monday one on Thursday 11-19. Every channel declares its deliveries: orders on weekdays, each PSP on the
+business days of its calendar (Stripe: not on the Mexican holiday), the bank statement on Dutch business days,
+the FX rates on TARGET2 days; a day with nothing to report still has its file (the day-1 bank statement has
+no entries, Stripe's day-4 report is a header alone). What happens:
 
 * order A3 settles a day late (pending on day 1, matched on day 2);
 * order S2 is not settled within its one-day window: a break on day 2 that closes by itself when Stripe
   settles it on day 3;
 * Adyen short-pays order A2 by 1.00 EUR on day 1: an amount mismatch, written off by an analyst after
   the day-2 run;
-* every payout batch is pending until its value date, and matched to its bank credit when it arrives.
+* a late file: order A6 of day 1 is in a second orders extract (``orders_2026-11-12_2.csv``) that comes
+  with day 2's files. Adyen settled it on day 1, so its line is a ``psp_line_without_order`` break on day 1;
+  day 2 takes the order, flags it late (1 day) and the break closes by matching;
+* a missing file: Stripe's day-2 report comes with day 3's files. Day 2 is incomplete (an
+  ``expected_file_missing`` break "stripe_mx 2026-11-13", order S3 pending); day 3 takes the report, flags
+  its row late (3 days), matches S3 and lists the break as ``cleared``;
+* a batch of two currencies: Adyen batch 102 pays out EUR and GBP, one payout per currency
+  (``PayPlatformEU-102-EUR`` and ``-GBP``, whose credits both name ``PayPlatformEU-102``). The EUR credit
+  comes on its value date, Monday 11-16; the GBP one never does: pending on day 2, a
+  ``payout_without_bank_credit`` break from day 3 on, and EUR is unaffected;
+* a failed order that is settled: A8 failed in the order system, yet Adyen settles it a business day later.
+  It is pending on day 3 (its one-day window), a ``status_mismatch`` break with an order-feedback row
+  (settled, suggested status succeeded) on day 4;
+* a holiday of one currency only: Stripe's Thursday payouts are due T+2, USD on Monday 11-16 (NYSE is
+  open) and MXN on Tuesday 11-17 (Monday is a Mexican holiday). On day 3 the USD one is received and the
+  MXN one is not due yet (no break); it is received on day 4;
+* every other payout is pending until its value date, and matched to its bank credit when it arrives.
 
 ``python -m samplegen.scenario --out data_samples/scenario`` writes the files and the rules folder.
 """
@@ -33,7 +54,26 @@ DAYS = (dt.date(2026, 11, 12), dt.date(2026, 11, 13), dt.date(2026, 11, 16), dt.
 MERCHANT = "PayPlatformEU"
 EUR_IBAN = "NL33INGB6693512750"
 MXN_IBAN = "NL51INGB4821337900"
+ACCOUNTS = {"EUR": EUR_IBAN, "GBP": "NL23INGB3307125560", "MXN": MXN_IBAN, "USD": "NL78INGB5520914830"}
 FX = {"MXN": "21.1540", "GBP": "0.8381", "USD": "1.0825"}
+PAYERS = {"adyen_eu": "Adyen N.V.", "stripe_mx": "Stripe Payments Europe Ltd"}
+# how the PSP channels settle: a currency with its own calendar counts its payout cycle and order window in it
+SETTLEMENT: dict[str, dict[str, Any]] = {
+    "adyen_eu": {
+        "cycle_business_days": 1,
+        "calendar": "NL",
+        "calendars": {"EUR": "ECB", "GBP": "XLON"},
+        "model": "net",
+        "window_business_days": 1,
+    },
+    "stripe_mx": {
+        "cycle_business_days": 2,
+        "calendar": "MX",
+        "calendars": {"USD": "NYSE"},
+        "model": "net",
+        "window_business_days": 1,
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +85,7 @@ class Order:
     currency: str
     day: dt.date
     status: str = "succeeded"
+    extract: int = 1  # the orders file of its day that holds it (2: a second extract, ``orders_<day>_2.csv``)
 
 
 @dataclass(frozen=True)
@@ -64,18 +105,38 @@ ORDERS = (
     Order("A4", "adyen_eu", "8815000000000004", 2000, "EUR", DAYS[1]),
     Order("S3", "stripe_mx", "ch_S3", 20000, "MXN", DAYS[1]),
     Order("A5", "adyen_eu", "8815000000000005", 1000, "EUR", DAYS[2]),
+    Order("S4", "stripe_mx", "ch_S4", 4500, "USD", DAYS[0]),  # USD settles on the NYSE calendar
+    Order("A6", "adyen_eu", "8815000000000006", 2500, "EUR", DAYS[0], extract=2),  # in a late second extract
+    Order("A7", "adyen_eu", "8815000000000007", 4000, "GBP", DAYS[1]),  # the GBP half of batch 102
+    Order("A8", "adyen_eu", "8815000000000008", 1500, "EUR", DAYS[2], status="failed"),  # yet Adyen settles it
+    Order("A9", "adyen_eu", "8815000000000009", 6000, "EUR", DAYS[3]),
 )
 _O = {o.order_id: o for o in ORDERS}
 SETTLEMENTS = (
     Settlement(_O["A1"], DAYS[0], 10000, 100),
     Settlement(_O["A2"], DAYS[0], 4900, 50),  # short by 1.00 EUR
+    Settlement(_O["A6"], DAYS[0], 2500, 25),  # its order comes a day later
     Settlement(_O["S1"], DAYS[0], 100000, 3000),
+    Settlement(_O["S4"], DAYS[0], 4500, 135),
     Settlement(_O["A3"], DAYS[1], 3000, 30),  # one day late
     Settlement(_O["A4"], DAYS[1], 2000, 20),
-    Settlement(_O["S3"], DAYS[1], 20000, 600),
+    Settlement(_O["A7"], DAYS[1], 4000, 40),  # GBP: batch 102 pays out EUR and GBP
+    Settlement(_O["S3"], DAYS[1], 20000, 600),  # in the Stripe report that comes with day 3's files
     Settlement(_O["A5"], DAYS[2], 1000, 10),
     Settlement(_O["S2"], DAYS[2], 50000, 1500),  # two days late: closes the day-2 break
+    Settlement(_O["A8"], DAYS[3], 1500, 15),  # the failed order, settled a business day later
+    Settlement(_O["A9"], DAYS[3], 6000, 60),
 )
+# files that come after their own day: (folder, own day, extract) -> the day whose files they come with
+LATE_FILES = {
+    ("orders", DAYS[0], 2): DAYS[1],  # a second orders extract of day 1
+    ("stripe", DAYS[1], 1): DAYS[2],  # Stripe's report of day 2
+}
+
+
+def arrival(folder: str, day: dt.date, extract: int = 1) -> dt.date:
+    """The day whose files bring the file of ``folder``, ``day`` (and orders ``extract``)."""
+    return LATE_FILES.get((folder, day, extract), day)
 
 
 def _m(minor: int, currency: str) -> str:
@@ -87,26 +148,67 @@ def adyen_batch(day: dt.date) -> int:
 
 
 def adyen_payout_id(day: dt.date) -> str:
+    """The batch name, which the bank credit of each of the batch's currencies names."""
     return f"{MERCHANT}-{adyen_batch(day)}"
 
 
-def stripe_payout_id(day: dt.date) -> str:
-    return f"po_MX{day:%Y%m%d}"
+def stripe_payout_id(day: dt.date, currency: str = "MXN") -> str:
+    return f"po_{currency[:2]}{day:%Y%m%d}"
 
 
-def net_of(day: dt.date, channel: str) -> int:
-    return sum(s.gross - s.fee for s in SETTLEMENTS if s.day == day and s.order.channel == channel)
+def net_of(day: dt.date, channel: str, currency: str | None = None) -> int:
+    return sum(
+        s.gross - s.fee
+        for s in SETTLEMENTS
+        if s.day == day and s.order.channel == channel and currency in (None, s.order.currency)
+    )
 
 
-def write_orders(out: Path, day: dt.date) -> None:
+@dataclass(frozen=True)
+class Payout:
+    channel: str
+    day: dt.date
+    currency: str
+    payout_id: str  # an Adyen batch of several currencies: one payout per currency, ``<batch>-<currency>``
+    reference: str  # what its bank credit names: the batch (Adyen), the payout id (Stripe)
+    net: int
+    value_date: dt.date
+
+
+def payouts() -> list[Payout]:
+    """Every payout of the scenario, with its value date (T+N business days of its currency's calendar)."""
+    from pipelines.core import calendars
+
+    out = []
+    for day in DAYS:
+        for channel in ("adyen_eu", "stripe_mx"):
+            rule = SETTLEMENT[channel]
+            currencies = sorted({s.order.currency for s in SETTLEMENTS if s.day == day and s.order.channel == channel})
+            for cur in currencies:
+                if channel == "adyen_eu":
+                    reference = adyen_payout_id(day)
+                    payout_id = reference if len(currencies) == 1 else f"{reference}-{cur}"
+                else:
+                    reference = payout_id = stripe_payout_id(day, cur)
+                calendar = rule["calendars"].get(cur, rule["calendar"])
+                value_date = calendars.add_business_days(day, rule["cycle_business_days"], calendar)
+                out.append(Payout(channel, day, cur, payout_id, reference, net_of(day, channel, cur), value_date))
+    return out
+
+
+MISSING_CREDITS = {f"{MERCHANT}-102-GBP"}  # the bank never receives the GBP half of batch 102
+
+
+def write_orders(out: Path, day: dt.date, extract: int = 1) -> None:
     rows = ["order_id,psp_channel,psp_reference,merchant_account,status,amount,currency,created_at"]
     for o in ORDERS:
-        if o.day == day:
+        if o.day == day and o.extract == extract:
             rows.append(
                 f"{o.order_id},{o.channel},{o.ref},{MERCHANT},{o.status},{_m(o.amount, o.currency)},"
                 f"{o.currency},{day.isoformat()}T10:{ORDERS.index(o):02d}:00Z"
             )
-    _write(out / "orders" / f"orders_{day}.csv", "\n".join(rows) + "\n")
+    name = f"orders_{day}.csv" if extract == 1 else f"orders_{day}_{extract}.csv"
+    _write(out / "orders" / name, "\n".join(rows) + "\n")
 
 
 def write_adyen(out: Path, day: dt.date) -> None:
@@ -121,6 +223,7 @@ def write_adyen(out: Path, day: dt.date) -> None:
 
     stamp = f"{day} 12:00:00"
     for s in lines:
+        cur = s.order.currency
         rows.append(
             row(
                 {
@@ -133,58 +236,63 @@ def write_adyen(out: Path, day: dt.date) -> None:
                     "TimeZone": "CET",
                     "Type": "Settled",
                     "Modification Reference": s.order.ref,
-                    "Gross Currency": "EUR",
-                    "Gross Credit (GC)": _m(s.gross, "EUR"),
+                    "Gross Currency": cur,
+                    "Gross Credit (GC)": _m(s.gross, cur),
                     "Exchange Rate": "1",
-                    "Net Currency": "EUR",
-                    "Net Credit (NC)": _m(s.gross - s.fee, "EUR"),
-                    "Markup (NC)": _m(s.fee, "EUR"),
+                    "Net Currency": cur,
+                    "Net Credit (NC)": _m(s.gross - s.fee, cur),
+                    "Markup (NC)": _m(s.fee, cur),
                     "Batch Number": str(batch),
                     "Booking Date": stamp,
                     "Booking Date TimeZone": "CET",
                 }
             )
         )
-    rows.append(
-        row(
-            {
-                "Company Account": "PayPlatform",
-                "Merchant Account": MERCHANT,
-                "Creation Date": f"{day} 23:55:00",
-                "TimeZone": "CET",
-                "Type": "MerchantPayout",
-                "Modification Reference": f"batch {batch}",
-                "Net Currency": "EUR",
-                "Net Debit (NC)": _m(net_of(day, "adyen_eu"), "EUR"),
-                "Batch Number": str(batch),
-                "Booking Date": f"{day} 23:55:00",
-                "Booking Date TimeZone": "CET",
-            }
+    for cur in sorted({s.order.currency for s in lines}):  # one MerchantPayout line per currency
+        rows.append(
+            row(
+                {
+                    "Company Account": "PayPlatform",
+                    "Merchant Account": MERCHANT,
+                    "Creation Date": f"{day} 23:55:00",
+                    "TimeZone": "CET",
+                    "Type": "MerchantPayout",
+                    "Modification Reference": f"batch {batch}",
+                    "Net Currency": cur,
+                    "Net Debit (NC)": _m(net_of(day, "adyen_eu", cur), cur),
+                    "Batch Number": str(batch),
+                    "Booking Date": f"{day} 23:55:00",
+                    "Booking Date TimeZone": "CET",
+                }
+            )
         )
-    )
     _write(out / "adyen" / f"settlement_detail_report_batch_{batch}.csv", "\n".join(rows) + "\n")
 
 
 def write_stripe(out: Path, day: dt.date) -> None:
+    """Stripe's report of ``day``: a header alone on a Mexican business day without settlements."""
+    from pipelines.core import calendars
+
     lines = [s for s in SETTLEMENTS if s.day == day and s.order.channel == "stripe_mx"]
-    if not lines:
+    if not lines and not calendars.is_business_day(day, SETTLEMENT["stripe_mx"]["calendar"]):
         return
     rows = [",".join(STRIPE_HEADER)]
     for s in lines:
+        cur = s.order.currency
         values = {
-            "automatic_payout_id": stripe_payout_id(day),
+            "automatic_payout_id": stripe_payout_id(day, cur),
             "balance_transaction_id": f"txn_{s.order.order_id}",
             "created_utc": f"{day} 15:00:00",
             "created": f"{day} 15:00:00",
-            "currency": "mxn",
-            "gross": _m(s.gross, "MXN"),
-            "fee": _m(s.fee, "MXN"),
-            "net": _m(s.gross - s.fee, "MXN"),
+            "currency": cur.lower(),
+            "gross": _m(s.gross, cur),
+            "fee": _m(s.fee, cur),
+            "net": _m(s.gross - s.fee, cur),
             "reporting_category": "charge",
             "source_id": s.order.ref,
             "description": f"Order {s.order.order_id}",
-            "customer_facing_amount": _m(s.gross, "MXN"),
-            "customer_facing_currency": "mxn",
+            "customer_facing_amount": _m(s.gross, cur),
+            "customer_facing_currency": cur.lower(),
             "charge_id": s.order.ref,
             "payment_method_type": "card",
             "card_brand": "visa",
@@ -195,24 +303,20 @@ def write_stripe(out: Path, day: dt.date) -> None:
 
 
 def bank_credits(day: dt.date) -> list[tuple[str, str, int, str]]:
-    """(account currency, end-to-end id, amount, payer) of the credits booked on ``day``."""
-    from pipelines.core import calendars
-
-    credits = []
-    for d in DAYS:
-        if d < day and net_of(d, "adyen_eu") and calendars.add_business_days(d, 1, "NL") == day:
-            credits.append(("EUR", adyen_payout_id(d), net_of(d, "adyen_eu"), "Adyen N.V."))
-        if d < day and net_of(d, "stripe_mx") and calendars.add_business_days(d, 2, "MX") == day:
-            credits.append(("MXN", stripe_payout_id(d), net_of(d, "stripe_mx"), "Stripe Payments Europe Ltd"))
-    return credits
+    """(account currency, end-to-end id, amount, payer) of the credits booked on ``day``: each payout on its
+    value date, but for the missing ones."""
+    return [
+        (p.currency, p.reference, p.net, PAYERS[p.channel])
+        for p in payouts()
+        if p.value_date == day and p.payout_id not in MISSING_CREDITS
+    ]
 
 
 def write_bank(out: Path, day: dt.date) -> None:
+    """The day's camt.053 statement, one ``<Stmt>`` per account, with or without entries."""
     credits = bank_credits(day)
-    if not credits:
-        return
     statements = []
-    for cur, iban in (("EUR", EUR_IBAN), ("MXN", MXN_IBAN)):
+    for cur, iban in ACCOUNTS.items():
         mine = [c for c in credits if c[0] == cur]
         opening = 500000 + 1000 * DAYS.index(day)
         closing = opening + sum(c[2] for c in mine)
@@ -269,8 +373,18 @@ def write_rules(out: Path) -> None:
     rules = out / "rules"
     (rules / "channels").mkdir(parents=True, exist_ok=True)
     (rules / "matching").mkdir(parents=True, exist_ok=True)
+    # deliveries: a file per delivery day (a file with no rows counts for the day it is taken on); orders come
+    # on weekdays (the scenario has no weekend orders), each PSP on the business days of its calendar, the
+    # bank statement on Dutch business days, the FX rates on TARGET2 days
     channels: list[dict[str, Any]] = [
-        {"id": "orders", "kind": "orders", "location": "orders", "pattern": "orders_*.csv", "format": "orders_csv"},
+        {
+            "id": "orders",
+            "kind": "orders",
+            "location": "orders",
+            "pattern": "orders_*.csv",
+            "format": "orders_csv",
+            "deliveries": {"files_per_day": 1, "days": "business"},
+        },
         {
             "id": "adyen_eu",
             "kind": "psp",
@@ -278,7 +392,8 @@ def write_rules(out: Path) -> None:
             "pattern": "settlement_detail_report_batch_*.csv",
             "format": "adyen_sdr",
             "timezone": "Europe/Amsterdam",
-            "settlement": {"cycle_business_days": 1, "calendar": "NL", "model": "net", "window_business_days": 1},
+            "settlement": SETTLEMENT["adyen_eu"],
+            "deliveries": {"files_per_day": 1, "days": "business", "calendar": "NL"},
         },
         {
             "id": "stripe_mx",
@@ -287,7 +402,8 @@ def write_rules(out: Path) -> None:
             "pattern": "payout_reconciliation_itemized_*.csv",
             "format": "stripe_payout_recon",
             "timezone": "UTC",
-            "settlement": {"cycle_business_days": 2, "calendar": "MX", "model": "net", "window_business_days": 1},
+            "settlement": SETTLEMENT["stripe_mx"],
+            "deliveries": {"files_per_day": 1, "days": "business", "calendar": "MX"},
         },
         {
             "id": "bank_eu",
@@ -296,8 +412,16 @@ def write_rules(out: Path) -> None:
             "pattern": "camt053_*.xml",
             "format": "camt053",
             "timezone": "Europe/Amsterdam",
+            "deliveries": {"files_per_day": 1, "days": "business", "calendar": "NL"},
         },
-        {"id": "fx_ecb", "kind": "reference", "location": "fx", "pattern": "fx_rates_*.csv", "format": "fx_rates_csv"},
+        {
+            "id": "fx_ecb",
+            "kind": "reference",
+            "location": "fx",
+            "pattern": "fx_rates_*.csv",
+            "format": "fx_rates_csv",
+            "deliveries": {"files_per_day": 1, "days": "business", "calendar": "ECB"},
+        },
     ]
     for ch in channels:  # locations are relative to the folder holding the rules folder
         (out / str(ch["location"])).mkdir(parents=True, exist_ok=True)
@@ -315,14 +439,17 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_all(out: Path, days: tuple[dt.date, ...] = DAYS) -> None:
-    """Write the files of ``days`` (all by default) and the rules folder under ``out``."""
-    for day in days:
-        if any(o.day == day for o in ORDERS):
-            write_orders(out, day)
-        write_adyen(out, day)
-        write_stripe(out, day)
-        write_bank(out, day)
-        write_fx(out, day)
+    """Write the files that have arrived with the files of ``days`` (all by default: every file), and the
+    rules folder, under ``out``; a late file (``LATE_FILES``) comes with a later day's files."""
+    for day in DAYS:
+        for extract in sorted({o.extract for o in ORDERS if o.day == day}):
+            if arrival("orders", day, extract) in days:
+                write_orders(out, day, extract)
+        for folder, write in (("adyen", write_adyen), ("stripe", write_stripe), ("bank", write_bank)):
+            if arrival(folder, day) in days:
+                write(out, day)
+        if arrival("fx", day) in days:
+            write_fx(out, day)
     write_rules(out)
 
 

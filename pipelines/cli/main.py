@@ -17,6 +17,7 @@ from rich.table import Table
 from pipelines.cli.options import date_arg
 from pipelines.core import config, money
 from pipelines.core.channels import RulesError
+from pipelines.run.lock import EXIT_BUSY, WorkspaceBusy, workspace_lock
 
 console = Console()
 if not console.is_terminal:  # a log or a pipe: wide enough for the positions table
@@ -97,7 +98,8 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines.run.stages import rerun_from, run_all
 
-    with console.status("starting") as status:
+    home = config.settings(args.home, args.rules).home
+    with workspace_lock(home, f"recon run ({args.mode})", args.date), console.status("starting") as status:
         run_all(args.date, args.mode, args.home, args.rules, progress=lambda s: status.update(s), workers=args.workers)
         if args.cascade:
             status.update("re-running the later dates")
@@ -315,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     except RulesError as exc:
         console.print(str(exc), markup=False)
         return 2
+    except WorkspaceBusy as exc:  # another run (or resolution) has the workspace: one line, no traceback
+        print(f"recon: {exc}", file=sys.stderr, flush=True)
+        return EXIT_BUSY
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import polars as pl
 from pipelines.core import schema, sqlfiles
 from pipelines.core.config import Settings
 from pipelines.core.sqlfiles import ident
+from pipelines.publish import csvsafe
 from pipelines.publish.report import render_report
 from pipelines.run.result import RunResult
 from pipelines.validate.staging import PARQUET_OPTS
@@ -70,11 +71,14 @@ def copy_out(
 
 def csv_from_parquet(parquet: Path) -> None:
     """The CSV twin of a written Parquet file, from a DuckDB of its own (one thread, little memory): it runs
-    in a background thread while the run goes on in the main DuckDB."""
+    in a background thread while the run goes on in the main DuckDB. Streamed by DuckDB, with the formula
+    cells of its text columns neutralised (``csvsafe``); the Parquet file keeps the raw values."""
     con = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
     try:
+        source = f"read_parquet({sqlfiles.literal(str(parquet))})"
+        columns = [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
         con.execute(
-            f"COPY (SELECT * FROM read_parquet({sqlfiles.literal(str(parquet))})) "
+            f"COPY (SELECT {csvsafe.neutralised_select(columns)} FROM {source}) "
             f"TO {sqlfiles.literal(str(parquet.with_suffix('.csv')))} (FORMAT csv, HEADER)"
         )
     finally:
@@ -83,8 +87,8 @@ def csv_from_parquet(parquet: Path) -> None:
 
 def _write_table(frame: pl.DataFrame, folder: Path, name: str, csv: bool = True) -> None:
     frame.write_parquet(folder / f"{name}.parquet", **PARQUET_OPTS)
-    if csv:
-        frame.write_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")
+    if csv:  # formula cells of text columns neutralised (csvsafe); the Parquet file keeps the raw values
+        csvsafe.neutralise_frame(frame).write_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")
 
 
 def publish(settings: Settings, result: RunResult) -> Path:

@@ -59,8 +59,8 @@ def _banners(s: dict[str, Any]) -> list[str]:
     late = s.get("intake", {}).get("late", [])
     if late:
         items = "".join(
-            f"<li>{html.escape(str(r['channel']))}: {r['rows']} row(s) of {r['row_date']}, "
-            f"{r['lag_days']} day(s) late</li>"
+            f"<li>{html.escape(str(r['channel']))}: {html.escape(str(r['rows']))} row(s) of "
+            f"{html.escape(str(r['row_date']))}, {html.escape(str(r['lag_days']))} day(s) late</li>"
             for r in late
         )
         out.append(f"<div class='banner late'>Late rows taken in by this run<ul>{items}</ul></div>")

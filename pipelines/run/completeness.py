@@ -55,12 +55,18 @@ def missing_deliveries(
     first_day: dt.date,
     mode: str,
 ) -> pl.DataFrame:
-    """Per channel and delivery day from ``first_day`` to ``day``: the days short of their expected files."""
+    """Per channel and delivery day from ``first_day`` to ``day``: the days short of their expected files.
+
+    ``units``: the units the runs up to ``day`` took (this one included), so a re-run judges a day by what
+    had arrived for it, not by files a later run took; a file with no unit at all (no row, nothing
+    quarantined) counts for the date it was assigned to."""
     arrived: dict[tuple[str, dt.date], set[str]] = {}
     for fid, channel, row_date in units.select("file_id", "channel", "row_date").iter_rows():
         arrived.setdefault((channel, row_date), set()).add(fid)
+    with_units = set(units["file_id"].to_list())
     for st in statuses.values():
-        arrived.setdefault((st.channel, st.assigned_date), set()).add(st.file_id)
+        if st.file_id not in with_units and st.status == "staged" and not st.rows_in:
+            arrived.setdefault((st.channel, st.assigned_date), set()).add(st.file_id)
     rows = []
     for ch in sorted(channels.values(), key=lambda c: c.id):
         if ch.deliveries is None:

@@ -51,6 +51,7 @@ class Intake:
     taken: pl.DataFrame
     uncovered: pl.DataFrame
     units: pl.DataFrame  # every unit of the workspace (``workspace_units``)
+    known: pl.DataFrame  # the units taken by the runs of dates up to the run's own, this run included
     first_day: dt.date  # the earliest date run in the workspace, or the run's own
 
     def paths(self, table: str) -> list[str]:
@@ -75,7 +76,8 @@ def plan(
     taken = take(units, before, day, run_dates or [])
     after = pl.concat([before.filter(pl.col("as_of_date") != day), recorded_units(taken, day)])
     first_day = min([day, *(run_dates or [])])
-    return Intake(taken=taken, uncovered=uncovered(units, after, day), units=units, first_day=first_day)
+    known = units.join(after.filter(pl.col("as_of_date") <= day).select(UNIT_KEY), on=UNIT_KEY, how="semi")
+    return Intake(taken=taken, uncovered=uncovered(units, after, day), units=units, known=known, first_day=first_day)
 
 
 def recorded_units(taken: pl.DataFrame, day: dt.date) -> pl.DataFrame:

@@ -83,7 +83,7 @@ def reconcile(
         )
         clock.lap("items_and_manifest")
 
-        missing = completeness.missing_deliveries(channels, intake.units, statuses, day, intake.first_day, mode)
+        missing = completeness.missing_deliveries(channels, intake.known, statuses, day, intake.first_day, mode)
         fx = lifecycle.fx_rates(con, day, policy.reporting_currency)
         day_breaks = breaks.day_breaks(
             con,

@@ -2,7 +2,9 @@
 
 The ``recon`` CLI and the Airflow DAGs call exactly these functions, so both produce the same outputs.
 Per-channel stages (``ingest_channel``, ``normalise_channel``) never write the catalog; the single
-writers are ``register_files``, ``record_statuses`` and ``reconcile_and_publish``.
+writers are ``register_files``, ``record_statuses`` and ``reconcile_and_publish`` (and ``resolve_break``).
+Each writer holds the workspace lock (``pipelines.run.lock``) while it runs, and ``run_all`` and
+``rerun_from`` hold it from start to end: one writer per workspace at a time.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import datetime as dt
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +29,7 @@ from pipelines.core import config
 from pipelines.core.channels import Channel, load_channels
 from pipelines.ingest import landing as ingest
 from pipelines.match.rules import RuleSet, load_rules
+from pipelines.run import lock as workspace
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,13 @@ def context(home: str | None = None, rules: str | None = None) -> Context:
     settings = config.settings(home, rules)
     settings.ensure()
     return Context(settings=settings, channels=load_channels(settings.rules), ruleset=load_rules(settings.rules))
+
+
+def _locked(
+    home: str | None, rules: str | None, command: str, day: dt.date | None = None
+) -> AbstractContextManager[None]:
+    """The workspace lock of ``home`` for a writing stage (re-entered when this process holds it already)."""
+    return workspace.workspace_lock(config.settings(home, rules).home, command, day)
 
 
 def channel_ids(home: str | None = None, rules: str | None = None) -> list[str]:
@@ -66,7 +79,8 @@ def register_files(results: list[dict[str, Any]], home: str | None = None, rules
     ctx = context(home, rules)
     records = [FileRecord(**r) for res in results for r in res["records"]]
     events = [ingest.Skipped(**s) for res in results for s in res["skipped"]]
-    counts = ingest.register(ctx.catalog, records, dt.datetime.now(dt.UTC), events)
+    with _locked(home, rules, "register files"):
+        counts = ingest.register(ctx.catalog, records, dt.datetime.now(dt.UTC), events)
     counts["skipped"] = len(events)
     log.info("registered files: %s", counts)
     return counts
@@ -139,9 +153,39 @@ def _timed(fn: Callable[..., list[dict[str, Any]]], *args: Any) -> Timed:
     return time.perf_counter() - start, time.process_time() - cpu, result
 
 
-def _prepare_worker() -> None:
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Start of every worker: it ends when the run that started it ends, even by ``kill -9`` (a worker that
+    outlived its run would go on writing staging). On Linux the kernel kills it (``PR_SET_PDEATHSIG``);
+    elsewhere a thread checks every second that its parent is still there."""
+    armed = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            ulong = ctypes.c_ulong
+            armed = libc.prctl(_PR_SET_PDEATHSIG, ulong(signal.SIGKILL), ulong(0), ulong(0), ulong(0)) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent_pid:  # the run ended before the worker was armed
+        os._exit(1)
+    if not armed:
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _prepare_worker(parent_pid: int) -> None:
     """Start of a staging worker: the validation library imported and every suite built up front, while the
     caller ingests and the parsers parse."""
+    _die_with_parent(parent_pid)
     from pipelines.validate import contracts as validate
 
     atexit.register(_end_at_once)
@@ -171,14 +215,16 @@ class Normalisers:
     """The worker processes of ``normalise_channels``: parsers, and stagers that validate and stage what the
     parsers parked. The stagers import the validation library and build its suites as they start, while the
     caller ingests and the parsers parse; the parsers never load it. Fresh processes (``spawn``): nothing of
-    the caller is inherited, and once shut down their memory is returned before reconciliation starts."""
+    the caller is inherited, and once shut down their memory is returned before reconciliation starts. They
+    die with the process that started them (``_die_with_parent``)."""
 
     def __init__(self, workers: int = 1) -> None:
         n = max(1, workers)
         spawn = multiprocessing.get_context("spawn")
         self.workers = n
-        self.stagers = ProcessPoolExecutor(max_workers=n, mp_context=spawn, initializer=_prepare_worker)
-        self.parsers = ProcessPoolExecutor(max_workers=n, mp_context=spawn)
+        me = (os.getpid(),)
+        self.stagers = ProcessPoolExecutor(max_workers=n, mp_context=spawn, initializer=_prepare_worker, initargs=me)
+        self.parsers = ProcessPoolExecutor(max_workers=n, mp_context=spawn, initializer=_die_with_parent, initargs=me)
         self.started: dict[str, list[Future[float]]] = {"stagers": [], "parsers": []}
         for _ in range(n):
             self.started["stagers"].append(self.stagers.submit(_ready))
@@ -237,22 +283,25 @@ def normalise_channels(
     else:
         from pipelines.validate.normalise import discard_all_parked
 
-        discard_all_parked(config.settings(home, rules))
-        parsing = {pool.parsers.submit(_timed, parse_channel, c, day, home, rules): c for c in channel_ids}
-        parse_s: dict[str, tuple[float, float]] = {}
-        staging: dict[str, Future[Timed]] = {}
-        for job in as_completed(parsing):  # a channel is staged as soon as it is parsed
-            c = parsing[job]
-            wall, cpu_parse, parsed = job.result()
-            parse_s[c] = (wall, cpu_parse)
-            staging[c] = pool.stagers.submit(_timed, stage_channel, c, day, home, rules, parsed)
-        timed = []
-        cpu.update(parse=0.0, stage=0.0)
-        for c in channel_ids:
-            stage_s, cpu_stage, statuses = staging[c].result()
-            timed.append((parse_s[c][0] + stage_s, parse_s[c][1] + cpu_stage, statuses))
-            cpu["parse"] += parse_s[c][1]
-            cpu["stage"] += cpu_stage
+        # parked files belong to the holder of the workspace lock: what is parked when it is taken, a dead
+        # run left (the lock is re-entered under run_all)
+        with _locked(home, rules, "normalise channels", day):
+            discard_all_parked(config.settings(home, rules))
+            parsing = {pool.parsers.submit(_timed, parse_channel, c, day, home, rules): c for c in channel_ids}
+            parse_s: dict[str, tuple[float, float]] = {}
+            staging: dict[str, Future[Timed]] = {}
+            for job in as_completed(parsing):  # a channel is staged as soon as it is parsed
+                c = parsing[job]
+                wall, cpu_parse, parsed = job.result()
+                parse_s[c] = (wall, cpu_parse)
+                staging[c] = pool.stagers.submit(_timed, stage_channel, c, day, home, rules, parsed)
+            timed = []
+            cpu.update(parse=0.0, stage=0.0)
+            for c in channel_ids:
+                stage_s, cpu_stage, statuses = staging[c].result()
+                timed.append((parse_s[c][0] + stage_s, parse_s[c][1] + cpu_stage, statuses))
+                cpu["parse"] += parse_s[c][1]
+                cpu["stage"] += cpu_stage
     if seconds is not None:
         seconds.update({c: t for c, (t, _, _) in zip(channel_ids, timed, strict=True)})
     if cpu_s is not None:
@@ -264,13 +313,19 @@ def record_statuses(results: list[list[dict[str, Any]]], home: str | None = None
     ctx = context(home, rules)
     statuses = [FileStatus.from_dict(s) for res in results for s in res]
     if statuses:
-        ctx.catalog.record_file_statuses(statuses, dt.datetime.now(dt.UTC))
+        with _locked(home, rules, "record statuses"):
+            ctx.catalog.record_file_statuses(statuses, dt.datetime.now(dt.UTC))
     return len(statuses)
 
 
 def reconcile_and_publish(
     day: dt.date, mode: str = "nightly", home: str | None = None, rules: str | None = None
 ) -> dict[str, Any]:
+    with _locked(home, rules, f"reconcile and publish ({mode})", day):
+        return _reconcile_and_publish(day, mode, home, rules)
+
+
+def _reconcile_and_publish(day: dt.date, mode: str, home: str | None, rules: str | None) -> dict[str, Any]:
     from pipelines.breaks.lifecycle import load_policy
     from pipelines.publish.outputs import publish
     from pipelines.run.intake import plan
@@ -333,8 +388,18 @@ def run_all(
 ) -> dict[str, Any]:
     """All stages in sequence, as the nightly DAG runs them (without Airflow). Normalisation runs in worker
     processes started before ingestion (``Normalisers``: parsers and stagers, ``workers`` of each);
-    reconciliation runs in this process, after they have ended."""
+    reconciliation runs in this process, after they have ended. The workspace lock is held throughout; once
+    it is taken, what a dead run left (temporary files, parked files) is removed."""
+    with _locked(home, rules, f"run ({mode})", day):
+        left = workspace.clean_leftovers(config.settings(home, rules))
+        if any(left.values()):
+            log.warning("removed what a dead run left: %s", left)
+        return _run_all(day, mode, home, rules, progress, workers)
 
+
+def _run_all(
+    day: dt.date, mode: str, home: str | None, rules: str | None, progress: Any, workers: int
+) -> dict[str, Any]:
     def step(name: str) -> None:
         if progress is not None:
             progress(name)
@@ -357,9 +422,10 @@ def run_all(
 
 def rerun_from(day: dt.date, home: str | None = None, rules: str | None = None) -> list[dict[str, Any]]:
     """Re-run a date and every later date that has a published run, in order (each depends on the last)."""
-    ctx = context(home, rules)
-    dates = sorted({day, *[d for d in ctx.catalog.run_dates() if d > day]})
-    return [reconcile_and_publish(d, "rerun", home, rules) for d in dates]
+    with _locked(home, rules, "rerun", day):
+        ctx = context(home, rules)
+        dates = sorted({day, *[d for d in ctx.catalog.run_dates() if d > day]})
+        return [reconcile_and_publish(d, "rerun", home, rules) for d in dates]
 
 
 def completeness_of(day: dt.date, channel_id: str | None = None, home: str | None = None) -> list[str]:
@@ -389,7 +455,10 @@ def resolve_break(
     if not note.strip() or not resolved_by.strip():
         raise ValueError("a resolution needs a note and the name of who resolved it")
     ctx = context(home, rules)
-    return ctx.catalog.add_resolution(break_id, action, note.strip(), resolved_by.strip(), dt.datetime.now(dt.UTC))
+    # waits for a running run to end (bounded, RECON_RESOLVE_WAIT_SECONDS) instead of breaking it
+    wait = workspace.wait_seconds(workspace.RESOLVE_WAIT_ENV, workspace.DEFAULT_RESOLVE_WAIT_S)
+    with workspace.workspace_lock(ctx.settings.home, "breaks resolve", None, wait, workspace.RESOLVE_WAIT_ENV):
+        return ctx.catalog.add_resolution(break_id, action, note.strip(), resolved_by.strip(), dt.datetime.now(dt.UTC))
 
 
 def publish_to_s3(output: Any, day: dt.date, run_id: str) -> dict[str, Any] | None:

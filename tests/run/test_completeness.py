@@ -57,9 +57,12 @@ def test_delivery_days_follow_the_calendar_or_every_day() -> None:
 def test_a_day_short_of_its_files_is_missing_and_intraday_waits_for_today() -> None:
     ch = {"psp_x": _channel(files_per_day=2)}
     units = _units(("f1", D1), ("f2", D1), ("f3", D2))
-    quarantined = FileStatus("f4", "psp_x", "adyen_sdr", "psp_settlement_lines", "quarantined", "bad", 0, 0, 0, [], D2)
-    missing = missing_deliveries(ch, units, {"f4": quarantined}, D2, D1, "nightly")
-    assert missing.rows() == []  # D1: f1, f2; D2: f3 and the quarantined f4 (a delivery, even if unreadable)
+    empty = FileStatus("f4", "psp_x", "adyen_sdr", "psp_settlement_lines", "staged", None, 0, 0, 0, [], D2)
+    missing = missing_deliveries(ch, units, {"f4": empty}, D2, D1, "nightly")
+    assert missing.rows() == []  # D1: f1, f2; D2: f3 and f4, a file with no rows, dated by its assignment
+    # a file quarantined whole counts through its quarantine unit (once a run took it), not its status
+    unreadable = FileStatus("f5", "psp_x", "adyen_sdr", "psp_settlement_lines", "quarantined", "bad", 0, 0, 0, [], D2)
+    assert missing_deliveries(ch, units, {"f5": unreadable}, D2, D1, "nightly").height == 1
     missing = missing_deliveries(ch, units, {}, D2, D1, "nightly")
     assert missing.select("expected_date", "expected_files", "arrived_files").rows() == [(D2, 2, 1)]
     assert missing_deliveries(ch, units, {}, D2, D1, "intraday").height == 0  # D2's files may still come today
