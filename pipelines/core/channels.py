@@ -22,6 +22,14 @@ class RulesError(ValueError):
     """A rules or channel file is invalid; the message names the file, the item and the field."""
 
 
+def _known_calendar(value: str | None) -> str | None:
+    """A calendar name the ``holidays`` package knows (or None); a clear error otherwise."""
+    why = unknown_calendar(value) if value is not None else None
+    if why:
+        raise ValueError(why)
+    return value
+
+
 class Settlement(BaseModel):
     """How a channel settles: cycle and window in business days of the holiday calendar of each currency (its
     own in ``calendars``, else the channel's ``calendar``), and the settlement model."""
@@ -45,10 +53,7 @@ class Settlement(BaseModel):
     @field_validator("calendar")
     @classmethod
     def _calendar(cls, value: str | None) -> str | None:
-        why = unknown_calendar(value) if value is not None else None
-        if why:
-            raise ValueError(why)
-        return value
+        return _known_calendar(value)
 
     @field_validator("calendars")
     @classmethod
@@ -81,6 +86,11 @@ class Deliveries(BaseModel):
     calendar: str | None = Field(None, description="holiday calendar of the delivery days (default: settlement's)")
     by: dt.time | None = Field(None, description="local time (channel time zone) by which they are due")
     days_after: int = Field(0, ge=0, le=10, description="delivered this many days after the business day")
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar(cls, value: str | None) -> str | None:
+        return _known_calendar(value)
 
 
 class CsvOptions(BaseModel):

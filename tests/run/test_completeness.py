@@ -148,3 +148,12 @@ def test_only_intraday_runs_wait_for_todays_files(mode: str) -> None:
     ch = {"psp_x": _channel(days_after=0)}
     missing = missing_deliveries(ch, _units(("f1", D1)), {}, D2, D1, mode)
     assert missing["expected_date"].to_list() == ([D2] if mode == "nightly" else [])
+
+
+def test_a_delivery_calendar_is_checked_on_load() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown calendar 'XY'"):
+        _channel(calendar="XY")
+    with pytest.raises(ValidationError, match="files_per_day"):
+        _channel(files_per_day=0)
