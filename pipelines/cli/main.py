@@ -44,6 +44,17 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
         f"[bold]Business date {summary['business_date']}[/bold]  run {summary['run_id']}  "
         f"mode {summary['mode']}  rules {summary['rules_version']}"
     )
+    state = summary.get("completeness", {})
+    if state and not state.get("complete", True):
+        console.print("[bold red]INCOMPLETE:[/bold red] " + "; ".join(state.get("reasons", [])))
+    elif state:
+        console.print("[green]Complete:[/green] every expected file arrived")
+    late = summary.get("intake", {}).get("late", [])
+    if late:
+        console.print(
+            "[yellow]Late rows taken in:[/yellow] "
+            + "; ".join(f"{r['channel']} {r['rows']} of {r['row_date']} ({r['lag_days']} d late)" for r in late)
+        )
     t = Table(title="Rows in and outcomes")
     t.add_column("table")
     t.add_column("rows", justify="right")
@@ -108,11 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 console.print(f"re-ran {r['business_date']} (run {r['run_id']})")
     summary, folder = _load_summary(args.home, args.date)
     print_summary(summary, folder)
-    state = summary.get("completeness", {})
-    if not state.get("complete", True):
-        console.print("[bold red]INCOMPLETE:[/bold red] " + "; ".join(state.get("reasons", [])), markup=True)
-        return 3
-    return 0
+    return 3 if not summary.get("completeness", {}).get("complete", True) else 0
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ package (ISO 4217 data); currencies without a minor unit (XAU, XDR, ...) are ref
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -14,6 +15,10 @@ import polars as pl
 from iso4217 import Currency
 
 MAX_INTEGER_DIGITS = 15  # keeps amount * 10**3 far inside int64
+
+_UNSIGNED_DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_SIGNED_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_UNICODE_DIGIT = re.compile(r"(?![0-9])\d")  # a Unicode decimal digit other than 0-9 (Arabic-Indic, ...)
 
 
 @functools.cache
@@ -29,9 +34,28 @@ def exponent(currency: str) -> int:
         raise ValueError(f"unknown or non-monetary ISO 4217 currency {currency!r}") from None
 
 
-def to_minor(amount: str | Decimal, currency: str) -> int:
-    """Exact conversion of a decimal amount to minor units; more decimals than allowed is an error."""
-    value = Decimal(amount)
+def to_minor(amount: str | Decimal, currency: str, *, signed: bool = True) -> int:
+    """Exact conversion of a decimal amount to minor units; more decimals than allowed is an error.
+
+    A string is read strictly: ASCII digits ``0-9``, at most one ``.``, and (when ``signed``) at most one
+    leading ``+`` or ``-``. ``Decimal`` itself would also take Unicode digits, ``_``, exponents, NaN and
+    Infinity; all of them are refused with a ``ValueError`` naming the value.
+    """
+    if isinstance(amount, str):
+        text = amount.strip()
+        if _UNICODE_DIGIT.search(text):
+            raise ValueError(f"'{amount}' has non-ASCII digits (only 0-9 are accepted)")
+        if not signed and text[:1] in ("+", "-"):
+            raise ValueError(f"'{amount}' has a sign, but this amount must be unsigned")
+        if not (_SIGNED_DECIMAL if signed else _UNSIGNED_DECIMAL).fullmatch(text):
+            raise ValueError(f"'{amount}' is not a decimal amount")
+        value = Decimal(text)
+    else:
+        value = amount
+        if not value.is_finite():
+            raise ValueError(f"'{amount}' is not a decimal amount")
+        if not signed and value.is_signed():
+            raise ValueError(f"'{amount}' has a sign, but this amount must be unsigned")
     scaled = value.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{amount} has more decimals than {currency} allows ({exponent(currency)})")
@@ -64,6 +88,32 @@ def currency_error(currency: pl.Expr) -> pl.Expr:
     )
 
 
+def amount_pattern(
+    decimal: str = ".", thousands: str | None = None, *, signed: bool = True, accounting: bool = True
+) -> str:
+    """The (Rust) regular expression of a well-formed amount in the declared convention.
+
+    ASCII digits ``0-9`` only; the ``decimal`` separator at most once; the ``thousands`` separator, when
+    declared, only between groups of three digits (or in the Indian grouping 12,34,567); when ``signed``, at
+    most one sign (a leading ``+`` or ``-``, or a trailing ``-``); when ``accounting``, a negative may be
+    written in balanced parentheses ``(12.50)``, with no sign inside.
+    """
+    d = re.escape(decimal)
+    integer = "[0-9]+"
+    if thousands:
+        t = re.escape(thousands)
+        # groups of three (1,234,567), or the Indian lakh/crore grouping of twos before the last three
+        # (12,34,567), as Indian banks and UPI reports print amounts
+        integer = f"(?:[0-9]{{1,3}}(?:{t}[0-9]{{3}})+|[0-9]{{1,2}}(?:{t}[0-9]{{2}})+{t}[0-9]{{3}}|[0-9]+)"
+    number = f"(?:{integer}(?:{d}[0-9]*)?|{d}[0-9]+)"
+    forms = [number]
+    if signed:
+        forms += [f"[+-]{number}", f"{number}-"]
+    if accounting:
+        forms.append(f"\\({number}\\)")
+    return "^(?:" + "|".join(forms) + ")$"
+
+
 def parse_minor(
     amount: pl.Expr,
     currency: pl.Expr,
@@ -71,21 +121,29 @@ def parse_minor(
     decimal: str = ".",
     thousands: str | None = None,
     required: bool = True,
+    signed: bool = True,
+    accounting: bool = True,
 ) -> tuple[pl.Expr, pl.Expr]:
     """Vectorised parse of decimal strings to minor units of each row's currency.
 
     Returns ``(minor, error)``: ``minor`` is Int64 (null where invalid or empty) and ``error`` is a
-    String that is null where the value is valid. Accepts a leading sign, a trailing minus and
-    parentheses for negatives. The decimal and thousands separators are declared, never guessed.
+    String that is null where the value is valid, naming the value and why it is refused. The form is
+    ``amount_pattern``: ASCII digits only, the declared decimal and thousands separators (never guessed),
+    at most one sign when ``signed`` (a leading sign or a trailing minus; an unsigned amount, such as an
+    ISO 20022 ``Amt`` whose direction is given elsewhere, has none), and balanced parentheses for a
+    negative only when ``accounting``.
     """
-    s = amount.cast(pl.String).str.strip_chars()
+    raw = amount.cast(pl.String)
+    s = raw.str.strip_chars()
+    well_formed = s.str.contains(amount_pattern(decimal, thousands, signed=signed, accounting=accounting))
+    has_parens = s.str.contains(r"[()]")
+    signs = s.str.count_matches(r"[+-]")
+    body = s.str.strip_chars("+-()")
     if thousands:
-        s = s.str.replace_all(thousands, "", literal=True)
+        body = body.str.replace_all(thousands, "", literal=True)
     if decimal != ".":
-        s = s.str.replace_all(decimal, ".", literal=True)
-    negative = s.str.starts_with("-") | s.str.ends_with("-") | (s.str.starts_with("(") & s.str.ends_with(")"))
-    body = s.str.strip_chars("+-() ")
-    valid_shape = body.str.contains(r"^(\d+(\.\d*)?|\.\d+)$")
+        body = body.str.replace_all(decimal, ".", literal=True)
+    negative = s.str.starts_with("-") | s.str.ends_with("-") | s.str.starts_with("(")
     dot = body.str.find(".", literal=True).cast(pl.Int64)
     length = body.str.len_bytes().cast(pl.Int64)
     frac_len = pl.when(dot.is_null()).then(pl.lit(0, pl.Int64)).otherwise(length - dot - 1)
@@ -94,17 +152,36 @@ def parse_minor(
     exp = currency.replace_strict(exponents(), default=None, return_dtype=pl.Int64)
     magnitude = digits * pl.lit(10, pl.Int64).pow(exp - frac_len)
     empty = amount.is_null() | (s == "")
+    refused = (
+        pl.when(s.str.contains(r"[\p{Nd}&&[^0-9]]"))
+        .then(pl.format("'{}' has non-ASCII digits (only 0-9 are accepted)", raw))
+        .when(signs > 1)
+        .then(pl.format("'{}' has more than one sign", raw))
+    )
+    if not signed:
+        refused = refused.when(signs > 0).then(pl.format("'{}' has a sign, but this amount must be unsigned", raw))
+    if accounting:
+        refused = (
+            refused.when(has_parens & (signs > 0))
+            .then(pl.format("'{}' has a sign with parentheses (a negative in parentheses has no sign)", raw))
+            .when(has_parens & ~s.str.contains(r"^\([^()]*\)$"))
+            .then(pl.format("'{}' has unbalanced parentheses", raw))
+        )
+    else:
+        refused = refused.when(has_parens).then(
+            pl.format("'{}' is in parentheses, but this amount does not accept accounting negatives", raw)
+        )
     error = (
         pl.when(empty)
         .then(pl.lit("amount is missing") if required else pl.lit(None, dtype=pl.String))
-        .when(~valid_shape)
-        .then(pl.format("'{}' is not a decimal amount", amount.cast(pl.String)))
+        .when(~well_formed)
+        .then(refused.otherwise(pl.format("'{}' is not a decimal amount", raw)))
         .when(exp.is_null())
         .then(pl.lit("amount has no known currency to scale it"))
         .when(int_len > MAX_INTEGER_DIGITS)
-        .then(pl.format("'{}' is too large", amount.cast(pl.String)))
+        .then(pl.format("'{}' is too large", raw))
         .when(frac_len > exp)
-        .then(pl.format("'{}' has more decimals than the currency allows", amount.cast(pl.String)))
+        .then(pl.format("'{}' has more decimals than the currency allows", raw))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     minor = (
@@ -119,20 +196,23 @@ def parse_minor(
 _MAX_PLAIN_DIGITS = 18
 
 
-def _plain_minor(text: pl.Expr, currency: pl.Expr, currencies: pl.Series) -> tuple[pl.Expr, pl.Expr]:
+def _plain_minor(
+    text: pl.Expr, currency: pl.Expr, currencies: pl.Series, *, signed: bool = True
+) -> tuple[pl.Expr, pl.Expr]:
     """``(plain, minor)``: whether ``text`` is a plain amount in ``currency``, and its minor units if so.
 
-    A plain amount is an optional minus and ASCII digits with no more decimals than the currency allows,
-    at most ``MAX_INTEGER_DIGITS`` before the point and 18 in all, so ``parse_minor`` accepts it and
-    scales it without overflow. ``currencies`` are the distinct currencies of the rows.
+    A plain amount is an optional minus (when ``signed``) and ASCII digits with no more decimals than the
+    currency allows, at most ``MAX_INTEGER_DIGITS`` before the point and 18 in all, so ``parse_minor``
+    accepts it and scales it without overflow. ``currencies`` are the distinct currencies of the rows.
     """
+    minus = "-?" if signed else ""
     known = {c: e for c in currencies.drop_nulls().to_list() if (e := exponents().get(c)) is not None}
     if len(set(known.values())) == 1:
         # one exponent: the pattern checks the decimals, the text is read exactly as a decimal of that scale
         exponent = next(iter(known.values()))
         decimals = f"(?:\\.[0-9]{{1,{exponent}}})?" if exponent else ""
         integer = min(MAX_INTEGER_DIGITS, _MAX_PLAIN_DIGITS - exponent)
-        pattern = f"^-?[0-9]{{1,{integer}}}{decimals}$"
+        pattern = f"^{minus}[0-9]{{1,{integer}}}{decimals}$"
         plain = currency.is_in(list(known)) & text.str.contains(pattern)
         minor = text.cast(pl.Decimal(_MAX_PLAIN_DIGITS, exponent), strict=False).to_physical().cast(pl.Int64)
         return plain.fill_null(False), minor
@@ -140,7 +220,7 @@ def _plain_minor(text: pl.Expr, currency: pl.Expr, currencies: pl.Series) -> tup
     dot = text.str.find(".", literal=True).cast(pl.Int64)
     frac_len = (text.str.len_bytes().cast(pl.Int64) - dot - 1).fill_null(0)
     top = max(exponents().values())
-    pattern = f"^-?[0-9]{{1,{min(MAX_INTEGER_DIGITS, _MAX_PLAIN_DIGITS - top)}}}(?:\\.[0-9]{{1,{top}}})?$"
+    pattern = f"^{minus}[0-9]{{1,{min(MAX_INTEGER_DIGITS, _MAX_PLAIN_DIGITS - top)}}}(?:\\.[0-9]{{1,{top}}})?$"
     plain = text.str.contains(pattern) & (frac_len <= exp)
     digits = text.str.replace(".", "", literal=True).cast(pl.Int64, strict=False)
     # (the exponent is clipped for the rows that are not plain: their value is replaced by the full parse)
@@ -154,6 +234,8 @@ def parse_minor_series(
     decimal: str = ".",
     thousands: str | None = None,
     required: bool = True,
+    signed: bool = True,
+    accounting: bool = True,
 ) -> list[tuple[pl.Series, pl.Series]]:
     """``parse_minor`` of each (amount column, currency column) of ``frame``: ``(minor, error)`` Series.
 
@@ -168,7 +250,7 @@ def parse_minor_series(
         missing = pl.lit("amount is missing") if required else pl.lit(None, pl.String)
         exprs.append(pl.when(text.is_null()).then(missing).otherwise(pl.lit(None, pl.String)).alias(f"e{i}"))
         if decimal == "." and not thousands:
-            plain, scaled = _plain_minor(text, pl.col(currency), frame[currency].unique())
+            plain, scaled = _plain_minor(text, pl.col(currency), frame[currency].unique(), signed=signed)
             exprs += [(text.is_null() | plain).alias(f"f{i}"), scaled.alias(f"m{i}")]
         else:
             exprs += [text.is_null().alias(f"f{i}"), pl.lit(None, pl.Int64).alias(f"m{i}")]
@@ -180,7 +262,13 @@ def parse_minor_series(
         if slow.len():
             rows = frame.select(pl.col(amount).alias("_t"), pl.col(currency).alias("_k"))[slow]
             parsed_minor, parsed_error = parse_minor(
-                pl.col("_t"), pl.col("_k"), decimal=decimal, thousands=thousands, required=required
+                pl.col("_t"),
+                pl.col("_k"),
+                decimal=decimal,
+                thousands=thousands,
+                required=required,
+                signed=signed,
+                accounting=accounting,
             )
             parsed = rows.unique().with_columns(parsed_minor.alias("_m"), parsed_error.alias("_e"))
             looked_up = (

@@ -400,7 +400,7 @@ def _check_balances(frame: pl.DataFrame, containers: list[_Container]) -> None:
     """Opening + booked credits - booked debits = closing, per statement with complete balances."""
     entries = frame.unique("_entry", keep="first", maintain_order=True)
     booked = entries.filter(~pl.col("_sts").is_in(list(UNBOOKED_STATUSES)) | pl.col("_sts").is_null())
-    minor, error = money.parse_minor(pl.col("_entry_amt_all"), pl.col("_entry_ccy"))
+    minor, error = money.parse_minor(pl.col("_entry_amt_all"), pl.col("_entry_ccy"), signed=False, accounting=False)
     per_stmt = {
         row["_stmt"]: row
         for row in booked.with_columns(pl.coalesce("_entry_amt", "_amt").alias("_entry_amt_all"))
@@ -478,9 +478,13 @@ def parse_camt(path: Path, ctx: ParseContext, kind: str, *, max_bytes: int = x.M
         pl.col("original_currency").str.strip_chars(),
     )
     _check_balances(frame, containers)
-    minor, amount_error = money.parse_minor(pl.col("_amt"), pl.col("currency"))
-    entry_minor, _ = money.parse_minor(pl.col("_entry_amt"), pl.col("_entry_ccy"), required=False)
-    orig_minor, orig_error = money.parse_minor(pl.col("_orig_amt"), pl.col("original_currency"), required=False)
+    minor, amount_error = money.parse_minor(pl.col("_amt"), pl.col("currency"), signed=False, accounting=False)
+    entry_minor, _ = money.parse_minor(
+        pl.col("_entry_amt"), pl.col("_entry_ccy"), required=False, signed=False, accounting=False
+    )
+    orig_minor, orig_error = money.parse_minor(
+        pl.col("_orig_amt"), pl.col("original_currency"), required=False, signed=False, accounting=False
+    )
     currency_error = money.currency_error(pl.col("currency"))
     frame = frame.with_columns(
         minor.alias("amount_minor"),
@@ -490,10 +494,12 @@ def parse_camt(path: Path, ctx: ParseContext, kind: str, *, max_bytes: int = x.M
         .then(pl.col("_tx_error"))
         .when(currency_error.is_not_null())
         .then(pl.lit(None, pl.String))
+        .when(pl.col("_amt").str.strip_chars().str.contains(r"^-[0-9.]+$|^[0-9.]+-$"))
+        .then(pl.format("'{}' is negative; the direction is given by CdtDbtInd", pl.col("_amt")))
+        .when(pl.col("_amt").str.strip_chars().str.contains(r"^\+[0-9.]+$"))
+        .then(pl.format("'{}' has a sign; the direction is given by CdtDbtInd", pl.col("_amt")))
         .when(amount_error.is_not_null())
         .then(amount_error)
-        .when(minor < 0)
-        .then(pl.format("'{}' is negative; the direction is given by CdtDbtInd", pl.col("_amt")))
         .alias("_amount_error"),
         pl.when(pl.col("_tx_error").is_null()).then(currency_error).alias("_currency_error"),
         pl.col("_cdi").replace_strict(DIRECTIONS, default=None, return_dtype=pl.String).alias("direction"),

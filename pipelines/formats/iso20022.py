@@ -145,7 +145,7 @@ class Amount:
         if self.value is None or self.currency is None:
             return None
         try:
-            return money.to_minor(self.value, self.currency)
+            return money.to_minor(self.value, self.currency, signed=False)
         except (ValueError, ArithmeticError):
             return None
 

@@ -273,7 +273,7 @@ class _Checks:
 
 def _amount_minor(text: str, ccy: str) -> int | None:
     try:
-        return money.to_minor(text.replace(",", "."), ccy)
+        return money.to_minor(text.replace(",", "."), ccy, signed=False)
     except (ValueError, ArithmeticError):
         return None
 
@@ -443,9 +443,13 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     frame, errors, _count = read(text)
     if errors:
         raise FileRejected("control totals do not agree: " + "; ".join(errors))
-    minor, amount_error = money.parse_minor(pl.col("_amt"), pl.col("_ccy"), decimal=",")
-    orig_minor, orig_error = money.parse_minor(pl.col("_orig_amt"), pl.col("_orig_ccy"), decimal=",", required=False)
-    chg_minor, chg_error = money.parse_minor(pl.col("_chg_amt"), pl.col("_chg_ccy"), decimal=",", required=False)
+    minor, amount_error = money.parse_minor(pl.col("_amt"), pl.col("_ccy"), decimal=",", signed=False, accounting=False)
+    orig_minor, orig_error = money.parse_minor(
+        pl.col("_orig_amt"), pl.col("_orig_ccy"), decimal=",", required=False, signed=False, accounting=False
+    )
+    chg_minor, chg_error = money.parse_minor(
+        pl.col("_chg_amt"), pl.col("_chg_ccy"), decimal=",", required=False, signed=False, accounting=False
+    )
     frame = frame.with_columns(
         minor.alias("amount_minor"),
         amount_error.alias("_amount_error"),

@@ -307,7 +307,9 @@ def parse_pain(path: Path, ctx: ParseContext, kind: str) -> ParseResult:
         frame, errors = _read_initiation(data, kind)
     if errors:
         raise FileRejected("control totals do not agree: " + "; ".join(errors))
-    minor, amount_error = money.parse_minor(pl.col("_amt"), pl.col("_ccy"), required=False)
+    minor, amount_error = money.parse_minor(
+        pl.col("_amt"), pl.col("_ccy"), required=False, signed=False, accounting=False
+    )
     status = pl.col("status_code").replace_strict(STATUSES, default=None, return_dtype=pl.String)
     frame = frame.with_columns(
         minor.alias("amount_minor"),

@@ -214,6 +214,23 @@ def test_row_rejects_name_line_field_and_reason(tmp_path: Path) -> None:
     assert result.frame.row(1, named=True)["record_type"] == "fee"
 
 
+def test_non_ascii_digits_in_a_fee_reject_the_row_naming_the_field(tmp_path: Path) -> None:
+    """A fee written with Arabic-Indic digits is a row reject naming the column and the value, never a 0 fee."""
+    ok = "Fee,PayPlatformEU,7,,,,2026-11-26 10:00:00,CET,,,EUR,,,,EUR,0.10,,0.10,,,,M"
+    arabic = ok.replace(",0.10,,0.10,", ",0.10,,\u0660.\u0661\u0660,")
+    mixed = ok.replace(",0.10,,0.10,", ",0.10,,0.\u0661\u0660,")
+    signs = ok.replace(",0.10,,0.10,", ",0.10,,+-0.10,")
+    result = parse(write(tmp_path, [ok, arabic, mixed, signs]), ctx())
+    assert result.rows_in == 4
+    assert result.frame["line_no"].to_list() == [2]
+    assert result.frame["net_minor"].to_list() == [-10] and result.frame["fee_minor"].to_list() == [10]
+    assert rejects(result) == [
+        (3, "Commission (NC)", "'\u0660.\u0661\u0660' has non-ASCII digits (only 0-9 are accepted)"),
+        (4, "Commission (NC)", "'0.\u0661\u0660' has non-ASCII digits (only 0-9 are accepted)"),
+        (5, "Commission (NC)", "'+-0.10' has more than one sign"),
+    ]
+
+
 def test_missing_header_column_rejects_the_file(tmp_path: Path) -> None:
     path = tmp_path / "sdr.csv"
     path.write_text(HEADER.replace("Net Currency,", "") + "\n", encoding="utf-8")

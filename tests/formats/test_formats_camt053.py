@@ -208,6 +208,30 @@ def test_row_rejects_name_line_field_and_reason(tmp_path: Path) -> None:
     assert (no_booking["amount_minor"], no_booking["currency"]) == (1000, "EUR")
 
 
+def test_signed_or_non_ascii_amounts_are_rejected_not_read_as_credits(tmp_path: Path) -> None:
+    """ISO 20022 amounts are unsigned (the direction is CdtDbtInd) and written with ASCII digits."""
+    amounts = ["14755.25", "+-14755.25", "-14755.25", "+14755.25", "(14755.25)", "\u0661\u0664755.25"]
+    text = document([statement("S-1", "<IBAN>NL33INGB6693512750</IBAN>", [entry(a) for a in amounts])])
+    lines = entry_lines(text)
+    result = parse(write(tmp_path, text), ctx())
+    assert result.rows_in == 6
+    assert result.frame["line_no"].to_list() == [lines[0]]
+    assert result.frame["amount_minor"].to_list() == [1475525]
+    assert result.frame["direction"].to_list() == ["credit"]
+    assert rejects(result) == [
+        (lines[1], "Amt", "'+-14755.25' has more than one sign"),
+        (lines[2], "Amt", "'-14755.25' is negative; the direction is given by CdtDbtInd"),
+        (lines[3], "Amt", "'+14755.25' has a sign; the direction is given by CdtDbtInd"),
+        (
+            lines[4],
+            "Amt",
+            "'(14755.25)' is in parentheses, but this amount does not accept accounting negatives",
+        ),
+        (lines[5], "Amt", "'\u0661\u0664755.25' has non-ASCII digits (only 0-9 are accepted)"),
+    ]
+    assert result.rejects["amount_minor"].to_list() == [None] * 5
+
+
 def test_statement_without_account_rejects_its_entries(tmp_path: Path) -> None:
     text = document([statement("S-1", "<Prxy><Id>x</Id></Prxy>", [entry()])])
     result = parse(write(tmp_path, text), ctx())
