@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from pipelines.breaks.lifecycle import History
 from pipelines.core import money, schema, sqlfiles
@@ -82,10 +83,41 @@ def _files_to_load(settings: Settings, taken: dict[str, list[str]], carried: pl.
     return files
 
 
+# Canonical columns added to a staged table after files were staged without them, and what such a file means
+# by them: its rows are read with that expression (a column of the same row) instead of NULL.
+ADDED_COLUMNS = {("psp_settlement_lines", "payout_reference"): "payout_id"}
+_ENUMS = {"file_id": "recon_file_id", "channel": "recon_channel"}
+
+
+def _select_list(table: str, files: list[str]) -> tuple[str, str]:
+    """The ``{columns}`` and ``{options}`` of ``load_tables``: every column as staged, or, when some files lack a
+    canonical column (staged under an older contract), the canonical columns by name with the absent ones
+    filled (``ADDED_COLUMNS``, else NULL)."""
+    enums = ", ".join(f"CAST(s.{c} AS {e}) AS {c}" for c, e in _ENUMS.items())
+    present = [set(pq.read_schema(f).names) for f in files]
+    canonical = schema.table(table).columns
+    if all(c.name in names for names in present for c in canonical):
+        return f"s.* EXCLUDE (filename) REPLACE ({enums})", "filename = true"
+    out = []
+    for c in canonical:
+        name = ident(c.name)
+        if c.name in _ENUMS:
+            out.append(f"CAST(s.{name} AS {_ENUMS[c.name]}) AS {name}")
+            continue
+        fallback = ADDED_COLUMNS.get((table, c.name))
+        default = f"s.{ident(fallback)}" if fallback else "NULL"
+        if any(c.name in names for names in present):
+            out.append(f"CAST(coalesce(s.{name}, {default}) AS {c.duckdb_type()}) AS {name}")
+        else:
+            out.append(f"CAST({default} AS {c.duckdb_type()}) AS {name}")
+    return ", ".join(out), "filename = true, union_by_name = true"
+
+
 def _load_table(con: duckdb.DuckDBPyConnection, table: str, files: list[str], taken: set[str]) -> None:
     if files:
+        columns, options = _select_list(table, files)
         con.execute(
-            sqlfiles.render("load_tables", table=ident(table)),
+            sqlfiles.render("load_tables", table=ident(table), columns=columns, options=options),
             {
                 "files": files,
                 "taken": [f in taken for f in files],
