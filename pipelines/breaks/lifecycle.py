@@ -10,6 +10,7 @@ same result; the dates after it are re-run in turn (``pipeline.rerun_from``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -71,6 +72,11 @@ def load_policy(rules_dir: Path) -> BreakPolicy:
     return policy
 
 
+def _empty(**columns: type[pl.DataType]) -> Callable[[], pl.DataFrame]:
+    """A factory of an empty frame with these columns (a ``History`` before any run)."""
+    return lambda: pl.DataFrame(schema=columns)
+
+
 @dataclass
 class History:
     """What the catalog knows before a date's run: items still open, when each break was first seen,
@@ -78,38 +84,28 @@ class History:
 
     previous_date: dt.date | None = None
     open_items: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(
-            schema={
-                "item_table": pl.String,
-                "file_id": pl.String,
-                "line_no": pl.Int64,
-                "item_business_date": pl.Date,
-                "channel": pl.String,
-                "status": pl.String,
-                "break_id": pl.String,
-                "used_in": pl.String,
-            }
+        default_factory=_empty(
+            item_table=pl.String,
+            file_id=pl.String,
+            line_no=pl.Int64,
+            item_business_date=pl.Date,
+            channel=pl.String,
+            status=pl.String,
+            break_id=pl.String,
+            used_in=pl.String,
         )
     )
     first_seen: dict[str, dt.date] = field(default_factory=dict)
     resolutions: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # break -> (action, by, note)
     positions: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(
-            schema={
-                "counterparty": pl.String,
-                "currency": pl.String,
-                "value_date": pl.Date,
-                "net_expected_minor": pl.Int64,
-            }
+        default_factory=_empty(
+            counterparty=pl.String, currency=pl.String, value_date=pl.Date, net_expected_minor=pl.Int64
         )
     )
-    open_breaks: pl.DataFrame = field(  # breaks open at the end of the previous run (not resolved)
-        default_factory=lambda: pl.DataFrame(schema={"break_id": pl.String, "break_type": pl.String})
-    )
+    # breaks open at the end of the previous run (not resolved)
+    open_breaks: pl.DataFrame = field(default_factory=_empty(break_id=pl.String, break_type=pl.String))
     receipts: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(
-            schema={"counterparty": pl.String, "currency": pl.String, "value_date": pl.Date, "received_minor": pl.Int64}
-        )
+        default_factory=_empty(counterparty=pl.String, currency=pl.String, value_date=pl.Date, received_minor=pl.Int64)
     )
 
 

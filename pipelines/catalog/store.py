@@ -445,41 +445,25 @@ class Catalog:
 
     def record_lifecycle(self, day: dt.date, run_id: str, result: Any) -> None:
         """Replace what the date's run left behind: open items, breaks, closures, positions, receipts."""
-        breaks = result.breaks.select(
-            pl.lit(day).alias("as_of_date"),
-            "break_id",
-            "break_type",
-            "channel",
-            "item_ref",
-            "amount_minor",
-            "currency",
-            "status",
+
+        def as_of(frame: pl.DataFrame, *columns: str | pl.Expr) -> pl.DataFrame:
+            return frame.select(pl.lit(day).alias("as_of_date"), *columns)
+
+        breaks = as_of(
+            result.breaks,
+            *("break_id", "break_type", "channel", "item_ref", "amount_minor", "currency", "status"),
             pl.lit(run_id).alias("run_id"),
         )
-        open_items = result.open_items.select(
-            pl.lit(day).alias("as_of_date"),
-            "item_table",
-            "file_id",
-            "line_no",
-            "item_business_date",
-            "channel",
-            "status",
-            "break_id",
-            "used_in",
+        open_items = as_of(
+            result.open_items,
+            *("item_table", "file_id", "line_no", "item_business_date", "channel", "status", "break_id", "used_in"),
         )
         closures = result.closed_breaks.select("as_of_date", "break_id", "run_id", "rule_id", "match_id")
-        positions = result.positions.select(
-            pl.lit(day).alias("as_of_date"),
-            "counterparty",
-            "currency",
-            "value_date",
-            "net_expected_minor",
-            "received_minor",
+        positions = as_of(
+            result.positions, "counterparty", "currency", "value_date", "net_expected_minor", "received_minor"
         )
         receipts = result.receipts.select("as_of_date", "counterparty", "currency", "value_date", "received_minor")
-        inputs = result.intake.select(
-            pl.lit(day).alias("as_of_date"), "file_id", "channel", "item_table", "row_date", "rows", "late_days"
-        )
+        inputs = as_of(result.intake, "file_id", "channel", "item_table", "row_date", "rows", "late_days")
         with self.connect() as con:
             con.execute("BEGIN")
             for table, frame in (

@@ -169,19 +169,23 @@ def render(minor: int, exponent: int, decimal: str, thousands: str | None) -> st
     return integer + (decimal + fraction if fraction else "")
 
 
-amounts = st.integers(min_value=0, max_value=10**14)
-exponent_choices = st.sampled_from(sorted(CURRENCIES))
-conventions = st.sampled_from(CONVENTIONS)
+Case = tuple[int, str, dict[str, object]]  # minor units, the amount as written, the parse options
+
+
+@st.composite
+def written(draw: st.DrawFn) -> Case:
+    """A non-negative amount written well in a random currency exponent and separator convention."""
+    minor = draw(st.integers(min_value=0, max_value=10**14))
+    exponent = draw(st.sampled_from(sorted(CURRENCIES)))
+    decimal, thousands = draw(st.sampled_from(CONVENTIONS))
+    options: dict[str, object] = {"currency": CURRENCIES[exponent], "decimal": decimal, "thousands": thousands}
+    return minor, render(minor, exponent, decimal, thousands), options
 
 
 @settings(max_examples=200, deadline=None)
-@given(amounts, exponent_choices, conventions)
-def test_every_well_formed_amount_reads_back_exactly(
-    minor: int, exponent: int, convention: tuple[str, str | None]
-) -> None:
-    decimal, thousands = convention
-    body = render(minor, exponent, decimal, thousands)
-    opts: dict[str, object] = {"currency": CURRENCIES[exponent], "decimal": decimal, "thousands": thousands}
+@given(written())
+def test_every_well_formed_amount_reads_back_exactly(case: Case) -> None:
+    minor, body, opts = case
     assert accepted(body, **opts) == minor
     assert accepted(body, signed=False, accounting=False, **opts) == minor
     assert accepted("-" + body, **opts) == -minor
@@ -192,51 +196,32 @@ def test_every_well_formed_amount_reads_back_exactly(
 
 @settings(max_examples=200, deadline=None)
 @given(
-    amounts,
-    exponent_choices,
-    conventions,
+    written(),
     st.sampled_from(["+-{}", "-+{}", "--{}", "++{}", "-{}-", "({}", "{})", "(-{})", "(+{})", "({}-)", "-({})"]),
     st.booleans(),
     st.booleans(),
 )
-def test_every_malformed_sign_or_parenthesis_is_refused(
-    minor: int,
-    exponent: int,
-    convention: tuple[str, str | None],
-    form: str,
-    signed: bool,
-    accounting: bool,
-) -> None:
-    decimal, thousands = convention
-    text = form.format(render(minor, exponent, decimal, thousands))
-    opts: dict[str, object] = {"currency": CURRENCIES[exponent], "decimal": decimal, "thousands": thousands}
-    refused(text, signed=signed, accounting=accounting, **opts)
+def test_every_malformed_sign_or_parenthesis_is_refused(case: Case, form: str, signed: bool, accounting: bool) -> None:
+    _, body, opts = case
+    refused(form.format(body), signed=signed, accounting=accounting, **opts)
 
 
 @settings(max_examples=200, deadline=None)
-@given(amounts, exponent_choices, conventions, st.data())
-def test_any_non_ascii_digit_is_refused(
-    minor: int, exponent: int, convention: tuple[str, str | None], data: st.DataObject
-) -> None:
-    decimal, thousands = convention
-    text = render(minor, exponent, decimal, thousands)
+@given(written(), st.data())
+def test_any_non_ascii_digit_is_refused(case: Case, data: st.DataObject) -> None:
+    _, text, opts = case
     positions = [i for i, ch in enumerate(text) if ch.isascii() and ch.isdigit()]
     i = data.draw(st.sampled_from(positions))
     foreign = data.draw(st.sampled_from(OTHER_DIGITS))
     text = text[:i] + foreign + text[i + 1 :]
-    opts: dict[str, object] = {"currency": CURRENCIES[exponent], "decimal": decimal, "thousands": thousands}
     assert "has non-ASCII digits" in refused(text, **opts)
     assert "has non-ASCII digits" in refused(text, signed=False, accounting=False, **opts)
 
 
 @settings(max_examples=100, deadline=None)
-@given(amounts, exponent_choices, conventions)
-def test_unsigned_amounts_refuse_any_sign_or_parentheses(
-    minor: int, exponent: int, convention: tuple[str, str | None]
-) -> None:
-    decimal, thousands = convention
-    body = render(minor, exponent, decimal, thousands)
-    opts: dict[str, object] = {"currency": CURRENCIES[exponent], "decimal": decimal, "thousands": thousands}
+@given(written())
+def test_unsigned_amounts_refuse_any_sign_or_parentheses(case: Case) -> None:
+    _, body, opts = case
     for text in ("-" + body, "+" + body, body + "-"):
         assert "must be unsigned" in refused(text, signed=False, accounting=False, **opts)
     assert "accounting negatives" in refused(f"({body})", signed=False, accounting=False, **opts)
