@@ -135,3 +135,6 @@ CREATE TABLE IF NOT EXISTS run_inputs (
   rows         BIGINT NOT NULL,
   late_days    INTEGER               -- days after a run of its row date had already been published, else NULL
 );
+-- Where the run's outputs were published (outputs/.runs/<date>/<folder>): the catalog commit names the folder
+-- before ``outputs/<date>`` is switched to it, so a run that finds them apart completes the switch.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS output_folder VARCHAR;

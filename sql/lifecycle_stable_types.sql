@@ -1,10 +1,11 @@
--- A break keeps its type from run to run while its item is still unmatched: a duplicate settlement line
--- carried to a later run (its original was matched and is not carried) is still a duplicate, not a line
--- without an order. $kept lists, per pairing, the duplicate type and the unmatched types it must not turn
--- into ("duplicate|unmatched" pairs).
+-- A break keeps its type from run to run while its item is still unmatched: a duplicate settlement line (or a
+-- repeated order) carried to a later run (its original was matched and is not carried) is still a duplicate,
+-- not a line without an order. $kept lists, per pairing, the duplicate types and the unmatched types they must
+-- not turn into ("duplicate|unmatched" pairs).
 UPDATE break_list AS b
 SET break_type = p.break_type,
-    reason = 'duplicate of a settlement line matched in an earlier run: ' || b.reason
+    reason = 'duplicate of ' || CASE WHEN b.item_table = 'orders' THEN 'an order' ELSE 'a settlement line' END
+      || ' matched in an earlier run: ' || b.reason
 FROM previous_breaks AS p
 WHERE p.break_id = b.break_id AND p.break_type <> b.break_type
   AND list_contains(CAST($kept AS VARCHAR[]), p.break_type || '|' || b.break_type);

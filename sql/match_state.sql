@@ -20,7 +20,8 @@ CREATE TYPE recon_side AS ENUM ('left', 'right');
 CREATE TYPE recon_table AS ENUM ('orders', 'psp_settlement_lines', 'bank_statement_lines');
 CREATE TYPE recon_kind AS ENUM ('one_to_one', 'one_to_many', 'many_to_one', 'many_to_many', 'fuzzy');
 CREATE TYPE recon_confidence AS ENUM ('high', 'low');
-CREATE OR REPLACE TABLE excluded (pairing VARCHAR, item_id BIGINT, original_item_id BIGINT);
+-- items set aside as duplicates of an earlier item of the same side (engine.mark_duplicates)
+CREATE OR REPLACE TABLE excluded (pairing VARCHAR, side VARCHAR, item_id BIGINT, original_item_id BIGINT);
 -- rates of the days before the run: reconcile loads them; a caller that does not finds none
 CREATE TEMP TABLE IF NOT EXISTS fx_history AS SELECT business_date, base_currency, quote_currency, rate FROM fx_rates LIMIT 0;
 CREATE TABLE match_rows (

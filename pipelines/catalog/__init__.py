@@ -2,5 +2,7 @@
 resolutions), an embedded DuckDB file by default.
 
 Guarantees: a single task owns every catalog write (a DuckDB file admits one writing process); per-channel
-tasks only read it and return their records.
+tasks only read it and return their records. A run's catalog rows are committed in one transaction. What
+cannot be recomputed from landing and the outputs is also journaled, append-only, before it is written
+(``journal``), so a lost catalog can be rebuilt.
 """

@@ -18,8 +18,10 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipelines.catalog import journal
 from pipelines.core import sqlfiles
 from pipelines.core.dates import parse_business_date
+from pipelines.core.failpoints import failpoint
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,58 @@ class FileStatus:
         )
 
 
+#: what a date's run leaves behind in the catalog, replaced as a whole when the date is re-run
+LIFECYCLE_TABLES = ("open_items", "break_log", "break_closures", "position_log", "receipt_log", "run_inputs")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A published run as the catalog records it."""
+
+    run_id: str
+    business_date: dt.date
+    mode: str
+    rules_version: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    summary: dict[str, Any]
+    output_folder: str | None  # relative to outputs/: .runs/<date>/<folder>
+
+
+def lifecycle_frames(day: dt.date, run_id: str, result: Any) -> dict[str, pl.DataFrame]:
+    """The rows a run of ``day`` leaves in each of ``LIFECYCLE_TABLES`` (a ``RunResult``'s frames, in the
+    tables' column order). Also written with the outputs (``.catalog/``), so a lost catalog can be rebuilt."""
+
+    def as_of(frame: pl.DataFrame, *columns: str | pl.Expr) -> pl.DataFrame:
+        return frame.select(pl.lit(day).alias("as_of_date"), *columns)
+
+    return {
+        "open_items": as_of(
+            result.open_items,
+            *("item_table", "file_id", "line_no", "item_business_date", "channel", "status", "break_id", "used_in"),
+        ),
+        "break_log": as_of(
+            result.breaks,
+            *("break_id", "break_type", "channel", "item_ref", "amount_minor", "currency", "status"),
+            pl.lit(run_id).alias("run_id"),
+        ),
+        "break_closures": result.closed_breaks.select("as_of_date", "break_id", "run_id", "rule_id", "match_id"),
+        "position_log": as_of(
+            result.positions, "counterparty", "currency", "value_date", "net_expected_minor", "received_minor"
+        ),
+        "receipt_log": result.receipts.select("as_of_date", "counterparty", "currency", "value_date", "received_minor"),
+        "run_inputs": as_of(result.intake, "file_id", "channel", "item_table", "row_date", "rows", "late_days"),
+    }
+
+
 class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    @property
+    def home(self) -> Path:
+        """The workspace the catalog belongs to (its journals are under ``journal/`` there)."""
+        return self.path.parent
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -145,10 +196,19 @@ class Catalog:
         return {r[0] for r in rows}
 
     def register_deliveries(
-        self, records: list[FileRecord], observed_at: dt.datetime, events: list[IngestEvent] | None = None
+        self,
+        records: list[FileRecord],
+        observed_at: dt.datetime,
+        events: list[IngestEvent] | None = None,
+        journal_it: bool = True,
     ) -> list[tuple[str, str]]:
         """Register files and the pull's events in one transaction; return (file_id, outcome) per record:
-        'new' or 'duplicate' (same bytes seen before, under this name or another)."""
+        'new' or 'duplicate' (same bytes seen before, under this name or another). The records are
+        journaled first (``journal.FILES``; not when replaying that journal)."""
+        if journal_it:
+            journal.append(
+                self.home, journal.FILES, [{**r.to_dict(), "observed_at": observed_at.isoformat()} for r in records]
+            )
         outcomes: list[tuple[str, str]] = []
         with self.connect() as con:
             con.execute("BEGIN")
@@ -296,6 +356,23 @@ class Catalog:
     def deliveries(self) -> list[dict[str, Any]]:
         return self._dicts("SELECT channel, source_path, file_id, outcome FROM deliveries ORDER BY observed_at", [])
 
+    def file_journal(self) -> list[dict[str, Any]]:
+        """The registered files as ``journal.FILES`` entries (seeding the journal of an older catalog)."""
+        return self._dicts(
+            "SELECT f.file_id, f.channel, f.file_name, f.source_path, f.size_bytes, f.landing_path, "
+            "strftime(f.arrived_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS arrived_at, "
+            "coalesce(o.identity, '') AS remote_identity, '' AS verified_by, "
+            "strftime(f.arrived_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00') AS observed_at "
+            "FROM files f LEFT JOIN remote_objects o ON o.file_id = f.file_id AND o.source_path = f.source_path "
+            "ORDER BY f.arrived_at, f.file_id",
+            [],
+        )
+
+    def status_journal(self) -> list[dict[str, Any]]:
+        """The files' statuses as ``journal.FILE_STATUS`` entries (seeding the journal of an older catalog)."""
+        now = dt.datetime.now(dt.UTC).isoformat()
+        return [{**s.to_dict(), "processed_at": now} for s in self.file_statuses().values()]
+
     # ---- file processing -------------------------------------------------------------------------
     def file_statuses(self, channel: str | None = None) -> dict[str, FileStatus]:
         with self.connect(read_only=True) as con:
@@ -322,7 +399,15 @@ class Catalog:
             for r in rows
         }
 
-    def record_file_statuses(self, statuses: list[FileStatus], processed_at: dt.datetime) -> None:
+    def record_file_statuses(
+        self, statuses: list[FileStatus], processed_at: dt.datetime, journal_it: bool = True
+    ) -> None:
+        if journal_it:
+            journal.append(
+                self.home,
+                journal.FILE_STATUS,
+                [{**s.to_dict(), "processed_at": processed_at.isoformat()} for s in statuses],
+            )
         with self.connect() as con:
             con.execute("BEGIN")
             for s in statuses:
@@ -347,31 +432,46 @@ class Catalog:
             con.execute("COMMIT")
 
     # ---- runs ------------------------------------------------------------------------------------
-    def record_run(
-        self,
-        run_id: str,
-        business_date: dt.date,
-        mode: str,
-        rules_version: str,
-        status: str,
-        started_at: dt.datetime,
-        finished_at: dt.datetime,
-        summary: dict[str, Any],
-    ) -> None:
+    def commit_run(self, run: RunRow, frames: dict[str, pl.DataFrame]) -> None:
+        """The commit point of a run: its row in ``runs`` and what the date's run leaves behind (``frames``,
+        from ``lifecycle_frames``: open items, breaks, closures, positions, receipts, inputs) replace the
+        date's earlier ones in ONE transaction. A crash before it leaves the catalog as it was; after it,
+        ``outputs/<date>`` is switched to ``run.output_folder`` (or the next run completes the switch)."""
         with self.connect() as con:
+            con.execute("BEGIN")
+            for table in LIFECYCLE_TABLES:
+                frame = frames[table]
+                con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [run.business_date])
+                if frame.height:
+                    con.register("frame_src", frame)
+                    con.execute(f"INSERT INTO {table} SELECT * FROM frame_src")
+                    con.unregister("frame_src")
             con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (run_id, business_date, mode, rules_version, status, started_at, finished_at, "
+                "summary, output_folder) VALUES (?, ?, ?, ?, 'published', ?, ?, ?, ?)",
                 [
-                    run_id,
-                    business_date,
-                    mode,
-                    rules_version,
-                    status,
-                    started_at,
-                    finished_at,
-                    json.dumps(summary, sort_keys=True),
+                    run.run_id,
+                    run.business_date,
+                    run.mode,
+                    run.rules_version,
+                    run.started_at,
+                    run.finished_at,
+                    json.dumps(run.summary, sort_keys=True),
+                    run.output_folder,
                 ],
             )
+            failpoint("catalog-commit")  # the transaction is open: a crash here must leave the old state
+            con.execute("COMMIT")
+
+    def published(self) -> dict[dt.date, dict[str, Any]]:
+        """The latest published run of every date: run id, mode and the output folder it was published in
+        (None for runs recorded before output folders were)."""
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT business_date, arg_max(run_id, finished_at), arg_max(output_folder, finished_at), "
+                "arg_max(mode, finished_at) FROM runs WHERE status = 'published' GROUP BY business_date ORDER BY 1"
+            ).fetchall()
+        return {r[0]: {"run_id": r[1], "output_folder": r[2], "mode": r[3]} for r in rows}
 
     def runs(self, business_date: dt.date | None = None) -> list[dict[str, Any]]:
         return self._dicts(
@@ -443,57 +543,58 @@ class Catalog:
             h.receipts = _frame(con, by_value_date.format("received_minor", "receipt_log"), [day])
         return h
 
-    def record_lifecycle(self, day: dt.date, run_id: str, result: Any) -> None:
-        """Replace what the date's run left behind: open items, breaks, closures, positions, receipts."""
-
-        def as_of(frame: pl.DataFrame, *columns: str | pl.Expr) -> pl.DataFrame:
-            return frame.select(pl.lit(day).alias("as_of_date"), *columns)
-
-        breaks = as_of(
-            result.breaks,
-            *("break_id", "break_type", "channel", "item_ref", "amount_minor", "currency", "status"),
-            pl.lit(run_id).alias("run_id"),
-        )
-        open_items = as_of(
-            result.open_items,
-            *("item_table", "file_id", "line_no", "item_business_date", "channel", "status", "break_id", "used_in"),
-        )
-        closures = result.closed_breaks.select("as_of_date", "break_id", "run_id", "rule_id", "match_id")
-        positions = as_of(
-            result.positions, "counterparty", "currency", "value_date", "net_expected_minor", "received_minor"
-        )
-        receipts = result.receipts.select("as_of_date", "counterparty", "currency", "value_date", "received_minor")
-        inputs = as_of(result.intake, "file_id", "channel", "item_table", "row_date", "rows", "late_days")
-        with self.connect() as con:
-            con.execute("BEGIN")
-            for table, frame in (
-                ("open_items", open_items),
-                ("break_log", breaks),
-                ("break_closures", closures),
-                ("position_log", positions),
-                ("receipt_log", receipts),
-                ("run_inputs", inputs),
-            ):
-                con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [day])
-                if frame.height:
-                    con.register("frame_src", frame)
-                    con.execute(f"INSERT INTO {table} SELECT * FROM frame_src")
-                    con.unregister("frame_src")
-            con.execute("COMMIT")
-
     def add_resolution(self, break_id: str, action: str, note: str, resolved_by: str, now: dt.datetime) -> str:
-        """Append a manual resolution to the audit log (never rewritten); return its id."""
+        """Append a manual resolution to the audit log (the journal first, then the catalog; never
+        rewritten); return its id."""
         import hashlib
 
-        with self.connect() as con:
+        with self.connect(read_only=True) as con:
             known = con.execute("SELECT count(*) FROM break_log WHERE break_id = ?", [break_id]).fetchone()
-            if not known or not known[0]:
-                raise KeyError(f"no break {break_id!r} in any run")
-            rid = "R" + hashlib.sha256(f"{break_id}|{action}|{now.isoformat()}".encode()).hexdigest()[:12]
-            con.execute(
-                "INSERT INTO resolutions VALUES (?, ?, ?, ?, ?, ?)", [rid, break_id, action, note, resolved_by, now]
-            )
+        if not known or not known[0]:
+            raise KeyError(f"no break {break_id!r} in any run")
+        rid = "R" + hashlib.sha256(f"{break_id}|{action}|{now.isoformat()}".encode()).hexdigest()[:12]
+        entry = {
+            "resolution_id": rid,
+            "break_id": break_id,
+            "action": action,
+            "note": note,
+            "resolved_by": resolved_by,
+            "recorded_at": now.isoformat(),
+        }
+        journal.append(self.home, journal.RESOLUTIONS, [entry])
+        self.insert_resolutions([entry])
         return rid
+
+    def insert_resolutions(self, entries: list[dict[str, Any]]) -> int:
+        """Resolutions of the journal the catalog does not hold yet (by id); return how many were added."""
+        added = 0
+        with self.connect() as con:
+            con.execute("BEGIN")
+            for e in entries:
+                if con.execute("SELECT 1 FROM resolutions WHERE resolution_id = ?", [e["resolution_id"]]).fetchone():
+                    continue
+                con.execute(
+                    "INSERT INTO resolutions VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        e["resolution_id"],
+                        e["break_id"],
+                        e["action"],
+                        e["note"],
+                        e["resolved_by"],
+                        dt.datetime.fromisoformat(e["recorded_at"]),
+                    ],
+                )
+                added += 1
+            con.execute("COMMIT")
+        return added
+
+    def break_dates(self, break_id: str) -> dict[dt.date, str]:
+        """The dates whose run listed ``break_id``, with its status there."""
+        with self.connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT as_of_date, min(status) FROM break_log WHERE break_id = ? GROUP BY 1 ORDER BY 1", [break_id]
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}
 
     def resolutions(self, break_id: str | None = None) -> list[dict[str, Any]]:
         return self._dicts(

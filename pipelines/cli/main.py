@@ -17,7 +17,10 @@ from rich.table import Table
 from pipelines.cli.options import date_arg
 from pipelines.core import config, money
 from pipelines.core.channels import RulesError
+from pipelines.run.integrity import IntegrityError
 from pipelines.run.lock import EXIT_BUSY, WorkspaceBusy, workspace_lock
+
+EXIT_INTEGRITY = 5  # the workspace is damaged or a predecessor was interrupted: repair first (the message says how)
 
 console = Console()
 if not console.is_terminal:  # a log or a pipe: wide enough for the positions table
@@ -168,14 +171,55 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    from pipelines.run.stages import resolve_break
+    from pipelines.catalog.store import Catalog
+    from pipelines.run.stages import break_dates, resolve_break
 
+    seen = break_dates(args.break_id, args.home)
+    if args.date and args.date not in seen:
+        where = ", ".join(f"{d} ({s})" for d, s in seen.items()) or "no run"
+        console.print(f"[red]{args.break_id} is not a break of {args.date}; it is a break of {where}[/red]")
+        return 1
     try:
         rid = resolve_break(args.break_id, args.action, args.note, args.by, args.home, args.rules)
     except (KeyError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         return 1
+    if seen:
+        last = max(seen)
+        latest = max(Catalog(config.settings(args.home, None).catalog_path).run_dates() or [last])
+        if last != latest or seen[last] != "open":
+            console.print(
+                f"[yellow]warning: {args.break_id} was last listed on {last} ({seen[last]}); the latest run is "
+                f"of {latest}[/yellow]"
+            )
     console.print(f"recorded {rid}: {args.action} of {args.break_id} by {args.by}; later runs and re-runs honour it")
+    return 0
+
+
+def cmd_restage(args: argparse.Namespace) -> int:
+    from pipelines.run.repair import restage
+
+    out = restage(args.home, args.rules, every_file=args.all)
+    console.print(f"restaged {out['restaged']} file(s) from landing")
+    for line in out["changed"]:
+        console.print(f"[yellow]changed since it was first staged (channel settings?):[/yellow] {line}")
+    for line in out["remaining"]:
+        console.print(f"[red]still differs:[/red] {line}")
+    return 1 if out["remaining"] else 0
+
+
+def cmd_catalog_rebuild(args: argparse.Namespace) -> int:
+    from pipelines.run.repair import rebuild_catalog
+
+    out = rebuild_catalog(args.home, args.rules)
+    console.print(
+        f"rebuilt {out['catalog']}: {out['files']} file registration(s), {out['file_statuses']} file status(es), "
+        f"{out['runs']} published run(s), {out['resolutions']} resolution(s)"
+    )
+    if out["previous_catalog"]:
+        console.print(f"the previous catalog is kept as {out['previous_catalog']}")
+    for line in out["dates_not_rebuilt"]:
+        console.print(f"[yellow]{line}[/yellow]")
     return 0
 
 
@@ -246,7 +290,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             console.print(f"[red]no channel {args.channel!r}; known: {', '.join(sorted(channels))}[/red]")
             return 2
         channel = channels[args.channel]
-    return main_inspect(args.file, args.format, channel)
+    return main_inspect(args.file, args.format, channel, args.rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,7 +330,17 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--action", required=True, choices=["write_off", "manual_match", "accept", "reopen"])
     res.add_argument("--note", required=True)
     res.add_argument("--by", required=True)
+    res.add_argument("--date", type=date_arg, help="refuse unless the break is one of this business date's")
     res.set_defaults(func=cmd_resolve)
+
+    rst = sub.add_parser("restage", help="rebuild staging from landing where it lost or changed rows")
+    rst.add_argument("--all", action="store_true", help="every registered file, not only the damaged ones")
+    rst.set_defaults(func=cmd_restage)
+
+    cat = sub.add_parser("catalog", help="the workspace's catalog")
+    cat_sub = cat.add_subparsers(dest="catalog_command", required=True)
+    reb = cat_sub.add_parser("rebuild", help="a new catalog from landing, the published outputs and the journals")
+    reb.set_defaults(func=cmd_catalog_rebuild)
 
     cov = sub.add_parser("coverage", help="every staged row per channel and date, and the run that took it")
     cov.add_argument("--date", type=date_arg, help="as of this business date (default: the latest run)")
@@ -296,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("file")
     insp.add_argument("--format", help="format name (default: detected from the content, or the channel's)")
     insp.add_argument("--channel", help="read it as this channel does (time zone, cut-off, CSV options, format)")
+    insp.add_argument(
+        "--rows", type=int, default=0, metavar="N", help="also print the first N canonical rows the file gives"
+    )
     insp.set_defaults(func=cmd_inspect)
 
     rules = sub.add_parser("rules", help="rule files")
@@ -312,8 +369,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.connections:
-        import os
-
         os.environ["RECON_CONNECTIONS"] = str(Path(args.connections).resolve())
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -327,6 +382,27 @@ def main(argv: list[str] | None = None) -> int:
     except WorkspaceBusy as exc:  # another run (or resolution) has the workspace: one line, no traceback
         print(f"recon: {exc}", file=sys.stderr, flush=True)
         return EXIT_BUSY
+    except IntegrityError as exc:  # the workspace needs a repair first: the message names the command
+        print(f"recon: {exc}", file=sys.stderr, flush=True)
+        return EXIT_INTEGRITY
+    except KeyboardInterrupt:
+        print("recon: interrupted", file=sys.stderr, flush=True)
+        return 130
+    except Exception as exc:  # disk full, read-only workspace, a bug: one line; -v (or RECON_TRACEBACK=1) shows where
+        if args.verbose or os.environ.get("RECON_TRACEBACK"):
+            raise
+        home = config.settings(args.home, None).home
+        print(f"recon: {one_line(exc)} (workspace {home}; -v shows the traceback)", file=sys.stderr, flush=True)
+        return 1
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type, its message's first line, and the file it names (OSError)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 if __name__ == "__main__":

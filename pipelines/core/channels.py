@@ -93,6 +93,35 @@ class Deliveries(BaseModel):
         return _known_calendar(value)
 
 
+class DateWindow(BaseModel):
+    """The plausible own dates of a channel's rows, around the business date of the run that reads them: a row
+    with a date outside ``[run date - days_before, run date + days_after]`` (a year 9999 or 1970 from a
+    broken export) is quarantined, naming the file, line, field, value and this window, instead of moving
+    out of the day unseen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days_before: int = Field(
+        400, ge=0, le=36_600, description="days before the run's business date a row's date may lie, at most"
+    )
+    days_after: int = Field(
+        31, ge=0, le=3_660, description="days after the run's business date a row's date may lie, at most"
+    )
+
+    def bounds(self, day: dt.date) -> tuple[dt.date, dt.date]:
+        """The first and last plausible date for the run of ``day``."""
+        return day - dt.timedelta(days=self.days_before), day + dt.timedelta(days=self.days_after)
+
+
+class ReferenceLimits(BaseModel):
+    """What a reference (order id, PSP reference, end-to-end id, payout id...) may hold: no control or
+    invisible formatting character, at most ``max_chars`` characters; a row breaking this is quarantined."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_chars: int = Field(256, ge=1, le=100_000, description="characters a reference may have, at most")
+
+
 class CsvOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -267,6 +296,8 @@ class Channel(BaseModel):
     currency: str | None = None
     settlement: Settlement = Settlement()
     deliveries: Deliveries | None = Field(None, description="expected files per business day (completeness)")
+    dates: DateWindow = Field(DateWindow(), description="plausible own dates of the rows, around the run's date")
+    references: ReferenceLimits = Field(ReferenceLimits(), description="what a reference field may hold")
     csv: CsvOptions = CsvOptions()
 
     @field_validator("move_after_download")

@@ -10,13 +10,16 @@ minor units of the currency (03, else 02, else USD).
 What real files do, and how it is read: records end with ``/`` or not (then the line ends them); several
 records on one physical line (``.../ 16,...``); a record broken across physical lines (a line that does
 not start with a record code continues the previous one); ``88`` continues the previous record's fields
-(03) or its text (16); text with commas in the last field of a 16; non-standard times like ``14:59:35``.
-KEY: value pairs in 16/88 text (``EREF:``, ``DBNM:``, ``CRNM:``, ``REMI:``) fill the references.
+(03) or its text (16): a 16 that ends before its text (``/`` right after the customer reference) has the
+text on its 88s, which fills ``remittance_info``, never a reference; text with commas in the last field of
+a 16; non-standard times like ``14:59:35``. KEY: value pairs in 16/88 text (``EREF:``, ``DBNM:``,
+``CRNM:``, ``TRID:``) fill ``end_to_end_id``, ``counterparty_name`` and ``transaction_id``.
 
 Control totals, a failure rejects the file with the figures: the account trailer (49) total is the sum of
 every amount of the account's 03 and 16 records and its record count counts 03 to 49 with the 88s; the
 group trailer (98) holds the sum of its accounts' totals, their number and its records (02 to 98); the
-file trailer (99) the sum of the groups' totals, their number and all records.
+file trailer (99) the sum of the groups' totals, their number and all records. Each is reported
+(``controls``): passed per trailer level, and a record count the trailer does not give as skipped.
 
 The parser is written here: the BAI2 library tried does not give line numbers, and fails on three of the
 six corpus files (funds type D, several records on one line, record counts).
@@ -33,14 +36,16 @@ from typing import Any
 import polars as pl
 
 from pipelines.core import money
+from pipelines.formats import controls as ctl
 from pipelines.formats import csvutil
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
+from pipelines.formats.base import FileRejected, ParseContext, finish, split_valid
 
 TABLE = "bank_statement_lines"
 CONTROL_TOTALS = "account (49), group (98) and file (99) control totals and record counts"
 MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_CURRENCY = "USD"
 CODES = ("01", "02", "03", "16", "49", "88", "98", "99")
+LEVELS = {"49": "account", "98": "group", "99": "file"}
 _RECORD_START = re.compile(r"^(01|02|03|16|49|88|98|99),")
 _SPLIT = re.compile(r"(?<=/)\s*(?=(?:01|02|03|16|49|88|98|99),)")
 _KEYS = re.compile(r"\b(EREF|CREF|DBNM|CRNM|REMI|ENDT|TRID|IDNM|DACT|CACT|DABA|CABA|DBIC):\s*")
@@ -83,7 +88,13 @@ def _records(text: str) -> list[_Record]:
                 raise FileRejected(f"line {number}: 88 continuation with no record before it")
             last = records[-1]
             if last.code == "16":
-                last.fields[-1] = (last.fields[-1].rstrip() + " " + rest.strip()).strip()
+                # the text is the last field of a 16, after its funds type's fields and the two references;
+                # a 16 that ended before its text has it on the 88s that follow
+                text_at = 5 + _funds_extra(last.fields, 2)
+                if len(last.fields) <= text_at:
+                    last.fields.extend([""] * (text_at - len(last.fields)) + [rest.strip()])
+                else:
+                    last.fields[-1] = (last.fields[-1].rstrip() + " " + rest.strip()).strip()
             else:
                 last.fields.extend(rest.split(","))
             last.physical += 1
@@ -147,33 +158,71 @@ def _keyed(text: str) -> dict[str, str]:
 
 @dataclass
 class _Totals:
-    errors: list[str] = field(default_factory=list)
+    """The control checks of the trailers: each trailer's total and record count, passed or failed; a count the
+    trailer does not give is skipped."""
 
-    def check(self, what: str, line: int, stated: int, computed: int, count_stated: int, count: int) -> None:
+    checks: list[ctl.Check] = field(default_factory=list)
+    passed: dict[str, int] = field(default_factory=dict)  # what -> trailers whose checks passed
+
+    def check(
+        self, level: str, what: str, line: int, stated: int, computed: int, count_stated: int | None, count: int
+    ) -> None:
+        where = f"{what} (line {line})"
+        ok = True
         if stated != computed:
-            self.errors.append(
-                f"{what} (line {line}) states control total {stated} but its amounts add up to {computed} "
-                f"(difference {stated - computed}, in minor units)"
+            ok = False
+            self.checks.append(
+                ctl.failed(
+                    "control total",
+                    where,
+                    f"{where} states control total {stated} but its amounts add up to {computed} "
+                    f"(difference {stated - computed}, in minor units)",
+                )
             )
-        if count_stated != count:
-            self.errors.append(f"{what} (line {line}) states {count_stated} records but {count} are present")
+        if count_stated is None:
+            self.checks.append(ctl.skipped("record count", where, "the trailer gives no record count"))
+        elif count_stated != count:
+            ok = False
+            self.checks.append(
+                ctl.failed("record count", where, f"{where} states {count_stated} records but {count} are present")
+            )
+        if ok:
+            self.passed[level] = self.passed.get(level, 0) + 1
 
     def trailer(self, what: str, rec: _Record, total_what: str, total: int, count_at: int, count: int) -> None:
         """A 49, 98 or 99 trailer: its control total (field 1) and record count (field ``count_at``, else none)."""
         f = rec.fields
         stated = _int(f[0], total_what, rec.line)
-        count_stated = _int(f[count_at], "record count", rec.line) if len(f) > count_at else count
-        self.check(what, rec.line, stated, total, count_stated, count)
+        count_stated = _int(f[count_at], "record count", rec.line) if len(f) > count_at else None
+        self.check(LEVELS[rec.code], what, rec.line, stated, total, count_stated, count)
 
     def members(self, what: str, rec: _Record, noun: str, count: int) -> None:
         """A 98 or 99 trailer's number of accounts or groups (field 2), when given."""
         f = rec.fields
         if len(f) > 1 and _int(f[1], f"number of {noun}", rec.line) != count:
-            self.errors.append(f"{what} (line {rec.line}) states {f[1]} {noun} but {count} are present")
+            where = f"{what} (line {rec.line})"
+            self.checks.append(
+                ctl.failed(f"number of {noun}", where, f"{where} states {f[1]} {noun} but {count} are present")
+            )
+
+    def all(self) -> list[ctl.Check]:
+        """One passed check per trailer level (account, group, file), then the failed and skipped ones."""
+        what = "the amounts and records add up to what the trailer states"
+        return [ctl.passed("control total and record count", _trailers(k, n), what) for k, n in self.passed.items()] + (
+            self.checks
+        )
 
 
-def read(text: str) -> tuple[pl.DataFrame, list[str]]:
-    """Rows of every 16 record (String columns) and the control-total errors."""
+def _trailers(level: str, n: int) -> str:
+    """'3 account trailers (49)', '1 group trailer (98)', 'file trailer (99)'."""
+    code = {v: k for k, v in LEVELS.items()}[level]
+    if level == "file":
+        return f"file trailer ({code})"
+    return f"{n} {level} trailer{'' if n == 1 else 's'} ({code})"
+
+
+def read(text: str) -> tuple[pl.DataFrame, list[ctl.Check]]:
+    """Rows of every 16 record (String columns) and the control checks (passed, skipped or failed)."""
     records = _records(text)
     if not records or records[0].code != "01":
         raise FileRejected("not a BAI2 file: the first record is not a 01 file header")
@@ -281,7 +330,7 @@ def read(text: str) -> tuple[pl.DataFrame, list[str]]:
             raise FileRejected(f"line {rec.line}: unknown record code {rec.code!r}")
     if state != "done":
         raise FileRejected("file is truncated: no 99 file trailer after the last record")
-    return pl.DataFrame(rows, schema={n: pl.String() for n in rows} | {"line_no": pl.Int64()}), totals.errors
+    return pl.DataFrame(rows, schema={n: pl.String() for n in rows} | {"line_no": pl.Int64()}), totals.all()
 
 
 def _record_type() -> pl.Expr:
@@ -297,14 +346,13 @@ def _record_type() -> pl.Expr:
     )
 
 
-def parse(path: Path, ctx: ParseContext) -> ParseResult:
-    frame, errors = read(csvutil.read_text(path, ctx.channel.csv.encoding, "BAI2", MAX_BYTES))
-    if errors:
-        raise FileRejected("control totals do not agree: " + "; ".join(errors))
+def parse(path: Path, ctx: ParseContext) -> ctl.CheckedResult:
+    frame, controls = read(csvutil.read_text(path, ctx.channel.csv.encoding, "BAI2", MAX_BYTES))
+    ctl.reject_failures(controls, "control totals do not agree: ")
     code = pl.col("_type").cast(pl.Int64, strict=False)
     amount = pl.col("_amt").str.strip_chars()
     keyed = pl.col("remittance_info").map_elements(
-        lambda t: _keyed(t), return_dtype=pl.Struct({k: pl.String() for k in ("EREF", "DBNM", "CRNM", "REMI")})
+        lambda t: _keyed(t), return_dtype=pl.Struct({k: pl.String() for k in ("EREF", "DBNM", "CRNM", "REMI", "TRID")})
     )
     frame = frame.with_columns(
         pl.when(amount.str.contains(r"^\d+$")).then(amount.cast(pl.Int64, strict=False)).alias("amount_minor"),
@@ -324,6 +372,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         pl.col("_type").alias("bank_tx_code"),
         _record_type().alias("record_type"),
         pl.col("_keyed").struct.field("EREF").alias("end_to_end_id"),
+        pl.col("_keyed").struct.field("TRID").str.extract(r"^(\S+)").alias("transaction_id"),
         pl.when(pl.col("direction") == "credit")
         .then(pl.col("_keyed").struct.field("DBNM"))
         .otherwise(pl.col("_keyed").struct.field("CRNM"))
@@ -353,4 +402,4 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     good, rejects = split_valid(
         frame, checks, raw=pl.col("_raw"), amount=pl.col("amount_minor"), currency=pl.col("_ccy")
     )
-    return finish(TABLE, good, rejects, ctx, frame.height)
+    return ctl.with_checks(finish(TABLE, good, rejects, ctx, frame.height), controls)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar, cast
@@ -64,6 +65,32 @@ def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
 
 
+#: characters no reference may hold: C0 and C1 controls (NUL, TAB, CR, LF, ESC...), DEL, and the invisible
+#: formatting characters that make two references look equal when they are not (zero-width spaces and
+#: joiners, direction marks and overrides, line and paragraph separators, word joiner, byte-order mark)
+CONTROL_CHARS = "\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+CONTROL_PATTERN = r"[\x00-\x1F\x7F-\x9F\x{200B}-\x{200F}\x{2028}-\x{202E}\x{2060}-\x{2064}\x{2066}-\x{2069}\x{FEFF}]"
+_CONTROL = re.compile(f"[{CONTROL_CHARS}]")
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte kept by ``surrogateescape``
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """``text`` as it may appear in a message, a log line or a terminal: control and invisible characters
+    (and undecodable bytes of a ``surrogateescape`` name) as ``\\xNN`` / ``\\uNNNN`` escapes, the rest as it is;
+    longer than ``limit`` characters, cut with ``...`` and its length."""
+    out = _SURROGATE.sub(_escaped, _CONTROL.sub(_escaped, text))
+    if len(out) <= limit:
+        return out
+    return f"{out[:limit]}... ({len(text)} characters)"
+
+
 def read_limited(path: Path, what: str, max_bytes: int) -> bytes:
     """The file's bytes; rejected when above ``max_bytes`` (``what`` names the format) or blank."""
     size = path.stat().st_size
@@ -113,8 +140,10 @@ def split_valid(
     come back as the frame came in: a lazy frame stays lazy, to be fused with the steps that follow.
 
     Every check is evaluated on every row, once; the reject rows' record text, amount and currency are
-    only evaluated on the rejected rows.
+    only evaluated on the rejected rows. One check is added to every parser's: a record holding a NUL byte
+    is rejected (field ``record``), whichever field the byte is in, even one the format does not read.
     """
+    checks = {**checks, RECORD_FIELD: nul_in_record(raw)} if RECORD_FIELD not in checks else checks
     names: list[str] = [f"__err_{i}" for i in range(len(checks))]
     bad_mask = pl.any_horizontal([pl.col(n).is_not_null() for n in names]) if names else pl.lit(False)
     flagged: pl.DataFrame = (
@@ -150,6 +179,15 @@ def split_valid(
     rejects = pl.concat(parts) if parts else empty_rejects()
     valid = good if isinstance(frame, pl.LazyFrame) else good.collect()
     return cast(_Frame, valid), rejects.sort("line_no", "field")
+
+
+RECORD_FIELD = "record"  # the field named by a reject about the record as a whole
+
+
+def nul_in_record(raw: pl.Expr) -> pl.Expr:
+    """Reason when the record text holds a NUL byte (never part of a valid record of any format)."""
+    at = raw.cast(pl.String).str.find("\x00", literal=True)
+    return pl.when(at.is_not_null()).then(pl.format("NUL byte (\\x00) in the record, at byte {}", at + 1))
 
 
 def required(expr: pl.Expr, field: str) -> pl.Expr:

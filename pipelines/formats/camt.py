@@ -11,12 +11,22 @@ transaction's amount and direction, with the entry's amount in ``entry_amount_mi
 without breakdown stays one row, a batch with breakdown becomes its transactions, a netted batch
 (credits and debits in one entry) keeps each transaction's own direction.
 
-Control totals, any failure rejects the file with the figures:
-- per statement (camt.052/053): opening (OPBD, else PRCD or ITBD) + booked credits - booked debits
-  = closing (CLBD, else ITBD), when both balances are complete and in the entries' currency and every
-  booked entry is readable (an unreadable one is rejected as a row; the sum is then unknown);
+Control totals, each reported as passed, skipped (with why) or failed (``controls``); a failure rejects
+the file with the figures:
+- per statement (camt.052/053) and currency of its balances: opening (OPBD, else PRCD or ITBD) + booked
+  credits - booked debits in that currency = closing (CLBD, else ITBD). A balance without ``CdtDbtInd`` is
+  a credit, as ISO 20022 practice reads it (a leading '-' a debit). Opening and closing balances in
+  different currencies, or an unreadable balance, reject the file (as MT940 does). Skipped: a statement
+  without an opening or a closing balance, a sum with an unreadable entry (rejected as a row), entries in
+  a currency the statement gives no balances in;
 - per entry with a breakdown: the transactions' signed amounts add up to the entry's signed amount,
-  and their number equals the batch's ``NbOfTxs`` and amount its ``TtlAmt`` when these are given.
+  and their number equals the batch's ``NbOfTxs`` and amount its ``TtlAmt`` when these are given
+  (skipped when a transaction is in another currency or unreadable).
+A message without any statement, report or notification is refused.
+
+Amount details (``AmtDtls`` of the transaction, else of the entry): the instructed amount (else a
+transaction amount in another currency than the row's) is ``original_amount_minor``/``original_currency``;
+the first ``CcyXchg/XchgRate`` is ``exchange_rate`` as written (see ``iso20022.AmountDetails``).
 
 Dates: ``booking_date`` is ``BookgDt``. An entry without one (always allowed for the unbooked statuses
 PDNG, INFO and FUTR, which never count in the balance; missing from some real booked files too) takes
@@ -35,8 +45,9 @@ from xml.etree.ElementTree import Element
 import polars as pl
 
 from pipelines.core import money
+from pipelines.formats import controls as ctl
 from pipelines.formats import iso20022 as x
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
+from pipelines.formats.base import FileRejected, ParseContext, finish, split_valid
 
 TABLE = "bank_statement_lines"
 
@@ -44,6 +55,7 @@ MESSAGES = {"052": "BkToCstmrAcctRpt", "053": "BkToCstmrStmt", "054": "BkToCstmr
 CONTAINERS = {"052": "Rpt", "053": "Stmt", "054": "Ntfctn"}
 OPENING_CODES = ("OPBD", "PRCD", "ITBD")
 CLOSING_CODES = ("CLBD", "ITBD")
+BALANCE_CODES = frozenset(OPENING_CODES + CLOSING_CODES)
 UNBOOKED_STATUSES = ("PDNG", "INFO", "FUTR")
 DIRECTIONS = {"CRDT": "credit", "DBIT": "debit"}
 FEE_SUBFAMILIES = ("CHRG", "COMM", "FEES", "CHRI", "SVCH")
@@ -97,11 +109,20 @@ class _Balance:
     amount: x.Amount
     indicator: str | None
 
-    def signed_minor(self) -> int | None:
-        minor = self.amount.minor()
-        if minor is None or self.indicator not in DIRECTIONS:
-            return None
-        return -minor if self.indicator == "DBIT" else minor
+    def signed(self) -> tuple[int | None, str | None]:
+        """Signed minor units, or why they cannot be read. Without ``CdtDbtInd`` the balance is a credit, as
+        ISO 20022 practice reads an unsigned balance (a leading '-' makes it a debit)."""
+        value, ccy = self.amount.value, self.amount.currency
+        if value is None or ccy is None:
+            return None, f"{self.code} balance has no {'amount' if value is None else 'currency (Amt/@Ccy)'}"
+        negative = self.indicator is None and value.startswith("-")
+        try:
+            minor = money.to_minor(value[1:] if negative else value, ccy, signed=False)
+        except (ValueError, ArithmeticError) as exc:
+            return None, f"{self.code} balance amount '{value}' {ccy} is not valid: {exc}"
+        if self.indicator is not None and self.indicator not in DIRECTIONS:
+            return None, f"{self.code} balance CdtDbtInd '{self.indicator}' is neither CRDT nor DBIT"
+        return (-minor if negative or self.indicator == "DBIT" else minor), None
 
 
 @dataclass
@@ -113,12 +134,16 @@ class _Container:
     created: str | None
     balances: list[_Balance] = field(default_factory=list)
 
-    def balance(self, codes: tuple[str, ...]) -> _Balance | None:
+    def balance(self, codes: tuple[str, ...], currency: str | None) -> _Balance | None:
+        """The balance of the first of ``codes`` that the container gives in ``currency``."""
         for code in codes:
             for bal in self.balances:
-                if bal.code == code:
+                if bal.code == code and bal.amount.currency == currency:
                     return bal
         return None
+
+    def scope(self, index: int) -> str:
+        return f"statement {self.container_id or f'#{index + 1}'} (account {self.account_id})"
 
 
 def _container(elem: Element) -> _Container:
@@ -164,8 +189,6 @@ def _tx_fields(elem: Element) -> dict[str, Any]:
     tx = x.Flat(elem)
     cref, cref_type = x.creditor_reference(elem) if tx.has("RmtInf/Strd/CdtrRefInf") else (None, None)
     charges = _charges(elem) if tx.has("Chrgs") else (None, None, None)
-    instructed = tx.amount("AmtDtls/InstdAmt/Amt")
-    rate = tx.text("AmtDtls/InstdAmt/CcyXchg/XchgRate", "AmtDtls/TxAmt/CcyXchg/XchgRate", "AmtDtls/CcyXchg/XchgRate")
     return {
         "customer_reference": x.reference(tx.text("Refs/InstrId")),
         "transaction_id": x.reference(tx.text("Refs/TxId")),
@@ -181,9 +204,7 @@ def _tx_fields(elem: Element) -> dict[str, Any]:
         "creditor_reference_type": cref_type,
         "return_reason": tx.text("RtrInf/Rsn/Cd", "RtrInf/Rsn/Prtry"),
         "_tx_charges": charges,
-        "_orig_amt": instructed.value,
-        "original_currency": instructed.currency,
-        "_rate": rate,
+        "_tx_fx": x.AmountDetails.of(tx),
         "_settled": tx.text("RltdDts/IntrBkSttlmDt"),
         "_tx_btc": tx.bank_tx_code(),
         "_tx_amount": tx.amount("Amt") if tx.text("Amt") else tx.amount("AmtDtls/TxAmt/Amt"),
@@ -215,6 +236,8 @@ class _Reader:
         self.entries = x.LineLocator(data, "Ntry")
         self.txs = x.LineLocator(data, "TxDtls")
         self.breakdown_errors: list[str] = []
+        self.breakdowns_added_up = 0
+        self.breakdowns_skipped: list[ctl.Check] = []
 
     def add(self, row: dict[str, Any]) -> None:
         for name, values in self.columns.items():
@@ -268,9 +291,11 @@ class _Reader:
         if not breakdown:
             tx = _merge(details)
             charges = (chrg, chrg_ccy, chrg_err) if chrg is not None or chrg_err else tx.get("_tx_charges")
+            fx_details = [*(d["_tx_fx"] for d in details), x.AmountDetails.of(flat)]
             self.add(
                 base
                 | {k: v for k, v in tx.items() if not k.startswith("_tx") and k != "_settled" and v is not None}
+                | x.fx_fields(amt.currency, fx_details, [a for a, _ in amounts])
                 | {
                     "line_no": line,
                     "_raw": raw,
@@ -293,6 +318,7 @@ class _Reader:
             self.add(
                 base
                 | {k: v for k, v in tx.items() if not k.startswith("_tx") and v is not None}
+                | x.fx_fields(tx_amt.currency, [tx["_tx_fx"]], [])
                 | {
                     "line_no": tx_line,
                     "_raw": tx_raw,
@@ -327,15 +353,21 @@ class _Reader:
             self.breakdown_errors.append(f"{where}: batch NbOfTxs is {nb_txs} but {len(amounts)} TxDtls are given")
         entry_minor = amt.minor()
         if entry_minor is None or cdi not in DIRECTIONS or amt.currency is None:
-            return  # the entry's own row checks report it
+            why = "the entry's amount or direction is unreadable (its rows are rejected), so there is no sum to compare"
+            self.breakdowns_skipped.append(ctl.skipped("batch breakdown", where, why))
+            return
         signed = 0
         unsigned = 0
         for tx_amt, tx_cdi in amounts:
             minor = tx_amt.minor()
-            if minor is None or tx_amt.currency != amt.currency:
-                return  # unreadable or foreign-currency transaction: no sum possible (row check reports it)
             direction = tx_cdi or cdi
-            if direction not in DIRECTIONS:
+            if minor is None or tx_amt.currency != amt.currency or direction not in DIRECTIONS:
+                why = (
+                    f"a transaction is in {tx_amt.currency}, the entry in {amt.currency}: no sum in one currency"
+                    if minor is not None and direction in DIRECTIONS
+                    else "a transaction's amount or direction is unreadable (that row is rejected)"
+                )
+                self.breakdowns_skipped.append(ctl.skipped("batch breakdown", where, why))
                 return
             signed += -minor if direction == "DBIT" else minor
             unsigned += minor
@@ -354,10 +386,21 @@ class _Reader:
                 f"{money.format_minor(entry_minor, ccy)} nor the sum of its transactions "
                 f"{money.format_minor(unsigned, ccy)}"
             )
+        self.breakdowns_added_up += 1
+
+    def breakdown_checks(self) -> list[ctl.Check]:
+        checks = list(self.breakdowns_skipped)
+        if self.breakdowns_added_up:
+            n = self.breakdowns_added_up
+            what = "the signed sum of its transactions (and to NbOfTxs and TtlAmt where given)"
+            scope = f"{n} batch {'entry' if n == 1 else 'entries'}"
+            checks.insert(0, ctl.passed("batch breakdown", scope, f"each adds up to {what}"))
+        return checks
 
 
-def read(data: bytes, kind: str) -> tuple[pl.DataFrame, list[_Container]]:
-    """Stream the message: one row per entry or transaction (String columns) and the containers."""
+def read(data: bytes, kind: str) -> tuple[pl.DataFrame, list[_Container], list[ctl.Check]]:
+    """Stream the message: one row per entry or transaction (String columns), the containers and the batch
+    breakdown checks (passed or skipped: a breakdown that does not add up rejects the file)."""
     message, container = MESSAGES[kind], CONTAINERS[kind]
     reader = _Reader(data)
     seen_root = False
@@ -386,6 +429,8 @@ def read(data: bytes, kind: str) -> tuple[pl.DataFrame, list[_Container]]:
         raise FileRejected(f"not a camt.{kind} message: no {message} element{hint}")
     if pending:
         raise FileRejected(f"<Ntry> outside a <{container}> element")
+    if not reader.containers:
+        raise FileRejected(f"camt.{kind} message has no <{container}> element: nothing is reported in it")
     reader.entries.finish()
     reader.txs.finish()
     if reader.breakdown_errors:
@@ -393,55 +438,109 @@ def read(data: bytes, kind: str) -> tuple[pl.DataFrame, list[_Container]]:
     schema = (
         {n: pl.String() for n in _STRING_FIELDS} | {n: pl.Int64() for n in _INT_FIELDS} | {"reversal": pl.Boolean()}
     )
-    return pl.DataFrame(reader.columns, schema=schema), reader.containers
+    return pl.DataFrame(reader.columns, schema=schema), reader.containers, reader.breakdown_checks()
 
 
-def _check_balances(frame: pl.DataFrame, containers: list[_Container]) -> None:
-    """Opening + booked credits - booked debits = closing, per statement with complete balances."""
+def _entry_sums(frame: pl.DataFrame) -> dict[tuple[int, str | None], dict[str, Any]]:
+    """Per (statement, currency) of the booked entries: credits, debits, and the line of an unreadable entry."""
     entries = frame.unique("_entry", keep="first", maintain_order=True)
     booked = entries.filter(~pl.col("_sts").is_in(list(UNBOOKED_STATUSES)) | pl.col("_sts").is_null())
     minor, error = money.parse_minor(pl.col("_entry_amt_all"), pl.col("_entry_ccy"), signed=False, accounting=False)
-    per_stmt = {
-        row["_stmt"]: row
+    # An unreadable or negative amount is rejected on its own row; the sum is then unknown.
+    readable = (
+        money.currency_error(pl.col("_entry_ccy")).is_null()
+        & pl.col("_e").is_null()
+        & pl.col("_m").is_not_null()
+        & (pl.col("_m") >= 0)
+        & pl.col("_entry_cdi").is_in(list(DIRECTIONS))
+    )
+    return {
+        (row["_stmt"], row["_entry_ccy"]): row
         for row in booked.with_columns(pl.coalesce("_entry_amt", "_amt").alias("_entry_amt_all"))
         .with_columns(minor.alias("_m"), error.alias("_e"))
-        .group_by("_stmt")
+        .group_by("_stmt", "_entry_ccy")
         .agg(
             pl.col("_m").filter(pl.col("_entry_cdi") == "CRDT").sum().alias("credits"),
             pl.col("_m").filter(pl.col("_entry_cdi") == "DBIT").sum().alias("debits"),
-            # An unreadable or negative amount is rejected on its own row; the sum is then unknown.
-            (
-                pl.col("_e").is_null()
-                & pl.col("_m").is_not_null()
-                & (pl.col("_m") >= 0)
-                & pl.col("_entry_cdi").is_in(list(DIRECTIONS))
-            )
-            .all()
-            .alias("readable"),
-            pl.col("_entry_ccy").unique().alias("currencies"),
+            pl.col("line_no").filter(~readable).first().alias("unreadable"),
+            pl.len().alias("entries"),
         )
         .iter_rows(named=True)
     }
+
+
+def _balance_checks(frame: pl.DataFrame, containers: list[_Container]) -> list[ctl.Check]:
+    """Opening + booked credits - booked debits = closing, per statement and currency of its balances.
+
+    A balance without ``CdtDbtInd`` is a credit (see ``_Balance.signed``). Each currency in which the statement
+    gives both an opening and a closing balance is checked on the booked entries in that currency. Opening and
+    closing balances in different currencies reject the file (as MT940 does), and so does a balance that cannot
+    be read. The check is skipped, with the reason, when the statement lacks the balances or an entry's amount
+    is unreadable (that row is rejected), and for entries in a currency without balances.
+    """
+    sums = _entry_sums(frame)
+    checks: list[ctl.Check] = []
     for index, stmt in enumerate(containers):
-        opening, closing = stmt.balance(OPENING_CODES), stmt.balance(CLOSING_CODES)
-        if opening is None or closing is None or opening is closing:
+        scope = stmt.scope(index)
+        currencies = list(dict.fromkeys(b.amount.currency for b in stmt.balances if b.code in BALANCE_CODES))
+        opened = [ccy for ccy in currencies if stmt.balance(OPENING_CODES, ccy)]
+        closed = [ccy for ccy in currencies if stmt.balance(CLOSING_CODES, ccy)]
+        pending = {ccy for (i, ccy) in sums if i == index}
+        if not opened or not closed:
+            ends = (("opening (OPBD, PRCD or ITBD)", opened), ("closing (CLBD or ITBD)", closed))
+            missing = " and no ".join(end for end, given in ends if not given)
+            checks.append(ctl.skipped("balance", scope, f"the statement gives no {missing} balance"))
             continue
-        open_minor, close_minor = opening.signed_minor(), closing.signed_minor()
-        ccy = opening.amount.currency
-        if open_minor is None or close_minor is None or ccy is None or ccy != closing.amount.currency:
+        if None in currencies:
+            checks.append(ctl.failed("balance", scope, f"{scope}: a balance has no currency (Amt/@Ccy)"))
             continue
-        row = per_stmt.get(index, {"credits": 0, "debits": 0, "readable": True, "currencies": [ccy]})
-        if not row["readable"] or any(c != ccy for c in row["currencies"]):
+        if set(opened) != set(closed):
+            detail = f"{scope}: opening balance in {', '.join(map(str, opened))} but closing balance in "
+            checks.append(ctl.failed("balance", scope, detail + ", ".join(map(str, closed))))
             continue
-        credits, debits = int(row["credits"] or 0), int(row["debits"] or 0)
-        computed = open_minor + credits - debits
-        if computed != close_minor:
-            f = [money.format_minor(m, ccy) for m in (open_minor, credits, debits, computed, close_minor)]
-            raise FileRejected(
-                f"statement {stmt.container_id or f'#{index + 1}'} (account {stmt.account_id}): "
-                f"opening balance {f[0]} + credits {f[1]} - debits {f[2]} = {f[3]} {ccy}, but the closing "
-                f"balance is {f[4]} {ccy} (difference {money.format_minor(close_minor - computed, ccy)})"
-            )
+        # an unreadable entry (its row is rejected) leaves every sum of its statement unknown
+        lines = [row["unreadable"] for (i, _), row in sums.items() if i == index and row["unreadable"] is not None]
+        for ccy in opened:
+            pending.discard(ccy)
+            checks.append(_balance_check(stmt, index, str(ccy), sums.get((index, ccy)), min(lines, default=None)))
+        for ccy in sorted(p for p in pending if p is not None):  # (one without a currency is unreadable)
+            n = sums[(index, ccy)]["entries"]
+            what = f"{n} booked entr{'y' if n == 1 else 'ies'} in {ccy}"
+            checks.append(ctl.skipped("balance", scope, f"{what}, a currency in which the statement gives no balance"))
+    return checks
+
+
+def _balance_check(
+    stmt: _Container, index: int, ccy: str, row: dict[str, Any] | None, unreadable: int | None
+) -> ctl.Check:
+    scope = stmt.scope(index)
+    opening, closing = stmt.balance(OPENING_CODES, ccy), stmt.balance(CLOSING_CODES, ccy)
+    assert opening is not None and closing is not None
+    if opening is closing:
+        return ctl.skipped("balance", scope, f"the only {ccy} balance is {opening.code}: no opening and closing pair")
+    (open_minor, open_error), (close_minor, close_error) = opening.signed(), closing.signed()
+    if open_minor is None or close_minor is None:
+        return ctl.failed("balance", scope, f"{scope}: {open_error or close_error}")
+    row = row or {"credits": 0, "debits": 0}
+    if unreadable is not None:
+        why = f"the booked entry on line {unreadable} has no readable amount, currency or direction (it is rejected)"
+        return ctl.skipped("balance", scope, why + ": no sum")
+    credits, debits = int(row["credits"] or 0), int(row["debits"] or 0)
+    computed = open_minor + credits - debits
+    f = [money.format_minor(m, ccy) for m in (open_minor, credits, debits, computed, close_minor)]
+    if computed != close_minor:
+        return ctl.failed(
+            "balance",
+            scope,
+            f"{scope}: opening balance {f[0]} + credits {f[1]} - debits {f[2]} = {f[3]} {ccy}, but the closing "
+            f"balance is {f[4]} {ccy} (difference {money.format_minor(close_minor - computed, ccy)})",
+        )
+    how = "" if opening.indicator and closing.indicator else " (a balance without CdtDbtInd read as a credit)"
+    return ctl.passed(
+        "balance",
+        scope,
+        f"{opening.code} {f[0]} + credits {f[1]} - debits {f[2]} = {closing.code} {f[4]} {ccy}{how}",
+    )
 
 
 def _record_type() -> pl.Expr:
@@ -464,10 +563,10 @@ def _date(text: pl.Expr) -> pl.Expr:
     return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
 
 
-def parse_camt(path: Path, ctx: ParseContext, kind: str, *, max_bytes: int = x.MAX_BYTES) -> ParseResult:
+def parse_camt(path: Path, ctx: ParseContext, kind: str, *, max_bytes: int = x.MAX_BYTES) -> ctl.CheckedResult:
     """Read a camt.052 (``kind`` "052"), camt.053 ("053") or camt.054 ("054") message; ``max_bytes`` caps its size."""
     data = x.read_bytes(path, f"camt.{kind}", max_bytes)
-    frame, containers = read(data, kind)
+    frame, containers, controls = read(data, kind)
     ids = {i: c.container_id for i, c in enumerate(containers)}
     accounts = {i: c.account_id for i, c in enumerate(containers)}
     frame = frame.with_columns(
@@ -477,7 +576,9 @@ def parse_camt(path: Path, ctx: ParseContext, kind: str, *, max_bytes: int = x.M
         pl.col("_entry_ccy").str.strip_chars(),
         pl.col("original_currency").str.strip_chars(),
     )
-    _check_balances(frame, containers)
+    if kind != "054":  # a notification has no balances
+        controls = _balance_checks(frame, containers) + controls
+    ctl.reject_failures(controls)
     minor, amount_error = money.parse_minor(pl.col("_amt"), pl.col("currency"), signed=False, accounting=False)
     entry_minor, _ = money.parse_minor(
         pl.col("_entry_amt"), pl.col("_entry_ccy"), required=False, signed=False, accounting=False
@@ -568,4 +669,4 @@ def parse_camt(path: Path, ctx: ParseContext, kind: str, *, max_bytes: int = x.M
         .alias("original_currency"),
         pl.when(pl.col("record_level") == "transaction").then(pl.col("entry_amount_minor")).alias("entry_amount_minor"),
     )
-    return finish(TABLE, good, rejects, ctx, frame.height)
+    return ctl.with_checks(finish(TABLE, good, rejects, ctx, frame.height), controls)

@@ -5,7 +5,9 @@ before Polars sees them, a UTF-8 byte-order mark is dropped; a UTF-8 file stays 
 by Polars as it reads the lines). Polars reads the fields and, separately, the physical lines; the
 first line of every record and its field count are computed alongside with vectorised operations, so
 quoted fields spanning several lines keep correct line numbers and ragged rows are found without a
-per-row Python loop. Blank lines are skipped.
+per-row Python loop. Blank lines are skipped. Lines ending with a carriage return alone (and no newline in
+the file) are read as lines; UTF-16 and UTF-32 text, and a header holding a NUL byte or a field over the CSV
+field limit, reject the file with the line and the reason.
 
 A channel whose extract names its columns differently maps them (``csv.columns``: the name the parser
 reads -> the header in the file): the columns are read under the parser's names, and the file's header
@@ -98,8 +100,38 @@ def missing_as_header(error: pl.Expr, word: str, name: str, labels: dict[str, st
     return error.replace(f"{word} is missing", f"{labels[name]} is missing")
 
 
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32", "FF FE 00 00"),
+    (b"\x00\x00\xfe\xff", "UTF-32", "00 00 FE FF"),
+    (b"\xff\xfe", "UTF-16", "FF FE"),
+    (b"\xfe\xff", "UTF-16", "FE FF"),
+)
+
+
+def refuse_wide_text(data: bytes) -> None:
+    """Reject UTF-16 and UTF-32 text (by its byte-order mark): no format reads it, and read as UTF-8 or a
+    one-byte encoding it would only give a confusing error or garbled text."""
+    for bom, name, shown_bom in _WIDE_BOMS:
+        if data.startswith(bom):
+            raise FileRejected(
+                f"{name} text (byte-order mark {shown_bom} on line 1): the pipeline reads UTF-8 or the channel's "
+                "csv.encoding (latin-1, cp1252); save the file as UTF-8"
+            )
+
+
+def cr_line_ends(payload: bytes) -> bytes:
+    """Text whose lines end with a carriage return alone (classic Mac OS, some spreadsheet exports) with its
+    line ends made newlines: each carriage return ends a line, as it does for the program that wrote it. A
+    text holding any newline is left as it is (a carriage return inside its lines stays part of them)."""
+    if b"\r" in payload and b"\n" not in payload:
+        return payload.replace(b"\r", b"\n")
+    return payload
+
+
 def decode(data: bytes, encoding: str) -> str:
-    """Bytes to text with the declared encoding; invalid UTF-8 rejects the file naming the line."""
+    """Bytes to text with the declared encoding; invalid UTF-8 rejects the file naming the line, UTF-16 and
+    UTF-32 text is rejected by its byte-order mark."""
+    refuse_wide_text(data)
     if encoding in ("utf-8", "utf8"):
         try:
             text = data.decode("utf-8")
@@ -239,8 +271,21 @@ def _reject_ragged(body: pl.DataFrame, delimiter: str, expected: int) -> None:
         raise FileRejected(f"ragged rows: the header has {expected} fields but {listed}{more}")
 
 
-def _header(record: str, delimiter: str) -> list[str]:
-    row = next(csv.reader([record], delimiter=delimiter, quotechar=_QUOTE), [])
+def _header(record: str, delimiter: str, line: int) -> list[str]:
+    """The column names of the header record on ``line``; a header that is no CSV record rejects the file."""
+    if "\x00" in record:
+        raise FileRejected(
+            f"header (line {line}) holds a NUL byte (\\x00) at character {record.index(chr(0)) + 1}: "
+            "binary data, or UTF-16 text without a byte-order mark"
+        )
+    try:
+        row = next(csv.reader([record], delimiter=delimiter, quotechar=_QUOTE), [])
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise FileRejected(
+                f"header (line {line}) has a field longer than {csv.field_size_limit()} characters"
+            ) from None
+        raise FileRejected(f"header (line {line}) is not a CSV record: {exc}") from None
     return [name.strip() for name in row]
 
 
@@ -290,11 +335,13 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
     if len(options.delimiter.encode("utf-8")) != 1:
         raise FileRejected(f"the channel's CSV delimiter {options.delimiter!r} is not a single byte")
     data = path.read_bytes()
+    refuse_wide_text(data)
     if options.encoding in ("utf-8", "utf8"):
         # validated as UTF-8 while the lines are read; the line of an invalid byte is counted as in ``decode``
         payload = data[3:] if data.startswith(_BOM) else data
     else:
         payload = decode(data, options.encoding).encode("utf-8")
+    payload = cr_line_ends(payload)
     if _is_empty(payload):
         raise FileRejected("file is empty")
     delimiter = options.delimiter
@@ -303,7 +350,7 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
     records = _records(payload, quoted).with_columns(pl.col(RECORD).str.contains(r"^\s*$").alias("_blank"))
     header_at = int(records["_blank"].arg_min() or 0)
     header_line = int(records[LINE_NO][header_at])
-    columns = _header(str(records[RECORD][header_at]), delimiter)
+    columns = _header(str(records[RECORD][header_at]), delimiter, header_line)
     duplicates = sorted({c for c in columns if columns.count(c) > 1})
     if duplicates:
         raise FileRejected(f"header (line {header_line}) repeats column(s): {', '.join(duplicates)}")

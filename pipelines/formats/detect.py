@@ -18,6 +18,7 @@ from pathlib import Path
 from pipelines.core.channels import CsvOptions
 from pipelines.formats import iso20022
 from pipelines.formats.base import FileRejected
+from pipelines.formats.csvutil import cr_line_ends, refuse_wide_text
 
 HEAD_BYTES = 64 * 1024
 
@@ -103,10 +104,22 @@ def _signatures() -> list[CsvSignature]:
 
 
 def _text_head(path: Path) -> str:
+    """The first bytes of the file as text: UTF-8 (undecodable bytes replaced), lines ending with a carriage
+    return alone made lines; UTF-16 or UTF-32 text, or a first line holding a NUL byte, rejected."""
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
+    refuse_wide_text(head)
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
+    head = cr_line_ends(head)
+    first = head.lstrip().split(b"\n", 1)[0]
+    if b"\x00" in first:
+        at = head.index(b"\x00")
+        line, start = head.count(b"\n", 0, at) + 1, head.rfind(b"\n", 0, at) + 1
+        raise FileRejected(
+            f"binary content: NUL byte (\\x00) at byte {at - start + 1} of line {line}; not a text or XML file of "
+            "a format the pipeline reads (or UTF-16 text without a byte-order mark)"
+        )
     return head.decode("utf-8", errors="replace")
 
 
@@ -161,7 +174,10 @@ def _cnab(head: str) -> Detection | None:
 def _csv(head: str) -> Detection | None:
     first = head.split("\n", 1)[0].rstrip("\r")
     for signature in _signatures():
-        names = {n.strip() for n in next(csv.reader([first], delimiter=signature.options.delimiter), [])}
+        try:
+            names = {n.strip() for n in next(csv.reader([first], delimiter=signature.options.delimiter), [])}
+        except csv.Error:  # not a CSV record with this delimiter (a carriage return inside it, say)
+            continue
         if all(r in names for r in signature.required):
             return Detection(
                 signature.format,

@@ -8,10 +8,15 @@ message version is read the same way.
 Line numbers: the parser does not report where an element starts, so the start tags of the repeated
 elements (``<Ntry>``, ``<TxDtls>``, ...) are located in the raw bytes with a regular expression and
 paired, in document order, with the elements the parser returns; a count mismatch rejects the file.
+
+Encodings: the bytes are read as UTF-8 after ``as_utf8``: a UTF-16 or UTF-32 document (byte order mark,
+or UTF-16 without one) or one whose XML declaration names another encoding is re-encoded first, so its
+lines and raw texts read the same; an encoding that does not hold rejects the file naming it.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 from collections.abc import Iterable, Iterator
@@ -40,7 +45,65 @@ def local(tag: str) -> str:
 
 
 def read_bytes(path: Path, what: str, max_bytes: int = MAX_BYTES) -> bytes:
-    return read_limited(path, what, max_bytes)
+    """The file's bytes as UTF-8 (see ``as_utf8``); rejected when above ``max_bytes`` or blank."""
+    return as_utf8(read_limited(path, what, max_bytes))
+
+
+# UTF-32 before UTF-16: the UTF-32 LE byte order mark begins with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32LE"),
+    (codecs.BOM_UTF32_BE, "UTF-32BE"),
+    (codecs.BOM_UTF16_LE, "UTF-16LE"),
+    (codecs.BOM_UTF16_BE, "UTF-16BE"),
+)
+_NO_BOM_UTF16 = ((b"<\x00", "UTF-16LE"), (b"\x00<", "UTF-16BE"))
+_DECLARED = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
+_DECLARED_TEXT = re.compile(r"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([A-Za-z][A-Za-z0-9._-]*)(["'])""")
+_UTF8 = frozenset({"utf8", "utf_8", "u8", "ascii", "us_ascii", "646"})
+
+
+def as_utf8(data: bytes) -> bytes:
+    """The document as UTF-8 bytes, which the line locator and the rows' raw text read.
+
+    UTF-8 (with or without its byte order mark) and ASCII come back unchanged. A document in UTF-16 or
+    UTF-32 (recognised by its byte order mark, or UTF-16 without one by its first character '<'), or in an
+    encoding its XML declaration names (ISO-8859-1, windows-1252, ...), is decoded and re-encoded as UTF-8,
+    its declaration then naming UTF-8; line numbers are kept. An unknown encoding, or bytes that are not in
+    the encoding they claim, reject the file naming the encoding.
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return _transcode(data[len(bom) :], encoding, "its byte order mark")
+    for start, encoding in _NO_BOM_UTF16:
+        if data.startswith(start):
+            return _transcode(data, encoding, "its first character '<' in two bytes")
+    declared = _DECLARED.match(data)
+    if declared is None:
+        return data
+    name = declared.group(1).decode("ascii")
+    try:
+        codec = codecs.lookup(name).name.replace("-", "_")
+    except LookupError:
+        raise FileRejected(f"the XML declaration names the encoding {name!r}, which is not known") from None
+    if codec in _UTF8:
+        return data
+    if codec.startswith(("utf_16", "utf_32")):
+        raise FileRejected(
+            f"the XML declaration names the encoding {name!r}, but the file is not in it "
+            "(no byte order mark, and its first character '<' is one byte)"
+        )
+    return _transcode(data, name, "its XML declaration")
+
+
+def _transcode(data: bytes, encoding: str, because: str) -> bytes:
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            f"file is not valid {encoding} (the encoding {because} gives): byte {exc.start}: {exc.reason}"
+        ) from None
+    text = _DECLARED_TEXT.sub(r"\g<1>UTF-8\g<3>", text.removeprefix("\ufeff"), count=1)
+    return text.encode("utf-8")
 
 
 class LineLocator:
@@ -239,3 +302,42 @@ class Flat:
 
     def party_name(self, role: str) -> str | None:
         return self.text(f"RltdPties/{role}/Nm", f"RltdPties/{role}/Pty/Nm")
+
+
+FX_AMOUNTS = ("InstdAmt", "TxAmt", "CntrValAmt", "AnncdPstngAmt")
+
+
+@dataclass(frozen=True)
+class AmountDetails:
+    """An entry's or transaction's amount details (``AmtDtls``): the instructed and transaction amounts and the
+    first exchange rate given (``CcyXchg/XchgRate`` under InstdAmt, TxAmt, CntrValAmt or AnncdPstngAmt), as
+    written. The rate converts ``CcyXchg/SrcCcy`` into ``TrgtCcy`` (target = source x rate, ``UnitCcy`` the
+    source), in practice the original currency into the booked one."""
+
+    instructed: Amount
+    transaction: Amount
+    rate: str | None
+
+    @classmethod
+    def of(cls, flat: Flat) -> AmountDetails:
+        return cls(
+            flat.amount("AmtDtls/InstdAmt/Amt"),
+            flat.amount("AmtDtls/TxAmt/Amt"),
+            flat.text(*(f"AmtDtls/{a}/CcyXchg/XchgRate" for a in FX_AMOUNTS)),
+        )
+
+
+def fx_fields(booked_ccy: str | None, details: list[AmountDetails], others: list[Amount]) -> dict[str, str | None]:
+    """``_orig_amt``, ``original_currency`` and ``_rate`` of a row booked in ``booked_ccy``: the instructed amount
+    (before charges or conversion), else the first transaction amount (then ``others``: amounts the row's details
+    give for it) in another currency; the first rate given. ``details`` go from the most specific (the
+    transaction) to the least (the entry)."""
+    original = next((d.instructed for d in details if d.instructed.value is not None), None)
+    if original is None:
+        candidates = [d.transaction for d in details] + others
+        original = next((a for a in candidates if a.value is not None and a.currency != booked_ccy), None)
+    return {
+        "_orig_amt": original.value if original else None,
+        "original_currency": original.currency if original else None,
+        "_rate": next((d.rate for d in details if d.rate is not None), None),
+    }

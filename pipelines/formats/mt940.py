@@ -20,9 +20,18 @@ What real files do, and how it is read:
   closing balance) is statement information; proprietary ``:NS:`` lines after a :61: are read as
   its information too.
 
-Control totals, a failure rejects the file with the figures: per statement, opening balance (:60F:
-or :60M:) + credits - debits = closing balance (:62F: or :62M:); per MT942, the number and sum of
-debit and credit entries equal :90D: and :90C:.
+German :86: (``GVC?nn``): ?20-?29 and ?60-?63 joined; SEPA keywords EREF+ -> ``end_to_end_id``, KREF+ ->
+``customer_reference`` (the :61: customer reference is often the bare keyword ``KREF+``), MREF+ ->
+``mandate_id``, SVWZ+ -> ``remittance_info`` (without it: the posting text ?00, the purpose and any MTLG:
+message), BREF+ -> ``bank_reference`` where :61: has none, OAMT+ / COAM+ -> original amount / charges in
+the statement's currency where :61: has no /OCMT/ or /CHGS/, IBAN+ or ?31 -> ``counterparty_account``,
+?32/?33 -> ``counterparty_name``, ?34 -> ``return_reason``.
+
+Control totals, each reported as passed, skipped (with why) or failed (``controls``); a failure rejects
+the file with the figures: per statement, opening balance (:60F: or :60M:) + credits - debits = closing
+balance (:62F: or :62M:), in one currency; per MT942, the number and sum of debit and credit entries
+equal :90D: and :90C:. A sum is skipped when an entry of the statement is unreadable (rejected as a row);
+a statement with neither balances nor :90a: totals says so; one with only one of its balances is rejected.
 
 The parser is written here rather than taken from a library: it must give each entry's line number
 (every canonical row is traced to its bytes), and the libraries tried do not, nor read every corpus
@@ -39,8 +48,9 @@ from typing import Any
 import polars as pl
 
 from pipelines.core import money
+from pipelines.formats import controls as ctl
 from pipelines.formats import csvutil
-from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
+from pipelines.formats.base import FileRejected, ParseContext, finish, split_valid
 
 TABLE = "bank_statement_lines"
 CONTROL_TOTALS = (
@@ -65,6 +75,8 @@ _GERMAN = re.compile(r"^\d{3}\?")
 _GERMAN_FIELD = re.compile(r"\?(\d{2})")
 _SEPA_KEYS = "EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|IBAN|BIC|OAMT|COAM|BREF|RREF"
 _SEPA = re.compile(rf"({_SEPA_KEYS})\+")
+_SEPA_BARE = re.compile(rf"(?:{_SEPA_KEYS})\+")
+_SEPA_AMOUNT = re.compile(r"^\d[\d.]*,\d*|^\d+")
 _ING_KEYS = (
     "EREF|PREF|MARF|CSID|CNTP|REMI|RTRN|BENM|ORDP|ULTD|ULTC|ULTB|PURP|ISDT|SUM|IREF|TRCD|CREF|BUSP|ACCW|SVCL|FX|OCMT"
 )
@@ -207,16 +219,26 @@ def _german(info: str) -> dict[str, Any]:
     purpose = "".join(sub.get(str(n), "") for n in [*range(20, 30), *range(60, 64)])
     keyed: dict[str, str] = {}
     pieces = _SEPA.split(purpose)
+    notes: list[str] = []  # older files put a message after a keyword's value, behind MTLG:
     for key, value in zip(pieces[1::2], pieces[2::2], strict=False):
-        keyed.setdefault(key, value.split("MTLG:")[0].strip())  # older files put free text after MTLG:
+        value, _, note = value.partition("MTLG:")
+        keyed.setdefault(key, value.strip())
+        notes += [note.strip()] if note.strip() else []
     free = pieces[0].strip() or None
-    remittance = (keyed.get("SVWZ") or free) if keyed else (purpose or None)
+    # SVWZ+ is the SEPA remittance information as the payer wrote it; without it, the posting text (?00), the
+    # purpose as written and the messages
+    posted = " ".join(filter(None, [sub.get("00", "").strip(), free if keyed else purpose or None, *notes])) or None
+    remittance = keyed.get("SVWZ") or posted
     name = (sub.get("32", "") + sub.get("33", "")).strip() or None
     return {
         "_gvc": gvc,
         "end_to_end_id": _ref(keyed.get("EREF")),
+        "customer_reference": _ref(keyed.get("KREF")),
+        "bank_reference": _ref(keyed.get("BREF")),
         "mandate_id": _ref(keyed.get("MREF")),
-        "remittance_info": " ".join(filter(None, [sub.get("00", "").strip(), remittance])) or None,
+        "_oamt": keyed.get("OAMT"),
+        "_coam": keyed.get("COAM"),
+        "remittance_info": remittance,
         "counterparty_name": name,
         "counterparty_account": (sub.get("31") or "").strip() or keyed.get("IBAN") or None,
         "return_reason": (sub.get("34") or "").strip() or None,
@@ -253,8 +275,11 @@ def _ing(info: str) -> dict[str, Any]:
 
 
 def _ref(value: str | None) -> str | None:
+    """A reference; None when blank, 'NONREF', 'NOTPROVIDED' or a bare SEPA keyword ('KREF+': its value is in :86:)."""
     value = (value or "").strip()
-    return value if value and value.upper() not in ("NOTPROVIDED", "NONREF") else None
+    if not value or value.upper() in ("NOTPROVIDED", "NONREF") or _SEPA_BARE.fullmatch(value):
+        return None
+    return value
 
 
 def _info_fields(info: str) -> dict[str, Any]:
@@ -267,8 +292,15 @@ def _info_fields(info: str) -> dict[str, Any]:
 
 @dataclass
 class _Checks:
-    kind: str
-    errors: list[str] = field(default_factory=list)
+    """The control checks of a file's statements, in order."""
+
+    checks: list[ctl.Check] = field(default_factory=list)
+
+    def add(self, check: ctl.Check) -> None:
+        self.checks.append(check)
+
+    def fail(self, name: str, where: str, detail: str) -> None:
+        self.checks.append(ctl.failed(name, where, detail))
 
 
 def _amount_minor(text: str, ccy: str) -> int | None:
@@ -307,7 +339,7 @@ def _statement_rows(stmt: _Statement, columns: dict[str, list[Any]], checks: _Ch
         else:
             after_entry = False
     signed: dict[str, list[int]] = {"credit": [], "debit": []}
-    unreadable = False
+    unreadable: int | None = None  # line of the first entry that cannot be read
     for tag61, infos in entries:
         row = _entry_row(tag61, infos, ccy)
         row.update({"statement_id": statement_id or None, "account_id": account or None})
@@ -316,54 +348,87 @@ def _statement_rows(stmt: _Statement, columns: dict[str, list[Any]], checks: _Ch
         direction = MARKS.get(row.get("_mark") or "")
         minor = _amount_minor(row["_amt"], ccy) if ccy and row.get("_amt") else None
         if direction is None or minor is None or row.get("_error"):
-            unreadable = True
+            unreadable = unreadable or tag61.line
         else:
             signed[direction].append(minor)
-    if unreadable:
-        return  # an unreadable entry is rejected on its own; the sum is then unknown
-    credits, debits = sum(signed["credit"]), sum(signed["debit"])
     where = f"statement {statement_id or '?'} (line {stmt.line}, account {account})"
-    if (opening is None) != (closing is None):
-        missing = ":62F:/:62M: closing" if closing is None else ":60F:/:60M: opening"
-        checks.errors.append(f"{where}: no {missing} balance (truncated statement?)")
-    if opening is not None and closing is not None:
-        o, c = _BALANCE.match(opening.value().strip()), _BALANCE.match(closing.value().strip())
-        if o is None or c is None:
-            bad = opening if o is None else closing
-            checks.errors.append(f"{where}: balance :{bad.name}:{bad.value()} is not C/D + YYMMDD + currency + amount")
-            return
-        if o.group("ccy") != c.group("ccy"):
-            checks.errors.append(f"{where}: opening balance in {o.group('ccy')} but closing in {c.group('ccy')}")
-            return
-        bccy = o.group("ccy")
-        om, cm = _amount_minor(o.group("amount"), bccy), _amount_minor(c.group("amount"), bccy)
-        if om is None or cm is None:
-            checks.errors.append(f"{where}: balance amount is not valid for {bccy}")
-            return
-        om, cm = (-om if o.group("mark") == "D" else om), (-cm if c.group("mark") == "D" else cm)
-        computed = om + credits - debits
-        if computed != cm:
-            f = [money.format_minor(v, bccy) for v in (om, credits, debits, computed, cm, cm - computed)]
-            checks.errors.append(
-                f"{where}: opening balance {f[0]} + credits {f[1]} - debits {f[2]} = {f[3]} {bccy}, "
-                f"but the closing balance is {f[4]} {bccy} (difference {f[5]})"
-            )
+    unknown = f"the entry on line {unreadable} cannot be read (it is rejected as a row), so the sum is unknown"
+    _balance_check(where, opening, closing, signed, unknown if unreadable else None, checks)
+    totals = [name for name in ("90D", "90C") if name in tags]
+    if opening is None and closing is None and not totals:
+        checks.add(ctl.skipped("balance", where, "the statement has no :60a:/:62a: balances nor :90D:/:90C: totals"))
     for name, direction in (("90D", "debit"), ("90C", "credit")):
         if name not in tags:
             continue
         m = _90.match(tags[name].value().strip())
         if m is None:
-            checks.errors.append(f"{where}: :{name}:{tags[name].value()} is not count + currency + amount")
+            checks.fail(name, where, f"{where}: :{name}:{tags[name].value()} is not count + currency + amount")
+            continue
+        if unreadable:
+            checks.add(ctl.skipped(f":{name}: total", where, unknown))
             continue
         stated = _amount_minor(m.group("amount"), m.group("ccy"))
         count, total = len(signed[direction]), sum(signed[direction])
+        tccy = m.group("ccy")
         if stated is None or int(m.group("count")) != count or stated != total:
-            tccy = m.group("ccy")
-            checks.errors.append(
+            checks.fail(
+                f":{name}: total",
+                where,
                 f"{where}: :{name}: states {int(m.group('count'))} {direction}(s) totalling "
                 f"{money.format_minor(stated, tccy) if stated is not None else m.group('amount')} {tccy} "
-                f"but the entries are {count} {direction}(s) totalling {money.format_minor(total, tccy)} {tccy}"
+                f"but the entries are {count} {direction}(s) totalling {money.format_minor(total, tccy)} {tccy}",
             )
+        else:
+            what = f"{count} {direction}(s) totalling {money.format_minor(total, tccy)} {tccy}, as stated"
+            checks.add(ctl.passed(f":{name}: total", where, what))
+
+
+def _balance_check(
+    where: str,
+    opening: _Tag | None,
+    closing: _Tag | None,
+    signed: dict[str, list[int]],
+    unknown: str | None,
+    checks: _Checks,
+) -> None:
+    """Opening balance + credits - debits = closing balance: passed, skipped (``unknown``: why the sum is) or failed."""
+    if (opening is None) != (closing is None):
+        missing = ":62F:/:62M: closing" if closing is None else ":60F:/:60M: opening"
+        checks.fail("balance", where, f"{where}: no {missing} balance (truncated statement?)")
+    if opening is None or closing is None:
+        return
+    o, c = _BALANCE.match(opening.value().strip()), _BALANCE.match(closing.value().strip())
+    if o is None or c is None:
+        bad = opening if o is None else closing
+        checks.fail(
+            "balance", where, f"{where}: balance :{bad.name}:{bad.value()} is not C/D + YYMMDD + currency + amount"
+        )
+        return
+    if o.group("ccy") != c.group("ccy"):
+        checks.fail("balance", where, f"{where}: opening balance in {o.group('ccy')} but closing in {c.group('ccy')}")
+        return
+    bccy = o.group("ccy")
+    om, cm = _amount_minor(o.group("amount"), bccy), _amount_minor(c.group("amount"), bccy)
+    if om is None or cm is None:
+        checks.fail("balance", where, f"{where}: balance amount is not valid for {bccy}")
+        return
+    if unknown:
+        checks.add(ctl.skipped("balance", where, unknown))
+        return
+    om, cm = (-om if o.group("mark") == "D" else om), (-cm if c.group("mark") == "D" else cm)
+    credits, debits = sum(signed["credit"]), sum(signed["debit"])
+    computed = om + credits - debits
+    f = [money.format_minor(v, bccy) for v in (om, credits, debits, computed, cm, cm - computed)]
+    if computed != cm:
+        checks.fail(
+            "balance",
+            where,
+            f"{where}: opening balance {f[0]} + credits {f[1]} - debits {f[2]} = {f[3]} {bccy}, "
+            f"but the closing balance is {f[4]} {bccy} (difference {f[5]})",
+        )
+    else:
+        what = f":{opening.name}: {f[0]} + credits {f[1]} - debits {f[2]} = :{closing.name}: {f[4]} {bccy}"
+        checks.add(ctl.passed("balance", where, what))
 
 
 def _entry_row(tag: _Tag, infos: list[_Tag], ccy: str | None) -> dict[str, Any]:
@@ -401,17 +466,26 @@ def _entry_row(tag: _Tag, infos: list[_Tag], ccy: str | None) -> dict[str, Any]:
     if infos:
         text = " ".join(_join(i.lines) if i.name == "86" else " ".join(i.lines) for i in infos)
         row["_info"] = text
-        row.update({k: v for k, v in _info_fields(text).items() if v is not None})
+        fields = _info_fields(text)
+        if fields.get("bank_reference") and row.get("bank_reference"):
+            del fields["bank_reference"]  # the :61: bank reference stays; BREF+ fills it only where :61: has none
+        row.update({k: v for k, v in fields.items() if v is not None})
+        # SEPA original amount (OAMT+) and compensation (COAM+, the charges of a return) in the statement's currency,
+        # where the :61: supplementary details give no /OCMT/ or /CHGS/
+        for key, amount, currency in (("_oamt", "_orig_amt", "_orig_ccy"), ("_coam", "_chg_amt", "_chg_ccy")):
+            found = _SEPA_AMOUNT.match((fields.get(key) or "").strip())
+            if found and row.get(amount) is None:
+                row[amount], row[currency] = found.group(0), ccy
     return row
 
 
-def read(text: str) -> tuple[pl.DataFrame, list[str], int]:
-    """Rows (String columns) of every statement, the control-total errors and the statement count."""
+def read(text: str) -> tuple[pl.DataFrame, list[ctl.Check]]:
+    """Rows (String columns) of every statement and the control checks (passed, skipped or failed)."""
     statements, _preamble = _tokenise(text)
     if not statements:
         raise FileRejected("no :20: (transaction reference) tag: not an MT940/MT942 message")
     columns: dict[str, list[Any]] = {n: [] for n in ("line_no", *_FIELDS)}
-    checks = _Checks(kind="mt940")
+    checks = _Checks()
     for stmt in statements:
         start = len(columns["line_no"])
         _statement_rows(stmt, {n: v for n, v in columns.items() if n != "line_no"}, checks)
@@ -419,7 +493,7 @@ def read(text: str) -> tuple[pl.DataFrame, list[str], int]:
         lines = [t.line for t in stmt.tags if t.name == "61"]
         columns["line_no"].extend(lines[:added])
     schema = {n: pl.String() for n in _FIELDS} | {"line_no": pl.Int64()}
-    return pl.DataFrame(columns, schema=schema), checks.errors, len(statements)
+    return pl.DataFrame(columns, schema=schema), checks.checks
 
 
 def _record_type() -> pl.Expr:
@@ -438,11 +512,10 @@ def _record_type() -> pl.Expr:
     )
 
 
-def parse(path: Path, ctx: ParseContext) -> ParseResult:
+def parse(path: Path, ctx: ParseContext) -> ctl.CheckedResult:
     text = csvutil.read_text(path, ctx.channel.csv.encoding, "MT940/MT942", MAX_BYTES)
-    frame, errors, _count = read(text)
-    if errors:
-        raise FileRejected("control totals do not agree: " + "; ".join(errors))
+    frame, controls = read(text)
+    ctl.reject_failures(controls, "control totals do not agree: ")
     minor, amount_error = money.parse_minor(pl.col("_amt"), pl.col("_ccy"), decimal=",", signed=False, accounting=False)
     orig_minor, orig_error = money.parse_minor(
         pl.col("_orig_amt"), pl.col("_orig_ccy"), decimal=",", required=False, signed=False, accounting=False
@@ -501,4 +574,4 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     good, rejects = split_valid(
         frame, checks, raw=pl.col("_raw"), amount=pl.col("amount_minor"), currency=pl.col("_ccy")
     )
-    return finish(TABLE, good, rejects, ctx, frame.height)
+    return ctl.with_checks(finish(TABLE, good, rejects, ctx, frame.height), controls)

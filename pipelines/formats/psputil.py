@@ -79,7 +79,7 @@ def read_csv(path: Path, options: CsvOptions, required: Sequence[str]) -> csvuti
     """
     data = path.read_bytes()
     text = csvutil.decode(data, options.encoding)
-    end = text.find("\n")
+    end = text.find("\n" if "\n" in text else "\r")  # lines may end with a carriage return alone
     header = text[: end if end >= 0 else len(text)].rstrip("\r")
     trimmed = header.rstrip(options.delimiter + " ")
     if trimmed == header or not trimmed:

@@ -4,6 +4,13 @@ Column documentation: Stripe Docs, "Report types" > "Payout reconciliation" (htt
 and the reporting category list (https://docs.stripe.com/reports/reporting-categories). One line per balance
 transaction paid out in an automatic payout; amounts are major-unit decimal text, currencies lower case,
 timestamps ``created_utc`` in UTC. Columns are read by name.
+
+Beside the amounts: ``payment_intent_id`` (the payment intent the charge, refund or dispute belongs to) fills
+``payment_intent_id``; the payout's effective date ``automatic_payout_effective_at`` (the day Stripe expects
+the payout to arrive in the bank, in UTC; ``automatic_payout_effective_at_utc`` where the report has that
+column) fills ``payout_date``; ``available_on_utc`` (else ``available_on``: the day the line's funds became
+available in the Stripe balance) fills ``settlement_date``. ``business_date`` stays the line's own booking
+(``created_utc`` in the channel's time zone and cut-off).
 """
 
 from __future__ import annotations
@@ -52,13 +59,28 @@ REQUIRED_COLUMNS = (
     "source_id",
 )
 OPTIONAL_COLUMNS = (
+    "automatic_payout_effective_at",
+    "automatic_payout_effective_at_utc",
+    "available_on",
+    "available_on_utc",
     "balance_transaction_id",
     "charge_id",
     "customer_facing_amount",
     "customer_facing_currency",
+    "payment_intent_id",
     "payment_metadata[order_id]",
     "payment_method_type",
 )
+# the payout's effective (arrival) date and the day the line became available: UTC column first
+PAYOUT_DATE_COLUMNS = ("automatic_payout_effective_at_utc", "automatic_payout_effective_at")
+SETTLEMENT_DATE_COLUMNS = ("available_on_utc", "available_on")
+
+
+def _day(columns: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr]:
+    """The date of the first of ``columns`` that is given (a timestamp or a date), and the text it was read from."""
+    text = pl.coalesce([optional(c) for c in columns])
+    stamp = csvutil.naive_timestamp(text).dt.date()
+    return pl.coalesce(stamp, text.str.to_date("%Y-%m-%d", strict=False)), text
 
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
@@ -80,6 +102,9 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         csvutil.naive_timestamp(pl.col("created_utc")).dt.replace_time_zone("UTC").alias("booked_at"),
         pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
         optional("payment_metadata[order_id]").alias("merchant_reference"),
+        optional("payment_intent_id").alias("payment_intent_id"),
+        _day(PAYOUT_DATE_COLUMNS)[0].alias("payout_date"),
+        _day(SETTLEMENT_DATE_COLUMNS)[0].alias("settlement_date"),
     )
     facing = ~is_blank("customer_facing_amount")
     lazy = lazy.with_columns(
@@ -122,6 +147,12 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         .then(pl.lit("created_utc is missing"))
         .when(pl.col("booked_at").is_null())
         .then(pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc"))),
+        **{
+            columns[0].removesuffix("_utc"): pl.when(_day(columns)[1].is_not_null() & pl.col(name).is_null()).then(
+                pl.format("'{}' is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])", _day(columns)[1])
+            )
+            for name, columns in (("payout_date", PAYOUT_DATE_COLUMNS), ("settlement_date", SETTLEMENT_DATE_COLUMNS))
+        },
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")

@@ -7,11 +7,15 @@ never write the catalog concurrently: a pull only reads the registry and returns
 One pull of one channel, through one transport session (``pipelines.ingest.transports``):
 
 1. **List** the channel's folder or prefix (paginated, optionally recursive). Hostile names (``..``, slash,
-   backslash, NUL, control characters) and symlinks leading out of the folder are refused and reported.
+   backslash, NUL, control characters, bytes that are not UTF-8) and symlinks leading out of the folder are
+   refused and reported one by one (an undecodable byte of a name shown as ``\\xNN``); the other files go on.
 2. **Complete files only**: with ``stability.polls`` > 1 the folder is listed again after the interval and a
    file whose size or mtime moved is left pending; with a completion policy a file is taken only when its
    sibling marker exists, or when a manifest lists it with the size it has now.
-3. **Zero-byte** files are quarantined with their reason; so are unreadable ones (permission denied).
+3. **Zero-byte** files are quarantined with their reason; so are unreadable ones (permission denied). A
+   zero-byte delivery is also registered as a file of its own (its id: the SHA-256 of the channel, path and
+   listing, since it has no bytes to name it), which normalisation quarantines whole with the reason
+   ``empty file (0 bytes)``: the run's manifest and summary show it, as any file refused whole.
 4. **Incremental**: a remote file whose listing (size, mtime, ETag) is unchanged since it was registered is
    not downloaded again; its delivery is recorded as a duplicate (a no-op).
 5. **Download** to a temporary file, verify (size; SHA-256 or ETag when the source has one), fsync, rename
@@ -27,6 +31,7 @@ One pull of one channel, through one transport session (``pipelines.ingest.trans
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fnmatch
 import hashlib
@@ -36,6 +41,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -59,6 +65,34 @@ log = logging.getLogger(__name__)
 
 #: a file that was not taken, and why (kept under this name for the stages that pass it on)
 Skipped = IngestEvent
+
+
+EMPTY_FILE = "empty file (0 bytes)"
+
+
+def shown_name(name: str) -> str:
+    """A file name or path as text any report or database can hold: the bytes that are not UTF-8 (kept by
+    the file system interface as ``surrogateescape`` code points) shown as ``\\xNN``."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def not_utf8(name: str) -> str | None:
+    """Why a listed name is refused when it is not valid UTF-8 (None when it is)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"name is not valid UTF-8: {shown_name(name)} (each byte that is not shown as \\xNN)"
+    return None
+
+
+def empty_file_id(channel: str, source_path: str, identity: str) -> str:
+    """The id of a zero-byte delivery: every file's bytes would hash alike, so the channel, the source path
+    and the listing (size, mtime, ETag) name it; the same empty file listed again has the same id."""
+    text = "\0".join(["empty file", channel, shown_name(source_path), identity])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class IngestError(RuntimeError):
@@ -199,6 +233,10 @@ class _Pull:
         for f in sorted(last.files, key=lambda x: x.rel_path):
             if self._is_control(f.name) or not fnmatch.fnmatchcase(f.name, self.channel.pattern):
                 continue
+            problem = not_utf8(f.rel_path)
+            if problem:
+                self._refuse_undecodable(transport, f, problem)
+                continue
             seen = [m.get(f.rel_path) for m in earlier]
             if any(s is None for s in seen):
                 self._event(transport, f, "pending", "appeared while the folder was polled; taken on the next poll")
@@ -207,6 +245,20 @@ class _Pull:
             else:
                 stable.append(f)
         return stable, last.by_path()
+
+    def _refuse_undecodable(self, transport: Transport, f: RemoteFile, reason: str) -> None:
+        """A listed file whose name is not UTF-8: refused alone, its name shown with ``\\xNN`` escapes."""
+        self.events.append(
+            IngestEvent(
+                channel=self.channel.id,
+                source_path=shown_name(transport.source_path(f)),
+                reason=reason,
+                outcome="refused",
+                file_name=shown_name(f.rel_path),
+                size_bytes=f.size,
+            )
+        )
+        log.warning("channel %s: refused %s: %s", self.channel.id, shown_name(f.rel_path), reason)
 
     def _manifests(self, transport: Transport, listed: dict[str, RemoteFile]) -> dict[str, ManifestEntry]:
         entries: dict[str, ManifestEntry] = {}
@@ -297,10 +349,12 @@ class _Pull:
         if not self._complete(transport, f, listed, manifests):
             return
         if f.size == 0:
-            self._event(transport, f, "quarantined", "empty file (0 bytes)")
+            self._empty(transport, f)
             return
         source = transport.source_path(f)
         previous = self.state.accepted.get(source)
+        if previous is not None and self._was_empty(previous):
+            previous = None  # a zero-byte delivery under this name, refused: the bytes now come for the first time
         known = self.state.objects.get(source)
         if transport.trusts_identity and known is not None and known.identity == f.identity:
             if known.outcome in ("new", "duplicate"):
@@ -354,6 +408,34 @@ class _Pull:
         except TransientError as exc:
             log.error("channel %s: %s", self.channel.id, exc)
             self.failed.append(printable(f.rel_path))
+
+    def _empty(self, transport: Transport, f: RemoteFile) -> None:
+        """A zero-byte file: kept in the ingest quarantine with its reason, and reported by an event that
+        ``register`` also registers as a file (which normalisation quarantines whole, for the run to show)."""
+        source = transport.source_path(f)
+        file_id = empty_file_id(self.channel.id, source, f.identity)
+        folder = ingest_quarantine_dir(self.settings, self.channel.id, file_id)
+        kept = folder / f.name
+        if not (kept.exists() and (folder / "reason.json").exists()):
+            _write_atomic(kept, "")
+            payload = {
+                "channel": self.channel.id,
+                "file_id": file_id,
+                "file_name": f.name,
+                "source_path": source,
+                "reason": EMPTY_FILE,
+                "size_bytes": 0,
+            }
+            _write_atomic(folder / "reason.json", json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        self._event(transport, f, "quarantined", EMPTY_FILE, file_id=file_id, quarantine_path=str(kept))
+
+    def _was_empty(self, file_id: str) -> bool:
+        """Whether ``file_id`` is a zero-byte delivery of this channel (``_empty``)."""
+        reason = ingest_quarantine_dir(self.settings, self.channel.id, file_id) / "reason.json"
+        try:
+            return bool(reason.is_file() and json.loads(reason.read_text(encoding="utf-8")).get("size_bytes") == 0)
+        except (OSError, ValueError):
+            return False
 
     def _replaced(
         self, transport: Transport, f: RemoteFile, file_id: str, previous: str, got: Downloaded | None
@@ -445,11 +527,44 @@ def register(
     catalog: Catalog, records: list[FileRecord], now: dt.datetime, events: list[IngestEvent] | None = None
 ) -> dict[str, int]:
     """Register landed files and the pull's events in the catalog (single writer). Same bytes twice is a
-    recorded no-op ('duplicate')."""
-    outcomes = catalog.register_deliveries(records, now, events)
+    recorded no-op ('duplicate'). A zero-byte delivery (its event) is registered as a file too, for
+    normalisation to quarantine it whole (counted once, as 'quarantined'). Every text is made UTF-8 first (a
+    name that is not would stop the registration of every file)."""
+    records = [_utf8_record(r) for r in records]
+    events = [_utf8_event(e) for e in events or []]
+    empties = [r for r in (_empty_record(e, now) for e in events) if r is not None]
+    outcomes = catalog.register_deliveries([*records, *empties], now, events)
     counts = {"new": 0, "duplicate": 0, "pending": 0, "refused": 0, "quarantined": 0, "replaced": 0}
-    for _, outcome in outcomes:
+    for _, outcome in outcomes[: len(records)]:
         counts[outcome] += 1
-    for ev in events or []:
+    for ev in events:
         counts[ev.outcome] = counts.get(ev.outcome, 0) + 1
     return counts
+
+
+def _empty_record(ev: IngestEvent, now: dt.datetime) -> FileRecord | None:
+    """The file record of a zero-byte delivery's event (None for any other event)."""
+    if ev.outcome != "quarantined" or ev.reason != EMPTY_FILE or not ev.file_id or not ev.quarantine_path:
+        return None
+    return FileRecord(
+        file_id=ev.file_id,
+        channel=ev.channel,
+        file_name=ev.file_name,
+        source_path=ev.source_path,
+        size_bytes=0,
+        landing_path=ev.quarantine_path,
+        arrived_at=_utc(now),
+        verified_by="size",
+    )
+
+
+def _utf8_record(rec: FileRecord) -> FileRecord:
+    names = {"file_name": rec.file_name, "source_path": rec.source_path, "landing_path": rec.landing_path}
+    fixed: dict[str, Any] = {k: shown_name(v) for k, v in names.items() if not_utf8(v)}
+    return dataclasses.replace(rec, **fixed) if fixed else rec
+
+
+def _utf8_event(ev: IngestEvent) -> IngestEvent:
+    texts = {"file_name": ev.file_name, "source_path": ev.source_path, "reason": ev.reason}
+    fixed: dict[str, Any] = {k: shown_name(v) for k, v in texts.items() if not_utf8(v)}
+    return dataclasses.replace(ev, **fixed) if fixed else ev

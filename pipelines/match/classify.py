@@ -1,11 +1,12 @@
 """Classify: what each pairing leaves unmatched, named as breaks once its rules have run.
 
-Every unmatched item gets the nearest candidate of each rule and the condition it failed (a near miss);
-an item tied between equally near candidates becomes an ``ambiguous match`` break, never settled by row
-order; unmatched groups of grouped rules are classified against their nearest counterpart; what a
-pairing owns and still lacks an outcome gets its declared break or outcome; an item no pairing names
-gets a ``no_applicable_rule`` break. Reads the working sets ``engine`` left and the same pairs
-(``compile.pairs_sql``) matching used.
+Items set aside as duplicates before matching (either side) become duplicate breaks naming the item they
+repeat, and are no candidate in any other item's break. Every unmatched item gets the nearest candidate of
+each rule and the condition it failed (a near miss); an item tied between equally near candidates becomes an
+``ambiguous match`` break, never settled by row order; unmatched groups of grouped rules are classified
+against their nearest counterpart; what a pairing owns and still lacks an outcome gets its declared break or
+outcome; an item no pairing names gets a ``no_applicable_rule`` break. Reads the working sets ``engine`` left
+and the same pairs (``compile.pairs_sql``) matching used.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pipelines.match.compile import (
     Params,
     execute,
     filter_values_sql,
+    not_duplicate_sql,
     pairs_sql,
     units_sql,
 )
@@ -30,7 +32,7 @@ from pipelines.match.rules import MATCHABLE_TABLES, NON_BREAK_OUTCOMES, RuleFile
 # breaks: the nearest candidate of every unmatched item and the condition it failed
 # --------------------------------------------------------------------------------------------------
 def _vocab(rf: RuleFile) -> dict[str, str]:
-    return {k: str(v) for k, v in rf.pairing.breaks.model_dump().items()}
+    return {k: str(v) for k, v in rf.pairing.breaks.model_dump().items() if v is not None}
 
 
 def _fee_notes(c: Compiled) -> dict[str, str]:
@@ -51,7 +53,7 @@ def _near_single(con: duckdb.DuckDBPyConnection, c: Compiled, ws: OpenItems, ran
         restrict = "p.l_ok AND p.cur_ok AND p.amt_ok AND p.date_ok AND p.sim_ok"
         pairs = pairs_sql(c, lu, ru, params)
     else:
-        lu = units_sql(c, "left", ident(c.table("left")), params, probe=True)
+        lu = units_sql(c, "left", ident(c.table("left")), params, probe=True, restrict=not_duplicate_sql(c.rf, "left"))
         restrict = "TRUE"
         pairs = pairs_sql(c, lu, ru, params, used=("left",))
     l_note, r_note = "''", "''"
@@ -91,7 +93,7 @@ def _classify_groups(con: duckdb.DuckDBPyConnection, c: Compiled, ws: OpenItems,
         execute(con, f"CREATE OR REPLACE TEMP TABLE cu AS {sql}", build)
         units[c_side] = "SELECT * FROM cu"
     else:
-        units[c_side] = units_sql(c, c_side, ident(c.table(c_side)), params)
+        units[c_side] = units_sql(c, c_side, ident(c.table(c_side)), params, restrict=not_duplicate_sql(c.rf, c_side))
         used = (c_side,)
     join_type = "LEFT JOIN" if p_side == "left" else "RIGHT JOIN"
     pairs = pairs_sql(c, units["left"], units["right"], params, join_type=join_type, used=used)
@@ -146,12 +148,22 @@ def classify_pairing(
     singles = [c for c in compiled if not (c.grouped("left") or c.grouped("right"))]
     groups = [c for c in compiled if c.grouped("left") or c.grouped("right")]
 
-    # 1. duplicates set aside before matching
-    execute(
-        con,
-        sqlfiles.render("break_duplicates", right_table=ident(rt), right_items=ident(f"items_{rt}")),
-        {"pairing": pname, "break_type": vocab["duplicate"], "right_table": rt},
-    )
+    # 1. duplicates set aside before matching (each side that declares its duplicate columns)
+    for side, tbl, break_key in (("left", lt, "left_duplicate"), ("right", rt, "duplicate")):
+        cols = rf.pairing.duplicate_columns(side)
+        if not cols or break_key not in vocab:
+            continue
+        execute(
+            con,
+            sqlfiles.render("break_duplicates", items=ident(f"items_{tbl}")),
+            {
+                "pairing": pname,
+                "side": side,
+                "break_type": vocab[break_key],
+                "item_table": tbl,
+                "columns": ", ".join(cols),
+            },
+        )
 
     # 2. unmatched right items of one-to-one (and fuzzy) rules: nearest left candidate under each rule
     params = Params(values={"pairing": pname, "right_table": rt})

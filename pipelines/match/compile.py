@@ -73,6 +73,16 @@ def admitted_sql(rules: list[Rule], side_name: str, alias: str, params: Params) 
     return "(" + " OR ".join(exprs) + ")" if exprs else "FALSE"
 
 
+def not_duplicate_sql(rf: RuleFile, side: str, alias: str = "a") -> str:
+    """A condition on ``alias`` (an item of the side): not set aside as a duplicate (binds ``$pairing``)."""
+    if not rf.pairing.duplicate_columns(side):
+        return "TRUE"
+    return (
+        f"NOT EXISTS (SELECT 1 FROM excluded AS x WHERE x.pairing = $pairing AND x.side = '{side}' "
+        f"AND x.item_id = {alias}.item_id)"
+    )
+
+
 def norm_expr(column_sql: str, steps: list[NormStep], params: Params) -> str:
     """A key normalised step by step; an empty result is no key (NULL), so it never matches."""
     x = column_sql

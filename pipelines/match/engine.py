@@ -35,6 +35,7 @@ from pipelines.match.compile import (
     execute,
     filter_sql,
     members_sql,
+    not_duplicate_sql,
     pairs_sql,
     units_sql,
 )
@@ -134,21 +135,48 @@ def compute_owners(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> None:
         execute(con, sql, params)
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(_scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = $name", {"name": name}))
+
+
 def mark_duplicates(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile) -> None:
-    """Right items repeating an earlier item on the declared columns are set aside as duplicates."""
-    cols = rf.pairing.duplicates
-    if not cols:
-        return
-    params = Params()
-    sql = sqlfiles.render(
-        "mark_duplicates",
-        right_table=ident(rf.pairing.right),
-        partition=", ".join(f"r.{ident(c)}" for c in cols),
-        order="r.file_id, r.line_no",
-        admitted=admitted_sql(rf.rules, "right", "r", params),
-        pairing=params.bind(pname),
-    )
-    execute(con, sql, params)
+    """Items repeating an earlier item of their side on the side's declared columns are set aside as duplicates
+    (``excluded``): the first is matched as any other item, each repetition becomes a break of the pairing's
+    duplicate type (``classify``).
+
+    Right side (``duplicates``): among the items the pairing's rules admit, the first by own business date,
+    file and line. Left side (``left_duplicates``): among the items the pairing admits or owns (an order repeated
+    with a status no rule accepts is a repetition too), the first by file and line, an item carried from an
+    earlier run before the ones this run takes (it was received first, and keeps its outcome)."""
+    for side in ("left", "right"):
+        cols = rf.pairing.duplicate_columns(side)
+        if not cols:
+            continue
+        table = getattr(rf.pairing, side)
+        params = Params()
+        scope = admitted_sql(rf.rules, side, "r", params)
+        order = "r.business_date, r.file_id, r.line_no"
+        if side == "left":
+            scope = (
+                f"({scope} OR EXISTS (SELECT 1 FROM owner AS o WHERE o.item_table = {params.bind(table)} "
+                f"AND o.item_id = r.item_id AND o.pairing = {params.bind(pname)}))"
+            )
+            order = "r.file_id, r.line_no"
+            if _has_table(con, "carried"):
+                order = (
+                    f"EXISTS (SELECT 1 FROM carried AS c WHERE c.item_table = {params.bind(table)} "
+                    f"AND c.file_id = r.file_id AND c.line_no = r.line_no) DESC, {order}"
+                )
+        sql = sqlfiles.render(
+            "mark_duplicates",
+            table=ident(table),
+            partition=", ".join(f"r.{ident(c)}" for c in cols),
+            order=order,
+            scope=scope,
+            pairing=params.bind(pname),
+            side=params.bind(side),
+        )
+        execute(con, sql, params)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,10 +219,7 @@ class WorkingSets:
         ws = cls(pname, rf, pairing_no)
         ws.source = {"left": ident(rf.pairing.left), "right": ident(rf.pairing.right)}
         ws.columns = {side: referenced_columns(rf.rules, side) for side in ("left", "right")}
-        ws.restrict = {
-            "left": "TRUE",
-            "right": "NOT EXISTS (SELECT 1 FROM excluded AS x WHERE x.pairing = $pairing AND x.item_id = a.item_id)",
-        }
+        ws.restrict = {side: not_duplicate_sql(rf, side) for side in ("left", "right")}
         if carried:
             for side in ("left", "right"):
                 ws.restrict[side] += (

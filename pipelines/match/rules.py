@@ -270,6 +270,9 @@ class BreakVocabulary(_Strict):
     status: str = Field(description="the counterpart exists but fails the side filter")
     date: str = "outside_date_window"
     duplicate: str = "duplicate_settlement_line"
+    left_duplicate: str | None = Field(
+        None, description="with left_duplicates: the break type of a repeated left item, e.g. duplicate_order"
+    )
     ambiguous: str = "ambiguous_match"
     left_not_admitted: BreakOrOutcome = "no_applicable_rule"
     right_not_admitted: BreakOrOutcome = "no_applicable_rule"
@@ -282,6 +285,15 @@ class Pairing(_Strict):
     duplicates: list[str] | None = Field(
         None, description="right-side columns whose equal values make later lines duplicates of the first"
     )
+    left_duplicates: list[str] | None = Field(
+        None,
+        description="left-side columns whose equal values make later items duplicates of the first "
+        "(breaks.left_duplicate names their break type)",
+    )
+
+    def duplicate_columns(self, side: str) -> list[str]:
+        """The declared duplicate columns of one side (empty: that side has no duplicates)."""
+        return list((self.left_duplicates if side == "left" else self.duplicates) or [])
 
 
 class RuleFile(_Strict):
@@ -303,12 +315,19 @@ class RuleSet(BaseModel):
     def kept_break_types(self) -> list[str]:
         """ "duplicate|unmatched" pairs of break types: a duplicate carried into a later run without its original
         keeps its type instead of turning into its pairing's unmatched type."""
-        return sorted(
+        kept = {
             f"{v.duplicate}|{other}"
             for rf in self.files.values()
             for v in [rf.pairing.breaks]
             for other in (v.left_unmatched, v.right_unmatched)
-        )
+        }
+        kept |= {
+            f"{v.left_duplicate}|{v.left_unmatched}"
+            for rf in self.files.values()
+            for v in [rf.pairing.breaks]
+            if rf.pairing.left_duplicates and v.left_duplicate
+        }
+        return sorted(kept)
 
     version_hash: str
 
@@ -461,6 +480,8 @@ def _semantic_errors(rf: RuleFile) -> list[tuple[str, str]]:
     lt, rt = rf.pairing.left, rf.pairing.right
     allowed_breaks = set(schema.table("breaks").column("break_type").allowed or ())
     for field_name, value in rf.pairing.breaks.model_dump().items():
+        if value is None:
+            continue
         if value not in allowed_breaks and not (field_name.endswith("not_admitted") and value in NON_BREAK_OUTCOMES):
             errors.append(
                 (
@@ -471,6 +492,16 @@ def _semantic_errors(rf: RuleFile) -> list[tuple[str, str]]:
             )
     for col in rf.pairing.duplicates or []:
         errors += [("pairing", m) for m in _check_column(rt, col, "duplicates")]
+    for col in rf.pairing.left_duplicates or []:
+        errors += [("pairing", m) for m in _check_column(lt, col, "left_duplicates")]
+    if rf.pairing.left_duplicates and rf.pairing.breaks.left_duplicate is None:
+        errors.append(
+            (
+                "pairing",
+                "field 'breaks.left_duplicate': left_duplicates is declared; name the break type of a repeated "
+                f"{lt} item (e.g. duplicate_order)",
+            )
+        )
     seen: set[str] = set()
     for rule in rf.rules:
         e: list[str] = []

@@ -1,8 +1,9 @@
 """Publish a run's outputs atomically into ``outputs/<business_date>/``.
 
-The outputs are written into a fresh folder ``outputs/.runs/<date>/<run_id>-*`` and then
-``outputs/<date>`` (a symbolic link) is switched to it with one atomic rename: a reader sees either the
-previous complete output or the new complete output, never a mix; a re-run replaces, never appends.
+The outputs are written into a fresh folder ``outputs/.runs/<date>/<run_id>-*`` (``write_outputs``), the
+catalog commits the run naming that folder, and then ``outputs/<date>`` (a symbolic link) is switched to it
+with one atomic rename (``switch``): a reader sees either the previous complete output or the new complete
+output, never a mix; a re-run replaces, never appends.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from pipelines.publish import csvsafe
 from pipelines.publish.report import render_report
 from pipelines.run.result import RunResult
 from pipelines.validate.staging import PARQUET_OPTS
-
-KEEP_PREVIOUS = 1
 
 
 def output_dir(settings: Settings, day: dt.date) -> Path:
@@ -91,10 +90,14 @@ def _write_table(frame: pl.DataFrame, folder: Path, name: str, csv: bool = True)
         csvsafe.neutralise_frame(frame).write_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")
 
 
-def publish(settings: Settings, result: RunResult) -> Path:
-    """Write every output of the run and switch ``outputs/<date>`` to them atomically."""
+CATALOG_ROWS = ".catalog"  # the run's catalog rows, beside its outputs (``recon catalog rebuild`` reads them)
+RUN_FILE = "run.json"
+
+
+def write_outputs(result: RunResult, catalog_rows: dict[str, pl.DataFrame]) -> Path:
+    """Write every output of the run into its (not yet visible) folder, with the catalog rows the run
+    commits (``.catalog/``), all fsynced; return the folder."""
     folder = result.folder  # matches and outcomes are already there
-    runs_dir = folder.parent
     _write_table(result.breaks, folder, "breaks")
     _write_table(result.positions, folder, "positions")
     _write_table(result.manifest, folder, "run_manifest")
@@ -105,23 +108,63 @@ def publish(settings: Settings, result: RunResult) -> Path:
     _write_table(result.net_by_currency, folder, "net_by_currency")
     (folder / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True, default=str) + "\n")
     (folder / "report.html").write_text(render_report(result), encoding="utf-8")
-    for f in folder.iterdir():
-        with f.open("rb") as fh:
-            os.fsync(fh.fileno())
+    rows = folder / CATALOG_ROWS
+    rows.mkdir(exist_ok=True)
+    for table, frame in catalog_rows.items():
+        frame.write_parquet(rows / f"{table}.parquet", **PARQUET_OPTS)
+    run = {"run_id": result.run_id, "business_date": result.business_date.isoformat(), "mode": result.mode}
+    (rows / RUN_FILE).write_text(json.dumps({**run, "rules_version": result.rules_version}, sort_keys=True) + "\n")
+    for f in [*folder.iterdir(), *rows.iterdir()]:
+        if f.is_file():
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(rows)
+    _fsync_dir(folder)
     folder.chmod(0o755)
+    return folder
 
-    link = output_dir(settings, result.business_date)
-    tmp_link = settings.outputs / f".{result.business_date.isoformat()}.link-{os.getpid()}"
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def relative_folder(settings: Settings, folder: Path) -> str:
+    """How the catalog names a run folder: relative to ``outputs/`` (``.runs/<date>/<folder>``)."""
+    return folder.relative_to(settings.outputs).as_posix()
+
+
+def published_folder(settings: Settings, day: dt.date) -> str | None:
+    """The run folder ``outputs/<date>`` shows (relative to ``outputs/``), or None when there is none."""
+    link = output_dir(settings, day)
+    if not link.is_symlink():
+        return None
+    return Path(os.readlink(link)).as_posix()
+
+
+def switch(settings: Settings, day: dt.date, folder: Path) -> Path:
+    """Show ``folder`` as ``outputs/<date>`` (one atomic rename of a symbolic link), then drop the date's
+    other run folders but the one it replaced (older runs, runs that died before their commit)."""
+    link = output_dir(settings, day)
+    before = published_folder(settings, day)
+    tmp_link = settings.outputs / f".{day.isoformat()}.link-{os.getpid()}"
     tmp_link.unlink(missing_ok=True)
     tmp_link.symlink_to(folder.relative_to(settings.outputs))
     if link.exists() and not link.is_symlink():
         shutil.rmtree(link)
     os.replace(tmp_link, link)
-    _prune(runs_dir, keep=folder)
+    _fsync_dir(settings.outputs)
+    kept = {folder} | ({settings.outputs / before} if before else set())
+    _prune(folder.parent, kept)
     return link
 
 
-def _prune(runs_dir: Path, keep: Path) -> None:
-    others = sorted((p for p in runs_dir.iterdir() if p != keep and p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for old in others[: max(0, len(others) - KEEP_PREVIOUS)]:
-        shutil.rmtree(old, ignore_errors=True)
+def _prune(runs_dir: Path, keep: set[Path]) -> None:
+    """Remove the date's run folders but ``keep`` (the new one and the one it replaced): older runs, and
+    folders of runs that died before their catalog commit."""
+    for old in runs_dir.iterdir():
+        if old.is_dir() and old not in keep:
+            shutil.rmtree(old, ignore_errors=True)

@@ -85,16 +85,24 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
             p = _params()
             return record_statuses(list(results), p.get("home"), p.get("rules"))
 
-        @task(retries=0)
+        @task(retries=1)
         def reconcile(business_date: str) -> list[dict[str, Any]]:
+            """Safe to retry: a crashed attempt left the old state or the committed new one (whose publication
+            the retry completes); a damaged workspace fails at once with the command that repairs it."""
+            from airflow.sdk.exceptions import AirflowFailException
+
             from pipelines.core.dates import parse_business_date
+            from pipelines.run.integrity import IntegrityError
             from pipelines.run.stages import reconcile_and_publish, rerun_from
 
             p = _params()
             day = parse_business_date(business_date)
-            if p.get("cascade"):
-                return rerun_from(day, p.get("home"), p.get("rules"))
-            return [reconcile_and_publish(day, str(p.get("mode") or mode), p.get("home"), p.get("rules"))]
+            try:
+                if p.get("cascade"):
+                    return rerun_from(day, p.get("home"), p.get("rules"))
+                return [reconcile_and_publish(day, str(p.get("mode") or mode), p.get("home"), p.get("rules"))]
+            except IntegrityError as exc:
+                raise AirflowFailException(str(exc)) from exc
 
         @task(map_index_template="{{ task.op_kwargs['channel_id'] }}", retries=0)
         def deliveries(channel_id: str, business_date: str) -> None:

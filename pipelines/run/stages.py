@@ -27,6 +27,7 @@ from typing import Any
 from pipelines.catalog.store import Catalog, FileRecord, FileStatus
 from pipelines.core import config
 from pipelines.core.channels import Channel, load_channels
+from pipelines.core.failpoints import failpoint
 from pipelines.ingest import landing as ingest
 from pipelines.match.rules import RuleSet, load_rules
 from pipelines.run import lock as workspace
@@ -80,6 +81,9 @@ def register_files(results: list[dict[str, Any]], home: str | None = None, rules
     records = [FileRecord(**r) for res in results for r in res["records"]]
     events = [ingest.Skipped(**s) for res in results for s in res["skipped"]]
     with _locked(home, rules, "register files"):
+        from pipelines.run.integrity import check_outputs_known
+
+        check_outputs_known(ctx.settings, ctx.catalog)  # a lost catalog is rebuilt, not started afresh
         counts = ingest.register(ctx.catalog, records, dt.datetime.now(dt.UTC), events)
     counts["skipped"] = len(events)
     log.info("registered files: %s", counts)
@@ -326,19 +330,24 @@ def reconcile_and_publish(
 
 
 def _reconcile_and_publish(day: dt.date, mode: str, home: str | None, rules: str | None) -> dict[str, Any]:
+    """The commit protocol: checks and repairs (``integrity``), reconcile into a fresh folder, write the
+    outputs there, commit the run to the catalog in one transaction, switch ``outputs/<date>``."""
     from pipelines.breaks.lifecycle import load_policy
-    from pipelines.publish.outputs import publish
+    from pipelines.catalog.store import RunRow, lifecycle_frames
+    from pipelines.publish.outputs import relative_folder, switch, write_outputs
     from pipelines.run.intake import plan
+    from pipelines.run.integrity import before_reconciling
     from pipelines.run.reconcile import reconcile
     from pipelines.run.result import StepClock
 
     ctx = context(home, rules)
     started = dt.datetime.now(dt.UTC)
+    ctx.catalog.ensure_schema()
     statuses = ctx.catalog.file_statuses()
+    before_reconciling(ctx.settings, ctx.catalog, statuses, day)
     names = {}
     for ch in ctx.channels:
         names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
-    ctx.catalog.ensure_schema()
     history = ctx.catalog.history_for(day)
     intake = plan(ctx.settings, day, statuses, ctx.catalog.run_inputs(), ctx.catalog.run_dates())
     result = reconcile(
@@ -355,18 +364,23 @@ def _reconcile_and_publish(day: dt.date, mode: str, home: str | None, rules: str
         intake,
     )
     clock = StepClock()
-    path = publish(ctx.settings, result)
-    ctx.catalog.record_lifecycle(day, result.run_id, result)
-    ctx.catalog.record_run(
+    frames = lifecycle_frames(day, result.run_id, result)
+    folder = write_outputs(result, frames)
+    failpoint("after-outputs-written")
+    run = RunRow(
         result.run_id,
         day,
         mode,
         result.rules_version,
-        "published",
         started,
         dt.datetime.now(dt.UTC),
         result.summary,
+        relative_folder(ctx.settings, folder),
     )
+    ctx.catalog.commit_run(run, frames)
+    failpoint("after-catalog-commit")
+    path = switch(ctx.settings, day, folder)
+    failpoint("after-switch")
     publish_to_s3(path, day, result.run_id)
     clock.lap("publish")
     return {
@@ -410,12 +424,16 @@ def _run_all(
         for cid in ids:
             step(f"ingest {cid}")
             pulled.append(ingest_channel(cid, home, rules))
+        failpoint("after-ingest")
         step("register files")
         register_files(pulled, home, rules)
+        failpoint("after-register")
         step(f"normalise {len(ids)} channels" + (f", {workers} at a time" if workers > 1 else ""))
         statuses = normalise_channels(ids, day, home, rules, pool)
+        failpoint("after-normalise")
     step("record file statuses")
     record_statuses(statuses, home, rules)
+    failpoint("after-record-statuses")
     step("match, clear, publish")
     return reconcile_and_publish(day, mode, home, rules)
 
@@ -459,6 +477,14 @@ def resolve_break(
     wait = workspace.wait_seconds(workspace.RESOLVE_WAIT_ENV, workspace.DEFAULT_RESOLVE_WAIT_S)
     with workspace.workspace_lock(ctx.settings.home, "breaks resolve", None, wait, workspace.RESOLVE_WAIT_ENV):
         return ctx.catalog.add_resolution(break_id, action, note.strip(), resolved_by.strip(), dt.datetime.now(dt.UTC))
+
+
+def break_dates(break_id: str, home: str | None = None) -> dict[dt.date, str]:
+    """The dates whose run listed ``break_id``, with its status there."""
+    catalog = Catalog(config.settings(home, None).catalog_path)
+    if not catalog.path.exists():
+        return {}
+    return catalog.break_dates(break_id)
 
 
 def publish_to_s3(output: Any, day: dt.date, run_id: str) -> dict[str, Any] | None:

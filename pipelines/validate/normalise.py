@@ -23,7 +23,9 @@ from pipelines.core.channels import Channel
 from pipelines.core.config import Settings
 from pipelines.formats import registry
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult
+from pipelines.ingest.landing import EMPTY_FILE
 from pipelines.validate import contracts as validate
+from pipelines.validate import plausibility
 from pipelines.validate.staging import (
     file_quarantine_dir,
     rows_quarantine_path,
@@ -89,6 +91,11 @@ def parse_file(
     parser = registry.get(channel.format)
     ctx = ParseContext(channel=channel, file_id=rec.file_id, file_name=rec.file_name)
     _remove_previous(settings, table, channel.id, rec.file_id)
+    if rec.size_bytes == 0:  # a zero-byte delivery: a visible refusal, not a file of no rows
+        reason = f"{rec.file_name}: {EMPTY_FILE}"
+        log.warning("file quarantined: %s", reason)
+        _quarantine_file(settings, rec, reason)
+        return _status(rec, channel, fallback_date, "quarantined", reason)
     try:
         return parser(Path(rec.landing_path), ctx)
     except FileRejected as exc:
@@ -123,7 +130,12 @@ def stage_files(
     passes; Great Expectations' cost per validation, about a tenth of a second whatever the size, is paid
     once. When they do not pass, each file is validated alone, and only the files that break the contract
     are quarantined, each with its own validation result.
+
+    Before that, the rows that break a plausibility rule (``plausibility.screen``: dates outside the channel's
+    window around ``fallback_date``, the run's business date; control characters or over-long references;
+    NUL bytes) are moved to the file's row quarantine.
     """
+    parsed = [(rec, plausibility.screen(result, channel, rec.file_name, fallback_date)) for rec, result in parsed]
     frames = [schema.table(result.table).conform(result.frame) for _, result in parsed]
     if len(parsed) > 1 and validate.validate_frame(parsed[0][1].table, pl.concat(frames, rechunk=False)).success:
         outcomes: list[validate.ValidationOutcome | None] = [None] * len(parsed)

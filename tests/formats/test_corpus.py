@@ -29,6 +29,7 @@ from pipelines.cli.inspect import inspect_file
 from pipelines.core.channels import Channel
 from pipelines.formats import bai2, camt, csvutil, mt940, nacha
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult
+from pipelines.formats.controls import checks_of
 from pipelines.formats.detect import detect
 from pipelines.formats.registry import get, table_of
 
@@ -73,7 +74,6 @@ READ: dict[str, tuple[str, int, Sums]] = {
         32,
         [("CHF", "credit", 24, 181056), ("CHF", "debit", 8, 127295)],
     ),
-    "camt053/genkgo_camt053_v08.xml": ("camt053", 1, [("EUR", "credit", 1, 885)]),
     "camt053/oca_camt053_v04_multi_currency.xml": (
         "camt053",
         2,
@@ -194,6 +194,14 @@ REJECTED: dict[str, tuple[str, str, int]] = {
         "(difference -668048056, in minor units); file trailer (line 116) states 18 records but 116 are present",
         17,
     ),
+    # opening balance in EUR, closing in SEK (and available balances in CHF and JPY) for one EUR entry: no
+    # balance check can run, so the statement is refused, as MT940 refuses balances in different currencies
+    "camt053/genkgo_camt053_v08.xml": (
+        "camt053",
+        "statement 253EURNL26VAYB8060476890 (account NL26VAYB8060476890): opening balance in EUR but closing "
+        "balance in SEK",
+        1,
+    ),
     "camt053/oca_testbank_nl_camt053_v02_reversal_batch.xml": (
         "camt053",
         "statement 1234Test/1 (account NL77ABNA0574908765): opening balance 15568.27 + credits 1405.31 - debits "
@@ -289,12 +297,12 @@ def test_rejected_file_still_reads_entry_by_entry(name: str) -> None:
     _fmt, _reason, entries = REJECTED[name]
     data = (CORPUS / name).read_bytes()
     if name.startswith(("mt940", "mt942")):
-        frame, errors, _ = mt940.read(csvutil.decode(data, "utf-8"))
-        assert errors
+        frame, checks = mt940.read(csvutil.decode(data, "utf-8"))
+        assert any(c.status == "failed" for c in checks)
         read = frame.filter(pl.col("_error").is_null()).height
     elif name.startswith("bai2"):
-        frame, errors = bai2.read(csvutil.decode(data, "utf-8"))
-        assert errors
+        frame, checks = bai2.read(csvutil.decode(data, "utf-8"))
+        assert any(c.status == "failed" for c in checks)
         read = frame.height
     elif name.startswith("nacha"):
         read = nacha.read(csvutil.decode(data, "utf-8")).filter(pl.col("type") == "6").height
@@ -311,3 +319,97 @@ def test_inspect_reports_every_file(name: str) -> None:
     else:
         assert (result.status, result.exit_code) == ("read", 0)
         assert result.rows_in == READ[name][1]
+
+
+# file -> the control checks its parser reports, as (name, scope, status); every one ran (none skipped).
+# camt054/genkgo_camt054_v02.xml has none: a notification has no balances and its one entry no breakdown.
+CHECKED: dict[str, list[tuple[str, str, str]]] = {
+    "bai2/moj_citi_uk_gbp_fasterpayments.bai2": [
+        ("control total and record count", "1 account trailer (49)", "passed"),
+        ("control total and record count", "1 group trailer (98)", "passed"),
+        ("control total and record count", "file trailer (99)", "passed"),
+    ],
+    "bai2/moov_sample3_usd_multirecord_lines.bai2": [
+        ("control total and record count", "15 account trailers (49)", "passed"),
+        ("control total and record count", "1 group trailer (98)", "passed"),
+        ("control total and record count", "file trailer (99)", "passed"),
+    ],
+    "camt053/dvbern_postfinance_ch_camt053_v04_charges_returns.xml": [
+        ("balance", "statement 20160430375204000008574 (account CH0309000000250090342)", "passed"),
+        ("batch breakdown", "4 batch entries", "passed"),
+    ],
+    # balances without CdtDbtInd: read as credits, and checked (the check used to be skipped silently)
+    "camt053/subite_lt_settlement_camt053_v08_2024-04-11.xml": [
+        ("balance", "statement MSG25684197-NAEUXI (account LT625883379695428516)", "passed"),
+        ("balance", "statement MSG32269800-GZNPDA (account LT414319056143772570)", "passed"),
+    ],
+    "camt054/genkgo_camt054_v02.xml": [],
+    "camt054/subite_lt_camt054_v10_2024-03-18_netted_batch.xml": [("batch breakdown", "1 batch entry", "passed")],
+    "mt942/wolph_mbank_pl_mt942.sta": [
+        (":90D: total", "statement ST170119CYC/0001/1/1 (line 2, account PL29114010810000267002001002)", "passed"),
+        (":90C: total", "statement ST170119CYC/0001/1/1 (line 2, account PL29114010810000267002001002)", "passed"),
+    ],
+}
+# file -> number of statements whose balance check passed
+BALANCES_CHECKED = {
+    "mt940/betterplace_de_sepa_returns_sammler.sta": 26,
+    "mt940/mt940rs_danskebank_dk_preamble.sta": 15,
+    "mt940/oca_ing_nl_structured86.940": 1,
+    "mt940/wolph_citi_usd_blank_entrydate.txt": 1,
+    "mt940/wolph_sberbank_hu_ns_tags.sta": 1,
+    "camt053/oca_camt053_v04_multi_currency.xml": 1,
+    "camt053/subite_be_camt053_v02_isct.xml": 1,
+}
+CHECKING_FORMATS = ("bai2", "camt053", "camt054", "mt940", "mt942")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, v in READ.items() if v[0] in CHECKING_FORMATS))
+def test_every_check_of_a_read_file_ran_and_inspect_says_agree_only_then(name: str) -> None:
+    checks = checks_of(parse(name))
+    assert checks is not None
+    assert [c.status for c in checks if c.status != "passed"] == []
+    if name in CHECKED:
+        assert [(c.name, c.scope, c.status) for c in checks] == CHECKED[name]
+    if name in BALANCES_CHECKED:
+        assert sum(c.name == "balance" and c.status == "passed" for c in checks) == BALANCES_CHECKED[name]
+    control = inspect_file(CORPUS / name).control or ""
+    assert control.startswith("agree (" if checks else "none in this file (")
+
+
+def test_bai2_text_on_88_records_is_remittance_not_customer_reference() -> None:
+    citi = parse("bai2/moj_citi_uk_gbp_fasterpayments.bai2").frame.row(0, named=True)
+    assert (citi["customer_reference"], citi["transaction_id"]) == ("RP12312312312312", "RP12312312312312")
+    assert citi["remittance_info"].startswith("FR:FP SIP INCOMING ENDT:20150715 TRID:RP12312312312312 PY:")
+    natwest = parse("bai2/moj_natwest_gbp.bai2").frame
+    assert natwest["customer_reference"].to_list() == [None] * 5
+    assert (
+        natwest["remittance_info"][0] == "LVP XBANKGO24007664SJ LVP INT 2 USAXBANKGO24007664SJ LVP INT 2 USARELAY TFR"
+    )
+    assert natwest["remittance_info"].null_count() == 0
+
+
+def test_mt940_german_86_references_reach_their_columns() -> None:
+    f = parse("mt940/betterplace_de_sepa_returns_sammler.sta").frame
+    # never the bare keyword of the :61: ("KREF+"): the value from :86: ?20 KREF+...
+    assert f.filter(pl.col("customer_reference").str.contains(r"^(?:KREF|EREF|MREF)\+$")).height == 0
+    row = f.filter(pl.col("line_no") == 38).row(0, named=True)
+    assert (row["customer_reference"], row["remittance_info"]) == (
+        "TFNr 01005 PayId CTSc-01 EBB",
+        "SEPA-UEBERW SEPA-Ueberweisungsauftrag Datei mit 0000005 Zahlungen",
+    )
+    # 62 entries carry EREF+ in :86:, 7 of them NONREF: 55 end-to-end ids; SVWZ+ is the remittance text
+    assert f["end_to_end_id"].drop_nulls().len() == 55
+    row = f.filter(pl.col("line_no") == 48).row(0, named=True)
+    assert (row["end_to_end_id"], row["remittance_info"]) == (
+        "EndToEndIdTFNR5200100001",
+        "Keine Buchung zu: TO13 TF52001 MINT",
+    )
+    # Deutsche Bank's file is rejected on its balances; its entry still reads with every :86: field
+    frame, _ = mt940.read(csvutil.decode((CORPUS / "mt940/jejik_deutschebank_de_ocmt_chgs.txt").read_bytes(), "utf-8"))
+    entry = frame.row(0, named=True)
+    assert (entry["customer_reference"], entry["end_to_end_id"], entry["mandate_id"]) == (
+        "SEPA-DA20200601221740-34972000-P1",
+        "A1.200080779.400143254.4961336",
+        "20852HW2723821",
+    )
+    assert entry["remittance_info"].startswith("SONSTIGE GRUENDE ENDABRECHNUNG NR. 500106875")

@@ -12,6 +12,7 @@ from format_helpers import ctx, rejects, write
 from pipelines.core.schema import table
 from pipelines.formats.bai2 import TABLE, parse
 from pipelines.formats.base import FileRejected
+from pipelines.formats.controls import checks_of
 from pipelines.formats.registry import get, table_of
 
 # Two groups: one in EUR with a 16 of each funds type (S, V, D) and KEY: value 88 text, several records on
@@ -126,4 +127,48 @@ def test_row_rejects(tmp_path: Path) -> None:
     assert rejects(result) == [
         (4, "currency", "unknown ISO 4217 currency 'XYZ'"),
         (7, "type code", "type code '890' is not a credit (100-399) or debit (400-699) detail"),
+    ]
+
+
+# A 16 that ends before its text ("/" right after the references): the text is on the 88s that follow.
+TEXT_ON_88 = """01,NWBKGB2L,9876543,261126,14:59:35,2215,,,2/
+02,9876543,NWBKGB2L,1,261126,2400,GBP,/
+03,88888888,GBP,010,1000,,/
+16,699,971,,,/
+88,LVP XBANKGO24007664SJ RELAY
+88,TFR
+16,191,001,V,261126,,1234567890,RP1231/
+88,FR:FP SIP INCOMING
+88,TRID:RP1231 PY:RP1231231231231200
+16,195,500,,BR-9,CR-9,WIRE
+88,IN PART 2
+49,2472,10/
+98,2472,1,12/
+99,2472,1,14/
+"""
+
+
+def test_text_of_a_16_on_its_88_records_is_the_remittance_not_the_reference(tmp_path: Path) -> None:
+    f = parse(write(tmp_path, TEXT_ON_88), ctx("bai2")).frame
+    assert f.select("customer_reference", "bank_reference", "remittance_info", "transaction_id").rows() == [
+        (None, None, "LVP XBANKGO24007664SJ RELAY TFR", None),
+        ("RP1231", "1234567890", "FR:FP SIP INCOMING TRID:RP1231 PY:RP1231231231231200", "RP1231"),
+        # a 16 with text goes on with its 88s
+        ("CR-9", "BR-9", "WIRE IN PART 2", None),
+    ]
+    assert f["value_date"][1] == dt.date(2026, 11, 26)
+
+
+def test_trailer_checks_are_reported(tmp_path: Path) -> None:
+    result = parse(write(tmp_path, SAMPLE), ctx("bai2"))
+    assert [(c.name, c.scope, c.status) for c in checks_of(result) or []] == [
+        ("control total and record count", "3 account trailers (49)", "passed"),
+        ("control total and record count", "2 group trailers (98)", "passed"),
+        ("control total and record count", "file trailer (99)", "passed"),
+    ]
+    # an account trailer without its record count: the count is not checked, and says so
+    result = parse(write(tmp_path, SAMPLE.replace("49,-250,3/", "49,-250/")), ctx("bai2"))
+    skipped = [c for c in checks_of(result) or [] if c.status == "skipped"]
+    assert [(c.name, c.scope, c.detail) for c in skipped] == [
+        ("record count", "account ACC-2 trailer (line 12)", "the trailer gives no record count")
     ]

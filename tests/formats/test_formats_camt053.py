@@ -3,19 +3,24 @@ booking-date fallback, batch breakdowns, XML safety, real bank files."""
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pytest
 from format_helpers import rejects
+from rich.console import Console
 
+from pipelines.cli.inspect import inspect_file, render
 from pipelines.core.channels import Channel
 from pipelines.core.schema import table
 from pipelines.formats import camt053
 from pipelines.formats.base import REJECT_SCHEMA, FileRejected, ParseContext
 from pipelines.formats.camt053 import TABLE, parse
+from pipelines.formats.controls import checks_of
 from pipelines.formats.registry import get, table_of
 
 CORPUS = Path(os.environ.get("RECON_CORPUS", "/work/shared/corpus")) / "camt053"
@@ -265,18 +270,18 @@ def test_balances_that_do_not_add_up_reject_the_file(tmp_path: Path) -> None:
     )
 
 
-def test_control_total_skipped_when_balances_are_incomplete_and_pending_entries_excluded(tmp_path: Path) -> None:
+def test_balance_checks_are_reported_performed_or_skipped_with_why(tmp_path: Path) -> None:
     pending = entry("999.00").replace("<Sts><Cd>BOOK</Cd></Sts>", "<Sts><Cd>PDNG</Cd></Sts>")
     text = document(
         [
-            # Balances without CdtDbtInd: the check cannot be made, the entries are kept.
+            # Balances without CdtDbtInd are credits (ISO 20022 practice): the check runs.
             statement(
                 "S-1",
                 "<IBAN>NL33INGB6693512750</IBAN>",
                 [entry("5.00")],
-                balance("OPBD", "1.00", "EUR", None) + balance("CLBD", "999.00", "EUR", None),
+                balance("OPBD", "1.00", "EUR", None) + balance("CLBD", "6.00", "EUR", None),
             ),
-            # Only the opening balance: nothing to compare.
+            # Only the opening balance: nothing to compare, and it says so.
             statement("S-2", "<IBAN>NL33INGB6693512750</IBAN>", [entry("5.00")], balance("OPBD", "1.00", "EUR")),
             # A pending entry is not part of the booked closing balance.
             statement(
@@ -299,6 +304,93 @@ def test_control_total_skipped_when_balances_are_incomplete_and_pending_entries_
     assert [(field, reason) for _, field, reason in rejects(result)] == [
         ("Amt", "'-5.00' is negative; the direction is given by CdtDbtInd")
     ]
+    negative_line = entry_lines(text)[-1]
+    assert [(c.scope, c.status, c.detail) for c in checks_of(result) or []] == [
+        (
+            "statement S-1 (account NL33INGB6693512750)",
+            "passed",
+            "OPBD 1.00 + credits 5.00 - debits 0.00 = CLBD 6.00 EUR (a balance without CdtDbtInd read as a credit)",
+        ),
+        (
+            "statement S-2 (account NL33INGB6693512750)",
+            "skipped",
+            "the statement gives no closing (CLBD or ITBD) balance",
+        ),
+        (
+            "statement S-3 (account NL33INGB6693512750)",
+            "passed",
+            "OPBD 1.00 + credits 5.00 - debits 0.00 = CLBD 6.00 EUR",
+        ),
+        (
+            "statement S-4 (account NL33INGB6693512750)",
+            "skipped",
+            f"the booked entry on line {negative_line} has no readable amount, currency or direction (it is rejected): "
+            "no sum",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("balances", "message"),
+    [
+        # tampered closing balance of a statement whose balances carry no CdtDbtInd
+        (
+            balance("OPBD", "1.00", "EUR", None) + balance("CLBD", "999.00", "EUR", None),
+            "statement S-1 (account NL33INGB6693512750): opening balance 1.00 + credits 5.00 - debits 0.00 = "
+            "6.00 EUR, but the closing balance is 999.00 EUR (difference 993.00)",
+        ),
+        # without CdtDbtInd a leading '-' makes a debit balance
+        (
+            balance("OPBD", "-1.00", "EUR", None) + balance("CLBD", "6.00", "EUR", None),
+            "statement S-1 (account NL33INGB6693512750): opening balance -1.00 + credits 5.00 - debits 0.00 = "
+            "4.00 EUR, but the closing balance is 6.00 EUR (difference 2.00)",
+        ),
+        # opening and closing balances in different currencies (as MT940 does)
+        (
+            balance("OPBD", "1.00", "EUR") + balance("CLBD", "6.00", "SEK", "DBIT"),
+            "statement S-1 (account NL33INGB6693512750): opening balance in EUR but closing balance in SEK",
+        ),
+        (
+            balance("OPBD", "1.00", "EUR", "XXXX") + balance("CLBD", "6.00", "EUR"),
+            "statement S-1 (account NL33INGB6693512750): OPBD balance CdtDbtInd 'XXXX' is neither CRDT nor DBIT",
+        ),
+        (
+            balance("OPBD", "1.001", "EUR") + balance("CLBD", "6.00", "EUR"),
+            "statement S-1 (account NL33INGB6693512750): OPBD balance amount '1.001' EUR is not valid",
+        ),
+    ],
+)
+def test_balances_that_cannot_agree_reject_the_file(tmp_path: Path, balances: str, message: str) -> None:
+    text = document([statement("S-1", "<IBAN>NL33INGB6693512750</IBAN>", [entry("5.00")], balances)])
+    with pytest.raises(FileRejected) as caught:
+        parse(write(tmp_path, text), ctx())
+    assert str(caught.value).startswith(message)
+
+
+def test_multi_currency_statement_is_checked_per_currency(tmp_path: Path) -> None:
+    balances = (
+        balance("OPBD", "1.00", "EUR")
+        + balance("OPBD", "100", "JPY")
+        + balance("CLBD", "6.00", "EUR")
+        + balance("CLBD", "50", "JPY")
+    )
+    entries = [entry("5.00"), entry("50", "JPY", cdi="DBIT"), entry("3.00", "USD")]
+    text = document([statement("S-1", "<IBAN>NL33INGB6693512750</IBAN>", entries, balances)])
+    result = parse(write(tmp_path, text), ctx())
+    assert [(c.status, c.detail) for c in checks_of(result) or []] == [
+        ("passed", "OPBD 1.00 + credits 5.00 - debits 0.00 = CLBD 6.00 EUR"),
+        ("passed", "OPBD 100 + credits 0 - debits 50 = CLBD 50 JPY"),
+        ("skipped", "1 booked entry in USD, a currency in which the statement gives no balance"),
+    ]
+    tampered = text.replace('<Amt Ccy="JPY">50</Amt><CdtDbtInd>CRDT', '<Amt Ccy="JPY">60</Amt><CdtDbtInd>CRDT')
+    with pytest.raises(FileRejected, match="= 50 JPY, but the closing balance is 60 JPY"):
+        parse(write(tmp_path, tampered), ctx())
+
+
+def test_statement_less_message_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(FileRejected) as caught:
+        parse(write(tmp_path, document([])), ctx())
+    assert str(caught.value) == "camt.053 message has no <Stmt> element: nothing is reported in it"
 
 
 def test_entry_without_booking_date_takes_its_value_date_else_the_statement_period_end(tmp_path: Path) -> None:
@@ -415,8 +507,6 @@ corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="sample corpus not avail
         # breakdown (10, 8, 3 and 2 transactions): the shared camt reader gives one row per transaction there
         # (9 entry rows + 23 transaction rows; the sums per direction are the entries').
         ("dvbern_postfinance_ch_camt053_v04_charges_returns.xml", 13, 32, "CHF", 181056, 127295),
-        # 1 entry; balances in EUR (opening) and SEK (closing) cannot be compared: control total skipped.
-        ("genkgo_camt053_v08.xml", 1, 1, "EUR", 885, 0),
         # 2 entries, CHF account; balances add up (350777.85 - 579.21 + 134.00 = 350332.64).
         ("oca_camt053_v04_multi_currency.xml", 2, 2, "CHF", 13400, 57921),
         # 3 entries netting to zero against opening and closing balances of 0.
@@ -476,10 +566,211 @@ def test_real_statement_without_booking_dates_and_balance_indicators() -> None:
     # Subite's Lithuanian settlement statement: 2 statements, 15 entries (all in the first) on one physical
     # line, with no BookgDt, ValDt or statement period. The shared camt reader dates them by the message's
     # creation date (GrpHdr/CreDtTm 2024-04-11); the old camt053 parser rejected every entry on BookgDt.
-    # Its balances carry no CdtDbtInd, so they are incomplete and the control total is skipped.
+    # Its balances carry no CdtDbtInd: they are credits, and both statements' balances are checked.
     result = parse(CORPUS / "subite_lt_settlement_camt053_v08_2024-04-11.xml", ctx())
+    assert [(c.scope, c.status) for c in checks_of(result) or []] == [
+        ("statement MSG25684197-NAEUXI (account LT625883379695428516)", "passed"),
+        ("statement MSG32269800-GZNPDA (account LT414319056143772570)", "passed"),
+    ]
     f = result.frame
     assert result.rows_in == 15 == f.height and result.rejects.height == 0
     assert set(f["line_no"]) == {2} and set(f["booking_date"]) == {dt.date(2024, 4, 11)}
     assert f["amount_minor"].to_list()[:3] == [38864500, 4684000, 4684000]
     assert set(f["currency"]) == {"EUR"}
+
+
+@corpus
+def test_real_statement_with_a_tampered_closing_balance_is_rejected(tmp_path: Path) -> None:
+    # Subite's statement again, its balances without CdtDbtInd: one cent more on the closing balance rejects it.
+    text = (CORPUS / "subite_lt_settlement_camt053_v08_2024-04-11.xml").read_text(encoding="utf-8")
+    closing = '<Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">17194650.59'
+    assert text.count(closing) == 1
+    with pytest.raises(FileRejected) as caught:
+        parse(write(tmp_path, text.replace(closing, closing[:-2] + "60")), ctx())
+    assert str(caught.value) == (
+        "statement MSG25684197-NAEUXI (account LT625883379695428516): opening balance 21463830.35 + credits "
+        "940505.25 - debits 5209685.01 = 17194650.59 EUR, but the closing balance is 17194650.60 EUR (difference 0.01)"
+    )
+
+
+@corpus
+def test_real_statement_with_balances_in_several_currencies_is_rejected() -> None:
+    # genkgo's parser-test file reports the opening balance in EUR and the closing one in SEK (and available
+    # balances in CHF and JPY) for one EUR entry: nothing can be checked, so the file is refused as MT940 does.
+    with pytest.raises(FileRejected) as caught:
+        parse(CORPUS / "genkgo_camt053_v08.xml", ctx())
+    assert str(caught.value) == (
+        "statement 253EURNL26VAYB8060476890 (account NL26VAYB8060476890): opening balance in EUR but closing "
+        "balance in SEK"
+    )
+
+
+@corpus
+def test_real_statement_entry_level_fx_details_are_kept() -> None:
+    # OCA's multi-currency statement: a EUR payment booked in CHF, its instructed amount and rate in the
+    # entry's AmtDtls (InstdAmt EUR 522.39; CntrValAmt/CcyXchg EUR -> CHF at 1.1087693103).
+    f = parse(CORPUS / "oca_camt053_v04_multi_currency.xml", ctx()).frame
+    assert f.select(
+        "amount_minor", "currency", "original_amount_minor", "original_currency", "exchange_rate"
+    ).rows() == [
+        (57921, "CHF", 52239, "EUR", Decimal("1.108769310300")),
+        (13400, "CHF", None, None, None),
+    ]
+
+
+FX_ENTRY = """<AmtDtls><InstdAmt><Amt Ccy="USD">110.00</Amt></InstdAmt>
+<CntrValAmt><Amt Ccy="EUR">100.00</Amt><CcyXchg><SrcCcy>USD</SrcCcy><TrgtCcy>EUR</TrgtCcy>
+<XchgRate>0.9090909091</XchgRate></CcyXchg></CntrValAmt></AmtDtls>
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # entry-level amount details
+        (FX_ENTRY, (11000, "USD", Decimal("0.909090909100"))),
+        # transaction-level: its amount in another currency is the original one, the rate from TxAmt/CcyXchg
+        (
+            '<NtryDtls><TxDtls><Amt Ccy="GBP">85.00</Amt><AmtDtls><TxAmt><Amt Ccy="GBP">85.00</Amt>'
+            "<CcyXchg><SrcCcy>GBP</SrcCcy><TrgtCcy>EUR</TrgtCcy><XchgRate>1.176470588235</XchgRate></CcyXchg>"
+            "</TxAmt></AmtDtls></TxDtls></NtryDtls>\n",
+            (8500, "GBP", Decimal("1.176470588235")),
+        ),
+        # a transaction amount in the entry's currency is not an original amount
+        ('<AmtDtls><TxAmt><Amt Ccy="EUR">100.00</Amt></TxAmt></AmtDtls>\n', (None, None, None)),
+    ],
+)
+def test_fx_details_fill_original_amount_currency_and_rate(
+    tmp_path: Path, extra: str, expected: tuple[object, ...]
+) -> None:
+    text = document([statement("S-1", "<IBAN>NL33INGB6693512750</IBAN>", [entry("100.00", extra=extra)])])
+    f = parse(write(tmp_path, text), ctx()).frame
+    assert f.select("original_amount_minor", "original_currency", "exchange_rate").row(0) == expected
+
+
+def test_breakdown_rows_take_their_own_fx_details_not_the_entrys(tmp_path: Path) -> None:
+    txs = (
+        '<TxDtls><Amt Ccy="EUR">60.00</Amt><AmtDtls><InstdAmt><Amt Ccy="USD">66.00</Amt></InstdAmt></AmtDtls>'
+        '</TxDtls>\n<TxDtls><Amt Ccy="EUR">40.00</Amt></TxDtls>\n'
+    )
+    extra = FX_ENTRY + f"<NtryDtls>{txs}</NtryDtls>\n"
+    text = document([statement("S-1", "<IBAN>NL33INGB6693512750</IBAN>", [entry("100.00", extra=extra)])])
+    result = parse(write(tmp_path, text), ctx())
+    assert result.frame.select("original_amount_minor", "original_currency").rows() == [(6600, "USD"), (None, None)]
+    assert [(c.name, c.scope, c.status) for c in checks_of(result) or []] == [
+        ("balance", "statement S-1 (account NL33INGB6693512750)", "skipped"),
+        ("batch breakdown", "1 batch entry", "passed"),
+    ]
+
+
+def test_breakdown_in_another_currency_is_reported_skipped(tmp_path: Path) -> None:
+    txs = '<TxDtls><Amt Ccy="USD">60.00</Amt></TxDtls>\n<TxDtls><Amt Ccy="USD">50.00</Amt></TxDtls>\n'
+    text = document([statement("S-1", "<IBAN>X</IBAN>", [entry("100.00", extra=f"<NtryDtls>{txs}</NtryDtls>\n")])])
+    checks = checks_of(parse(write(tmp_path, text), ctx())) or []
+    line = entry_lines(text)[0]
+    assert [(c.name, c.scope, c.status, c.detail) for c in checks if c.name == "batch breakdown"] == [
+        (
+            "batch breakdown",
+            f"entry on line {line}",
+            "skipped",
+            "a transaction is in USD, the entry in EUR: no sum in one currency",
+        )
+    ]
+
+
+UTF16_TEXT = document(
+    [
+        statement(
+            "S-1",
+            "<IBAN>NL33INGB6693512750</IBAN>",
+            [
+                entry(
+                    "5.00",
+                    extra="<NtryDtls><TxDtls><RltdPties><Dbtr><Nm>Müller GmbH</Nm></Dbtr></RltdPties>"
+                    "</TxDtls></NtryDtls>\n",
+                )
+            ],
+            balance("OPBD", "1.00", "EUR") + balance("CLBD", "6.00", "EUR"),
+        )
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("data"),
+    [
+        UTF16_TEXT.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"),  # BOM, little-endian
+        codecs.BOM_UTF16_BE + UTF16_TEXT.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16-be"),
+        UTF16_TEXT.split("?>\n", 1)[1].encode("utf-16-le"),  # no BOM nor declaration: '<' in two bytes
+        UTF16_TEXT.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').encode("latin-1"),
+        codecs.BOM_UTF8 + UTF16_TEXT.encode("utf-8"),
+    ],
+    ids=["utf-16-le-bom", "utf-16-be-bom", "utf-16-no-bom", "latin-1-declared", "utf-8-bom"],
+)
+def test_other_encodings_are_read_like_utf8(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "camt053.xml"
+    path.write_bytes(data)
+    result = parse(path, ctx())
+    expected = parse(write(tmp_path, UTF16_TEXT), ctx())
+    assert result.frame.drop("line_no").equals(expected.frame.drop("line_no"))
+    offset = 0 if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"?>" in data[:80] else -1
+    assert result.frame["line_no"].to_list() == [entry_lines(UTF16_TEXT)[0] + offset]
+    assert result.frame["counterparty_name"].to_list() == ["Müller GmbH"]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (
+            UTF16_TEXT.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-8"),
+            "the XML declaration names the encoding 'UTF-16', but the file is not in it (no byte order mark, and "
+            "its first character '<' is one byte)",
+        ),
+        (
+            codecs.BOM_UTF16_LE + UTF16_TEXT.encode("utf-16-le")[:-1],
+            "file is not valid UTF-16LE (the encoding its byte order mark gives): byte ",
+        ),
+        (
+            UTF16_TEXT.replace('encoding="UTF-8"', 'encoding="EBCDIC-XX"').encode("utf-8"),
+            "the XML declaration names the encoding 'EBCDIC-XX', which is not known",
+        ),
+    ],
+    ids=["declared-utf-16-but-utf-8", "truncated-utf-16", "unknown-encoding"],
+)
+def test_encodings_that_do_not_hold_are_refused_naming_them(tmp_path: Path, data: bytes, reason: str) -> None:
+    path = tmp_path / "camt053.xml"
+    path.write_bytes(data)
+    with pytest.raises(FileRejected) as caught:
+        parse(path, ctx())
+    assert str(caught.value).startswith(reason)
+
+
+def test_inspect_says_agree_only_for_checks_that_ran(tmp_path: Path) -> None:
+    agreeing = statement(
+        "S-1", "<IBAN>X</IBAN>", [entry("5.00")], balance("OPBD", "1.00", "EUR") + balance("CLBD", "6.00", "EUR")
+    )
+    unchecked = statement("S-2", "<IBAN>X</IBAN>", [entry("5.00")], balance("OPBD", "1.00", "EUR"))
+    console = Console(record=True, width=200)
+    result = inspect_file(write(tmp_path, document([agreeing, unchecked])))
+    render(result, console)
+    out = console.export_text()
+    assert "control totals: NOT ALL CHECKED: 1 passed, 1 skipped (the format's: opening balance" in out
+    assert "  skipped: balance, statement S-2 (account X): the statement gives no closing (CLBD or ITBD) balance" in out
+    assert "control totals: agree" not in out
+    assert [c["status"] for c in result.checks] == ["passed", "skipped"]
+    render(inspect_file(write(tmp_path, document([agreeing]))), console := Console(record=True, width=200))
+    assert "control totals: agree (opening balance + credits - debits = closing balance" in console.export_text()
+
+
+def test_an_entry_without_currency_leaves_the_statement_unchecked_not_rejected(tmp_path: Path) -> None:
+    balances = balance("OPBD", "1.00", "EUR") + balance("CLBD", "9.00", "EUR")
+    text = document([statement("S-1", "<IBAN>X</IBAN>", [entry("5.00"), entry("3.00", ccy=None)], balances)])
+    result = parse(write(tmp_path, text), ctx())
+    assert [(field, line) for line, field, _ in rejects(result)] == [("Amt/@Ccy", entry_lines(text)[1])]
+    assert [(c.status, c.detail) for c in checks_of(result) or []] == [
+        (
+            "skipped",
+            f"the booked entry on line {entry_lines(text)[1]} has no readable amount, currency or direction "
+            "(it is rejected): no sum",
+        ),
+    ]

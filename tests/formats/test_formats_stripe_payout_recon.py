@@ -215,3 +215,44 @@ def test_missing_required_column_and_empty_file(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(FileRejected, match="^file is empty$"):
         parse(path, ctx())
+
+
+def test_payment_intent_and_payout_effective_date_are_kept(tmp_path: Path) -> None:
+    # the payout is created on the 26th and arrives (automatic_payout_effective_at, UTC) on the 27th; the line
+    # became available in the balance (available_on_utc) on the 27th too; the line stays dated by its creation
+    path = write(
+        tmp_path,
+        [line(), line(category="refund", gross="-4.00", fee="0.00", net="-4.00", source="re_1", charge="ch_1")],
+    )
+    f = parse(path, ctx("Europe/Amsterdam")).frame
+    assert (
+        f.select("payment_intent_id", "payout_date", "settlement_date", "business_date").rows()
+        == [
+            ("pi_1", dt.date(2026, 11, 27), dt.date(2026, 11, 27), dt.date(2026, 11, 26)),
+        ]
+        * 2
+    )
+    assert f["psp_reference"].to_list() == ["ch_1", "ch_1"]
+
+
+def test_utc_payout_date_column_and_unreadable_dates(tmp_path: Path) -> None:
+    header = (
+        "automatic_payout_id,automatic_payout_effective_at_utc,automatic_payout_effective_at,created_utc,currency,"
+        "gross,fee,net,reporting_category,source_id,payment_intent_id,available_on"
+    )
+    rows = [
+        # the UTC column wins over the report's time zone one
+        "po_9,2026-11-30 00:00:00,2026-11-29 19:00:00,2026-11-26 08:00:00,usd,5.00,0.20,4.80,charge,ch_9,pi_9,"
+        "2026-11-28",
+        "po_9,,2026-11-30,2026-11-26 08:00:00,usd,5.00,0.20,4.80,charge,ch_8,,",
+        "po_9,30/11/2026,,2026-11-26 08:00:00,usd,5.00,0.20,4.80,charge,ch_7,,soon",
+    ]
+    result = parse(write(tmp_path, rows, header=header), ctx())
+    assert result.frame.select("payment_intent_id", "payout_date", "settlement_date").rows() == [
+        ("pi_9", dt.date(2026, 11, 30), dt.date(2026, 11, 28)),
+        (None, dt.date(2026, 11, 30), None),
+    ]
+    assert rejects(result) == [
+        (4, "automatic_payout_effective_at", "'30/11/2026' is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])"),
+        (4, "available_on", "'soon' is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])"),
+    ]

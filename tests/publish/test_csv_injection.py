@@ -16,11 +16,12 @@ import pytest
 from helpers import DAY, bank, order, psp, settings_in, stage
 
 from pipelines.breaks import lifecycle
+from pipelines.catalog.store import lifecycle_frames
 from pipelines.core import schema
 from pipelines.core.channels import load_channels
 from pipelines.match.rules import load_rules
 from pipelines.publish import csvsafe
-from pipelines.publish.outputs import csv_from_parquet, publish
+from pipelines.publish.outputs import csv_from_parquet, switch, write_outputs
 from pipelines.publish.report import _banners
 from pipelines.run.reconcile import reconcile
 from pipelines.run.result import RunResult
@@ -144,7 +145,8 @@ def _run(tmp_path: Path, resolutions: dict[str, tuple[str, str, str]] | None = N
     result = reconcile(
         s, DAY, load_rules(s.rules), load_channels(s.rules), statuses, {k: k for k in statuses}, history=history
     )
-    return result, publish(s, result)
+    folder = write_outputs(result, lifecycle_frames(DAY, result.run_id, result))
+    return result, switch(s, DAY, folder)
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:

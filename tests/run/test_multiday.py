@@ -347,6 +347,7 @@ def test_rerun_of_day_two_changes_only_what_should(days: Scenario, rerun: dict[s
         for name in ("matches.parquet", "positions.parquet", "fund_verification.parquet"):
             assert after[day][name] == before[day][name], f"{day} {name}"
     labels = {"summary.json", "report.html", "run_manifest.csv", "run_manifest.parquet"}  # carry mode and run id
+    labels |= {".catalog/run.json", ".catalog/break_log.parquet", ".catalog/break_closures.parquet"}
     assert {k: v for k, v in after[D4].items() if k not in labels} == {
         k: v for k, v in before[D4].items() if k not in labels
     }

@@ -23,9 +23,11 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipelines.core.channels import RetryPolicy
 from pipelines.ingest.transports.base import (
@@ -105,8 +107,45 @@ def make_client(
     return session.client("s3", endpoint_url=endpoint, config=config)
 
 
+def _endpoint(exc: Exception) -> str:
+    """The endpoint (scheme, host and port, no path) a botocore connection error names."""
+    url = str(getattr(exc, "kwargs", {}).get("endpoint_url") or "")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "?"
+    if not parts.scheme or not host:
+        return "?"
+    host = f"[{host}]" if ":" in host else host  # no user or password, were the URL to carry them
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _unreachable(exc: Exception) -> str | None:
+    """Why the endpoint could not be reached (unknown host, connection refused, timeout), or None when the
+    fault is another one. One line, from the exception's type and errno, never its text as a whole."""
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
+    if isinstance(exc, ConnectTimeoutError):
+        return f"cannot reach endpoint {_endpoint(exc)} (connect timed out)"
+    if isinstance(exc, ReadTimeoutError):
+        return f"endpoint {_endpoint(exc)} did not answer in time (read timed out)"
+    if not isinstance(exc, EndpointConnectionError):
+        return None
+    cause = exc.kwargs.get("error")
+    from urllib3.exceptions import NameResolutionError
+
+    if isinstance(cause, NameResolutionError):
+        why = "unknown host"
+    else:
+        found = re.search(r"\[Errno -?\d+\] ([^)\]\"'\n]+)", str(cause))
+        why = found.group(1).strip().lower() if found else "connection failed"
+    return f"cannot reach endpoint {_endpoint(exc)} ({why})"
+
+
 def s3_error(exc: Exception, what: str) -> TransportError:
-    """The transport error for a botocore exception (the message has the operation and the code only)."""
+    """The transport error for a botocore exception: one line with the operation (which names the bucket) and
+    the code, or the endpoint and why it could not be reached; never a credential."""
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -115,12 +154,14 @@ def s3_error(exc: Exception, what: str) -> TransportError:
         HTTPClientError,
         IncompleteReadError,
         NoCredentialsError,
-        ReadTimeoutError,
         ResponseStreamingError,
     )
 
     if isinstance(exc, TransportError):
         return exc
+    unreachable = _unreachable(exc)
+    if unreachable is not None:
+        return TransientError(f"{what}: {unreachable}")
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code", ""))
@@ -142,8 +183,6 @@ def s3_error(exc: Exception, what: str) -> TransportError:
         return IntegrityError(f"{what}: checksum of the response does not match")
     if isinstance(exc, NoCredentialsError):
         return AuthError(f"{what}: no AWS credentials found")
-    if isinstance(exc, ReadTimeoutError):
-        return TransientError(f"{what}: timed out")
     if isinstance(exc, IncompleteReadError | ResponseStreamingError | ConnectionError | HTTPClientError):
         return TransientError(f"{what}: connection lost ({type(exc).__name__})")
     if isinstance(exc, BotoCoreError | OSError):
