@@ -34,6 +34,7 @@ class Column:
     regex: str | None = None
     min: int | None = None
     description: str = ""
+    default: str | None = None  # the value of a frame (or a file staged under an older contract) without it
 
     def polars_dtype(self) -> pl.DataType:
         if self.type == "string":
@@ -96,12 +97,15 @@ class TableSchema:
     def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Select the canonical columns in order and cast them to their canonical types.
 
-        Missing nullable columns are added as nulls; a missing non-nullable column is an error.
+        Missing columns with a ``default`` get it, missing nullable columns are added as nulls; a missing
+        non-nullable column is an error.
         """
         exprs: list[pl.Expr] = []
         for c in self.columns:
             if c.name in frame.columns:
                 exprs.append(pl.col(c.name).cast(c.polars_dtype(), strict=True))
+            elif c.default is not None:
+                exprs.append(pl.lit(c.default).cast(c.polars_dtype(), strict=True).alias(c.name))
             elif c.nullable:
                 exprs.append(pl.lit(None, dtype=c.polars_dtype()).alias(c.name))
             else:
@@ -132,6 +136,7 @@ def _parse(path: Path) -> TableSchema:
                 regex=c.get("regex"),
                 min=c.get("min"),
                 description=str(c.get("description", "")),
+                default=str(c["default"]) if "default" in c else None,
             )
         )
     return TableSchema(name=name, description=str(raw.get("description", "")), columns=tuple(cols))

@@ -2,9 +2,12 @@
 
 Column documentation: the order system's extract contract, ``order_id, psp_channel, psp_reference,
 merchant_account, status, amount, currency, created_at`` (amount in major units as decimal text,
-created_at ISO 8601 in UTC). The Parquet variant carries the same columns and may give the amount as
-``amount_minor`` (int64 minor units) instead. A CSV extract with other headers is read through the
-channel's ``csv.columns`` mapping (``CSV_COLUMNS``); its rejects then name the file's headers.
+created_at ISO 8601 in UTC), and optionally ``direction`` (``payin`` or ``withdrawal``, case-insensitive;
+absent or empty: ``payin``), ``payment_method`` (lower-cased), ``country`` (ISO 3166-1 alpha-2,
+upper-cased) and ``status_at`` (ISO 8601, when the order reached its status). Extracts of the older contract
+(without these columns) keep working with those defaults. The Parquet variant carries the same columns and
+may give the amount as ``amount_minor`` (int64 minor units) instead. A CSV extract with other headers is read
+through the channel's ``csv.columns`` mapping (``CSV_COLUMNS``); its rejects then name the file's headers.
 """
 
 from __future__ import annotations
@@ -27,9 +30,20 @@ from pipelines.formats.base import (
 
 TABLE = "orders"
 STATUSES = ("succeeded", "refunded", "failed", "expired", "pending")
-TEXT_COLUMNS = ("order_id", "psp_channel", "psp_reference", "merchant_account", "status", "currency")
+DIRECTIONS = ("payin", "withdrawal")
+TEXT_COLUMNS = (
+    "order_id",
+    "psp_channel",
+    "psp_reference",
+    "merchant_account",
+    "status",
+    "currency",
+    "direction",
+    "payment_method",
+    "country",
+)
 REQUIRED_COLUMNS = ("order_id", "psp_channel", "status", "amount", "currency", "created_at")
-OPTIONAL_COLUMNS = ("psp_reference", "merchant_account")
+OPTIONAL_COLUMNS = ("psp_reference", "merchant_account", "direction", "payment_method", "country", "status_at")
 # format -> the columns its channel's ``csv.columns`` may map to other headers
 CSV_COLUMNS = {"orders_csv": (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
 _RAW = "_record"
@@ -41,6 +55,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     frame = src.frame.lazy().with_columns(
         pl.col("created_at").pipe(csvutil.iso_utc).alias("_created"),
+        pl.col("status_at").pipe(csvutil.iso_utc).alias("_status_at"),
         pl.lit(None, pl.Int64).alias(_GIVEN_MINOR),
     )
     return _canonical(frame, ctx, decimal=opts.decimal, thousands=opts.thousands, labels=src.labels)
@@ -68,17 +83,8 @@ def parse_parquet(path: Path, ctx: ParseContext) -> ParseResult:
         dtype = schema["amount"]
         if isinstance(dtype, pl.Decimal) and (dtype.scale or 0) > 0:
             amount = amount.str.replace(r"0+$", "").str.strip_suffix(".")
-    created_type = schema["created_at"]
-    if isinstance(created_type, pl.Datetime):
-        created = pl.col("created_at")
-        created = created.dt.convert_time_zone("UTC") if created_type.time_zone else created.dt.replace_time_zone("UTC")
-        created = created.cast(pl.Datetime("us", "UTC"))
-        created_text = pl.col("created_at").cast(pl.String)
-    elif created_type == pl.String:
-        created = csvutil.iso_utc(pl.col("created_at"))
-        created_text = pl.col("created_at")
-    else:
-        raise FileRejected(f"column 'created_at' must be a timestamp or ISO 8601 text, not {created_type}")
+    created, created_text = _instant(raw, "created_at")
+    status_at, status_at_text = _instant(raw, "status_at")
     frame = raw.with_row_index("line_no", offset=1).select(
         pl.col("line_no").cast(pl.Int64),
         *[(pl.col(c).cast(pl.String) if c in schema else pl.lit(None, pl.String)).alias(c) for c in TEXT_COLUMNS],
@@ -88,9 +94,26 @@ def parse_parquet(path: Path, ctx: ParseContext) -> ParseResult:
         ),
         created_text.alias("created_at"),
         created.alias("_created"),
+        status_at_text.alias("status_at"),
+        status_at.alias("_status_at"),
         pl.struct(pl.all()).struct.json_encode().alias(_RAW),
     )
     return _canonical(frame, ctx, decimal=".", thousands=None)
+
+
+def _instant(raw: pl.DataFrame, column: str) -> tuple[pl.Expr, pl.Expr]:
+    """A Parquet column of instants (a timestamp, or ISO 8601 text) as UTC, and as text for the rejects; an
+    absent column is null."""
+    if column not in raw.schema:
+        return pl.lit(None, pl.Datetime("us", "UTC")), pl.lit(None, pl.String)
+    dtype = raw.schema[column]
+    if isinstance(dtype, pl.Datetime):
+        value = pl.col(column)
+        value = value.dt.convert_time_zone("UTC") if dtype.time_zone else value.dt.replace_time_zone("UTC")
+        return value.cast(pl.Datetime("us", "UTC")), pl.col(column).cast(pl.String)
+    if dtype == pl.String:
+        return csvutil.iso_utc(pl.col(column)), pl.col(column)
+    raise FileRejected(f"column {column!r} must be a timestamp or ISO 8601 text, not {dtype}")
 
 
 def _parse_amounts(frame: pl.DataFrame, *, decimal: str, thousands: str | None) -> pl.DataFrame:
@@ -119,9 +142,16 @@ def _canonical(
     def name(column: str) -> str:
         return labels.get(column, column)
 
+    def blank_as_null(expr: pl.Expr) -> pl.Expr:
+        return pl.when(expr != "").then(expr)
+
     normalised = frame.lazy().with_columns(
         pl.col("currency").str.strip_chars().str.to_uppercase(),
         pl.col("status").str.strip_chars().str.to_lowercase(),
+        blank_as_null(pl.col("direction").str.strip_chars().str.to_lowercase()).fill_null("payin"),
+        blank_as_null(pl.col("payment_method").str.strip_chars().str.to_lowercase()),
+        blank_as_null(pl.col("country").str.strip_chars().str.to_uppercase()),
+        blank_as_null(pl.col("status_at").str.strip_chars()),
     )
     parsed_frame = _parse_amounts(normalised.collect(), decimal=decimal, thousands=thousands)
     rows_in = parsed_frame.height
@@ -175,6 +205,15 @@ def _canonical(
             )
         )
     )
+    direction_error = pl.when(~pl.col("direction").is_in(list(DIRECTIONS))).then(
+        pl.format("unknown {} '{}' (expected payin or withdrawal)", pl.lit(name("direction")), pl.col("direction"))
+    )
+    country_error = pl.when(pl.col("country").is_not_null() & ~pl.col("country").str.contains(r"^[A-Z]{2}$")).then(
+        pl.format("{} '{}' is not an ISO 3166-1 alpha-2 code", pl.lit(name("country")), pl.col("country"))
+    )
+    status_at_error = pl.when(pl.col("status_at").is_not_null() & pl.col("_status_at").is_null()).then(
+        pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("status_at"))
+    )
     checks = {
         name("order_id"): required(pl.col("order_id"), name("order_id")),
         name("psp_channel"): required(pl.col("psp_channel"), name("psp_channel")),
@@ -182,6 +221,9 @@ def _canonical(
         name("amount"): csvutil.missing_as_header(amount_error, "amount", "amount", labels),
         name("currency"): csvutil.missing_as_header(currency_error, "currency", "currency", labels),
         name("created_at"): created_error,
+        name("direction"): direction_error,
+        name("country"): country_error,
+        name("status_at"): status_at_error,
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")
@@ -194,6 +236,7 @@ def _canonical(
             for c in ("psp_reference", "merchant_account")
         ],
         pl.col("_created").alias("created_at"),
+        pl.col("_status_at").alias("status_at"),
         business_date(pl.col("_created"), ch.timezone, ch.cutoff).alias("business_date"),
     )
     return finish(TABLE, good, rejects, ctx, rows_in)

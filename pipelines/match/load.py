@@ -85,7 +85,9 @@ def _files_to_load(settings: Settings, taken: dict[str, list[str]], carried: pl.
 
 # Canonical columns added to a staged table after files were staged without them, and what such a file means
 # by them: its rows are read with that expression (a column of the same row) instead of NULL.
-ADDED_COLUMNS = {("psp_settlement_lines", "payout_reference"): "payout_id"}
+#: a canonical column files staged under an older contract lack -> what it is for them (SQL over the staged row
+#: ``s``; absent here: the column's ``default`` in its schema, else NULL)
+ADDED_COLUMNS = {("psp_settlement_lines", "payout_reference"): "s.payout_id"}
 _ENUMS = {"file_id": "recon_file_id", "channel": "recon_channel"}
 
 
@@ -105,7 +107,7 @@ def _select_list(table: str, files: list[str]) -> tuple[str, str]:
             out.append(f"CAST(s.{name} AS {_ENUMS[c.name]}) AS {name}")
             continue
         fallback = ADDED_COLUMNS.get((table, c.name))
-        default = f"s.{ident(fallback)}" if fallback else "NULL"
+        default = fallback or (sqlfiles.literal(c.default) if c.default is not None else "NULL")
         if any(c.name in names for names in present):
             out.append(f"CAST(coalesce(s.{name}, {default}) AS {c.duckdb_type()}) AS {name}")
         else:

@@ -227,7 +227,7 @@ def test_loading_names_the_channel_file_and_field(tmp_path: Path) -> None:
         "one header given to several columns: 'Px' (rate, base_currency)",
         f"{tmp_path / 'rules/channels/orders.yaml'}: channel orders: field 'csv': Value error, "
         "csv.columns: unknown column(s) 'order_ref' for format orders_csv; it reads order_id, psp_channel, status, "
-        "amount, currency, created_at, psp_reference, merchant_account",
+        "amount, currency, created_at, psp_reference, merchant_account, direction, payment_method, country, status_at",
     ]
 
 

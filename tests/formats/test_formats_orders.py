@@ -290,3 +290,31 @@ def test_parquet_missing_columns_and_garbage(tmp_path: Path) -> None:
     garbage.write_bytes(b"not parquet at all")
     with pytest.raises(FileRejected, match="not readable as Parquet"):
         parse_parquet(garbage, ctx())
+
+
+def test_direction_method_country_and_status_time(tmp_path: Path) -> None:
+    """The extended contract: direction (default payin), payment method, country, status time; bad values are
+    rejected row by row naming the field and value; an extract of the older contract reads as pay-ins."""
+    path = write(
+        tmp_path,
+        f"{HEADER},direction,payment_method,country,status_at\n"
+        "W-1,sepa_out,E2E-1,PayPlatformEU,succeeded,25.00,EUR,2026-11-26T06:00:00Z,Withdrawal,SEPA_Credit_Transfer,de,"
+        "2026-11-26T06:05:00Z\n"
+        "P-1,adyen_eu,8815,PayPlatformEU,succeeded,10.00,EUR,2026-11-26T06:00:00Z,,card,,\n"
+        "X-1,adyen_eu,8816,PayPlatformEU,succeeded,10.00,EUR,2026-11-26T06:00:00Z,refund,card,DE,\n"
+        "X-2,adyen_eu,8817,PayPlatformEU,succeeded,10.00,EUR,2026-11-26T06:00:00Z,payin,card,DEU,\n"
+        "X-3,adyen_eu,8818,PayPlatformEU,succeeded,10.00,EUR,2026-11-26T06:00:00Z,payin,card,DE,yesterday\n",
+    )
+    result = parse(path, ctx())
+    got = result.frame.select("order_id", "direction", "payment_method", "country", "status_at").rows()
+    assert got == [
+        ("W-1", "withdrawal", "sepa_credit_transfer", "DE", dt.datetime(2026, 11, 26, 6, 5, tzinfo=UTC)),
+        ("P-1", "payin", "card", None, None),
+    ]
+    assert rejects(result) == [
+        (4, "direction", "unknown direction 'refund' (expected payin or withdrawal)"),
+        (5, "country", "country 'DEU' is not an ISO 3166-1 alpha-2 code"),
+        (6, "status_at", "'yesterday' is not an ISO 8601 timestamp with Z or a UTC offset"),
+    ]
+    old = parse(write(tmp_path, f"{HEADER}\nP-2,adyen_eu,1,m,succeeded,1.00,EUR,2026-11-26T06:00:00Z\n", "o.csv"), ctx())
+    assert old.frame.select("direction", "payment_method", "country").rows() == [("payin", None, None)]
