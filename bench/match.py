@@ -56,7 +56,7 @@ SEGMENTS = (
     ("mismatch", 0.005, None),
     ("unsettled", 0.012, None),
 )
-TABLE_INDEX = {"orders": 1, "psp_settlement_lines": 2, "bank_statement_lines": 3, "fx_rates": 4}
+TABLE_INDEX = {"orders": 1, "psp_settlement_lines": 2, "bank_statement_lines": 3, "fx_rates": 4, "payment_status": 5}
 
 # The pairing part of a rule file (its version line first, its rules after), shared with the tests.
 PAIRING_ORDERS_PSP = """\
@@ -357,6 +357,8 @@ def build_day(rows: int, day: dt.date, seed: int = 5) -> tuple[dict[str, pl.Data
         "psp_settlement_lines": schema.table("psp_settlement_lines").conform(psp),
         "bank_statement_lines": schema.table("bank_statement_lines").conform(bank),
         "fx_rates": schema.table("fx_rates").conform(fx_rates),
+        # the rails' status reports (withdrawals): none in the benchmark, but a matchable table all the same
+        "payment_status": pl.DataFrame(schema=schema.table("payment_status").polars_schema()),
     }
     planted = {rule: int((segment == name).sum()) for name, _, rule in SEGMENTS if rule}
     planted["payout_batch_to_bank_credit"] = payouts.height - int((payouts["k"] % 200 == 7).sum())

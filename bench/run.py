@@ -38,7 +38,16 @@ import yaml
 from pipelines.core.config import PROJECT_ROOT
 from pipelines.core.dates import parse_business_date
 
-CHANNEL_FOLDERS = {"orders": "orders", "adyen_eu": "adyen", "stripe_eu": "stripe", "bank_eu": "bank", "fx_ecb": "fx"}
+CHANNEL_FOLDERS = {
+    "orders": "orders",
+    "adyen_eu": "adyen",
+    "stripe_eu": "stripe",
+    "bank_eu": "bank",
+    "fx_ecb": "fx",
+    "sepa_out": "rails/sepa",
+    "pix_out": "rails/pix",
+    "ach_out": "rails/ach",
+}
 
 
 def _peak_rss_mb() -> float:
@@ -169,8 +178,11 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1) ->
         "matches": summary["matches"]["total"],
         "breaks": summary["breaks"]["total"],
         "invariants_hold": all(v["ok"] for v in summary["invariants"].values()),
-        "expected_matches": expected.matched_order_psp_pairs + expected.payout_bank_matches,
-        "breaks_as_planted": summary["breaks"]["by_type"] == {k: v for k, v in expected.breaks.items() if v},
+        "expected_matches": expected.matched_order_psp_pairs
+        + expected.payout_bank_matches
+        + sum(expected.withdrawal_matches.values()),
+        "breaks_as_planted": summary["breaks"]["by_type"]
+        == {k: v for k, v in {**expected.breaks, **expected.withdrawal_breaks}.items() if v},
         "workers": workers,
         "peak_rss_mb": round(_peak_rss_mb()),
         "peak_tree_rss_mb": round(memory.peak_bytes / 2**20),

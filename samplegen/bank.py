@@ -49,6 +49,8 @@ class Entry:
     counterparty: str
     code: tuple[str, str, str]
     tag: str  # payout id it pays, or the planted case
+    reference: str | None = None  # the bank's entry reference; None: drawn when the statement is written
+    value_date: dt.date | None = None  # None: the next day
 
 
 def _iban(country: str, bban: str) -> str:
@@ -64,9 +66,16 @@ def account_ids(seed: int) -> dict[int, str]:
 
 
 def camt053(
-    rng: np.random.Generator, day: Day, entries: list[Entry], accounts: dict[int, str]
+    rng: np.random.Generator,
+    day: Day,
+    entries: list[Entry],
+    accounts: dict[int, str],
+    openings: dict[int, int] | None = None,
 ) -> tuple[str, list[int]]:
-    """camt.053.001.08 text with one statement per currency account; line of every entry's start tag."""
+    """camt.053.001.08 text with one statement per currency account; line of every entry's start tag.
+
+    ``openings``: the opening balance (minor units) of the accounts not drawn from ``rng`` (the accounts
+    withdrawals are paid from, so that adding them leaves the draws of the pay-in statements as they were)."""
     zone = ZoneInfo(SETTLEMENT_ZONE)
     start = dt.datetime(day.date.year, day.date.month, day.date.day, tzinfo=zone)
     end = start.replace(hour=23, minute=59, second=59)
@@ -92,7 +101,10 @@ def camt053(
         credits = sum(e.amount_minor for _, e in mine if e.credit)
         debits = sum(e.amount_minor for _, e in mine if not e.credit)
         scale = 10 ** money.exponent(ccy)
-        opening = int(rng.integers(50_000, 400_000)) * scale + int(rng.integers(0, scale))
+        if openings is not None and cur in openings:
+            opening = openings[cur]
+        else:
+            opening = int(rng.integers(50_000, 400_000)) * scale + int(rng.integers(0, scale))
         closing = opening + credits - debits
         net = credits - debits
 
@@ -165,7 +177,8 @@ def camt053(
             lines_of[i] = len(out) + 1
             indicator = "CRDT" if e.credit else "DBIT"
             party = "Dbtr" if e.credit else "Cdtr"
-            reference = f"{day.compact}{cur}{int(rng.integers(10**9, 10**10))}"
+            reference = e.reference or f"{day.compact}{cur}{int(rng.integers(10**9, 10**10))}"
+            value_date = e.value_date or next_day
             out += [
                 "      <Ntry>",
                 f"        <NtryRef>{reference[-12:]}</NtryRef>",
@@ -178,7 +191,7 @@ def camt053(
                 f"          <Dt>{day.date.isoformat()}</Dt>",
                 "        </BookgDt>",
                 "        <ValDt>",
-                f"          <Dt>{next_day.isoformat()}</Dt>",
+                f"          <Dt>{value_date.isoformat()}</Dt>",
                 "        </ValDt>",
                 f"        <AcctSvcrRef>{reference}</AcctSvcrRef>",
                 "        <BkTxCd>",

@@ -1,4 +1,5 @@
-"""Sample business day: orders, Adyen and Stripe settlement reports, a camt.053 statement, FX rates.
+"""Sample business day: orders, Adyen and Stripe settlement reports, a camt.053 statement, FX rates, and the
+withdrawals' rail files (SEPA and PIX pain.002 status reports, an ACH NACHA file with returns).
 
 ``write_day`` writes one business day in the real file formats of the sample channels and returns
 what a correct reconciliation of that day finds (``Expected``). With ``plant=True`` a fixed set of
@@ -11,6 +12,13 @@ Files of a day (``<out>/<folder>/...``)::
     stripe/payout_reconciliation_itemized_<date>.csv     channel stripe_eu  (stripe_payout_recon)
     bank/camt053_<date>.xml                              channel bank_eu    (camt053)
     fx/fx_rates_<date>.csv                               channel fx_ecb     (fx_rates_csv)
+    rails/sepa/pain002_<date>.xml                        channel sepa_out   (pain002)
+    rails/pix/pain002_pix_<date>.xml                     channel pix_out    (pain002)
+    rails/ach/odfi_<date>.ach                            channel ach_out    (nacha)
+
+The orders file holds the pay-in orders, then the withdrawals (``samplegen.rails``: their status files and
+the bank debits that go on the camt.053, drawn from a generator of their own so that the pay-in files are
+the same with or without them).
 
 Everything is built column-wise (numpy draws, Polars expressions, ``write_csv``); only the bank
 statement, one entry per payout, is written as text. Amounts are drawn, adjusted and summed as integer
@@ -41,7 +49,7 @@ import polars as pl
 
 from samplegen.bank import Entry, account_ids, bank_entries, camt053, fx_rates
 from samplegen.columns import Day, Numbers, currency_name, tagged_rows, write_csv
-from samplegen.orders import draw_orders, payment_lines, render_orders
+from samplegen.orders import draw_orders, payin_countries, payment_lines, render_orders
 from samplegen.outcome import Case, Expected, Item, Payout
 from samplegen.plan import (
     ADYEN,
@@ -55,11 +63,23 @@ from samplegen.plan import (
     MIN_ORDERS,
     MIN_ORDERS_PLANTED,
     NO_SETTLEMENT,
+    ORDERS_HEADER,
     SETTLED,
     STRIPE,
     TOLERANCE,
+    USD,
+    WITHDRAWAL_BREAK_TYPES,
 )
 from samplegen.psp import ADYEN_FRAME, Written, adyen_payment_lines, adyen_reversals, write_adyen, write_stripe
+from samplegen.rails import (
+    PENDING_TAGS,
+    draw_withdrawals,
+    render_withdrawals,
+    usd_opening,
+    withdrawal_cases,
+    withdrawal_matches,
+    write_rails,
+)
 
 
 def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 7, plant: bool = True) -> Expected:
@@ -74,7 +94,9 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
 
     orders = draw_orders(rng, day, n_orders, plant, adyen_refs)
     orders_path = f"orders/orders_{business_date.isoformat()}.csv"
-    write_csv(render_orders(orders), out_dir / orders_path)
+    # the withdrawals and the pay-in columns the PSP files do not decide draw from a generator of their own
+    rails_rng = np.random.default_rng([seed, business_date.toordinal(), 19])
+    withdrawals = draw_withdrawals(rails_rng, day, plant)
     order_tags = tagged_rows(
         orders,
         pl.col("order_id"),
@@ -93,13 +115,29 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
     stripe, stripe_payouts = write_stripe(rng, day, out_dir, lines.filter(pl.col("psp") == STRIPE), n_orders)
     written.append(stripe)
     payouts += stripe_payouts
+    methods = pl.concat(
+        [
+            adyen_payments.filter(pl.col("order_seq").is_not_null()).select("order_seq", "payment_method"),
+            *(w.methods for w in written if w.methods is not None),
+        ]
+    )
+    payins = render_orders(orders, methods, payin_countries(rails_rng, orders))
+    write_csv(pl.concat([payins, render_withdrawals(withdrawals, ORDERS_HEADER)]), out_dir / orders_path)
 
-    entries = bank_entries(rng, day, payouts, plant)
-    xml, entry_lines = camt053(rng, day, entries, account_ids(seed))
+    accounts = account_ids(seed)
+    rails, rail_files = write_rails(rails_rng, day, withdrawals, accounts, plant)
+    for path, data in rail_files.items():
+        (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / path).write_bytes(data)
+    payin_entries = bank_entries(rng, day, payouts, plant)
+    entries = payin_entries + rails.entries
+    xml, entry_lines = camt053(rng, day, entries, accounts, openings={USD: usd_opening(rails_rng)})
     bank_path = f"bank/camt053_{business_date.isoformat()}.xml"
     (out_dir / bank_path).parent.mkdir(parents=True, exist_ok=True)
     (out_dir / bank_path).write_bytes(xml.encode("utf-8"))
-    credited = {e.tag: (e.amount_minor, line) for e, line in zip(entries, entry_lines, strict=True)}
+    credited = {
+        e.tag: (e.amount_minor, line) for e, line in zip(payin_entries, entry_lines[: len(payin_entries)], strict=True)
+    }
     payouts = [
         dataclasses.replace(p, bank_amount_minor=credited[p.payout_id][0], bank_line_no=credited[p.payout_id][1])
         if p.payout_id in credited
@@ -111,8 +149,16 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
     fx_path = f"fx/fx_rates_{business_date.isoformat()}.csv"
     write_csv(fx, out_dir / fx_path)
 
-    cases = _cases(orders_path, order_tags, written, payouts, bank_path, entries, entry_lines)
+    cases = _cases(
+        orders_path, order_tags, written, payouts, bank_path, payin_entries, entry_lines[: len(payin_entries)]
+    )
+    rail_cases = withdrawal_cases(rails, orders_path, orders.height + 2, bank_path, entry_lines[len(payin_entries) :])
+    cases += rail_cases
     breaks = dict.fromkeys(BREAK_TYPES, 0)
+    withdrawal_breaks = dict.fromkeys(WITHDRAWAL_BREAK_TYPES, 0)
+    for case in rail_cases:
+        if case.kind in withdrawal_breaks:
+            withdrawal_breaks[case.kind] += 1
     quarantined: dict[str, int] = {}
     for case in cases:
         if case.kind in breaks:
@@ -128,12 +174,17 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
         business_date=business_date.isoformat(),
         seed=seed,
         planted=plant,
-        files=[orders_path, *(w.path for w in written), bank_path, fx_path],
-        orders_rows=orders.height,
+        files=[orders_path, *(w.path for w in written), bank_path, fx_path, *rails.files],
+        orders_rows=orders.height + len(withdrawals),
         psp_rows=sum(w.rows for w in written),
         adyen_rows=sum(w.rows for w in written if w.path.startswith("adyen/")),
         stripe_rows=stripe.rows,
         bank_rows=len(entries),
+        withdrawal_orders=len(withdrawals),
+        payment_status_rows=rails.status_rows,
+        withdrawal_matches=withdrawal_matches(withdrawals),
+        withdrawals_pending=sum(1 for w in withdrawals if w.spec.tag in PENDING_TAGS),
+        withdrawal_breaks=withdrawal_breaks,
         fx_rows=fx.height,
         psp_rows_by_type=dict(sorted(by_type.items())),
         matched_order_psp_pairs=int(role.is_in([SETTLED, TOLERANCE, DUPLICATED]).sum()),

@@ -18,11 +18,14 @@ from samplegen.plan import (
     MERCHANT_ACCOUNT,
     MIX,
     NO_SETTLEMENT,
+    ORDER_METHODS,
     ORDERS_HEADER,
+    PAYIN_COUNTRY,
     PLANTED_LINES,
     PLANTED_ORDERS,
     PSP_CHANNELS,
     ROLE_TAGS,
+    SEPA_COUNTRIES,
     SETTLED,
     SETTLING_ROLES,
     STATUSES,
@@ -92,7 +95,16 @@ def draw_orders(rng: np.random.Generator, day: Day, n: int, plant: bool, adyen_r
     )
 
 
-def render_orders(orders: pl.DataFrame) -> pl.DataFrame:
+def render_orders(orders: pl.DataFrame, methods: pl.DataFrame, countries: pl.Series) -> pl.DataFrame:
+    """The pay-in orders as the extract writes them. ``methods``: (order_seq, payment_method) of the orders a
+    PSP settled (the method the PSP reports, as the order system names it); the others paid by card.
+    ``countries``: the customer's country of every order."""
+    orders = orders.with_columns(countries.alias("country")).join(
+        methods.rename({"order_seq": "seq"}).unique("seq", keep="first", maintain_order=True),
+        on="seq",
+        how="left",
+        maintain_order="left",
+    )
     currency = pl.col("cur").replace_strict(dict(enumerate(CURRENCIES)), return_dtype=pl.String)
     amount = fmt_amount_by_currency(pl.col("amount"), currency, CURRENCIES)
     rendered = orders.select(
@@ -107,12 +119,22 @@ def render_orders(orders: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("role") == BAD_AMOUNT).then(pl.lit(BAD_ORDER_AMOUNT)).otherwise(amount).alias("amount"),
         currency.alias("currency"),
         timestamp(pl.col("created"), "%Y-%m-%dT%H:%M:%SZ").alias("created_at"),
+        pl.lit("payin").alias("direction"),
+        pl.col("payment_method").replace(ORDER_METHODS).fill_null("card").alias("payment_method"),
+        pl.col("country"),
     )
     assert tuple(rendered.columns) == ORDERS_HEADER
     return rendered
 
 
 # --- Payment lines (both PSPs, before their own layout) -------------------------------------------
+
+
+def payin_countries(rng: np.random.Generator, orders: pl.DataFrame) -> pl.Series:
+    """The customer's country of every pay-in order: by currency, EUR ones drawn among the SEPA countries."""
+    eur = rng.choice(np.array(SEPA_COUNTRIES), size=orders.height)
+    by_currency = orders["cur"].replace_strict(PAYIN_COUNTRY, default=None, return_dtype=pl.String)
+    return by_currency.fill_null(pl.Series(eur)).alias("country")
 
 
 def payment_lines(

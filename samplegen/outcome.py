@@ -54,6 +54,11 @@ class Expected:
     stripe_rows: int
     bank_rows: int
     fx_rows: int
+    withdrawal_orders: int  # of orders_rows: the withdrawals (after the pay-ins)
+    payment_status_rows: int  # the rails' status files: pain.002 statuses, NACHA originations and returns
+    withdrawal_matches: dict[str, int]  # per withdrawal rule (30, 35, 40), the items it matches
+    withdrawals_pending: int  # withdrawals still within their rail's window, without a debit
+    withdrawal_breaks: dict[str, int]
     psp_rows_by_type: dict[str, int]
     matched_order_psp_pairs: int
     matched_by_tolerance: int

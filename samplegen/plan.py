@@ -19,13 +19,13 @@ ADYEN_PAYER = "Adyen N.V."
 STRIPE_PAYER = "Stripe Payments Europe Ltd"
 SETTLEMENT_ZONE = "Europe/Amsterdam"
 
-CURRENCIES = ("EUR", "GBP", "BRL", "MXN", "CLP")
-EUR, GBP, BRL, MXN, CLP = range(5)
+CURRENCIES = ("EUR", "GBP", "BRL", "MXN", "CLP", "USD")
+EUR, GBP, BRL, MXN, CLP, USD = range(6)
 ADYEN, STRIPE = 0, 1
 PSP_CHANNELS = (ADYEN_CHANNEL, STRIPE_CHANNEL)
 ADYEN_CURRENCIES = (EUR, GBP, BRL, CLP)
 STRIPE_CURRENCIES = (EUR, GBP, MXN)
-BANK_CURRENCIES = (EUR, GBP, BRL, MXN, CLP)
+BANK_CURRENCIES = (EUR, GBP, BRL, MXN, CLP, USD)  # USD: the account the ACH withdrawals are paid from
 
 # (psp, currency, thousandths of the orders): 60 % Adyen, 40 % Stripe
 MIX = (
@@ -54,6 +54,9 @@ ORDERS_HEADER = (
     "amount",
     "currency",
     "created_at",
+    "direction",
+    "payment_method",
+    "country",
 )
 ADYEN_HEADER = (
     "Company Account",
@@ -294,4 +297,105 @@ FX_BASE = (
     ("USD", "1.0487", 4),
     ("JPY", "161.42", 2),
     ("BHD", "0.39542", 5),
+)
+
+# --- Withdrawals (money the platform sends to customers' bank accounts over a rail) ----------------
+
+SEPA, PIX_RAIL, ACH = range(3)
+RAIL_CHANNELS = ("sepa_out", "pix_out", "ach_out")
+RAIL_CURRENCY = {SEPA: EUR, PIX_RAIL: BRL, ACH: USD}
+RAIL_METHODS = ("sepa_credit_transfer", "pix", "ach")
+RAIL_CODES = {SEPA: ("PMNT", "ICDT", "ESCT"), PIX_RAIL: ("PMNT", "ICDT", "DMCT"), ACH: ("PMNT", "ICDT", "ACDT")}
+SEPA_COUNTRIES = ("NL", "DE", "FR", "BE", "ES", "IT")
+RAIL_COUNTRY = {PIX_RAIL: "BR", ACH: "US"}
+# pay-in countries by currency (EUR: drawn from SEPA_COUNTRIES)
+PAYIN_COUNTRY = {GBP: "GB", BRL: "BR", MXN: "MX", CLP: "CL"}
+# a PSP's payment method as the order system names it
+ORDER_METHODS = {"visa": "card", "mc": "card", "amex": "card", "elo": "card"}
+SEPA_BANK = "ING Bank N.V."
+PIX_BANK = "Banco Itau S.A."  # the ISPB participant the PIX transfers leave from
+ACH_ODFI = "JPMORGAN CHASE BANK"
+ACH_ODFI_ROUTING = "021000021"
+ACH_COMPANY_ID = "1987654321"
+ACH_COMPANY_NAME = "PAYPLATFORM US"
+PAIN002_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"
+
+WITHDRAWAL_BREAK_TYPES = (
+    "withdrawal_not_executed",
+    "withdrawal_rejected_but_debited",
+    "withdrawal_debited_twice",
+    "withdrawal_returned",
+    "debit_without_withdrawal",
+    "withdrawal_amount_mismatch",
+    "withdrawal_currency_mismatch",
+    "withdrawal_status_mismatch",
+)
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """One withdrawal of the day and what its rail and the bank say about it.
+
+    ``tag``: the planted case (a break type, or a clean outcome: ``withdrawal_executed``,
+    ``withdrawal_pending``, ``withdrawal_rejected``, ``withdrawal_return_refunded``). ``report``: the pain.002
+    transaction status (SEPA, PIX; ACH originations are always acknowledged in the NACHA file) or None.
+    ``debits``: bank debits booked for it; ``debit_delta`` / ``debit_currency``: a debit that differs.
+    ``returned``: the NACHA return reason code of a returned ACH credit."""
+
+    tag: str
+    rail: int
+    status: str = "succeeded"
+    report: str | None = "ACCP"
+    reason: str | None = None
+    debits: int = 1
+    debit_delta: int = 0
+    debit_currency: int | None = None
+    returned: str | None = None
+
+
+# executed cleanly whether or not cases are planted: accepted (or acknowledged) and debited once
+CLEAN_WITHDRAWALS = (
+    *(Withdrawal("withdrawal_executed", SEPA, report="ACSC") for _ in range(6)),
+    *(Withdrawal("withdrawal_executed", PIX_RAIL, report="ACSC") for _ in range(4)),
+    *(Withdrawal("withdrawal_executed", ACH, report=None) for _ in range(3)),
+)
+PLANTED_WITHDRAWALS = (
+    # accepted, not debited yet: pending within SEPA's window of 1 TARGET2 day (no break)
+    Withdrawal("withdrawal_pending", SEPA, status="pending", report="ACSP", debits=0),
+    # rejected, failed in the order system, not debited: the rejection matches the failed order
+    Withdrawal("withdrawal_rejected", SEPA, status="failed", report="RJCT", reason="AC01", debits=0),
+    Withdrawal("withdrawal_rejected_but_debited", SEPA, status="failed", report="RJCT", reason="AC04"),
+    Withdrawal("withdrawal_debited_twice", SEPA, debits=2),
+    Withdrawal("withdrawal_amount_mismatch", SEPA, debit_delta=250),
+    Withdrawal("withdrawal_currency_mismatch", SEPA, debit_currency=GBP),
+    # rejected by the bank while the order system shows it succeeded; no debit (pending within the window)
+    Withdrawal("withdrawal_status_mismatch", SEPA, report="RJCT", reason="AM05", debits=0),
+    # PIX is instant (window 0): accepted but not debited by the day's end
+    Withdrawal("withdrawal_not_executed", PIX_RAIL, report="ACSC", debits=0),
+    # ACH credits returned by the receiving bank (NACHA addenda 99)
+    Withdrawal("withdrawal_returned", ACH, report=None, returned="R03"),
+    Withdrawal("withdrawal_return_refunded", ACH, status="refunded", report=None, returned="R02"),
+)
+PLANTED_WITHDRAWAL_BREAKS: dict[str, int] = dict.fromkeys(WITHDRAWAL_BREAK_TYPES, 1)
+UNKNOWN_DEBIT_MINOR = 48_000  # the EUR debit no withdrawal explains (debit_without_withdrawal)
+REASON_TEXT = {
+    "AC01": "Incorrect account number",
+    "AC04": "Closed account number",
+    "AM05": "Duplication",
+    "R02": "Account closed",
+    "R03": "No account/unable to locate account",
+}
+CUSTOMERS = (
+    "Anna de Vries",
+    "Lukas Schneider",
+    "Camille Martin",
+    "Joao Pereira",
+    "Mariana Souza",
+    "Emily Johnson",
+    "Lucia Garcia",
+    "Marco Rossi",
+    "Pieter Janssens",
+    "Michael Brown",
+    "Sophie Dubois",
+    "Rafael Lima",
 )

@@ -484,6 +484,7 @@ class Written:
     rows: int
     tagged: pl.DataFrame
     by_type: dict[str, int]
+    methods: pl.DataFrame | None = None  # (order_seq, payment_method) of the payments of the day's orders
 
 
 def write_adyen(
@@ -535,4 +536,7 @@ def write_stripe(
         if amount <= 0:
             raise ValueError(f"Stripe {CURRENCIES[cur]} payout would be {amount}; give more orders")
         payouts.append(Payout(payout_ids[cur], STRIPE_CHANNEL, CURRENCIES[cur], amount, path, None, None, None))
-    return Written(path, frame.height, tagged, by_type), payouts
+    methods = frame.filter(pl.col("order_seq").is_not_null()).select(
+        "order_seq", pl.col("payment_method_type").alias("payment_method")
+    )
+    return Written(path, frame.height, tagged, by_type, methods), payouts

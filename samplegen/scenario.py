@@ -31,7 +31,15 @@ no entries, Stripe's day-4 report is a header alone). What happens:
 * a holiday of one currency only: Stripe's Thursday payouts are due T+2, USD on Monday 11-16 (NYSE is
   open) and MXN on Tuesday 11-17 (Monday is a Mexican holiday). On day 3 the USD one is received and the
   MXN one is not due yet (no break); it is received on day 4;
+* an order that times out: T1 is still ``pending`` in the order system on day 1 and no PSP ever settles it.
+  Adyen declares a pay-in timeout of ``TIMEOUTS`` (48 hours from the order's creation): T1 is pending on days 1
+  and 2 and an ``order_timeout`` break from day 3 on (with an order-feedback row suggesting ``expired``), carried
+  and aged on day 4;
 * every other payout is pending until its value date, and matched to its bank credit when it arrives.
+
+Orders carry a payment method and a country (``METHODS``, ``COUNTRIES``) so the metrics of each day (payment
+success rate per channel, method, country and currency; latencies; match and break rates; money at risk; time to
+resolve) follow from this plan.
 
 ``python -m samplegen.scenario --out data_samples/scenario`` writes the files and the rules folder.
 """
@@ -87,6 +95,19 @@ class Order:
     status: str = "succeeded"
     extract: int = 1  # the orders file of its day that holds it (2: a second extract, ``orders_<day>_2.csv``)
 
+    @property
+    def payment_method(self) -> str:
+        return METHODS[self.channel]
+
+    @property
+    def country(self) -> str:
+        return COUNTRIES[self.currency]
+
+    @property
+    def created_at(self) -> dt.datetime:
+        """Creation instant (UTC): 10:<position in ORDERS> on its day."""
+        return dt.datetime.combine(self.day, dt.time(10, ORDERS.index(self)), tzinfo=dt.UTC)
+
 
 @dataclass(frozen=True)
 class Settlement:
@@ -110,7 +131,12 @@ ORDERS = (
     Order("A7", "adyen_eu", "8815000000000007", 4000, "GBP", DAYS[1]),  # the GBP half of batch 102
     Order("A8", "adyen_eu", "8815000000000008", 1500, "EUR", DAYS[2], status="failed"),  # yet Adyen settles it
     Order("A9", "adyen_eu", "8815000000000009", 6000, "EUR", DAYS[3]),
+    Order("T1", "adyen_eu", "8815000000000010", 7000, "EUR", DAYS[0], status="pending"),  # never settled: times out
 )
+METHODS = {"adyen_eu": "card", "stripe_mx": "card_present"}
+COUNTRIES = {"EUR": "NL", "GBP": "GB", "MXN": "MX", "USD": "US"}
+# how long an order may stay pending, per PSP channel and direction (rules/channels: order_timeouts)
+TIMEOUTS: dict[str, dict[str, int]] = {"adyen_eu": {"payin_minutes": 48 * 60}}
 _O = {o.order_id: o for o in ORDERS}
 SETTLEMENTS = (
     Settlement(_O["A1"], DAYS[0], 10000, 100),
@@ -200,12 +226,14 @@ MISSING_CREDITS = {f"{MERCHANT}-102-GBP"}  # the bank never receives the GBP hal
 
 
 def write_orders(out: Path, day: dt.date, extract: int = 1) -> None:
-    rows = ["order_id,psp_channel,psp_reference,merchant_account,status,amount,currency,created_at"]
+    rows = [
+        "order_id,psp_channel,psp_reference,merchant_account,status,amount,currency,created_at,payment_method,country"
+    ]
     for o in ORDERS:
         if o.day == day and o.extract == extract:
             rows.append(
                 f"{o.order_id},{o.channel},{o.ref},{MERCHANT},{o.status},{_m(o.amount, o.currency)},"
-                f"{o.currency},{day.isoformat()}T10:{ORDERS.index(o):02d}:00Z"
+                f"{o.currency},{o.created_at:%Y-%m-%dT%H:%M:%SZ},{o.payment_method},{o.country}"
             )
     name = f"orders_{day}.csv" if extract == 1 else f"orders_{day}_{extract}.csv"
     _write(out / "orders" / name, "\n".join(rows) + "\n")
@@ -393,6 +421,7 @@ def write_rules(out: Path) -> None:
             "format": "adyen_sdr",
             "timezone": "Europe/Amsterdam",
             "settlement": SETTLEMENT["adyen_eu"],
+            "order_timeouts": TIMEOUTS["adyen_eu"],
             "deliveries": {"files_per_day": 1, "days": "business", "calendar": "NL"},
         },
         {

@@ -138,3 +138,25 @@ CREATE TABLE IF NOT EXISTS run_inputs (
 -- Where the run's outputs were published (outputs/.runs/<date>/<folder>): the catalog commit names the folder
 -- before ``outputs/<date>`` is switched to it, so a run that finds them apart completes the switch.
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS output_folder VARCHAR;
+-- A file's own control checks as its parser performed them ("2 passed, 1 skipped (...)"; NULL: none reported).
+ALTER TABLE file_status ADD COLUMN IF NOT EXISTS controls VARCHAR;
+-- The metrics of every run (the ``metrics`` contract without its business date), replaced when the date is
+-- re-run; the trend of a run's report reads the last runs before it.
+CREATE TABLE IF NOT EXISTS metric_log (
+  as_of_date     DATE NOT NULL,
+  metric         VARCHAR NOT NULL,
+  statistic      VARCHAR NOT NULL,
+  unit           VARCHAR NOT NULL,
+  group_by       VARCHAR NOT NULL,
+  direction      VARCHAR,
+  channel        VARCHAR,
+  payment_method VARCHAR,
+  country        VARCHAR,
+  currency       VARCHAR,
+  break_type     VARCHAR,
+  rail           VARCHAR,
+  numerator      BIGINT,
+  denominator    BIGINT,
+  value          DECIMAL(38,6),
+  amount_minor   BIGINT
+);

@@ -17,7 +17,7 @@ CREATE OR REPLACE TEMP TABLE recon_pairings AS SELECT unnest(CAST($pairings AS V
 CREATE TYPE recon_rule_id AS ENUM (SELECT v FROM recon_rule_ids);
 CREATE TYPE recon_pairing AS ENUM (SELECT v FROM recon_pairings);
 CREATE TYPE recon_side AS ENUM ('left', 'right');
-CREATE TYPE recon_table AS ENUM ('orders', 'psp_settlement_lines', 'bank_statement_lines');
+CREATE TYPE recon_table AS ENUM ('orders', 'psp_settlement_lines', 'bank_statement_lines', 'payment_status');
 CREATE TYPE recon_kind AS ENUM ('one_to_one', 'one_to_many', 'many_to_one', 'many_to_many', 'fuzzy');
 CREATE TYPE recon_confidence AS ENUM ('high', 'low');
 -- items set aside as duplicates of an earlier item of the same side (engine.mark_duplicates)
@@ -67,4 +67,6 @@ SELECT DISTINCT item_id >> 32 AS file_part, substr(file_id, 1, 12) AS file_key F
 UNION ALL
 SELECT DISTINCT item_id >> 32, substr(file_id, 1, 12) FROM psp_settlement_lines
 UNION ALL
-SELECT DISTINCT item_id >> 32, substr(file_id, 1, 12) FROM bank_statement_lines;
+SELECT DISTINCT item_id >> 32, substr(file_id, 1, 12) FROM bank_statement_lines
+UNION ALL
+SELECT DISTINCT item_id >> 32, substr(file_id, 1, 12) FROM payment_status;

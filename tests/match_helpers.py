@@ -97,6 +97,7 @@ def run_case(
     credits: list[dict[str, Any]] | None = None,
     rules: Path | None = None,
     rates: list[dict[str, Any]] | None = None,
+    status_rows: list[dict[str, Any]] | None = None,
 ) -> RunResult:
     base = settings_in(tmp_path)
     s = Settings(home=base.home, rules=rules) if rules is not None else base
@@ -106,6 +107,7 @@ def run_case(
         ("psp_settlement_lines", lines, "f_psp"),
         ("bank_statement_lines", credits or [], "f_bank"),
         ("fx_rates", rates or [], "f_fx"),
+        ("payment_status", status_rows or [], "f_rail"),
     ):
         if rows:
             strip = [{k: v for k, v in r.items() if k != "expected"} for r in rows]

@@ -93,7 +93,8 @@ def closed_breaks(
 
 
 def order_feedback(con: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date) -> pl.DataFrame:
-    """Orders to correct in the order system (refunds of orders staged on this date or earlier among them)."""
+    """Orders to correct in the order system (refunds of orders staged on this date or earlier among them), pay-ins
+    (``sql/order_feedback.sql``) and withdrawals (``sql/withdrawal_feedback.sql``, with the action to take)."""
     staged_orders = sorted(
         str(p)
         for p in (settings.staging / "orders").glob("business_date=*/channel=*/*.parquet")
@@ -108,6 +109,6 @@ def order_feedback(con: duckdb.DuckDBPyConnection, settings: Settings, day: dt.d
         )
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE staged_orders AS SELECT order_id, psp_channel, status FROM orders")
-    return schema.table("order_feedback").conform(
-        sqlfiles.frame(con, sqlfiles.load("order_feedback"), {"business_date": day})
-    )
+    payins = sqlfiles.frame(con, sqlfiles.load("order_feedback"), {"business_date": day})
+    withdrawals = sqlfiles.frame(con, sqlfiles.load("withdrawal_feedback"), {"business_date": day})
+    return schema.table("order_feedback").conform(pl.concat([payins, withdrawals], how="diagonal_relaxed"))

@@ -10,6 +10,7 @@ same result; the dates after it are re-run in turn (``pipeline.rerun_from``).
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -107,6 +108,8 @@ class History:
     receipts: pl.DataFrame = field(
         default_factory=_empty(counterparty=pl.String, currency=pl.String, value_date=pl.Date, received_minor=pl.Int64)
     )
+    # the metrics of the last runs before the date (``metrics`` contract), for the trend of the report
+    metrics: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def aging_bucket(age_days: int) -> str:
@@ -153,8 +156,33 @@ def due_dates(con: duckdb.DuckDBPyConnection, channels: dict[str, Channel]) -> N
             "cycle_due": pl.Date,
         },
     )
-    con.register("due_dates_src", frame)
-    con.execute("CREATE OR REPLACE TEMP TABLE due_dates AS SELECT * FROM due_dates_src")
+    temp_table(con, "due_dates", frame)
+
+
+def day_end(day: dt.date, channel: Channel) -> dt.datetime:
+    """The instant (UTC) that closes business date ``day`` in ``channel``'s time zone and cut-off: a local
+    time at or after the cut-off belongs to the next business date (``formats.base.business_date``), so ``day``
+    ends at its own cut-off, or at the next midnight when the cut-off is midnight. DST-safe (zoneinfo)."""
+    local_day = day + dt.timedelta(days=1) if channel.cutoff == dt.time(0, 0) else day
+    local = dt.datetime.combine(local_day, channel.cutoff, tzinfo=zoneinfo.ZoneInfo(channel.timezone))
+    return local.astimezone(dt.UTC)
+
+
+def order_timeouts(con: duckdb.DuckDBPyConnection, day: dt.date, channels: dict[str, Channel]) -> None:
+    """Pending orders past their channel's timeout (``order_timeouts`` of the channel, per direction) become
+    ``order_timeout`` breaks; pending orders within it stay pending (``sql/lifecycle_order_timeouts.sql``)."""
+    rows = [
+        {"channel": ch.id, "direction": direction, "timeout_minutes": minutes, "day_end": day_end(day, ch)}
+        for ch in sorted(channels.values(), key=lambda c: c.id)
+        if ch.order_timeouts is not None
+        for direction in ("payin", "withdrawal")
+        if (minutes := ch.order_timeouts.minutes(direction)) is not None
+    ]
+    schema = {"channel": pl.String, "direction": pl.String, "timeout_minutes": pl.Int64}
+    frame = pl.DataFrame(rows, schema={**schema, "day_end": pl.Datetime("us", "UTC")})
+    temp_table(con, "order_timeouts", frame)
+    if frame.height:
+        sqlfiles.execute(con, sqlfiles.load("lifecycle_order_timeouts"))
 
 
 def apply(
@@ -170,8 +198,7 @@ def apply(
     within their window, and orders with no settlement expected while a late settlement line may still come),
     resolutions attached."""
     sqlfiles.execute(con, sqlfiles.load("lifecycle_stable_ids"))
-    con.register("previous_breaks_src", history.open_breaks.select("break_id", "break_type"))
-    con.execute("CREATE OR REPLACE TEMP TABLE previous_breaks AS SELECT * FROM previous_breaks_src")
+    temp_table(con, "previous_breaks", history.open_breaks.select("break_id", "break_type"))
     sqlfiles.execute(con, sqlfiles.load("lifecycle_stable_types"), {"kept": kept_types or []})
     due_dates(con, channels)
     con.execute("CREATE OR REPLACE TEMP TABLE pending_groups (channel VARCHAR, item_ref VARCHAR)")
@@ -182,6 +209,7 @@ def apply(
             {"break_type": break_type, "due_column": delay, "business_date": day},
         )
     sqlfiles.execute(con, sqlfiles.load("lifecycle_pending_orders"), {"business_date": day})
+    order_timeouts(con, day, channels)
     res = pl.DataFrame(
         [
             {"break_id": k, "action": a, "resolved_by": b, "note": n}
@@ -189,8 +217,14 @@ def apply(
         ],
         schema={"break_id": pl.String, "action": pl.String, "resolved_by": pl.String, "note": pl.String},
     )
-    con.register("resolutions_src", res)
-    con.execute("CREATE OR REPLACE TEMP TABLE resolutions_now AS SELECT * FROM resolutions_src")
+    temp_table(con, "resolutions_now", res)
+
+
+def temp_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    """``frame`` as the run's temporary table ``name`` (replaced if it exists)."""
+    con.register(f"{name}_src", frame)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_src")
+    con.unregister(f"{name}_src")
 
 
 def enrich_breaks(

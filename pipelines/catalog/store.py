@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from pipelines.catalog import journal
-from pipelines.core import sqlfiles
+from pipelines.core import schema, sqlfiles
 from pipelines.core.dates import parse_business_date
 from pipelines.core.failpoints import failpoint
 
@@ -94,6 +94,7 @@ class FileStatus:
     rows_quarantined: int
     business_dates: list[dt.date]  # the dates of the file's staged rows
     assigned_date: dt.date  # the date whose run reports the file (its earliest row date, else the run's)
+    controls: str | None = None  # the file's own control checks as performed (None: its format reports none)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly (dates as ISO 8601 text), as Airflow passes it between tasks."""
@@ -114,7 +115,20 @@ class FileStatus:
 
 
 #: what a date's run leaves behind in the catalog, replaced as a whole when the date is re-run
-LIFECYCLE_TABLES = ("open_items", "break_log", "break_closures", "position_log", "receipt_log", "run_inputs")
+METRIC_TREND_RUNS = 7  # earlier runs whose metrics a run's report shows as a trend
+LIFECYCLE_TABLES = (
+    "open_items",
+    "break_log",
+    "break_closures",
+    "position_log",
+    "receipt_log",
+    "run_inputs",
+    "metric_log",
+)
+
+
+#: the columns of ``metric_log`` after ``as_of_date``: the ``metrics`` contract's, without its business date
+METRIC_COLUMNS = tuple(c.name for c in schema.table("metrics").columns if c.name != "business_date")
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,7 @@ def lifecycle_frames(day: dt.date, run_id: str, result: Any) -> dict[str, pl.Dat
         ),
         "receipt_log": result.receipts.select("as_of_date", "counterparty", "currency", "value_date", "received_minor"),
         "run_inputs": as_of(result.intake, "file_id", "channel", "item_table", "row_date", "rows", "late_days"),
+        "metric_log": as_of(schema.table("metrics").conform(result.metrics), *METRIC_COLUMNS),
     }
 
 
@@ -378,7 +393,7 @@ class Catalog:
         with self.connect(read_only=True) as con:
             rows = con.execute(
                 "SELECT file_id, channel, format, canonical_table, status, reason, rows_in, rows_staged, "
-                "rows_quarantined, business_dates, assigned_date FROM file_status "
+                "rows_quarantined, business_dates, assigned_date, controls FROM file_status "
                 "WHERE ? IS NULL OR channel = ? ORDER BY file_id",
                 [channel, channel],
             ).fetchall()
@@ -395,6 +410,7 @@ class Catalog:
                 rows_quarantined=int(r[8]),
                 business_dates=[parse_business_date(d) for d in r[9]],
                 assigned_date=r[10],
+                controls=r[11],
             )
             for r in rows
         }
@@ -413,7 +429,9 @@ class Catalog:
             for s in statuses:
                 con.execute("DELETE FROM file_status WHERE file_id = ?", [s.file_id])
                 con.execute(
-                    "INSERT INTO file_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO file_status (file_id, channel, format, canonical_table, status, reason, rows_in, "
+                    "rows_staged, rows_quarantined, business_dates, assigned_date, processed_at, controls) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         s.file_id,
                         s.channel,
@@ -427,6 +445,7 @@ class Catalog:
                         [d.isoformat() for d in s.business_dates],
                         s.assigned_date,
                         processed_at,
+                        s.controls,
                     ],
                 )
             con.execute("COMMIT")
@@ -440,9 +459,9 @@ class Catalog:
         with self.connect() as con:
             con.execute("BEGIN")
             for table in LIFECYCLE_TABLES:
-                frame = frames[table]
+                frame = frames.get(table)  # None: rows a run published by an older version did not keep
                 con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [run.business_date])
-                if frame.height:
+                if frame is not None and frame.height:
                     con.register("frame_src", frame)
                     con.execute(f"INSERT INTO {table} SELECT * FROM frame_src")
                     con.unregister("frame_src")
@@ -541,6 +560,13 @@ class Catalog:
             by_value_date = "SELECT counterparty, currency, value_date, {} FROM {} WHERE as_of_date < ? ORDER BY ALL"
             h.positions = _frame(con, by_value_date.format("net_expected_minor", "position_log"), [day])
             h.receipts = _frame(con, by_value_date.format("received_minor", "receipt_log"), [day])
+            h.metrics = _frame(
+                con,
+                "SELECT as_of_date AS business_date, * EXCLUDE (as_of_date) FROM metric_log WHERE as_of_date IN "
+                "(SELECT DISTINCT as_of_date FROM metric_log WHERE as_of_date < ? ORDER BY 1 DESC LIMIT ?) "
+                "ORDER BY ALL",
+                [day, METRIC_TREND_RUNS],
+            )
         return h
 
     def add_resolution(self, break_id: str, action: str, note: str, resolved_by: str, now: dt.datetime) -> str:

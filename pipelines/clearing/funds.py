@@ -4,6 +4,7 @@ against the bank credits received for them, across the runs recorded so far."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from decimal import Decimal
 
 import polars as pl
@@ -15,9 +16,14 @@ from pipelines.core import money, schema
 def net_by_currency(
     positions: pl.DataFrame, day: dt.date, reporting_currency: str, fx: dict[str, Decimal]
 ) -> pl.DataFrame:
-    """Net across counterparties per currency, converted to the reporting currency at the date's rate."""
+    """Net across counterparties per currency, converted to the reporting currency at the date's rate; a
+    withdrawal position (owed out, debited) counts with a minus sign."""
+    sign = pl.when(pl.col("direction") == "withdrawal").then(-1).otherwise(1) if "direction" in positions.columns else 1
     agg = (
-        positions.group_by("currency")
+        positions.with_columns(
+            pl.col("net_expected_minor") * sign, pl.col("received_minor") * sign
+        )  # withdrawals are owed out and debited: they count against the pay-ins of their currency
+        .group_by("currency")
         .agg(
             pl.col("counterparty").n_unique().cast(pl.Int64).alias("counterparties"),
             pl.col("net_expected_minor").sum(),
@@ -53,8 +59,14 @@ def fund_verification(
     history_positions: pl.DataFrame,
     history_receipts: pl.DataFrame,
     breaks: pl.DataFrame,
+    withdrawal_counterparties: Collection[str] = (),
 ) -> pl.DataFrame:
-    """Expected payouts (positions of every run so far) against credits received (every run so far)."""
+    """Expected payouts (positions of every run so far) against credits received (every run so far); for the
+    rails (``withdrawal_counterparties``, and every counterparty of a withdrawal position of the date), the
+    withdrawals owed out against the debits the bank booked for them (direction ``withdrawal``)."""
+    rails = set(withdrawal_counterparties)
+    if "direction" in positions.columns:
+        rails |= set(positions.filter(pl.col("direction") == "withdrawal")["counterparty"].to_list())
     expected = (
         pl.concat(
             [
@@ -86,12 +98,20 @@ def fund_verification(
         expected_minor, received_minor = int(r["expected_minor"]), int(r["received_minor"])
         variance = received_minor - expected_minor
         cur = r["currency"]
+        out = r["counterparty"] in rails
         if r["value_date"] > day and received_minor == 0:
             status, text = "not_due", f"value date {r['value_date']} is after {day}"
         elif variance == 0:
-            status, text = "received", "received in full"
+            status, text = "received", "debited in full" if out else "received in full"
         elif received_minor == 0:
-            status, text = "missing", f"no bank credit for {money.format_minor(expected_minor, cur)} {cur} due"
+            what = "bank debit for the withdrawals of" if out else "bank credit for"
+            status, text = "missing", f"no {what} {money.format_minor(expected_minor, cur)} {cur} due"
+        elif out:
+            status = "short" if variance < 0 else "over"
+            text = (
+                f"debited {money.format_minor(variance, cur)} {cur} against the withdrawals due "
+                "(see the withdrawal breaks of the rail)"
+            )
         else:
             status = "short" if variance < 0 else "over"
             notes = mismatch.filter((pl.col("channel") == r["counterparty"]) & (pl.col("currency") == cur))
@@ -108,6 +128,7 @@ def fund_verification(
                 "variance_minor": variance,
                 "status": status,
                 "explanation": text,
+                "direction": "withdrawal" if out else "payin",
             }
         )
     t = schema.table("fund_verification")

@@ -1,4 +1,5 @@
-"""Net positions per counterparty, currency and value date, and the bank credits received against them.
+"""Net positions per counterparty, currency and value date, and the bank credits received against them; for
+withdrawals (direction ``withdrawal``), what the platform owes out per rail against the debits the bank booked.
 
 ``positions`` computes them in SQL from the run's tables (``sql/positions.sql``, ``sql/receipts.sql``);
 ``recompute_positions`` recomputes them independently, in Polars, from the staged Parquet and the published
@@ -23,19 +24,35 @@ def settlement_models(channels: dict[str, Channel]) -> pl.DataFrame:
     return pl.DataFrame(sorted(rows, key=lambda r: r["channel"]), schema={"channel": pl.String, "model": pl.String})
 
 
+def rail_ids(channels: dict[str, Channel]) -> list[str]:
+    """The channels of kind ``rail``: the counterparties of withdrawal positions and fund verification."""
+    return sorted(c.id for c in channels.values() if c.kind == "rail")
+
+
 def positions(
     con: duckdb.DuckDBPyConnection, day: dt.date, channels: dict[str, Channel]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The net positions of the lines the run took in, and the bank credits received for payouts (receipts)."""
+    """The net positions of the lines the run took in, and the bank credits received for payouts (receipts); then
+    the withdrawals the run took in per rail (owed out as ``net_expected_minor``, the bank debits booked for them
+    as ``received_minor``, direction ``withdrawal``; ``sql/withdrawal_positions.sql``) and those debits."""
     con.register("channel_models_src", settlement_models(channels))
     con.execute("CREATE OR REPLACE TEMP TABLE channel_models AS SELECT * FROM channel_models_src")
     sqlfiles.execute(con, sqlfiles.load("positions"), {"business_date": day})
-    out = (
-        schema.table("positions")
-        .conform(sqlfiles.frame(con, "SELECT * FROM positions_out"))
-        .sort("counterparty", "currency", "value_date")
+    sqlfiles.execute(con, sqlfiles.load("withdrawal_positions"), {"business_date": day})
+    table = schema.table("positions")
+    out = pl.concat(
+        [
+            table.conform(sqlfiles.frame(con, "SELECT * FROM positions_out")),
+            table.conform(sqlfiles.frame(con, "SELECT * FROM withdrawal_positions_out")),
+        ]
+    ).sort("direction", "counterparty", "currency", "value_date")
+    receipts = pl.concat(
+        [
+            sqlfiles.frame(con, sqlfiles.load("receipts"), {"business_date": day}),
+            sqlfiles.frame(con, "SELECT * FROM withdrawal_receipts"),
+        ],
+        how="vertical_relaxed",
     )
-    receipts = sqlfiles.frame(con, sqlfiles.load("receipts"), {"business_date": day})
     return out, receipts
 
 

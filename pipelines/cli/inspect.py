@@ -35,7 +35,7 @@ from pipelines.formats.detect import Detection, detect
 from pipelines.validate import plausibility
 
 EXIT_READ, EXIT_REJECTED, EXIT_UNKNOWN, EXIT_ROWS_REJECTED = 0, 1, 2, 3
-KINDS = {"bank_statement_lines": "bank", "psp_settlement_lines": "psp", "payment_status": "bank"}
+KINDS = {"bank_statement_lines": "bank", "psp_settlement_lines": "psp", "payment_status": "rail"}
 GROUPS = {
     "bank_statement_lines": ("currency", "direction", "amount_minor"),
     "psp_settlement_lines": ("currency", "record_type", "net_minor"),

@@ -122,6 +122,26 @@ class ReferenceLimits(BaseModel):
     max_chars: int = Field(256, ge=1, le=100_000, description="characters a reference may have, at most")
 
 
+class OrderTimeouts(BaseModel):
+    """How long an order of the channel may stay ``pending`` in the order system, per direction, counted from
+    its creation (``created_at``) to the instant that closes the run's business date (the channel's cut-off in
+    its time zone); past it, the order is an ``order_timeout`` break with an order-feedback row. A direction
+    left out never times out (its pending orders follow the settlement window only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payin_minutes: int | None = Field(
+        None, ge=1, le=525_600, description="minutes a pending pay-in may stay pending, at most (365 days)"
+    )
+    withdrawal_minutes: int | None = Field(
+        None, ge=1, le=525_600, description="minutes a pending withdrawal may stay pending, at most (365 days)"
+    )
+
+    def minutes(self, direction: str) -> int | None:
+        """The timeout of ``direction`` (payin | withdrawal) in minutes, or None when it has none."""
+        return {"payin": self.payin_minutes, "withdrawal": self.withdrawal_minutes}.get(direction)
+
+
 class CsvOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -272,7 +292,7 @@ class Channel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")
-    kind: Literal["orders", "psp", "bank", "reference"]
+    kind: Literal["orders", "psp", "bank", "rail", "reference"]
     description: str = ""
     transport: Literal["local", "sftp", "s3"] = "local"
     location: str | None = Field(
@@ -298,6 +318,9 @@ class Channel(BaseModel):
     deliveries: Deliveries | None = Field(None, description="expected files per business day (completeness)")
     dates: DateWindow = Field(DateWindow(), description="plausible own dates of the rows, around the run's date")
     references: ReferenceLimits = Field(ReferenceLimits(), description="what a reference field may hold")
+    order_timeouts: OrderTimeouts | None = Field(
+        None, description="minutes an order of the channel may stay pending, per direction (order_timeout break)"
+    )
     csv: CsvOptions = CsvOptions()
 
     @field_validator("move_after_download")

@@ -80,3 +80,13 @@ def summary(checks: Sequence[Check]) -> str:
     """'3 passed', '2 passed, 1 skipped', ... in the order passed, skipped, failed."""
     counts = {s: sum(1 for c in checks if c.status == s) for s in STATUSES}
     return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "none"
+
+
+def described(checks: Sequence[Check] | None) -> str | None:
+    """The checks as a file's status and the run manifest carry them: the counts, then each check that did
+    not pass with its scope and why ("1 passed, 1 skipped (closing balance, statement S1: no closing
+    balance)"); None for a parser that reports no checks."""
+    if checks is None:
+        return None
+    others = "; ".join(f"{c.name}, {c.scope}: {c.detail}" for c in checks if c.status != "passed")
+    return summary(checks) + (f" ({others})" if others else "")

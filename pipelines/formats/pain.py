@@ -27,6 +27,7 @@ from xml.etree.ElementTree import Element
 import polars as pl
 
 from pipelines.core import money
+from pipelines.formats import controls
 from pipelines.formats import iso20022 as x
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 
@@ -219,7 +220,7 @@ def _read_002(data: bytes) -> tuple[pl.DataFrame, list[str]]:
     return frame, errors
 
 
-def _read_initiation(data: bytes, kind: str) -> tuple[pl.DataFrame, list[str]]:
+def _read_initiation(data: bytes, kind: str) -> tuple[pl.DataFrame, list[str], list[controls.Check]]:
     """pain.001 (credit transfers) or pain.008 (direct debits): one row per transaction."""
     root, block, tx_name = (
         ("CstmrCdtTrfInitn", "PmtInf", "CdtTrfTxInf")
@@ -228,6 +229,7 @@ def _read_initiation(data: bytes, kind: str) -> tuple[pl.DataFrame, list[str]]:
     )
     rows = _Rows()
     errors: list[str] = []
+    checks: list[controls.Check] = []
     txs = x.LineLocator(data, tx_name)
     message_id = created = None
     group_nb = group_sum = None
@@ -274,10 +276,7 @@ def _read_initiation(data: bytes, kind: str) -> tuple[pl.DataFrame, list[str]]:
                     }
                 )
             where = f"payment information {pmt_id}"
-            if nb and nb.isdigit() and int(nb) != len(pending):
-                errors.append(f"{where}: NbOfTxs is {nb} but {len(pending)} transactions are given")
-            if ctrl and _decimal(ctrl) is not None and len(amounts) == len(pending) and sum(amounts) != _decimal(ctrl):
-                errors.append(f"{where}: CtrlSum is {ctrl} but the transactions add up to {sum(amounts)}")
+            checks += _control(where, nb, ctrl, len(pending), amounts, errors)
             totals.extend(amounts)
             count += len(pending)
             pending.clear()
@@ -287,12 +286,38 @@ def _read_initiation(data: bytes, kind: str) -> tuple[pl.DataFrame, list[str]]:
     if not seen_root:
         raise FileRejected(f"not a pain.{kind} message: no {root} element")
     txs.finish()
-    if group_nb and group_nb.isdigit() and int(group_nb) != count:
-        errors.append(f"group header: NbOfTxs is {group_nb} but {count} transactions are given")
-    if group_sum and _decimal(group_sum) is not None and sum(totals) != _decimal(group_sum):
-        errors.append(f"group header: CtrlSum is {group_sum} but the transactions add up to {sum(totals)}")
+    checks += _control("group header", group_nb, group_sum, count, totals, errors)
     frame = rows.frame().with_columns(pl.lit(message_id).alias("message_id"), pl.lit(created).alias("_date"))
-    return frame, errors
+    return frame, errors, checks
+
+
+def _control(
+    where: str, nb: str | None, ctrl: str | None, count: int, amounts: list[Decimal], errors: list[str]
+) -> list[controls.Check]:
+    """NbOfTxs and CtrlSum of a block against its ``count`` transactions and their readable ``amounts``:
+    each check passed, failed (its error appended) or skipped (absent, or an amount could not be read)."""
+    out = []
+    if nb and nb.isdigit():
+        if int(nb) != count:
+            errors.append(f"{where}: NbOfTxs is {nb} but {count} transactions are given")
+            out.append(controls.failed("NbOfTxs", where, errors[-1]))
+        else:
+            out.append(controls.passed("NbOfTxs", where, f"{count} transactions"))
+    else:
+        out.append(controls.skipped("NbOfTxs", where, "no numeric NbOfTxs given"))
+    total = _decimal(ctrl) if ctrl else None
+    if total is None:
+        out.append(controls.skipped("CtrlSum", where, "no readable CtrlSum given"))
+    elif len(amounts) != count:
+        out.append(
+            controls.skipped("CtrlSum", where, f"{count - len(amounts)} transaction amount(s) unreadable (rejected)")
+        )
+    elif sum(amounts) != total:
+        errors.append(f"{where}: CtrlSum is {ctrl} but the transactions add up to {sum(amounts)}")
+        out.append(controls.failed("CtrlSum", where, errors[-1]))
+    else:
+        out.append(controls.passed("CtrlSum", where, f"{ctrl}"))
+    return out
 
 
 def _date(text: pl.Expr) -> pl.Expr:
@@ -301,10 +326,11 @@ def _date(text: pl.Expr) -> pl.Expr:
 
 def parse_pain(path: Path, ctx: ParseContext, kind: str) -> ParseResult:
     data = x.read_bytes(path, f"pain.{kind}")
+    performed: list[controls.Check] | None = None
     if kind == "002":
         frame, errors = _read_002(data)
     else:
-        frame, errors = _read_initiation(data, kind)
+        frame, errors, performed = _read_initiation(data, kind)
     if errors:
         raise FileRejected("control totals do not agree: " + "; ".join(errors))
     minor, amount_error = money.parse_minor(
@@ -334,4 +360,5 @@ def parse_pain(path: Path, ctx: ParseContext, kind: str) -> ParseResult:
     good, rejects = split_valid(
         frame, checks, raw=pl.col("_raw"), amount=pl.col("amount_minor"), currency=pl.col("currency")
     )
-    return finish(TABLE, good, rejects, ctx, frame.height)
+    result = finish(TABLE, good, rejects, ctx, frame.height)
+    return result if performed is None else controls.with_checks(result, performed)

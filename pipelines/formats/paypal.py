@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.core import money
-from pipelines.formats import csvutil, psputil
+from pipelines.formats import controls, csvutil, psputil
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult, finish, split_valid
 
 TABLE = "psp_settlement_lines"
@@ -180,6 +180,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     errors = psputil.running_balance_errors(frame, "_ccy", "net_minor", "balance_minor") if "balance" in cols else []
     if errors:
         raise FileRejected("running balance does not agree: " + "; ".join(errors))
+    performed = [_balance_check(frame)] if "balance" in cols else []
     good, rejects = split_valid(
         frame, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
     )
@@ -192,4 +193,16 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         pl.col("_ccy").alias("currency"),
         pl.col("_ccy").alias("gross_currency"),
     )
-    return finish(TABLE, good, rejects, ctx, src.rows_in)
+    return controls.with_checks(finish(TABLE, good, rejects, ctx, src.rows_in), performed)
+
+
+def _balance_check(frame: pl.DataFrame) -> controls.Check:
+    """The running balance as checked: passed, or skipped around the rows whose amount, currency or balance
+    could not be read (those rows are rejected on their own; their neighbours' balances are not compared)."""
+    unreadable = frame.filter(
+        pl.col("_ccy").is_null() | pl.col("net_minor").is_null() | pl.col("balance_minor").is_null()
+    ).height
+    if unreadable:
+        why = f"{unreadable} row(s) with an unreadable amount, currency or balance: the rows next to them unchecked"
+        return controls.skipped("running balance", "file", why)
+    return controls.passed("running balance", "file", f"{frame.height} row(s), every balance = previous + net")

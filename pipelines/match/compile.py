@@ -74,13 +74,12 @@ def admitted_sql(rules: list[Rule], side_name: str, alias: str, params: Params) 
 
 
 def not_duplicate_sql(rf: RuleFile, side: str, alias: str = "a") -> str:
-    """A condition on ``alias`` (an item of the side): not set aside as a duplicate (binds ``$pairing``)."""
-    if not rf.pairing.duplicate_columns(side):
-        return "TRUE"
-    return (
-        f"NOT EXISTS (SELECT 1 FROM excluded AS x WHERE x.pairing = $pairing AND x.side = '{side}' "
-        f"AND x.item_id = {alias}.item_id)"
-    )
+    """A condition on ``alias`` (an item of the side): not set aside as a duplicate by this pairing, nor as a
+    left-side repetition (``left_duplicates``: a repeated order) by any pairing: a repeated order is one in
+    every pairing it could take part in (binds ``$pairing``). Right-side duplicates stay pairing-local: a PSP
+    line repeated against the orders is still a member of its payout batch."""
+    own = f"(x.pairing = $pairing AND x.side = '{side}')" if rf.pairing.duplicate_columns(side) else "FALSE"
+    return f"NOT EXISTS (SELECT 1 FROM excluded AS x WHERE x.item_id = {alias}.item_id AND (x.side = 'left' OR {own}))"
 
 
 def norm_expr(column_sql: str, steps: list[NormStep], params: Params) -> str:

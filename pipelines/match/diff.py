@@ -13,6 +13,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipelines.match.rules import MATCHABLE_TABLES
+
 
 @dataclass
 class Snapshot:
@@ -23,9 +25,7 @@ class Snapshot:
 
 def snapshot(con: duckdb.DuckDBPyConnection, per_rule: dict[str, int]) -> Snapshot:
     """The matches (by rule and the set of their items) and the breaks of the matching in ``con``."""
-    union = " UNION ALL ".join(
-        f"SELECT item_id, item_label FROM items_{t}" for t in ("orders", "psp_settlement_lines", "bank_statement_lines")
-    )
+    union = " UNION ALL ".join(f"SELECT item_id, item_label FROM items_{t}" for t in MATCHABLE_TABLES)
     matches = pl.from_arrow(
         con.sql(
             "SELECT CAST(m.rule_id AS VARCHAR) AS rule_id, "

@@ -147,7 +147,8 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile) ->
     Right side (``duplicates``): among the items the pairing's rules admit, the first by own business date,
     file and line. Left side (``left_duplicates``): among the items the pairing admits or owns (an order repeated
     with a status no rule accepts is a repetition too), the first by file and line, an item carried from an
-    earlier run before the ones this run takes (it was received first, and keeps its outcome)."""
+    earlier run before the ones this run takes (it was received first, and keeps its outcome); a repetition
+    an earlier pairing set aside is neither marked again nor offered to any pairing (``not_duplicate_sql``)."""
     for side in ("left", "right"):
         cols = rf.pairing.duplicate_columns(side)
         if not cols:
@@ -161,6 +162,8 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile) ->
                 f"({scope} OR EXISTS (SELECT 1 FROM owner AS o WHERE o.item_table = {params.bind(table)} "
                 f"AND o.item_id = r.item_id AND o.pairing = {params.bind(pname)}))"
             )
+            # a repetition an earlier pairing set aside is one break already (and offered nowhere)
+            scope += " AND NOT EXISTS (SELECT 1 FROM excluded AS x WHERE x.side = 'left' AND x.item_id = r.item_id)"
             order = "r.file_id, r.line_no"
             if _has_table(con, "carried"):
                 order = (

@@ -23,7 +23,9 @@ from pipelines.core.sqlfiles import ident
 from pipelines.match.rules import MATCHABLE_TABLES
 from pipelines.validate.staging import staging_path
 
-STAGED_TABLES = (*MATCHABLE_TABLES, "fx_rates")
+# fx_rates keeps its place (4th) in the item ids of the run: payment_status, matchable since withdrawals are
+# reconciled against the rails' status reports, comes after it
+STAGED_TABLES = (*MATCHABLE_TABLES[:3], "fx_rates", *MATCHABLE_TABLES[3:])
 # FX rules convert at the rate of a named date (an order's, a value date); an item carried from an earlier day
 # needs that day's rate, so the rates staged for the days before the run (this far back) are loaded too
 FX_HISTORY_DAYS = 366

@@ -43,8 +43,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pipelines.core import calendars, schema
 from pipelines.core.channels import RulesError
 
-MATCHABLE_TABLES = ("orders", "psp_settlement_lines", "bank_statement_lines")
-Table = Literal["orders", "psp_settlement_lines", "bank_statement_lines"]
+MATCHABLE_TABLES = ("orders", "psp_settlement_lines", "bank_statement_lines", "payment_status")
+Table = Literal["orders", "psp_settlement_lines", "bank_statement_lines", "payment_status"]
 Kind = Literal["one_to_one", "one_to_many", "many_to_one", "many_to_many", "fuzzy"]
 SideName = Literal["left", "right"]
 KIND_ALIASES = {"aggregate_to_one": "many_to_one"}

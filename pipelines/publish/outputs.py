@@ -106,6 +106,7 @@ def write_outputs(result: RunResult, catalog_rows: dict[str, pl.DataFrame]) -> P
     _write_table(result.order_feedback, folder, "order_feedback")
     _write_table(result.fund_verification, folder, "fund_verification")
     _write_table(result.net_by_currency, folder, "net_by_currency")
+    _write_table(schema.table("metrics").conform(result.metrics), folder, "metrics")
     (folder / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True, default=str) + "\n")
     (folder / "report.html").write_text(render_report(result), encoding="utf-8")
     rows = folder / CATALOG_ROWS

@@ -67,6 +67,38 @@ def _banners(s: dict[str, Any]) -> list[str]:
     return out
 
 
+_DIMENSIONS = ("direction", "channel", "payment_method", "country", "currency", "break_type", "rail")
+
+
+def _metrics(result: RunResult) -> list[str]:
+    """The run's metrics (``run.metrics``: rates as exact decimals with their counts, latencies and ages in whole
+    units, money at risk) and the trend of the headline figures over the last runs (a table, one column per
+    business date)."""
+    m = result.metrics
+    parts = [f"<h2>Metrics ({m.height})</h2>"]
+    rows = []
+    for r in m.iter_rows(named=True):
+        group = ", ".join(f"{d}={r[d]}" for d in _DIMENSIONS if r[d] is not None) or "all"
+        if r["unit"] == "minor_units":
+            figure = fmt_amount(r["amount_minor"], r["currency"])
+        else:
+            figure = "" if r["value"] is None else f"{r['value']} {r['unit']}"
+        counts = f"{r['numerator']} / {r['denominator']}" if r["numerator"] is not None else r["denominator"]
+        rows.append([r["metric"], r["statistic"], group, figure, counts])
+    parts.append(_table(["metric", "statistic", "group", "value", "of (count)"], rows, {3, 4}))
+    trend = result.metric_trend
+    if trend.height:
+        parts.append(f"<h2>Trend over the last runs ({len(trend.columns) - 1})</h2>")
+        parts.append(
+            _table(
+                ["metric", *trend.columns[1:]],
+                [list(r) for r in trend.iter_rows()],
+                set(range(1, len(trend.columns))),
+            )
+        )
+    return parts
+
+
 def render_report(result: RunResult) -> str:
     s = result.summary
     parts = [
@@ -162,6 +194,8 @@ def render_report(result: RunResult) -> str:
             {3, 4, 5},
         )
     )
+
+    parts.extend(_metrics(result))
 
     parts.append(f"<h2>Breaks ({result.breaks.height})</h2>")
     br_rows = [

@@ -104,6 +104,14 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
             except IntegrityError as exc:
                 raise AirflowFailException(str(exc)) from exc
 
+        @task(retries=1)
+        def emit_metrics(runs: list[dict[str, Any]]) -> int:
+            """The published metrics of the run(s) as Airflow metrics (StatsD gauges, per ``[metrics]``)."""
+            from pipelines.publish.statsd import emit_for_runs
+
+            p = _params()
+            return emit_for_runs(list(runs), p.get("home"), p.get("rules"))
+
         @task(map_index_template="{{ task.op_kwargs['channel_id'] }}", retries=0)
         def deliveries(channel_id: str, business_date: str) -> None:
             """Fails when the channel's expected files for the date (or an earlier one) are missing."""
@@ -136,6 +144,7 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
         recorded = record(normalised)  # type: ignore[arg-type]
         published = reconcile(business_date)  # type: ignore[arg-type]
         recorded >> published
+        emit_metrics(published)  # type: ignore[arg-type]
         checked = deliveries.partial(business_date=business_date).expand(channel_id=channels)
         published >> checked
         checked >> day_complete(business_date)  # type: ignore[arg-type]

@@ -136,6 +136,7 @@ def build_manifest(
                 "late_days": mine.get("lag"),
                 "first_row_date": mine.get("first"),
                 "last_row_date": mine.get("last"),
+                "controls": st.controls,
             }
         )
     run_id = run_id_for(day, mode, rules_version, [str(r["file_id"]) for r in rows])

@@ -1,5 +1,5 @@
 """Reconcile one business date, as a list of steps: load, match, manifest, breaks and outcomes, the large
-outputs, lifecycle, clearing, invariants and summary.
+outputs, lifecycle, clearing, metrics, invariants and summary.
 
 Each step is a function of its stage's module; they share one DuckDB connection (bounded memory, spilling to
 the workspace). The result is a set of frames and the large outputs already written into a run folder not
@@ -20,7 +20,7 @@ from pipelines.breaks import build as breaks
 from pipelines.breaks import lifecycle
 from pipelines.catalog.store import FileStatus
 from pipelines.clearing import funds
-from pipelines.clearing.positions import positions
+from pipelines.clearing.positions import positions, rail_ids
 from pipelines.core import sqlfiles
 from pipelines.core.channels import Channel
 from pipelines.core.config import Settings
@@ -28,7 +28,7 @@ from pipelines.match.engine import release_scratch, run_matching
 from pipelines.match.load import STAGED_TABLES, load_day
 from pipelines.match.rules import RuleSet
 from pipelines.publish.outputs import copy_out, csv_from_parquet, new_run_folder
-from pipelines.run import completeness
+from pipelines.run import completeness, metrics
 from pipelines.run import manifest as manifests
 from pipelines.run.intake import Intake, plan
 from pipelines.run.invariants import check_invariants, refuse_if_broken
@@ -117,9 +117,12 @@ def reconcile(
         day_positions, receipts = positions(con, day, channels)
         net = funds.net_by_currency(day_positions, day, policy.reporting_currency, fx)
         verified = funds.fund_verification(
-            day, day_positions, receipts, history.positions, history.receipts, day_breaks
+            day, day_positions, receipts, history.positions, history.receipts, day_breaks, rail_ids(channels)
         )
         clock.lap("clearing")
+
+        day_metrics = metrics.compute(con, day, day_breaks, closed, history)
+        clock.lap("metrics")
 
         result = RunResult(
             business_date=day,
@@ -139,6 +142,8 @@ def reconcile(
             receipts=receipts,
             intake=intake.taken,
             completeness=completeness.state(missing, int(intake.taken["rows"].sum())),
+            metrics=day_metrics,
+            metric_trend=metrics.trend(day_metrics, history.metrics),
             steps=clock.steps,
         )
         invariants = check_invariants(con, result, intake.uncovered)

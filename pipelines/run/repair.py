@@ -143,7 +143,9 @@ def _replay_runs(settings: config.Settings, catalog: Catalog) -> tuple[int, list
             continue
         run = json.loads((rows / RUN_FILE).read_text())
         summary = json.loads((folder / "summary.json").read_text())
-        frames = {t: pl.read_parquet(rows / f"{t}.parquet") for t in LIFECYCLE_TABLES}
+        frames = {
+            t: pl.read_parquet(rows / f"{t}.parquet") for t in LIFECYCLE_TABLES if (rows / f"{t}.parquet").is_file()
+        }
         when = dt.datetime.fromtimestamp((folder / "summary.json").stat().st_mtime, dt.UTC)
         catalog.commit_run(
             RunRow(

@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 
+from pipelines.core import schema
+
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +54,9 @@ class RunResult:
     receipts: pl.DataFrame
     intake: pl.DataFrame  # the units the run took in (run.intake), with their lateness
     completeness: dict[str, Any]  # run.completeness.state: complete, or why not
+    metrics: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=schema.table("metrics").polars_schema()))
+    # run.metrics: this run's figures, and the headline figures of the last runs (the report's trend)
+    metric_trend: pl.DataFrame = field(default_factory=pl.DataFrame)
     summary: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # StepClock's, not part of any output
 

@@ -60,8 +60,8 @@ def _locked(
 
 
 def channel_ids(home: str | None = None, rules: str | None = None) -> list[str]:
-    """Channels in a stable order (orders and reference data first, then PSPs, then banks)."""
-    order = {"orders": 0, "reference": 1, "psp": 2, "bank": 3}
+    """Channels in a stable order (orders and reference data first, then PSPs, then banks, then rails)."""
+    order = {"orders": 0, "reference": 1, "psp": 2, "bank": 3, "rail": 4}
     chans = load_channels(config.settings(home, rules).rules)
     return [c.id for c in sorted(chans.values(), key=lambda c: (order[c.kind], c.id))]
 

@@ -1,5 +1,5 @@
 """``summary.json``: what a run found, in figures (rows in, outcomes, matches per rule, breaks by type, age and
-SLA, carried items, positions, net per currency, fund verification, invariants)."""
+SLA, carried items, positions, net per currency, fund verification, invariants, the metrics of ``run.metrics``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from pipelines.match.rules import MATCHABLE_TABLES
+from pipelines.run import metrics
 from pipelines.run.result import RunResult
 
 
@@ -74,6 +75,7 @@ def build_summary(
             for r in result.positions.to_dicts()
         ],
         "invariants": {k: {kk: vv for kk, vv in v.items()} for k, v in invariants.items()},
+        "metrics": metrics.summary(result.metrics) if result.metrics.height else [],
     }
 
 

@@ -21,7 +21,7 @@ from pipelines.catalog.store import FileRecord, FileStatus
 from pipelines.core import schema
 from pipelines.core.channels import Channel
 from pipelines.core.config import Settings
-from pipelines.formats import registry
+from pipelines.formats import controls, registry
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult
 from pipelines.ingest.landing import EMPTY_FILE
 from pipelines.validate import contracts as validate
@@ -66,6 +66,7 @@ def _status(
     staged: int = 0,
     quarantined: int = 0,
     dates: list[dt.date] | None = None,
+    checks: str | None = None,
 ) -> FileStatus:
     return FileStatus(
         file_id=rec.file_id,
@@ -79,6 +80,7 @@ def _status(
         rows_quarantined=quarantined,
         business_dates=dates or [],
         assigned_date=min(dates) if dates else fallback_date,
+        controls=checks,
     )
 
 
@@ -191,8 +193,9 @@ def _staged(
             f"{rec.file_name}: {result.rows_in} rows read but {frame.height} staged + "
             f"{result.rows_rejected} quarantined"
         )
+    checks = controls.described(controls.checks_of(result))
     return _status(
-        rec, channel, fallback_date, "staged", None, result.rows_in, frame.height, result.rows_rejected, dates
+        rec, channel, fallback_date, "staged", None, result.rows_in, frame.height, result.rows_rejected, dates, checks
     )
 
 
@@ -275,17 +278,22 @@ def park(result: ParseResult, settings: Settings, file_id: str) -> dict[str, Any
     frame_path.parent.mkdir(parents=True, exist_ok=True)
     result.frame.write_ipc(frame_path)
     result.rejects.write_ipc(rejects_path)
-    return {"table": result.table, "rows_in": result.rows_in, "file_id": file_id}
+    checks = controls.checks_of(result)
+    parked = {"table": result.table, "rows_in": result.rows_in, "file_id": file_id}
+    return parked if checks is None else {**parked, "checks": [c.as_dict() for c in checks]}
 
 
 def unpark(parked: dict[str, Any], settings: Settings) -> ParseResult:
     frame_path, rejects_path = _parked_paths(settings, parked["file_id"])
-    return ParseResult(
+    result = ParseResult(
         table=parked["table"],
         frame=pl.read_ipc(frame_path),
         rejects=pl.read_ipc(rejects_path),
         rows_in=parked["rows_in"],
     )
+    if "checks" not in parked:
+        return result
+    return controls.with_checks(result, [controls.Check(**c) for c in parked["checks"]])
 
 
 def discard_parked(settings: Settings, file_id: str) -> None:

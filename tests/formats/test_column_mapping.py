@@ -36,6 +36,9 @@ ORDERS_COLUMNS = {
     "psp_channel": "Processor",
     "psp_reference": "PSP Ref",
     "merchant_account": "Merchant",
+    "direction": "Direction",
+    "payment_method": "Method",
+    "country": "Country",
 }
 FX_COLUMNS = {"quote_currency": "To", "base_currency": "From", "rate": "Px", "rate_date": "Day"}
 
@@ -250,5 +253,5 @@ def test_a_good_mapping_loads_and_rules_check_accepts_it(tmp_path: Path, capsys:
         handle.write('csv:\n  delimiter: ";"\n  columns: {order_id: " OrderRef ", amount: Amount}\n')
     assert load_channels(rules)["orders"].csv.columns == {"order_id": "OrderRef", "amount": "Amount"}
     assert main(["rules", "check", str(rules)]) == 0
-    assert "5 channel(s)" in capsys.readouterr().out
+    assert "8 channel(s)" in capsys.readouterr().out  # orders, adyen_eu, stripe_eu, bank_eu, fx_ecb, 3 rails
     assert CsvOptions().columns == {}

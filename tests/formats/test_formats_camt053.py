@@ -774,3 +774,29 @@ def test_an_entry_without_currency_leaves_the_statement_unchecked_not_rejected(t
             "(it is rejected): no sum",
         ),
     ]
+
+
+def test_skipped_checks_reach_the_file_status_through_parking_and_the_catalog(tmp_path: Path) -> None:
+    """What the parser reports reaches the file's status (its validation result) after the file was parked
+    between the parsing and the staging process, and the catalog keeps it for the run manifest."""
+    from pipelines.catalog.store import Catalog, FileRecord, FileStatus
+    from pipelines.core.config import Settings
+    from pipelines.validate.normalise import ChannelStager, park, parse_file, unpark
+
+    text = document(
+        [statement("S-2", "<IBAN>NL33INGB6693512750</IBAN>", [entry("5.00")], balance("OPBD", "1.00", "EUR"))]
+    )
+    path = write(tmp_path, text)
+    settings = Settings(home=tmp_path / "home", rules=tmp_path / "rules")
+    settings.ensure()
+    channel = Channel(id="bank_eu", kind="bank", location=".", format="camt053")
+    rec = FileRecord("f" * 64, "bank_eu", path.name, str(path), path.stat().st_size, str(path), "2026-11-26T08:00:00Z")
+    parsed = parse_file(rec, channel, settings, dt.date(2026, 11, 26))
+    assert not isinstance(parsed, FileStatus)
+    stager = ChannelStager(channel, settings, dt.date(2026, 11, 26))
+    stager.add(rec, unpark(park(parsed, settings, rec.file_id), settings))
+    [status] = stager.statuses()
+    assert status.controls is not None and status.controls.startswith("1 skipped (balance, statement S-2")
+    catalog = Catalog(settings.catalog_path)
+    catalog.record_file_statuses([status], dt.datetime(2026, 11, 26, 8, tzinfo=dt.UTC))
+    assert catalog.file_statuses()[rec.file_id].controls == status.controls

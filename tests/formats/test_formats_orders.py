@@ -316,5 +316,7 @@ def test_direction_method_country_and_status_time(tmp_path: Path) -> None:
         (5, "country", "country 'DEU' is not an ISO 3166-1 alpha-2 code"),
         (6, "status_at", "'yesterday' is not an ISO 8601 timestamp with Z or a UTC offset"),
     ]
-    old = parse(write(tmp_path, f"{HEADER}\nP-2,adyen_eu,1,m,succeeded,1.00,EUR,2026-11-26T06:00:00Z\n", "o.csv"), ctx())
+    old = parse(
+        write(tmp_path, f"{HEADER}\nP-2,adyen_eu,1,m,succeeded,1.00,EUR,2026-11-26T06:00:00Z\n", "o.csv"), ctx()
+    )
     assert old.frame.select("direction", "payment_method", "country").rows() == [("payin", None, None)]

@@ -10,6 +10,7 @@ import pytest
 from format_helpers import BOMB, ctx, write
 
 from pipelines.core.schema import table
+from pipelines.formats import controls
 from pipelines.formats.base import FileRejected
 from pipelines.formats.pain001 import parse as parse001
 from pipelines.formats.pain002 import TABLE
@@ -131,3 +132,34 @@ def test_unsafe_and_wrong_messages(tmp_path: Path) -> None:
         parse002(write(tmp_path, BOMB), ctx("pain002"))
     with pytest.raises(FileRejected, match="not a pain.002 status report: no CstmrPmtStsRpt element"):
         parse002(write(tmp_path, "<Document><Other/></Document>"), ctx("pain002"))
+
+
+def test_control_sums_report_each_check_and_skip_one_they_cannot_run(tmp_path: Path) -> None:
+    """NbOfTxs and CtrlSum per block and group are reported passed; with an unreadable amount the sums are
+    skipped with why (and not compared against a partial total), never said to agree."""
+    amt = "<Amt><InstdAmt Ccy='EUR'>{}</InstdAmt></Amt>"
+
+    def doc(second: str, ctrl: str) -> str:
+        return INITIATION.format(
+            kind="001.001.09",
+            root="CstmrCdtTrfInitn",
+            tx="CdtTrfTxInf",
+            ctrl=ctrl,
+            amt1=amt.format("1.50"),
+            amt2=amt.format(second),
+        )
+
+    good = parse001(write(tmp_path, doc("2.25", "3.75")), ctx("pain001"))
+    assert [(c.name, c.scope, c.status) for c in controls.checks_of(good) or []] == [
+        ("NbOfTxs", "payment information P-1", "passed"),
+        ("CtrlSum", "payment information P-1", "skipped"),
+        ("NbOfTxs", "group header", "passed"),
+        ("CtrlSum", "group header", "passed"),
+    ]
+    partial = parse001(write(tmp_path, doc("2,2x5", "1.50")), ctx("pain001"))
+    assert partial.rows_rejected == 1
+    sums = [c for c in controls.checks_of(partial) or [] if c.name == "CtrlSum"]
+    assert [(c.scope, c.status, c.detail) for c in sums] == [
+        ("payment information P-1", "skipped", "no readable CtrlSum given"),
+        ("group header", "skipped", "1 transaction amount(s) unreadable (rejected)"),
+    ]

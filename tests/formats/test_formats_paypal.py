@@ -10,6 +10,7 @@ import pytest
 from format_helpers import ctx, rejects, write
 
 from pipelines.core.schema import table
+from pipelines.formats import controls
 from pipelines.formats.base import FileRejected
 from pipelines.formats.paypal import TABLE, parse
 from pipelines.formats.registry import get, table_of
@@ -134,3 +135,15 @@ def test_latin1_file_read_with_declared_encoding(tmp_path: Path) -> None:
     with pytest.raises(FileRejected, match="not valid UTF-8: byte 0xfc on line 2"):
         parse(path, ctx("paypal", "psp", thousands=","))
     assert parse(path, ctx("paypal", "psp", thousands=",", encoding="latin-1")).frame.height == 1
+
+
+def test_running_balance_is_reported_passed_or_skipped_around_an_unreadable_row(tmp_path: Path) -> None:
+    full = parse(write(tmp_path, csv(ROWS)), ctx("paypal", "psp", thousands=","))
+    assert [(c.name, c.status) for c in controls.checks_of(full) or []] == [("running balance", "passed")]
+    broken = ROWS[1].replace('"873.60"', '"8x3.60"')
+    partial = parse(write(tmp_path, csv([ROWS[0], broken, ROWS[2]])), ctx("paypal", "psp", thousands=","))
+    [check] = controls.checks_of(partial) or []
+    assert (check.status, check.detail) == (
+        "skipped",
+        "1 row(s) with an unreadable amount, currency or balance: the rows next to them unchecked",
+    )

@@ -174,8 +174,8 @@ def test_a_run_shows_hostile_deliveries_and_reconciles_the_rest(tmp_path: Path) 
     header = ORDERS.decode().splitlines()[0]
     sample.write_text(
         sample.read_text()
-        + "ORD-X-1,adyen_eu,PSPX1,PayPlatformEU,succeeded,1.00,EUR,9999-11-26T10:00:00Z\n"
-        + "ORD-X-2,adyen_eu,PSP\x00X2,PayPlatformEU,succeeded,2.00,EUR,2026-11-26T10:00:00Z\n"
+        + "ORD-X-1,adyen_eu,PSPX1,PayPlatformEU,succeeded,1.00,EUR,9999-11-26T10:00:00Z,payin,card,NL\n"
+        + "ORD-X-2,adyen_eu,PSP\x00X2,PayPlatformEU,succeeded,2.00,EUR,2026-11-26T10:00:00Z,payin,card,NL\n"
     )
     assert header.startswith("order_id,")
     home, rules = str(tmp_path / "var"), str(tmp_path / "rules")

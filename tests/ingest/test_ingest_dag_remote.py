@@ -111,4 +111,5 @@ def test_nightly_dag_with_sftp_and_s3_channels_matches_the_local_run(
     sources = {d["channel"]: d["source_path"] for d in deliveries}
     assert sources["adyen_eu"].startswith(f"sftp://adyen_sftp{folder}/settlement_detail_report_batch_")
     assert sources["stripe_eu"] == "s3://recon-stripe/reports/payouts/payout_reconciliation_itemized_2026-11-26.csv"
-    assert len(deliveries) == 8 and {d["outcome"] for d in deliveries} == {"new"}
+    # the 11 files of data_samples (8 pay-in files, the SEPA and PIX pain.002 and the ACH NACHA file)
+    assert len(deliveries) == 11 and {d["outcome"] for d in deliveries} == {"new"}

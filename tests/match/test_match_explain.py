@@ -71,7 +71,7 @@ def test_explain_a_break_names_each_candidate_and_the_failed_condition(
 
     assert rules_cli.cmd_explain(args(home, rules, item="ORD-4", candidates=3)) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "not accepted by the rule's left filter: it has status=failed" in out
+    assert "not accepted by the rule's left filter: it has direction=payin, status=failed" in out
 
     assert rules_cli.cmd_explain(args(home, rules, item="nothing-like-this", candidates=3)) == 1
 

@@ -33,6 +33,7 @@ def test_dagbag_imports_without_errors(airflow_db: Path) -> None:
         "normalise",
         "record",
         "reconcile",
+        "emit_metrics",
         "deliveries",
         "day_complete",
     }

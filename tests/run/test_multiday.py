@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,8 @@ def test_files_without_rows_are_deliveries_of_their_day(days: Scenario) -> None:
 def test_day_one_pending_is_not_a_break(days: Scenario) -> None:
     s = days.summary(D1)
     # A6's order has not come (its orders extract is late): its Adyen line is a break for now
-    assert s["outcomes"] == {"break": 3, "matched": 6, "pending": 3, "reference": 3}
+    # T1 is pending in the order system, within its channel's timeout: pending, not a break
+    assert s["outcomes"] == {"break": 3, "matched": 6, "pending": 4, "reference": 3}
     assert s["rows_in"]["bank_statement_lines"] == 0  # the bank statement of a day without credits
     assert s["intake"]["late"] == []
     assert days.breaks(D1) == [
@@ -145,7 +147,7 @@ def test_day_one_pending_is_not_a_break(days: Scenario) -> None:
 
 def test_day_two_late_file_missing_report_and_a_new_break(days: Scenario) -> None:
     s = days.summary(D2)
-    assert s["carried_forward_in"] == 9
+    assert s["carried_forward_in"] == 10  # T1 among them: still within its timeout
     assert days.breaks(D2) == [
         ("amount_mismatch", "8815000000000002", "open"),
         ("expected_file_missing", STRIPE_MISSING, "open"),
@@ -205,6 +207,7 @@ def test_day_three_breaks_close_and_the_gbp_payout_breaks(days: Scenario) -> Non
     s = days.summary(D3)
     assert days.breaks(D3) == [
         ("amount_mismatch", "8815000000000002", "resolved"),
+        ("order_timeout", "T1", "open"),
         ("payout_without_bank_credit", GBP_PAYOUT, "open"),
     ]
     # S2 settles by itself, the written-off break is closed, the late Stripe report clears the missing file
@@ -234,11 +237,13 @@ def test_day_three_breaks_close_and_the_gbp_payout_breaks(days: Scenario) -> Non
         (f"payout_reconciliation_itemized_{D2}.csv", 1, 3, DAY2)
     ]
     assert {"S2", "S3"} <= set(days.table(D3, "matches")["item_ref"].to_list())
-    # the failed order A8 is pending on its day (within its one-day window): no break, no feedback
+    # the failed order A8 is pending on its day (within its one-day window): no break, no feedback; T1 timed out
     outcomes = days.table(D3, "outcomes")
     pending_orders = outcomes.filter(pl.col("item_table") == "orders", pl.col("outcome") == "pending")
     assert pending_orders.select("amount_minor", "currency").rows() == [(1500, "EUR")]
-    assert days.table(D3, "order_feedback").height == 0
+    assert days.table(D3, "order_feedback").select("order_id", "internal_status", "suggested_status").rows() == [
+        ("T1", "pending", "expired")
+    ]
     positions = days.table(D3, "positions").sort("counterparty", "value_date")
     # S2 settled on the Mexican holiday: its payout is due two Mexican business days after the 17th; the late
     # Stripe report's payout is counted today
@@ -303,8 +308,9 @@ def test_holiday_of_one_currency_only(days: Scenario) -> None:
 
 def test_day_four_failed_order_settled_and_payouts_received(days: Scenario) -> None:
     s = days.summary(D4)
-    assert s["breaks"]["total"] == 2
+    assert s["breaks"]["total"] == 3
     assert days.breaks(D4) == [
+        ("order_timeout", "T1", "open"),
         ("payout_without_bank_credit", GBP_PAYOUT, "open"),
         ("status_mismatch", "8815000000000008", "open"),
     ]
@@ -313,10 +319,11 @@ def test_day_four_failed_order_settled_and_payouts_received(days: Scenario) -> N
     # A8 failed in the order system, yet Adyen settled it a business day later
     feedback = days.table(D4, "order_feedback")
     assert feedback.select("order_id", "internal_status", "settled_as", "suggested_status").rows() == [
-        ("A8", "failed", "settled", "succeeded")
+        ("A8", "failed", "settled", "succeeded"),
+        ("T1", "pending", "not_settled", "expired"),
     ]
-    status = days.table(D4, "breaks").filter(pl.col("break_type") == "status_mismatch")
-    assert feedback["break_id"].to_list() == status["break_id"].to_list()
+    status = days.table(D4, "breaks").filter(pl.col("break_type").is_in(["status_mismatch", "order_timeout"]))
+    assert sorted(feedback["break_id"].to_list()) == sorted(status["break_id"].to_list())
     funds = days.table(D4, "fund_verification")
     assert funds.select("counterparty", "currency", "value_date", "status").rows() == [
         ("adyen_eu", "EUR", dt.date(2026, 11, 13), "received"),
@@ -360,7 +367,8 @@ def test_rerun_of_day_two_changes_only_what_should(days: Scenario, rerun: dict[s
     d2 = _table(home, D2, "breaks").filter(pl.col("break_type") == "amount_mismatch")
     assert d2["status"].to_list() == ["resolved"]
     assert _table(home, D3, "breaks").select("break_type", "item_ref").rows() == [
-        ("payout_without_bank_credit", GBP_PAYOUT)
+        ("order_timeout", "T1"),
+        ("payout_without_bank_credit", GBP_PAYOUT),
     ]
     # history is not duplicated: one break_log row per break and date, one resolution in the audit log
     cat = Catalog(home / "catalog.duckdb")
@@ -405,7 +413,7 @@ def test_replaced_file_is_a_break_until_resolved(tmp_path: Path) -> None:
     assert replaced.select("item_ref", "status", "item_count").rows() == [(f"orders_{D1}.csv", "open", 0)]
     assert "were not processed" in replaced["reason"][0]
     # the processed bytes stay what they were: day 1's outputs are unchanged by the replacement
-    assert _summary(home, D1)["rows_in"]["orders"] == 6
+    assert _summary(home, D1)["rows_in"]["orders"] == 7
     pipeline.resolve_break(replaced["break_id"][0], "accept", "provider resent by mistake", "ana@ops", str(home), rules)
     pipeline.reconcile_and_publish(DAY2, "rerun", str(home), rules)
     assert _table(home, D2, "breaks").filter(pl.col("break_type") == "file_replaced")["status"].to_list() == [
@@ -415,3 +423,201 @@ def test_replaced_file_is_a_break_until_resolved(tmp_path: Path) -> None:
 
 def _summary(home: Path, day: str) -> dict[str, Any]:
     return json.loads((home / "outputs" / day / "summary.json").read_text())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# order timeouts and the metrics of each day, derived from the scenario's plan (samplegen/scenario.py)
+# --------------------------------------------------------------------------------------------------------------
+def _day_end_utc(day: dt.date, tz: str) -> dt.datetime:
+    """The end of a business day with a midnight cut-off in ``tz``: the next local midnight, in UTC."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(tz)).astimezone(dt.UTC)
+
+
+def _timeout_day(order: scenario.Order) -> dt.date | None:
+    """The first scenario day whose run finds ``order`` (pending) past its channel's pay-in timeout."""
+    minutes = scenario.TIMEOUTS[order.channel]["payin_minutes"]
+    deadline = order.created_at + dt.timedelta(minutes=minutes)
+    return next((d for d in scenario.DAYS if deadline <= _day_end_utc(d, "Europe/Amsterdam")), None)
+
+
+def test_pending_order_times_out_and_is_aged(days: Scenario) -> None:
+    pending = [o for o in scenario.ORDERS if o.status == "pending"]
+    assert pending, "the scenario plans an order that times out"
+    for order in pending:
+        timed_out = _timeout_day(order)
+        assert timed_out is not None
+        for day in scenario.DAYS:
+            breaks = days.table(day.isoformat(), "breaks").filter(pl.col("item_ref") == order.order_id)
+            if day < timed_out:  # pending (carried), not a break
+                assert breaks.height == 0, day
+                outcome = days.table(day.isoformat(), "outcomes").filter(
+                    pl.col("item_table") == "orders", pl.col("amount_minor") == order.amount
+                )
+                assert "pending" in outcome["outcome"].to_list(), day
+                continue
+            assert breaks.select("break_type", "first_seen", "age_days", "status", "amount_minor").rows() == [
+                ("order_timeout", timed_out, (day - timed_out).days, "open", order.amount)
+            ], day
+            feedback = days.table(day.isoformat(), "order_feedback").filter(pl.col("order_id") == order.order_id)
+            assert feedback.select("internal_status", "settled_as", "suggested_status", "break_id").rows() == [
+                ("pending", "not_settled", "expired", breaks["break_id"][0])
+            ]
+
+
+def _nearest_rank(values: list[int], q: float) -> int:
+    """The nearest-rank percentile (DuckDB's quantile_disc): the ceil(n q)-th smallest value."""
+    import math
+
+    ordered = sorted(values)
+    return ordered[max(math.ceil(len(ordered) * q) - 1, 0)]
+
+
+def _rate(n: int, d: int) -> Decimal:
+    return (Decimal(n) / Decimal(d)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+
+
+def _metric_rows(days: Scenario, day: str, metric: str, group_by: str) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    m = days.table(day, "metrics").filter(pl.col("metric") == metric, pl.col("group_by") == group_by)
+    keys = ["statistic", *[c for c in group_by.split(",") if c != "all"]]
+    return {
+        tuple(r[k] for k in keys): (r["numerator"], r["denominator"], r["value"], r["amount_minor"])
+        for r in m.iter_rows(named=True)
+    }
+
+
+def _taken_orders(day: dt.date) -> list[scenario.Order]:
+    """The orders the run of ``day`` takes: those whose orders file arrives with that day's files."""
+    return [o for o in scenario.ORDERS if scenario.arrival("orders", o.day, o.extract) == day]
+
+
+@pytest.mark.parametrize("day", scenario.DAYS)
+def test_payment_success_rate_of_each_day(days: Scenario, day: dt.date) -> None:
+    taken = _taken_orders(day)
+    dims = {
+        "direction,channel": lambda o: o.channel,
+        "direction,payment_method": lambda o: o.payment_method,
+        "direction,country": lambda o: o.country,
+        "direction,currency": lambda o: o.currency,
+    }
+    for group_by, key in dims.items():
+        expected: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for k in sorted({key(o) for o in taken}):
+            mine = [o for o in taken if key(o) == k]
+            n = sum(o.status in ("succeeded", "refunded") for o in mine)
+            expected[("rate", "payin", k)] = (n, len(mine), _rate(n, len(mine)), None)
+        assert _metric_rows(days, day.isoformat(), "payment_success_rate", group_by) == expected, group_by
+    n = sum(o.status in ("succeeded", "refunded") for o in taken)
+    assert _metric_rows(days, day.isoformat(), "payment_success_rate", "direction") == {
+        ("rate", "payin"): (n, len(taken), _rate(n, len(taken)), None)
+    }
+
+
+def _psp_arrival(s: scenario.Settlement) -> dt.date:
+    return scenario.arrival("adyen" if s.order.channel == "adyen_eu" else "stripe", s.day)
+
+
+def _booked_utc(s: scenario.Settlement) -> dt.datetime:
+    """When the PSP booked the line (Adyen: 12:00 CET, Stripe: 15:00 UTC), as the scenario writes it."""
+    hour = 11 if s.order.channel == "adyen_eu" else 15
+    return dt.datetime.combine(s.day, dt.time(hour), tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize("day", scenario.DAYS)
+def test_settlement_latency_of_each_day(days: Scenario, day: dt.date) -> None:
+    # created -> booked: the orders matched today (both sides here, same amount, a settling status)
+    matched = [
+        s
+        for s in scenario.SETTLEMENTS
+        if max(_psp_arrival(s), scenario.arrival("orders", s.order.day, s.order.extract)) == day
+        and s.gross == s.order.amount
+        and s.order.status in ("succeeded", "refunded")
+    ]
+    groups: dict[tuple[str, str], list[int]] = {}
+    for s in matched:
+        minutes = (_booked_utc(s) - s.order.created_at) // dt.timedelta(minutes=1)
+        groups.setdefault((s.order.channel, s.order.currency), []).append(minutes)
+    expected = {
+        (stat, "payin", ch, cur): (None, len(v), Decimal(value), None)
+        for (ch, cur), v in groups.items()
+        for stat, value in (("p50", _nearest_rank(v, 0.5)), ("p95", _nearest_rank(v, 0.95)), ("max", max(v)))
+    }
+    got = _metric_rows(days, day.isoformat(), "settlement_latency_booking", "direction,channel,currency")
+    assert got == expected
+    # booked -> bank value date: the payment lines of the payouts whose bank credit came today
+    paid = {
+        p.payout_id: p
+        for p in scenario.payouts()
+        if p.value_date == day and p.payout_id not in scenario.MISSING_CREDITS
+    }
+    lines: dict[tuple[str, str], list[int]] = {}
+    for p in paid.values():
+        for s in scenario.SETTLEMENTS:
+            if s.day == p.day and s.order.channel == p.channel and s.order.currency == p.currency:
+                lines.setdefault((p.channel, p.currency), []).append((p.value_date - s.day).days)
+    by_value_date: dict[tuple[Any, ...], tuple[Any, ...]] = {
+        (stat, ch, cur): (None, len(v), Decimal(value), None)
+        for (ch, cur), v in lines.items()
+        for stat, value in (("p50", _nearest_rank(v, 0.5)), ("p95", _nearest_rank(v, 0.95)), ("max", max(v)))
+    }
+    assert _metric_rows(days, day.isoformat(), "settlement_latency_value_date", "channel,currency") == by_value_date
+
+
+@pytest.mark.parametrize("day", [D1, D2, D3, D4])
+def test_match_and_break_rates_money_at_risk_and_time_to_resolve(days: Scenario, day: str) -> None:
+    outcomes = days.summary(day)["outcomes"]
+    reconciled = sum(outcomes.get(k, 0) for k in ("matched", "break", "pending", "no_settlement_expected"))
+    for metric, outcome in (("match_rate", "matched"), ("break_rate", "break")):
+        n = outcomes.get(outcome, 0)
+        assert _metric_rows(days, day, metric, "all") == {("rate",): (n, reconciled, _rate(n, reconciled), None)}
+    # money at risk of the open breaks, from the plan: A2's short payment (the difference) on day 1 and 2, A6's
+    # Adyen line without its order (the line's net) on day 1, S2 unsettled on day 2, T1 and the GBP payout after
+    a2 = next(s for s in scenario.SETTLEMENTS if s.order.order_id == "A2")
+    a6 = next(s for s in scenario.SETTLEMENTS if s.order.order_id == "A6")
+    s2 = next(o for o in scenario.ORDERS if o.order_id == "S2")
+    t1 = next(o for o in scenario.ORDERS if o.order_id == "T1")
+    a8 = next(s for s in scenario.SETTLEMENTS if s.order.order_id == "A8")
+    gbp = next(p for p in scenario.payouts() if p.payout_id == GBP_PAYOUT)
+    at_risk = {
+        D1: {"EUR": a2.order.amount - a2.gross + (a6.gross - a6.fee)},
+        D2: {"EUR": a2.order.amount - a2.gross, "MXN": s2.amount},
+        D3: {"EUR": t1.amount, "GBP": gbp.net},
+        D4: {"EUR": t1.amount + a8.gross, "GBP": gbp.net},  # A8: the settled gross its status disputes
+    }[day]
+    got = _metric_rows(days, day, "money_at_risk", "currency")
+    assert {k[1]: v[3] for k, v in got.items()} == at_risk
+    # time to resolve: business days from first seen to the run that closed it (matched, cleared, resolved)
+    ttr = {
+        D1: [],
+        D2: [(DAY2 - DAY1).days],  # A6's line matched its late order
+        D3: [(DAY3 - DAY1).days, (DAY3 - DAY2).days, (DAY3 - DAY2).days],  # A2 written off; S2; the missing file
+        D4: [],
+    }[day]
+    expected = (
+        {
+            ("max",): (None, len(ttr), Decimal(max(ttr)), None),
+            ("p50",): (None, len(ttr), Decimal(_nearest_rank(ttr, 0.5)), None),
+        }
+        if ttr
+        else {}
+    )
+    assert _metric_rows(days, day, "time_to_resolve", "all") == expected
+
+
+def test_metrics_are_committed_with_the_run_and_trend_in_the_report(days: Scenario) -> None:
+    cat = Catalog(days.home / "catalog.duckdb")
+    with cat.connect(read_only=True) as con:
+        logged = con.execute("SELECT as_of_date, count(*) FROM metric_log GROUP BY 1 ORDER BY 1").fetchall()
+    assert [d for d, _ in logged] == list(scenario.DAYS)
+    for day, n in logged:  # as published now (the re-run of day 2 may have run before this test)
+        assert n == _table(days.home, day.isoformat(), "metrics").height
+        rows = pl.read_parquet(days.home / "outputs" / day.isoformat() / ".catalog" / "metric_log.parquet")
+        assert rows.height == n
+    report = days.snapshots[D4]["report.html"].decode()
+    assert "Trend over the last runs (4)" in report
+    assert all(d in report for d in (D1, D2, D3, D4))
+    summary = days.summary(D4)["metrics"]
+    assert {"metric": "payment_success_rate", "statistic": "rate", "group_by": "direction"}.items() <= summary[
+        next(i for i, r in enumerate(summary) if r["metric"] == "payment_success_rate" and r["group_by"] == "direction")
+    ].items()

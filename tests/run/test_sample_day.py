@@ -12,6 +12,9 @@ import pytest
 from conftest import PROJECT_ROOT, tree_bytes
 
 from pipelines.run import stages as pipeline
+from samplegen.day import write_day
+from samplegen.outcome import Expected
+from samplegen.plan import PLANTED_WITHDRAWAL_BREAKS
 
 DATE = "2026-11-26"
 DAY = dt.date.fromisoformat(DATE)
@@ -26,7 +29,14 @@ EXPECTED_BREAKS = {
     "payout_without_bank_credit": 1,
     "psp_line_without_order": 2,
     "status_mismatch": 2,
-}
+} | PLANTED_WITHDRAWAL_BREAKS
+SAMPLE_FILES = 11  # orders, 4 Adyen batches, Stripe, camt.053, FX, the SEPA and PIX pain.002, the ACH NACHA file
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory: pytest.TempPathFactory) -> Expected:
+    """What the generator planted in data_samples/ (tests/samplegen checks the files are its output)."""
+    return write_day(tmp_path_factory.mktemp("plan"), DAY, 400, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +47,27 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     return home, summary
 
 
-def test_expected_outcome(sample_run: tuple[Path, dict[str, Any]]) -> None:
+def test_expected_outcome(sample_run: tuple[Path, dict[str, Any]], plan: Expected) -> None:
     _, s = sample_run
-    assert s["rows_in"] == {"orders": 400, "psp_settlement_lines": 392, "bank_statement_lines": 8, "fx_rates": 7}
+    # payment_status: the rails' status reports (SEPA and PIX pain.002, the ACH NACHA file)
+    assert s["rows_in"] == {
+        "orders": 400 + plan.withdrawal_orders,
+        "psp_settlement_lines": 392,
+        "bank_statement_lines": plan.bank_rows,
+        "fx_rates": 7,
+        "payment_status": plan.payment_status_rows,
+    }
+    assert plan.withdrawal_orders == 23 and plan.bank_rows == 8 + 21 and plan.payment_status_rows == 25
     assert s["breaks"]["by_type"] == EXPECTED_BREAKS
     assert s["matches"]["per_rule"] == {
         "order_psp_reference_exact": 364,
         "order_merchant_reference_tolerance": 2,
         "payout_batch_to_bank_credit": 5,
+        # the withdrawal pairings, as planned (samplegen.rails.withdrawal_matches)
+        **plan.withdrawal_matches,
     }
     assert s["outcomes"]["quarantined"] == 4
+    assert s["outcomes"]["pending"] == plan.withdrawals_pending == 2
     assert s["outcomes"]["no_settlement_expected"] == 24
     assert all(inv["ok"] for inv in s["invariants"].values()), s["invariants"]
 
@@ -58,7 +79,7 @@ def test_every_row_accounted_for_per_file(sample_run: tuple[Path, dict[str, Any]
     manifest = pl.read_parquet(out / "run_manifest.parquet")
     per_file = outcomes.group_by("file_id").len()
     joined = manifest.join(per_file, on="file_id")
-    assert joined.height == manifest.height == 8
+    assert joined.height == manifest.height == SAMPLE_FILES
     assert (joined["rows_in"] == joined["len"]).all()
     q = pl.read_parquet(out / "quarantine.parquet")
     # the bad rows planted in the files, found by reading the files as text
@@ -136,5 +157,29 @@ def test_same_bytes_twice_is_a_recorded_noop(sample_run: tuple[Path, dict[str, A
     deliveries = Catalog(home / "catalog.duckdb").deliveries()
     new = [d for d in deliveries if d["outcome"] == "new"]
     dup = [d for d in deliveries if d["outcome"] == "duplicate"]
-    assert len(new) == 8  # the 8 files of data_samples
-    assert len(dup) >= 8 and {d["file_id"] for d in dup} == {d["file_id"] for d in new}
+    assert len(new) == SAMPLE_FILES  # the files of data_samples
+    assert len(dup) >= SAMPLE_FILES and {d["file_id"] for d in dup} == {d["file_id"] for d in new}
+
+
+def test_withdrawal_breaks_are_the_planted_items_with_feedback(
+    sample_run: tuple[Path, dict[str, Any]], plan: Expected
+) -> None:
+    home, _ = sample_run
+    out = home / "outputs" / DATE
+    breaks = pl.read_parquet(out / "breaks.parquet").filter(pl.col("break_type").is_in(list(PLANTED_WITHDRAWAL_BREAKS)))
+    names = dict(pl.read_parquet(out / "run_manifest.parquet").select("file_id", "file_name").iter_rows())
+    got = {(r["break_type"], names[r["file_id"]], r["line_no"]) for r in breaks.iter_rows(named=True)}
+    planted = {
+        (c.kind, Path(c.item.file).name, c.item.line_no) for c in plan.cases if c.kind in PLANTED_WITHDRAWAL_BREAKS
+    }
+    assert got == planted and len(planted) == len(PLANTED_WITHDRAWAL_BREAKS)
+    # every withdrawal break but the orderless debit gives an order-feedback row for its order
+    feedback = pl.read_parquet(out / "order_feedback.parquet").filter(pl.col("order_id").str.starts_with("WDR-"))
+    ordered = [c for c in plan.cases if c.kind in PLANTED_WITHDRAWAL_BREAKS and c.kind != "debit_without_withdrawal"]
+    orders = {
+        (c.counter if c.item.file.startswith("rails/") or c.item.file.startswith("bank/") else c.item) for c in ordered
+    }
+    assert set(feedback["order_id"]) == {o.ref for o in orders if o is not None}
+    actions = dict(feedback.select("order_id", "action").iter_rows())
+    returned = next(c for c in ordered if c.kind == "withdrawal_returned")
+    assert returned.counter is not None and actions[returned.counter.ref] == "refund_to_wallet"
