@@ -162,39 +162,36 @@ def crash(lab: Lab, point: str) -> Row:
     return row
 
 
-def lost_staging(lab: Lab) -> Row:
-    row = Row("staging/ lost after day 2")
+def _lost(lab: Lab, title: str, lose: Callable[[Path], None], repair: list[str]) -> Row:
+    """Day 2 runs, then ``lose`` destroys part of the workspace: the run of day 3 must refuse naming
+    ``recon <repair>``; after that command, day 3 must come out as in the uninterrupted sequence."""
+    command = "recon " + " ".join(repair)
+    row = Row(title)
     lab.restore()
     row.calls.append(lab.recon("run", "--date", D2))
-    shutil.rmtree(lab.home / "staging")
+    lose(lab.home)
     lab.arrive(3)
     refused = lab.recon("run", "--date", D3)
     row.calls.append(refused)
-    row.happened = f"day 3 refused (rc {refused.rc})" if "recon restage" in refused.err else f"rc {refused.rc}"
-    row.calls.append(lab.recon("restage"))
+    row.happened = f"day 3 refused (rc {refused.rc})" if command in refused.err else f"rc {refused.rc}"
+    row.calls.append(lab.recon(*repair))
     row.calls.append(lab.recon("run", "--date", D3))
     lab.judge(row)
-    if "recon restage" not in refused.err:
+    if command not in refused.err:
         row.outcome = "NOT refused"
     return row
+
+
+def lost_staging(lab: Lab) -> Row:
+    return _lost(lab, "staging/ lost after day 2", lambda home: shutil.rmtree(home / "staging"), ["restage"])
 
 
 def lost_catalog(lab: Lab) -> Row:
-    row = Row("catalog lost after day 2")
-    lab.restore()
-    row.calls.append(lab.recon("run", "--date", D2))
-    for p in lab.home.glob("catalog.duckdb*"):
-        p.unlink()
-    lab.arrive(3)
-    refused = lab.recon("run", "--date", D3)
-    row.calls.append(refused)
-    row.happened = f"day 3 refused (rc {refused.rc})" if "recon catalog rebuild" in refused.err else f"rc {refused.rc}"
-    row.calls.append(lab.recon("catalog", "rebuild"))
-    row.calls.append(lab.recon("run", "--date", D3))
-    lab.judge(row)
-    if "recon catalog rebuild" not in refused.err:
-        row.outcome = "NOT refused"
-    return row
+    def lose(home: Path) -> None:
+        for p in home.glob("catalog.duckdb*"):
+            p.unlink()
+
+    return _lost(lab, "catalog lost after day 2", lose, ["catalog", "rebuild"])
 
 
 def lost_outputs(lab: Lab) -> Row:

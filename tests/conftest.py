@@ -15,7 +15,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +50,31 @@ def tree_bytes(folder: Path) -> dict[str, bytes]:
     """Every file under a folder (following the outputs symlink) by relative path."""
     root = folder.resolve()
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Any:
+    """A fresh workspace in the test's temporary folder, with the project's rules (``helpers.settings_in``)."""
+    from helpers import settings_in
+
+    return settings_in(tmp_path)
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """An empty local folder a channel pulls from."""
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """An S3 API server (moto's server mode) on loopback, one per test module."""
+    from servers import moto_server
+
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pipelines.core.channels import Channel, CsvOptions
+from pipelines.core.config import PROJECT_ROOT
 from pipelines.formats.base import ParseContext, ParseResult
 
 
@@ -32,3 +36,15 @@ EXTERNAL = """<?xml version="1.0"?>
 <!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <Document><X>&xxe;</X></Document>
 """
+
+
+def corpus_or_skip() -> Path:
+    """The real-world sample files (``RECON_CORPUS``, default ``../shared/corpus``); the calling test module is
+    skipped without them, or fails when ``RECON_REQUIRE_CORPUS=1`` (or ``CI=true``) says they must be there."""
+    corpus = Path(os.environ.get("RECON_CORPUS", PROJECT_ROOT.parent / "shared" / "corpus"))
+    if not corpus.is_dir():
+        message = f"sample corpus not found at {corpus} (set RECON_CORPUS to its folder)"
+        if os.environ.get("RECON_REQUIRE_CORPUS") == "1" or os.environ.get("CI") == "true":
+            raise RuntimeError(message + "; RECON_REQUIRE_CORPUS/CI makes its absence a failure")
+        pytest.skip(message, allow_module_level=True)
+    return corpus

@@ -137,3 +137,11 @@ def settings_in(tmp: Path) -> Settings:
     s = Settings(home=tmp / "home", rules=PROJECT_ROOT / "rules")
     s.ensure()
     return s
+
+
+def local_orders_channel(inbox: Path, **overrides: Any) -> Channel:
+    """An orders channel pulling ``*.csv`` from the local folder ``inbox`` (``overrides``: other settings)."""
+    return Channel.model_validate(
+        {"id": "orders_local", "kind": "orders", "format": "orders_csv", "location": str(inbox), "pattern": "*.csv"}
+        | overrides
+    )

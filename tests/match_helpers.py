@@ -90,6 +90,16 @@ def fx(quote: str, rate: str, base: str = "EUR", day: dt.date = DAY) -> dict[str
     }
 
 
+# the body of one rule: succeeded orders against payment lines by PSP reference, same gross and currency
+BY_PSP_REFERENCE = """
+left: {filter: {status: [succeeded]}}
+right: {filter: {record_type: [payment]}}
+keys: [{left: psp_reference, right: psp_reference}]
+amount: {left: amount_minor, right: gross_minor}
+currency: {left: currency, right: gross_currency}
+"""
+
+
 def run_case(
     tmp_path: Path,
     orders: list[dict[str, Any]],

@@ -17,13 +17,11 @@ never copied into the repository. Without it the tests skip, unless ``RECON_REQU
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
-from conftest import PROJECT_ROOT
+from format_helpers import corpus_or_skip
 
 from pipelines.cli.inspect import inspect_file
 from pipelines.core.channels import Channel
@@ -33,14 +31,7 @@ from pipelines.formats.controls import checks_of
 from pipelines.formats.detect import detect
 from pipelines.formats.registry import get, table_of
 
-CORPUS = Path(os.environ.get("RECON_CORPUS", PROJECT_ROOT.parent / "shared" / "corpus"))
-REQUIRED = os.environ.get("RECON_REQUIRE_CORPUS") == "1" or os.environ.get("CI") == "true"
-
-if not CORPUS.is_dir():
-    message = f"sample corpus not found at {CORPUS} (set RECON_CORPUS to its folder)"
-    if REQUIRED:
-        raise RuntimeError(message + "; RECON_REQUIRE_CORPUS/CI makes its absence a failure")
-    pytest.skip(message, allow_module_level=True)
+CORPUS = corpus_or_skip()
 
 Sums = list[tuple[Any, ...]]
 

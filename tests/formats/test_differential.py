@@ -32,12 +32,10 @@ as ``test_corpus.py`` does.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import mt940
@@ -46,7 +44,7 @@ import pytest
 from ach.parser import Parser as AchParser
 from bai2 import bai2 as bai2_peer
 from bai2.exceptions import IntegrityException, NotSupportedYetException
-from conftest import PROJECT_ROOT
+from format_helpers import corpus_or_skip
 from pycamt.parser import Camt053Parser
 
 from pipelines.core import money
@@ -56,14 +54,7 @@ from pipelines.formats.controls import checks_of
 from pipelines.formats.detect import detect
 from pipelines.formats.registry import get
 
-CORPUS = Path(os.environ.get("RECON_CORPUS", PROJECT_ROOT.parent / "shared" / "corpus"))
-REQUIRED = os.environ.get("RECON_REQUIRE_CORPUS") == "1" or os.environ.get("CI") == "true"
-
-if not CORPUS.is_dir():
-    message = f"sample corpus not found at {CORPUS} (set RECON_CORPUS to its folder)"
-    if REQUIRED:
-        raise RuntimeError(message + "; RECON_REQUIRE_CORPUS/CI makes its absence a failure")
-    pytest.skip(message, allow_module_level=True)
+CORPUS = corpus_or_skip()
 
 # corpus folder -> the peer library that reads its files
 PEERS = {"mt940": "mt-940", "mt942": "mt-940", "bai2": "bai2", "camt053": "pycamt", "nacha": "carta-ach"}

@@ -16,11 +16,9 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import polars as pl
-import pytest
-from helpers import settings_in
+from helpers import local_orders_channel as channel
 
 from pipelines.catalog.store import Catalog, FileRecord, IngestEvent
 from pipelines.core.channels import Channel
@@ -32,25 +30,6 @@ from pipelines.validate.staging import file_quarantine_dir
 NOW = dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)
 DAY = dt.date(2026, 11, 26)
 ORDERS = (PROJECT_ROOT / "data_samples" / "orders" / "orders_2026-11-26.csv").read_bytes()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return settings_in(tmp_path)
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    return folder
-
-
-def channel(inbox: Path, **overrides: Any) -> Channel:
-    return Channel.model_validate(
-        {"id": "orders_local", "kind": "orders", "format": "orders_csv", "location": str(inbox), "pattern": "*.csv"}
-        | overrides
-    )
 
 
 def run(ch: Channel, settings: Settings) -> tuple[list[FileRecord], list[IngestEvent], dict[str, int]]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import PROJECT_ROOT
-from servers import SshServer, moto_server, s3_client, s3_connection_uri
+from servers import SshServer, s3_client, s3_connection_uri
 
 from pipelines.catalog.store import Catalog
 from pipelines.ingest.transports import connections
@@ -29,12 +29,6 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     server = SshServer(tmp_path_factory.mktemp("sshd")).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
 
 
 def remote_rules(tmp_path: Path, sftp_folder: Path) -> Path:

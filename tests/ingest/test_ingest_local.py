@@ -8,8 +8,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import pytest
-from helpers import settings_in
+from helpers import local_orders_channel as channel
 
 from pipelines.catalog.store import Catalog, FileRecord, IngestEvent
 from pipelines.core.channels import Channel
@@ -17,25 +16,6 @@ from pipelines.core.config import Settings
 from pipelines.ingest import landing as ingest
 
 NOW = dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return settings_in(tmp_path)
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    return folder
-
-
-def channel(inbox: Path, **overrides: Any) -> Channel:
-    return Channel.model_validate(
-        {"id": "orders_local", "kind": "orders", "format": "orders_csv", "location": str(inbox), "pattern": "*.csv"}
-        | overrides
-    )
 
 
 def run(ch: Channel, settings: Settings, **kw: Any) -> tuple[list[FileRecord], list[IngestEvent], dict[str, int]]:

@@ -19,13 +19,12 @@ import datetime as dt
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import channel_with, settings_in
-from servers import S3_SECRET, Fault, fault_proxy, moto_server, s3_client, s3_connection_uri
+from servers import S3_SECRET, Fault, fault_proxy, s3_client, s3_connection_uri
 
 from pipelines.catalog.store import Catalog, FileRecord, IngestEvent
 from pipelines.core.channels import Channel
@@ -37,12 +36,6 @@ from pipelines.ingest.transports.s3 import S3Transport
 NOW = dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)
 CONN = "recon_s3_test"
 PART = 5 * 1024 * 1024  # the smallest part S3 accepts (except the last one)
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import polars as pl
 import pytest
 from conftest import PROJECT_ROOT
 from helpers import order, psp
-from match_helpers import ORDERS_PSP, assert_expected, break_of, match_of, rule, rules_dir, run_case
+from match_helpers import BY_PSP_REFERENCE, ORDERS_PSP, assert_expected, break_of, match_of, rule, rules_dir, run_case
 from payout_helpers import FRI, MON, Workspace
 
 from pipelines.core.channels import RulesError
@@ -149,7 +149,7 @@ def test_a_repeated_order_is_no_second_counterpart_of_a_grouped_rule(tmp_path: P
 
 def test_without_the_declaration_repeated_orders_are_ties(tmp_path: Path) -> None:
     """What the declaration changes: without ``left_duplicates`` two equal orders tie for one line."""
-    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + rule("by_ref", BY_REFERENCE)})
+    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": ORDERS_PSP + rule("by_ref", BY_PSP_REFERENCE)})
     orders = [
         order("o1", 1000, psp_reference="r1", expected="ambiguous_match"),
         order("o1", 1000, psp_reference="r1", expected="ambiguous_match"),
@@ -158,15 +158,6 @@ def test_without_the_declaration_repeated_orders_are_ties(tmp_path: Path) -> Non
     r = run_case(tmp_path, orders, lines, rules=rules)
     assert_expected(r, "orders", orders)
     assert_expected(r, "psp_settlement_lines", lines)
-
-
-BY_REFERENCE = """
-left: {filter: {status: [succeeded]}}
-right: {filter: {record_type: [payment]}}
-keys: [{left: psp_reference, right: psp_reference}]
-amount: {left: amount_minor, right: gross_minor}
-currency: {left: currency, right: gross_currency}
-"""
 
 
 @pytest.mark.parametrize(
@@ -194,7 +185,7 @@ def test_the_declaration_is_checked_on_load(tmp_path: Path, pairing: str, messag
         text = text.replace("  breaks:\n", "  breaks:\n" + vocab)
     text = text.replace("  breaks:\n", pairing + "  breaks:\n", 1)
     with pytest.raises(RulesError) as err:
-        load_rules(rules_dir(tmp_path, {"10_orders_psp.yaml": text + rule("by_ref", BY_REFERENCE)}))
+        load_rules(rules_dir(tmp_path, {"10_orders_psp.yaml": text + rule("by_ref", BY_PSP_REFERENCE)}))
     assert "10_orders_psp.yaml: " + message in str(err.value)
 
 

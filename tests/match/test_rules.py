@@ -11,18 +11,11 @@ import polars as pl
 import pytest
 import yaml
 from helpers import order, psp
+from match_helpers import BY_PSP_REFERENCE as BASE
 from match_helpers import ORDERS_PSP, rule, rules_dir, run_case
 
 from pipelines.core.channels import RulesError
 from pipelines.match.rules import load_rules
-
-BASE = """
-left: {filter: {status: [succeeded]}}
-right: {filter: {record_type: [payment]}}
-keys: [{left: psp_reference, right: psp_reference}]
-amount: {left: amount_minor, right: gross_minor}
-currency: {left: currency, right: gross_currency}
-"""
 
 
 def load_one(tmp_path: Path, body: str, extra: str = "") -> None:

@@ -17,13 +17,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import channel_with, settings_in
-from servers import Fault, fault_proxy, free_port, moto_server, s3_client, s3_connection_uri
+from servers import Fault, fault_proxy, free_port, s3_client, s3_connection_uri
 
 from pipelines.core.channels import RetryPolicy
 from pipelines.ingest import landing as ingest
@@ -40,12 +39,6 @@ ROOT = "recon/outputs/"
 
 def no_sleep(_: float) -> None:
     pass
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
 
 
 @pytest.fixture
