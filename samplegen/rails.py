@@ -163,7 +163,7 @@ def render_withdrawals(orders: list[WithdrawalOrder], header: tuple[str, ...]) -
 # --- pain.002 -------------------------------------------------------------------------------------
 
 
-def _pain002(
+def pain002(
     day: Day, rail: int, orders: list[tuple[int, WithdrawalOrder]], our_account: str, agent: tuple[str, str]
 ) -> tuple[str, dict[int, int]]:
     """A pain.002.001.10 status report on the day's payment batch of one rail; line of every TxInfAndSts."""
@@ -284,31 +284,46 @@ def _batch(number: int, odfi: str, effective: str, entries: list[str]) -> list[s
     return [header, *entries, control]
 
 
-def _nacha(day: Day, orders: list[tuple[int, WithdrawalOrder]]) -> tuple[str, dict[int, int], dict[int, int]]:
-    """The ODFI's file of the day: batch 1 the credits we originated (acknowledged), batch 2 the returns
-    (addenda 99 with the R code); line of every origination and of every return entry."""
+@dataclass(frozen=True)
+class AchReturn:
+    """A return of an ACH credit we originated, in the ODFI's file of the day it comes: the order, the NACHA return
+    reason (R code) and the trace number of the origination (``ach_trace`` of its position in its day's file)."""
+
+    order: WithdrawalOrder
+    code: str
+    original_trace: str
+
+
+def ach_trace(n: int) -> str:
+    """The trace number of the n-th origination (from 1) of a day's ODFI file."""
+    return f"{ACH_ODFI_ROUTING[:8]}{n:07d}"
+
+
+def nacha(day: Day, originated: list[WithdrawalOrder], returned: list[AchReturn]) -> tuple[str, list[int], list[int]]:
+    """The ODFI's file of the day: a batch of the credits we originated that day (acknowledged), a batch of the
+    returns that came (addenda 99 with the R code and the original trace); the line of every origination and of
+    every return entry."""
     effective = day.date.strftime("%y%m%d")
     odfi = ACH_ODFI_ROUTING[:8]
     originations = []
-    traces: dict[int, str] = {}
-    for n, (i, w) in enumerate(orders, start=1):
-        traces[i] = f"{odfi}{n:07d}"
+    for n, w in enumerate(originated, start=1):
         assert w.routing is not None
         originations.append(
-            _entry("22", w.routing, w.account, w.amount_minor, w.individual_id, w.customer.upper(), False, traces[i])
+            _entry("22", w.routing, w.account, w.amount_minor, w.individual_id, w.customer.upper(), False, ach_trace(n))
         )
     returns: list[str] = []
-    returned = [(i, w) for i, w in orders if w.spec.returned]
-    for n, (i, w) in enumerate(returned, start=1):
-        assert w.routing is not None and w.spec.returned is not None
+    for n, r in enumerate(returned, start=1):
+        w = r.order
+        assert w.routing is not None
         trace = f"{w.routing[:8]}{n:07d}"
         returns.append(
             _entry("21", ACH_ODFI_ROUTING, w.account, w.amount_minor, w.individual_id, w.customer.upper(), True, trace)
         )
-        returns.append(f"799{w.spec.returned}{traces[i]}{'':6}{w.routing[:8]}{'':44}{trace}")
-    batches = [_batch(1, odfi, effective, originations)]
-    if returns:
-        batches.append(_batch(2, odfi, effective, returns))
+        returns.append(f"799{r.code}{r.original_trace}{'':6}{w.routing[:8]}{'':44}{trace}")
+    batches = [
+        _batch(number, odfi, effective, entries)
+        for number, entries in enumerate((e for e in (originations, returns) if e), start=1)
+    ]
     header = f"101 {ACH_ODFI_ROUTING}{ACH_COMPANY_ID}{effective}2130A094101{ACH_ODFI:<23}{ACH_COMPANY_NAME:<23}{'':8}"
     body = [r for b in batches for r in b]
     six = [r for r in body if r[0] == "6"]
@@ -321,9 +336,23 @@ def _nacha(day: Day, orders: list[tuple[int, WithdrawalOrder]]) -> tuple[str, di
     records.append(f"9{len(batches):06d}{blocks:06d}{count:08d}{hashed:010d}{debits:012d}{credits:012d}{'':39}")
     records += ["9" * 94] * (blocks * 10 - len(records))
     assert all(len(r) == 94 for r in records), [len(r) for r in records]
-    origination_line = {i: records.index(r) + 1 for (i, _), r in zip(orders, originations, strict=True)}
-    return_line = {i: records.index(returns[2 * k]) + 1 for k, (i, _) in enumerate(returned)}
-    return "\n".join(records) + "\n", origination_line, return_line
+    origination_lines = [records.index(r) + 1 for r in originations]
+    return_lines = [records.index(returns[2 * k]) + 1 for k in range(len(returned))]
+    return "\n".join(records) + "\n", origination_lines, return_lines
+
+
+def _nacha(day: Day, orders: list[tuple[int, WithdrawalOrder]]) -> tuple[str, dict[int, int], dict[int, int]]:
+    """The ODFI's file of the day of the sample: its originations, and the returns of those the plan returns
+    (the same day); line of every origination and of every return entry, by order index."""
+    returns = [
+        (i, AchReturn(w, w.spec.returned, ach_trace(n)))
+        for n, (i, w) in enumerate(orders, start=1)
+        if w.spec.returned is not None
+    ]
+    text, originated, returned = nacha(day, [w for _, w in orders], [r for _, r in returns])
+    origination_line = {i: line for (i, _), line in zip(orders, originated, strict=True)}
+    return_line = {i: line for (i, _), line in zip(returns, returned, strict=True)}
+    return text, origination_line, return_line
 
 
 # --- the day's rails ------------------------------------------------------------------------------
@@ -345,7 +374,7 @@ def write_rails(
         if not mine:
             continue
         agent = ("BICFI", BANK_BIC) if rail == SEPA else ("Nm", escape(PIX_BANK))
-        text, lines = _pain002(day, rail, mine, accounts[RAIL_CURRENCY[rail]], agent)
+        text, lines = pain002(day, rail, mine, accounts[RAIL_CURRENCY[rail]], agent)
         files[path] = text.encode("utf-8")
         report_line |= {i: (path, line) for i, line in lines.items()}
         status_rows += len(mine)

@@ -37,9 +37,36 @@ no entries, Stripe's day-4 report is a header alone). What happens:
   and aged on day 4;
 * every other payout is pending until its value date, and matched to its bank credit when it arrives.
 
-Orders carry a payment method and a country (``METHODS``, ``COUNTRIES``) so the metrics of each day (payment
-success rate per channel, method, country and currency; latencies; match and break rates; money at risk; time to
-resolve) follow from this plan.
+Withdrawals (``WITHDRAWALS``: money the platform sends out over a rail, each with its order, its rail's status
+report and the bank debits that execute it) over SEPA (``sepa_out``: the bank's pain.002 and the debits on the EUR
+account), PIX (``pix_out``: the PIX participant's pain.002, debits on the BRL account) and ACH (``ach_out``: the
+ODFI's NACHA files, originations and returns, debits on the USD account), with their windows and timeouts
+(``RAIL_SETTLEMENT``, ``TIMEOUTS``). The day-1 statement stays without entries: the day-1 withdrawals are debited
+from day 2 on. What happens:
+
+* W1 (SEPA) is debited the next business day (pending on day 1, matched on day 2); W5 and W15 (PIX) and W8's
+  first debit match on their day, W12 (ACH) a day later;
+* W2 (SEPA) is still ``pending`` in the order system 12 hours after its creation (SEPA's timeout here): an
+  ``order_timeout`` on day 1 within its window, closed by its debit on day 2 (feedback ``mark_executed``);
+* W4 (SEPA) is accepted but not debited within SEPA's window of one TARGET2 day: ``withdrawal_not_executed`` on
+  day 2, closed when the debit comes on day 3;
+* W6 (PIX) is pending in the order system and never debited: past its 60-minute timeout and PIX's window of 0 at
+  once, it is ``withdrawal_not_executed`` (the verdict comes first, one break), carried to day 4;
+* W13 (SEPA) is pending and never debited: ``order_timeout`` on day 3 (past its timeout, within the window), then
+  ``withdrawal_not_executed`` on day 4 under the same break id;
+* W7 failed (SEPA rejected it, AC04) yet was debited: ``withdrawal_rejected_but_debited`` (the rejection matches the
+  failed order); W8 is debited twice: ``withdrawal_debited_twice``; W10 is debited 2.50 EUR more:
+  ``withdrawal_amount_mismatch``; W11 is debited from the GBP account: ``withdrawal_currency_mismatch``; a EUR debit
+  names no withdrawal: ``debit_without_withdrawal`` (all on day 2, W11 on day 3);
+* W3 (ACH) is debited on day 2 and returned (R03) by the ODFI's file of day 3: ``withdrawal_returned`` with an
+  order-feedback row to refund the wallet, though the order was decided (matched) by day 2's run; W9 (ACH) is
+  returned (R02) the day it is debited and the order system has refunded it already: the return matches;
+* W14 (SEPA) is rejected (AM05) on day 4 while the order system shows it succeeded: ``withdrawal_status_mismatch``,
+  the order pending within its window.
+
+Orders carry a payment method and a country (``METHODS``, ``COUNTRIES``; a withdrawal its rail's) so the metrics
+of each day (payment success rate per channel, method, country and currency; latencies; match and break rates;
+money at risk; time to resolve; withdrawal execution and return rates) follow from this plan.
 
 ``python -m samplegen.scenario --out data_samples/scenario`` writes the files and the rules folder.
 """
@@ -52,18 +79,34 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import yaml
 
 from pipelines.core import money
 from samplegen.plan import ADYEN_HEADER, STRIPE_HEADER
+from samplegen.scenario_rails import (
+    RAIL_SETTLEMENT,
+    RAILS,
+    Debit,
+    OtherDebit,
+    Withdrawal,
+    booked_debits,
+    rail_files,
+)
 
 DAYS = (dt.date(2026, 11, 12), dt.date(2026, 11, 13), dt.date(2026, 11, 16), dt.date(2026, 11, 17))
 MERCHANT = "PayPlatformEU"
 EUR_IBAN = "NL33INGB6693512750"
 MXN_IBAN = "NL51INGB4821337900"
-ACCOUNTS = {"EUR": EUR_IBAN, "GBP": "NL23INGB3307125560", "MXN": MXN_IBAN, "USD": "NL78INGB5520914830"}
-FX = {"MXN": "21.1540", "GBP": "0.8381", "USD": "1.0825"}
+ACCOUNTS = {
+    "EUR": EUR_IBAN,
+    "GBP": "NL23INGB3307125560",
+    "MXN": MXN_IBAN,
+    "USD": "NL78INGB5520914830",
+    "BRL": "NL12INGB6120473381",
+}
+FX = {"MXN": "21.1540", "GBP": "0.8381", "USD": "1.0825", "BRL": "6.1840"}
 PAYERS = {"adyen_eu": "Adyen N.V.", "stripe_mx": "Stripe Payments Europe Ltd"}
 # how the PSP channels settle: a currency with its own calendar counts its payout cycle and order window in it
 SETTLEMENT: dict[str, dict[str, Any]] = {
@@ -134,9 +177,16 @@ ORDERS = (
     Order("T1", "adyen_eu", "8815000000000010", 7000, "EUR", DAYS[0], status="pending"),  # never settled: times out
 )
 METHODS = {"adyen_eu": "card", "stripe_mx": "card_present"}
-COUNTRIES = {"EUR": "NL", "GBP": "GB", "MXN": "MX", "USD": "US"}
-# how long an order may stay pending, per PSP channel and direction (rules/channels: order_timeouts)
-TIMEOUTS: dict[str, dict[str, int]] = {"adyen_eu": {"payin_minutes": 48 * 60}}
+COUNTRIES = {"EUR": "NL", "GBP": "GB", "MXN": "MX", "USD": "US", "BRL": "BR"}
+# how long an order may stay pending, per channel and direction (rules/channels: order_timeouts): a pay-in of
+# Adyen 48 hours; a SEPA withdrawal 12 hours (shorter than its rail's window: the order system is late before the
+# bank is), a PIX one an hour, an ACH one 72 hours
+TIMEOUTS: dict[str, dict[str, int]] = {
+    "adyen_eu": {"payin_minutes": 48 * 60},
+    "sepa_out": {"withdrawal_minutes": 12 * 60},
+    "pix_out": {"withdrawal_minutes": 60},
+    "ach_out": {"withdrawal_minutes": 72 * 60},
+}
 _O = {o.order_id: o for o in ORDERS}
 SETTLEMENTS = (
     Settlement(_O["A1"], DAYS[0], 10000, 100),
@@ -158,6 +208,31 @@ LATE_FILES = {
     ("orders", DAYS[0], 2): DAYS[1],  # a second orders extract of day 1
     ("stripe", DAYS[1], 1): DAYS[2],  # Stripe's report of day 2
 }
+
+
+# --- withdrawals (samplegen.scenario_rails) ---------------------------------------------------------------------
+W = Withdrawal
+WITHDRAWALS = (
+    W(1, "sepa", 25000, DAYS[0], debits=(Debit(DAYS[1]),)),  # debited the next business day
+    W(2, "sepa", 12000, DAYS[0], "pending", "ACSP", debits=(Debit(DAYS[1]),)),  # times out, then debited
+    W(3, "ach", 30000, DAYS[0], report=None, debits=(Debit(DAYS[1]),), returned=(DAYS[2], "R03")),
+    W(4, "sepa", 7500, DAYS[0], debits=(Debit(DAYS[2]),)),  # debited after SEPA's window
+    W(5, "pix", 50000, DAYS[1], debits=(Debit(DAYS[1]),)),
+    W(6, "pix", 70000, DAYS[1], "pending", "ACSP"),  # never debited
+    W(7, "sepa", 30000, DAYS[1], "failed", "RJCT", "AC04", debits=(Debit(DAYS[1]),)),  # rejected, debited
+    W(8, "sepa", 15000, DAYS[1], debits=(Debit(DAYS[1]), Debit(DAYS[1]))),  # debited twice
+    W(9, "ach", 41000, DAYS[1], "refunded", None, debits=(Debit(DAYS[1]),), returned=(DAYS[1], "R02")),
+    W(10, "sepa", 8000, DAYS[1], debits=(Debit(DAYS[1], amount=8250),)),  # debited 2.50 EUR more
+    W(11, "sepa", 9500, DAYS[2], debits=(Debit(DAYS[2], currency="GBP"),)),  # from the GBP account
+    W(12, "ach", 22000, DAYS[2], report=None, debits=(Debit(DAYS[3]),)),  # T+1
+    W(13, "sepa", 4000, DAYS[2], "pending", "ACSP"),  # never debited: times out, then not executed
+    W(14, "sepa", 6000, DAYS[3], report="RJCT", reason="AM05"),  # rejected while it shows succeeded
+    W(15, "pix", 33000, DAYS[3], debits=(Debit(DAYS[3]),)),
+)
+# a EUR debit no withdrawal explains (debit_without_withdrawal)
+OTHER_DEBITS = (
+    OtherDebit(DAYS[1], "TRSY-20261113-01", 4500, "EUR", "Northwind Supplies B.V.", "SUPPLIER PAYMENT INV 88412"),
+)
 
 
 def arrival(folder: str, day: dt.date, extract: int = 1) -> dt.date:
@@ -226,14 +301,22 @@ MISSING_CREDITS = {f"{MERCHANT}-102-GBP"}  # the bank never receives the GBP hal
 
 
 def write_orders(out: Path, day: dt.date, extract: int = 1) -> None:
+    """The orders extract of ``day``: its pay-ins, then (in the first extract) its withdrawals."""
     rows = [
-        "order_id,psp_channel,psp_reference,merchant_account,status,amount,currency,created_at,payment_method,country"
+        "order_id,psp_channel,psp_reference,merchant_account,status,amount,currency,created_at,payment_method,country,"
+        "direction"
     ]
     for o in ORDERS:
         if o.day == day and o.extract == extract:
             rows.append(
                 f"{o.order_id},{o.channel},{o.ref},{MERCHANT},{o.status},{_m(o.amount, o.currency)},"
-                f"{o.currency},{o.created_at:%Y-%m-%dT%H:%M:%SZ},{o.payment_method},{o.country}"
+                f"{o.currency},{o.created_at:%Y-%m-%dT%H:%M:%SZ},{o.payment_method},{o.country},payin"
+            )
+    for w in WITHDRAWALS:
+        if w.day == day and extract == 1:
+            rows.append(
+                f"{w.order_id},{w.channel},,,{w.status},{_m(w.amount, w.currency)},{w.currency},"
+                f"{w.created_at:%Y-%m-%dT%H:%M:%SZ},{w.payment_method},{w.country},withdrawal"
             )
     name = f"orders_{day}.csv" if extract == 1 else f"orders_{day}_{extract}.csv"
     _write(out / "orders" / name, "\n".join(rows) + "\n")
@@ -341,13 +424,16 @@ def bank_credits(day: dt.date) -> list[tuple[str, str, int, str]]:
 
 
 def write_bank(out: Path, day: dt.date) -> None:
-    """The day's camt.053 statement, one ``<Stmt>`` per account, with or without entries."""
+    """The day's camt.053 statement, one ``<Stmt>`` per account, with or without entries: the payouts' credits,
+    then the withdrawals' debits."""
     credits = bank_credits(day)
+    debits = booked_debits(WITHDRAWALS, OTHER_DEBITS, day)
     statements = []
     for cur, iban in ACCOUNTS.items():
         mine = [c for c in credits if c[0] == cur]
+        paid = [d for d in debits if d.currency == cur]
         opening = 500000 + 1000 * DAYS.index(day)
-        closing = opening + sum(c[2] for c in mine)
+        closing = opening + sum(c[2] for c in mine) - sum(d.amount for d in paid)
         entries = "".join(
             f"""
       <Ntry>
@@ -366,6 +452,24 @@ def write_bank(out: Path, day: dt.date) -> None:
         </TxDtls></NtryDtls>
       </Ntry>"""
             for i, (_, e2e, amount, payer) in enumerate(mine)
+        ) + "".join(
+            f"""
+      <Ntry>
+        <NtryRef>{day:%Y%m%d}-{cur}-{len(mine) + i + 1}</NtryRef>
+        <Amt Ccy="{cur}">{_m(d.amount, cur)}</Amt>
+        <CdtDbtInd>DBIT</CdtDbtInd>
+        <Sts><Cd>BOOK</Cd></Sts>
+        <BookgDt><Dt>{day}</Dt></BookgDt>
+        <ValDt><Dt>{day}</Dt></ValDt>
+        <AcctSvcrRef>SVC{day:%Y%m%d}{cur}{len(mine) + i + 1}</AcctSvcrRef>
+        <BkTxCd><Domn><Cd>{d.code[0]}</Cd><Fmly><Cd>{d.code[1]}</Cd><SubFmlyCd>{d.code[2]}</SubFmlyCd></Fmly></Domn></BkTxCd>
+        <NtryDtls><TxDtls>
+          <Refs><EndToEndId>{d.end_to_end_id}</EndToEndId></Refs>
+          <RltdPties><Cdtr><Pty><Nm>{escape(d.creditor)}</Nm></Pty></Cdtr></RltdPties>
+          <RmtInf><Ustrd>{d.remittance}</Ustrd></RmtInf>
+        </TxDtls></NtryDtls>
+      </Ntry>"""
+            for i, d in enumerate(paid)
         )
         statements.append(f"""
     <Stmt>
@@ -452,13 +556,40 @@ def write_rules(out: Path) -> None:
             "deliveries": {"files_per_day": 1, "days": "business", "calendar": "ECB"},
         },
     ]
+    for rail in RAILS.values():  # no deliveries: a rail's files come on the days it has something to report
+        channels.append(
+            {
+                "id": rail.channel,
+                "kind": "rail",
+                "location": rail.folder,
+                "pattern": rail.pattern,
+                "format": rail.format,
+                "timezone": rail.timezone,
+                "settlement": RAIL_SETTLEMENT[rail.channel],
+                "order_timeouts": TIMEOUTS[rail.channel],
+            }
+        )
     for ch in channels:  # locations are relative to the folder holding the rules folder
         (out / str(ch["location"])).mkdir(parents=True, exist_ok=True)
         _write(rules / "channels" / f"{ch['id']}.yaml", yaml.safe_dump(ch, sort_keys=False))
     for f in sorted((PROJECT_ROOT / "rules" / "matching").glob("*.yaml")):
         # settlements here may come a week after the order (late settlement is part of the scenario)
         _write(rules / "matching" / f.name, f.read_text(encoding="utf-8").replace("max_days: 3}", "max_days: 7}"))
-    policy = {"reporting_currency": "EUR", "sla_days": {"amount_mismatch": 1, "order_not_settled": 2}}
+    policy = {
+        "reporting_currency": "EUR",
+        "sla_days": {
+            "amount_mismatch": 1,
+            "order_not_settled": 2,
+            "withdrawal_not_executed": 1,
+            "withdrawal_returned": 2,
+        },
+        # a withdrawal without its debit waits for its rail's window, as an unsettled order for its PSP's
+        "pending": {
+            "order_not_settled": "settlement_window",
+            "payout_without_bank_credit": "settlement_cycle",
+            "withdrawal_not_executed": "settlement_window",
+        },
+    }
     _write(rules / "breaks.yaml", yaml.safe_dump(policy, sort_keys=False))
 
 
@@ -479,6 +610,9 @@ def write_all(out: Path, days: tuple[dt.date, ...] = DAYS) -> None:
                 write(out, day)
         if arrival("fx", day) in days:
             write_fx(out, day)
+        if arrival("rails", day) in days:
+            for path, text in rail_files(WITHDRAWALS, day, ACCOUNTS).items():
+                _write(out / path, text)
     write_rules(out)
 
 

@@ -5,6 +5,12 @@
 -- orders whose timeout elapsed by the end of D, whatever the wall clock. Before its timeout such an order stays
 -- pending (carried: the next run looks again); past it, it is an order_timeout break (id from the item, as
 -- every break: lifecycle_stable_ids) carried and aged until resolved, or matched by a late settlement.
+-- One order, one break: a pairing's verdict comes first. An order its pairing broke (a withdrawal without its debit
+-- once its rail's window has passed: withdrawal_not_executed) is never timed out as well, nor one another break
+-- names as its counterpart (a rail's rejection of a pending withdrawal: withdrawal_status_mismatch, whose
+-- feedback already says what to do); only an order without a verdict yet (pending in its window, or no settlement
+-- expected) is. When the window of a timed-out withdrawal then closes without a debit, its break becomes
+-- withdrawal_not_executed under the same id (first seen kept).
 CREATE OR REPLACE TEMP TABLE pending_timeouts AS
 SELECT o.item_id, o.psp_channel, i.item_ref,
   (SELECT min(CAST(w.pairing AS VARCHAR)) FROM owner AS w WHERE w.item_table = 'orders' AND w.item_id = o.item_id)
@@ -16,7 +22,8 @@ FROM orders AS o
 JOIN all_items AS i ON i.item_id = o.item_id
 JOIN order_timeouts AS t ON t.channel = o.psp_channel AND t.direction = o.direction
 JOIN settled_outcomes AS s ON s.item_table = 'orders' AND s.item_id = o.item_id
-WHERE o.status = 'pending' AND s.outcome IN ('no_settlement_expected', 'pending');
+WHERE o.status = 'pending' AND s.outcome IN ('no_settlement_expected', 'pending')
+  AND NOT EXISTS (SELECT 1 FROM break_list AS b WHERE b.counter_table = 'orders' AND b.counter_item_id = o.item_id);
 UPDATE settled_outcomes SET outcome = 'pending'
 WHERE item_table = 'orders' AND item_id IN (SELECT item_id FROM pending_timeouts WHERE NOT timed_out);
 DELETE FROM settled_outcomes

@@ -1,7 +1,9 @@
 -- The run's metrics (docs/metrics.md), one row per metric, statistic and group, from the run's own DuckDB:
 -- orders (new_orders: the orders this run took, carried ones left out so each order counts once), this run's
--- matches (match_rows), the outcomes, and two small frames of the lifecycle: metric_breaks (the run's breaks)
--- and metric_closures (breaks closed since the previous run, with their type and first day).
+-- matches (match_rows) and breaks (break_list, break_items), the outcomes, the items carried in (carried, with
+-- their breaks of the previous run: previous_breaks), the withdrawals this run's returns name (staged_withdrawals)
+-- and two small frames of the lifecycle: metric_breaks (the run's breaks) and metric_closures (breaks closed since
+-- the previous run, with their type and first day). $verdicts: the break types that decide a withdrawal.
 -- Rates give numerator and denominator (the exact decimal is made from them); latencies and ages whole units.
 WITH new_orders AS (
   SELECT o.*, coalesce(o.payment_method, 'unknown') AS method_key, coalesce(o.country, 'unknown') AS country_key,
@@ -50,12 +52,75 @@ WITH new_orders AS (
               AND counter_currency = currency
          THEN abs(amount_minor - counter_amount_minor) ELSE abs(amount_minor) END AS amount
   FROM metric_breaks WHERE status = 'open' AND currency <> 'XXX'
+), decided AS (
+  -- the withdrawal orders this run gave a verdict on (matched: to a debit, to a rejection, to a return; or a break
+  -- that decides execution), for the first time: one carried with an earlier verdict counted in that run. Pending
+  -- ones (within their rail's window), timed out or repeated ones wait for a verdict
+  SELECT o.item_id, CAST(o.file_id AS VARCHAR) AS file_id, o.line_no, coalesce(o.payment_method, 'unknown') AS rail
+  FROM orders AS o
+  JOIN out_outcomes AS x ON x.item_id = o.item_id
+  LEFT JOIN break_list AS b ON x.outcome = 'break' AND b.break_id = x.ref
+  WHERE o.direction = 'withdrawal'
+    AND (x.outcome = 'matched' OR list_contains(CAST($verdicts AS VARCHAR[]), b.break_type))
+    AND NOT EXISTS (
+      SELECT 1 FROM carried AS c JOIN previous_breaks AS p ON p.break_id = c.break_id
+      WHERE c.item_table = 'orders' AND c.file_id = o.file_id AND c.line_no = o.line_no
+        AND list_contains(CAST($verdicts AS VARCHAR[]), p.break_type)
+    )
+), debited AS (
+  -- withdrawal orders a bank debit is paired with: in a match, or in a break naming both (another amount or
+  -- currency, debited although rejected)
+  SELECT mo.item_id FROM match_rows AS mo
+  JOIN match_rows AS mb ON mb.match_id = mo.match_id AND mb.item_table = 'bank_statement_lines'
+  JOIN bank_statement_lines AS bl ON bl.item_id = mb.item_id AND bl.direction = 'debit'
+  WHERE mo.item_table = 'orders' AND mo.item_id IN (SELECT item_id FROM decided)
+  UNION
+  SELECT b.counter_item_id FROM break_list AS b
+  JOIN bank_statement_lines AS bl ON bl.item_id = b.item_id AND bl.direction = 'debit'
+  WHERE b.item_table = 'bank_statement_lines' AND b.counter_table = 'orders'
+  UNION
+  SELECT bo.item_id FROM break_items AS bo
+  JOIN break_items AS bb ON bb.break_id = bo.break_id AND bb.item_table = 'bank_statement_lines'
+  JOIN bank_statement_lines AS bl ON bl.item_id = bb.item_id AND bl.direction = 'debit'
+  WHERE bo.item_table = 'orders'
+), returns_taken AS (
+  -- the rail's returns this run took (a carried one counted in the run that took it)
+  SELECT r.item_id, r.end_to_end_id FROM payment_status AS r
+  WHERE r.record_type IN ('return', 'reversal')
+    AND NOT EXISTS (SELECT 1 FROM carried AS c WHERE c.item_table = 'payment_status' AND c.file_id = r.file_id
+                    AND c.line_no = r.line_no)
+), return_orders AS (
+  -- a return and the withdrawal it is paired with in this run: its match, or the break naming the order
+  SELECT mr.item_id AS return_item, mo.item_id AS order_item FROM match_rows AS mr
+  JOIN match_rows AS mo ON mo.match_id = mr.match_id AND mo.item_table = 'orders'
+  WHERE mr.item_table = 'payment_status'
+  UNION
+  SELECT item_id, counter_item_id FROM break_list WHERE item_table = 'payment_status' AND counter_table = 'orders'
+), returned AS (
+  -- the withdrawals the returns of this run return: paired in the run, or (decided by an earlier run, not among
+  -- the run's items) staged under the return's end-to-end id
+  SELECT DISTINCT CAST(o.file_id AS VARCHAR) AS file_id, o.line_no, coalesce(o.payment_method, 'unknown') AS rail
+  FROM returns_taken AS r
+  JOIN return_orders AS ro ON ro.return_item = r.item_id
+  JOIN orders AS o ON o.item_id = ro.order_item AND o.direction = 'withdrawal'
+  UNION
+  SELECT DISTINCT s.file_id, s.line_no, coalesce(s.payment_method, 'unknown')
+  FROM returns_taken AS r
+  JOIN staged_withdrawals AS s ON s.order_key = end_to_end_key(r.end_to_end_id)
+  WHERE r.item_id NOT IN (SELECT return_item FROM return_orders)
 ), withdrawals AS (
-  SELECT method_key AS rail, succeeded AS executed,
-    status = 'refunded' OR EXISTS (SELECT 1 FROM metric_breaks AS b JOIN break_items AS bi ON bi.break_id = b.break_id
-                                  WHERE bi.item_table = 'orders' AND bi.item_id = n.item_id
-                                    AND b.break_type LIKE '%return%') AS returned
-  FROM new_orders AS n WHERE direction = 'withdrawal'
+  -- execution: the withdrawals decided here, executed when a debit is paired with them; returns: the executed
+  -- ones decided here and the ones returned by this run's returns (executed in an earlier run), returned or not
+  SELECT d.rail, d.file_id, d.line_no, d.item_id IN (SELECT item_id FROM debited) AS executed FROM decided AS d
+), returnable AS (
+  SELECT rail, file_id, line_no FROM withdrawals WHERE executed
+  UNION
+  SELECT rail, file_id, line_no FROM returned
+), return_rates AS (
+  SELECT a.rail, count(*) FILTER (WHERE r.file_id IS NOT NULL) AS n, count(*) AS d
+  FROM returnable AS a
+  LEFT JOIN returned AS r ON r.file_id = a.file_id AND r.line_no = a.line_no
+  GROUP BY a.rail
 ), rows AS (
   SELECT 'payment_success_rate' AS metric, 'rate' AS statistic, 'ratio' AS unit, group_by, direction, channel,
     payment_method, country, currency, NULL AS break_type, NULL AS rail, n AS numerator, d AS denominator,
@@ -101,9 +166,9 @@ WITH new_orders AS (
     count(*) FILTER (WHERE executed), count(*), NULL, NULL
   FROM withdrawals GROUP BY ALL
   UNION ALL
-  SELECT 'withdrawal_return_rate', 'rate', 'ratio', 'rail', 'withdrawal', NULL, NULL, NULL, NULL, NULL, rail,
-    count(*) FILTER (WHERE returned AND executed), count(*) FILTER (WHERE executed), NULL, NULL
-  FROM withdrawals GROUP BY ALL
+  SELECT 'withdrawal_return_rate', 'rate', 'ratio', 'rail', 'withdrawal', NULL, NULL, NULL, NULL, NULL, rail, n, d,
+    NULL, NULL
+  FROM return_rates
 )
 SELECT CAST($business_date AS DATE) AS business_date, metric, statistic, unit, group_by,
   CAST(direction AS VARCHAR) AS direction, CAST(channel AS VARCHAR) AS channel, CAST(payment_method AS VARCHAR)

@@ -2,7 +2,8 @@
 -- act on (the pay-in rows are order_feedback.sql): a pending withdrawal the bank debited (mark it executed), one
 -- without a debit past its rail's window, one debited although failed (rejected) or debited twice (recall the
 -- funds), for another amount or currency, returned by the rail (refund the customer's wallet) or rejected by it
--- while the order system shows it as going through (mark it failed). Columns as order_feedback.sql, plus action.
+-- while the order system shows it as going through (mark it failed); also the breaks whose withdrawal an earlier
+-- run decided (staged_withdrawals). Columns as order_feedback.sql, plus action.
 WITH debits AS (
   -- every bank debit paired with a withdrawal order: matched, or its break's counterpart
   SELECT ml.item_id AS order_id, mr.item_id AS debit_id
@@ -77,6 +78,27 @@ WITH debits AS (
   WHERE b.item_table = 'payment_status' AND o.direction = 'withdrawal'
     AND b.break_type IN ('withdrawal_returned', 'withdrawal_status_mismatch', 'withdrawal_amount_mismatch',
                          'withdrawal_currency_mismatch')
+  UNION ALL
+  -- a break found without its withdrawal, which an earlier run decided and which is not among the run's items: a
+  -- return after the withdrawal was debited, a debit carried from the run that matched the failed order to its
+  -- rejection or the withdrawal to its first debit. The order is the one staged under the item's end-to-end id
+  -- (staged_withdrawals); a return the order system has refunded already needs nothing
+  SELECT s.order_id, s.psp_channel, s.status,
+    CASE b.break_type WHEN 'withdrawal_returned' THEN rl.settled_as
+                      WHEN 'withdrawal_debited_twice' THEN 'debited_twice' ELSE 'debited' END,
+    CASE b.break_type WHEN 'withdrawal_returned' THEN 'refunded'
+                      WHEN 'withdrawal_rejected_but_debited' THEN 'succeeded' ELSE s.status END,
+    coalesce(rl.label, bl.label), b.break_id,
+    CASE b.break_type WHEN 'withdrawal_returned' THEN 'refund_to_wallet' ELSE 'recall_funds' END
+  FROM break_list AS b
+  LEFT JOIN payment_status AS p ON b.item_table = 'payment_status' AND p.item_id = b.item_id
+  LEFT JOIN bank_statement_lines AS d ON b.item_table = 'bank_statement_lines' AND d.item_id = b.item_id
+  JOIN staged_withdrawals AS s ON s.order_key = end_to_end_key(coalesce(p.end_to_end_id, d.end_to_end_id))
+  LEFT JOIN rail_label AS rl ON rl.item_id = p.item_id
+  LEFT JOIN bank_label AS bl ON bl.item_id = d.item_id
+  WHERE b.counter_item_id IS NULL
+    AND (b.break_type IN ('withdrawal_rejected_but_debited', 'withdrawal_debited_twice')
+         OR (b.break_type = 'withdrawal_returned' AND s.status <> 'refunded'))
 )
 SELECT CAST($business_date AS DATE) AS business_date, order_id, psp_channel, status AS internal_status, settled_as,
   suggested_status, evidence, break_id, action

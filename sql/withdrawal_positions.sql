@@ -4,7 +4,8 @@
 -- pending, or refunded after a return: they were paid out first); value date: the order's business date plus
 -- the rail's cycle (due_dates.cycle_due). Debited: the bank debits paired with those orders in this run (matched,
 -- or found against the order for another amount). withdrawal_receipts: every debit paired with a withdrawal in
--- this run (carried orders too), at its order's value date, for fund verification across runs.
+-- this run (carried orders too), at its order's value date, for fund verification across runs; a debit carried in
+-- the break that paired it in an earlier run (another amount) was received in that run and is not counted again.
 CREATE OR REPLACE TEMP TABLE withdrawal_debits AS
 WITH paired AS (
   SELECT ml.item_id AS order_item, mr.item_id AS debit_item
@@ -15,8 +16,8 @@ WITH paired AS (
   WHERE b.item_table = 'bank_statement_lines' AND b.counter_table = 'orders'
     AND b.break_type = 'withdrawal_amount_mismatch'
 )
-SELECT o.item_id AS order_item, o.file_id, o.business_date, o.psp_channel AS rail, o.currency, d.cycle_due AS value_date,
-  bl.amount_minor
+SELECT o.item_id AS order_item, bl.item_id AS debit_item, o.file_id, o.business_date, o.psp_channel AS rail,
+  o.currency, d.cycle_due AS value_date, bl.amount_minor
 FROM paired AS p
 JOIN orders AS o ON o.item_id = p.order_item
 JOIN bank_statement_lines AS bl ON bl.item_id = p.debit_item AND bl.direction = 'debit' AND bl.currency = o.currency
@@ -47,4 +48,11 @@ LEFT JOIN debited AS d ON d.rail = o.rail AND d.currency = o.currency AND d.valu
 CREATE OR REPLACE TEMP TABLE withdrawal_receipts AS
 SELECT CAST($business_date AS DATE) AS as_of_date, rail AS counterparty, currency, value_date,
   CAST(sum(amount_minor) AS BIGINT) AS received_minor
-FROM withdrawal_debits GROUP BY ALL ORDER BY ALL;
+FROM withdrawal_debits AS w
+WHERE NOT EXISTS (
+  SELECT 1 FROM carried AS c
+  JOIN previous_breaks AS p ON p.break_id = c.break_id AND p.break_type = 'withdrawal_amount_mismatch'
+  JOIN bank_statement_lines AS bl ON bl.file_id = c.file_id AND bl.line_no = c.line_no
+  WHERE c.item_table = 'bank_statement_lines' AND bl.item_id = w.debit_item
+)
+GROUP BY ALL ORDER BY ALL;

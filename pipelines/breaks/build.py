@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from pipelines.breaks import lifecycle
 from pipelines.core import schema, sqlfiles
@@ -92,14 +93,41 @@ def closed_breaks(
     )
 
 
-def order_feedback(con: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date) -> pl.DataFrame:
-    """Orders to correct in the order system (refunds of orders staged on this date or earlier among them), pay-ins
-    (``sql/order_feedback.sql``) and withdrawals (``sql/withdrawal_feedback.sql``, with the action to take)."""
-    staged_orders = sorted(
+EMPTY_STAGED_WITHDRAWALS = (
+    "CREATE OR REPLACE TEMP TABLE staged_withdrawals AS SELECT end_to_end_key(order_id) AS order_key, order_id, "
+    "psp_channel, status, payment_method, CAST(file_id AS VARCHAR) AS file_id, line_no FROM orders LIMIT 0"
+)
+
+
+def staged_order_files(settings: Settings, day: dt.date) -> list[str]:
+    """The staged Parquet files of the orders dated on or before ``day``."""
+    return sorted(
         str(p)
         for p in (settings.staging / "orders").glob("business_date=*/channel=*/*.parquet")
         if p.parent.parent.name <= f"business_date={day.isoformat()}"
     )
+
+
+def staged_withdrawals(con: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date) -> None:
+    """Table ``staged_withdrawals`` (``sql/staged_withdrawals.sql``): the withdrawal orders staged on or before
+    ``day`` that this run's items name by end-to-end id although an earlier run may have decided them
+    (``sql/staged_withdrawal_keys.sql``: the rail's returns, the debits of withdrawal breaks carried without their
+    order). They give those breaks their order-feedback row and a return its rail in the return rate."""
+    sqlfiles.execute(con, sqlfiles.load("staged_withdrawal_keys"))
+    keys = con.execute("SELECT count(*) FROM staged_withdrawal_keys").fetchall()
+    # files staged before orders had a direction hold pay-ins only
+    files = [f for f in staged_order_files(settings, day) if "direction" in pq.read_schema(f).names]
+    if files and keys[0][0]:
+        sqlfiles.execute(con, sqlfiles.load("staged_withdrawals"), {"files": files})
+    else:
+        con.execute(EMPTY_STAGED_WITHDRAWALS)
+
+
+def order_feedback(con: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date) -> pl.DataFrame:
+    """Orders to correct in the order system (refunds of orders staged on this date or earlier among them), pay-ins
+    (``sql/order_feedback.sql``) and withdrawals (``sql/withdrawal_feedback.sql``, with the action to take; the
+    breaks whose withdrawal an earlier run decided find it in ``staged_withdrawals``, run first)."""
+    staged_orders = staged_order_files(settings, day)
     if staged_orders:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE staged_orders AS SELECT order_id, psp_channel, status "

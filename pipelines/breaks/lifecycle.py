@@ -170,7 +170,9 @@ def day_end(day: dt.date, channel: Channel) -> dt.datetime:
 
 def order_timeouts(con: duckdb.DuckDBPyConnection, day: dt.date, channels: dict[str, Channel]) -> None:
     """Pending orders past their channel's timeout (``order_timeouts`` of the channel, per direction) become
-    ``order_timeout`` breaks; pending orders within it stay pending (``sql/lifecycle_order_timeouts.sql``)."""
+    ``order_timeout`` breaks; pending orders within it stay pending (``sql/lifecycle_order_timeouts.sql``). Runs
+    after the expected delays: only an order without a pairing's verdict times out (a withdrawal past its rail's
+    window without a debit is ``withdrawal_not_executed``, not both)."""
     rows = [
         {"channel": ch.id, "direction": direction, "timeout_minutes": minutes, "day_end": day_end(day, ch)}
         for ch in sorted(channels.values(), key=lambda c: c.id)
@@ -192,14 +194,18 @@ def apply(
     policy: BreakPolicy,
     history: History,
     kept_types: list[str] | None = None,
+    found_types: list[str] | None = None,
 ) -> None:
     """After matching: stable break ids, stable break types (``kept_types``: "duplicate|unmatched" pairs, a
-    duplicate carried without its original stays a duplicate), expected delays turned into pending (breaks
-    within their window, and orders with no settlement expected while a late settlement line may still come),
-    resolutions attached."""
+    duplicate carried without its original stays a duplicate; ``found_types``: "status|unmatched" pairs, an item
+    found against a counterpart another pairing decided stays what it was found as), expected delays turned into
+    pending (breaks within their window, and orders with no settlement expected while a late settlement line may
+    still come), order timeouts, resolutions attached."""
     sqlfiles.execute(con, sqlfiles.load("lifecycle_stable_ids"))
     temp_table(con, "previous_breaks", history.open_breaks.select("break_id", "break_type"))
-    sqlfiles.execute(con, sqlfiles.load("lifecycle_stable_types"), {"kept": kept_types or []})
+    sqlfiles.execute(
+        con, sqlfiles.load("lifecycle_stable_types"), {"kept": kept_types or [], "found": found_types or []}
+    )
     due_dates(con, channels)
     con.execute("CREATE OR REPLACE TEMP TABLE pending_groups (channel VARCHAR, item_ref VARCHAR)")
     for break_type, delay in sorted(policy.pending.items()):

@@ -1,9 +1,10 @@
 """Net positions per counterparty, currency and value date, and the bank credits received against them; for
 withdrawals (direction ``withdrawal``), what the platform owes out per rail against the debits the bank booked.
 
-``positions`` computes them in SQL from the run's tables (``sql/positions.sql``, ``sql/receipts.sql``);
-``recompute_positions`` recomputes them independently, in Polars, from the staged Parquet and the published
-matches, for the run's invariant 4.
+``positions`` computes them in SQL from the run's tables (``sql/positions.sql``, ``sql/receipts.sql``,
+``sql/withdrawal_positions.sql``); ``recompute_positions`` (pay-ins) and ``recompute_withdrawal_positions``
+recompute them independently, in Polars and Python, from the staged Parquet and the published matches and breaks,
+for the run's invariant 4.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import datetime as dt
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
-from pipelines.core import schema, sqlfiles
+from pipelines.core import calendars, schema, sqlfiles
 from pipelines.core.channels import Channel
 from pipelines.run.result import RunResult
 
@@ -146,4 +148,98 @@ def recompute_positions(files: list[str], result: RunResult) -> pl.DataFrame:
         )
         .select(schema_cols)
         .sort("counterparty", "currency")
+    )
+
+
+#: withdrawals the platform owes out (to be executed, or executed and since refunded after a return)
+OWED_STATUSES = ("succeeded", "pending", "refunded")
+_WITHDRAWAL_KEY = ["counterparty", "currency", "value_date"]
+
+
+def recompute_withdrawal_positions(files: list[str], result: RunResult, channels: dict[str, Channel]) -> pl.DataFrame:
+    """What the platform owes out per rail, currency and value date, and the debits booked for it, recomputed
+    from the staged Parquet of the orders the run took in (``files``: one partition per own date) and the published
+    matches and breaks, without the run's SQL: owed, the withdrawal orders to execute (``OWED_STATUSES``) of a
+    channel that exists, at their business date plus the rail's cycle in business days of the currency's calendar;
+    debited, the bank debits in the order's currency paired with those orders (a match, or a
+    ``withdrawal_amount_mismatch`` break: the debit was booked for another amount)."""
+    empty = pl.DataFrame(
+        schema={
+            "counterparty": pl.String,
+            "currency": pl.String,
+            "value_date": pl.Date,
+            "net_expected_minor": pl.Int64,
+            "received_minor": pl.Int64,
+        }
+    )
+    if not files:
+        return empty
+    columns = ["file_id", "line_no", "business_date", "psp_channel", "status", "amount_minor", "currency", "direction"]
+    # a file staged before orders had a direction holds pay-ins only
+    with_direction = [f for f in files if "direction" in pq.read_schema(f).names]
+    if not with_direction:
+        return empty
+    orders = pl.concat([pl.read_parquet(f, columns=columns) for f in with_direction], how="vertical_relaxed").filter(
+        (pl.col("direction") == "withdrawal") & pl.col("status").is_in(OWED_STATUSES)
+    )
+    # each rail's value date per currency and business date, once (a handful of days and currencies)
+    dates = []
+    for ch, cur, day in orders.select("psp_channel", "currency", "business_date").unique().sort("*").iter_rows():
+        rail = channels.get(ch)
+        if rail is not None:
+            cycle, calendar = rail.settlement.cycle_business_days, rail.settlement.calendar_for(cur)
+            value = calendars.add_business_days(day, cycle, calendar)
+            dates.append({"psp_channel": ch, "currency": cur, "business_date": day, "value_date": value})
+    if not dates:
+        return empty
+    owed = orders.join(pl.DataFrame(dates), on=["psp_channel", "currency", "business_date"]).select(
+        "file_id", "line_no", pl.col("psp_channel").alias("counterparty"), "currency", "value_date", "amount_minor"
+    )
+    m = pl.scan_parquet(result.folder / "matches.parquet").select(
+        "match_id",
+        "item_table",
+        "file_id",
+        "line_no",
+        "amount_minor",
+        "currency",
+        "original_amount_minor",
+        "original_currency",
+    )
+    order_rows = m.filter(pl.col("item_table") == "orders").select("match_id", "file_id", "line_no")
+    bank_rows = m.filter(pl.col("item_table") == "bank_statement_lines").select(
+        "match_id",
+        pl.coalesce("original_amount_minor", "amount_minor").alias("debit_minor"),
+        pl.coalesce("original_currency", "currency").alias("debit_ccy"),
+    )
+    matched = (
+        order_rows.join(bank_rows, on="match_id").select("file_id", "line_no", "debit_minor", "debit_ccy").collect()
+    )
+    b = result.breaks
+    other_amount = b.filter(
+        (pl.col("break_type") == "withdrawal_amount_mismatch")
+        & (pl.col("item_table") == "bank_statement_lines")
+        & (pl.col("counter_table") == "orders")
+    ).select(
+        pl.col("counter_file_id").alias("file_id"),
+        pl.col("counter_line_no").alias("line_no"),
+        pl.col("amount_minor").abs().alias("debit_minor"),
+        pl.col("currency").alias("debit_ccy"),
+    )
+    debits = (
+        pl.concat([matched, other_amount])
+        .join(owed, on=["file_id", "line_no"])
+        .filter(pl.col("debit_ccy") == pl.col("currency"))
+        .group_by(_WITHDRAWAL_KEY)
+        .agg(pl.col("debit_minor").sum().alias("received_minor"))
+    )
+    return (
+        owed.group_by(_WITHDRAWAL_KEY)
+        .agg(pl.col("amount_minor").sum().alias("net_expected_minor"))
+        .join(debits, on=_WITHDRAWAL_KEY, how="left")
+        .select(
+            *_WITHDRAWAL_KEY,
+            pl.col("net_expected_minor").cast(pl.Int64),
+            pl.col("received_minor").fill_null(0).cast(pl.Int64),
+        )
+        .sort(_WITHDRAWAL_KEY)
     )

@@ -100,8 +100,9 @@ def _apply_lifecycle(con: duckdb.DuckDBPyConnection, home: str | None, rules: st
         except duckdb.Error:  # a catalog without run history yet
             pass
     register_items(con, pl.DataFrame(schema=schema.table("quarantine").polars_schema()), {})
-    kept = load_rules(settings.rules).kept_break_types()
-    apply(con, day, load_channels(settings.rules), load_policy(settings.rules), history, kept)
+    ruleset = load_rules(settings.rules)
+    kept, found = ruleset.kept_break_types(), ruleset.found_break_types()
+    apply(con, day, load_channels(settings.rules), load_policy(settings.rules), history, kept, found)
 
 
 def _current_rules(args: argparse.Namespace) -> RuleSet:

@@ -329,6 +329,20 @@ class RuleSet(BaseModel):
         }
         return sorted(kept)
 
+    def found_break_types(self) -> list[str]:
+        """ "status|unmatched" pairs of break types: an item found against a counterpart its rules do not accept (a
+        debit of a withdrawal the order system shows as failed), carried into a later run without that counterpart
+        (decided by another pairing: the failed order matched its rejection), keeps its type instead of turning
+        into its pairing's unmatched type."""
+        return sorted(
+            {
+                f"{v.status}|{v.right_unmatched}"
+                for rf in self.files.values()
+                for v in [rf.pairing.breaks]
+                if v.status not in (v.right_unmatched, v.amount, v.currency)
+            }
+        )
+
     version_hash: str
 
     def pairings(self) -> list[tuple[str, RuleFile]]:

@@ -3,7 +3,9 @@
 1. every input row has exactly one outcome, and counts add up per file;
 2. per file and currency, the amounts of all outcomes add up to the amounts that came in;
 3. no item is used twice in a pairing; every match balances within the tolerance recorded on it;
-4. net positions recomputed independently from the staged lines and matched credits equal the published ones;
+4. net positions recomputed independently from the staged lines and matched credits equal the published ones,
+   and so do the withdrawal positions (what the platform owes out per rail, currency and value date, against the
+   debits the bank booked), recomputed from the staged orders and the published matches and breaks;
 6. over the whole workspace, every staged unit (a file's rows of one table and date, or its quarantined rows)
    dated on or before the run's date was taken by exactly one run, with the rows it holds now: nothing
    received is left unreconciled (README, "Time model"; ``recon coverage`` lists any that is not).
@@ -21,8 +23,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from pipelines.clearing.positions import recompute_positions
+from pipelines.clearing.positions import recompute_positions, recompute_withdrawal_positions
 from pipelines.core import sqlfiles
+from pipelines.core.channels import Channel
 from pipelines.run.intake import taken_paths
 from pipelines.run.result import RunResult
 
@@ -32,10 +35,11 @@ class InvariantError(AssertionError):
 
 
 def check_invariants(
-    con: duckdb.DuckDBPyConnection, result: RunResult, uncovered: pl.DataFrame
+    con: duckdb.DuckDBPyConnection, result: RunResult, uncovered: pl.DataFrame, channels: dict[str, Channel]
 ) -> dict[str, dict[str, Any]]:
     """Invariants 1-4 and 6 of README, each with its figures; ``ok`` false where one does not hold.
-    ``uncovered``: the units of the workspace not taken by exactly one run (``run.intake``)."""
+    ``uncovered``: the units of the workspace not taken by exactly one run (``run.intake``); ``channels``: the
+    run's channels (the rails' cycles and calendars give the withdrawals' value dates)."""
     out: dict[str, dict[str, Any]] = {}
     con.register("manifest_src", result.manifest.select("file_id", "file_status", "rows_in", "rows_carried"))
     con.execute("CREATE OR REPLACE TEMP TABLE manifest_rows AS SELECT * FROM manifest_src")
@@ -83,19 +87,9 @@ def check_invariants(
         "detail": unbalanced.head(10).to_dicts(),
     }
 
-    # 4. positions recomputed from the staged lines and the matched bank credits equal the published ones
-    recomputed = recompute_positions(taken_paths(result.intake, "psp_settlement_lines"), result)
-    published = (
-        result.positions.filter(pl.col("direction") == "payin")  # withdrawals: positions from orders, not lines
-        .group_by("counterparty", "currency")
-        .agg(pl.col("net_expected_minor").sum(), pl.col("received_minor").sum())
-        .sort("counterparty", "currency")
-    )
-    out["positions_recomputed"] = {
-        "ok": recomputed.equals(published),
-        "positions": result.positions.height,
-        "detail": [] if recomputed.equals(published) else [recomputed.to_dicts(), published.to_dicts()],
-    }
+    # 4. positions recomputed from the staged lines and the matched bank credits (pay-ins), and from the staged
+    # orders and the bank debits paired with them (withdrawals), equal the published ones
+    out["positions_recomputed"] = positions_invariant(result, channels)
 
     # 6. every staged unit dated on or before the run's date was taken by exactly one run
     out["every_row_taken"] = {
@@ -105,6 +99,42 @@ def check_invariants(
         "detail": uncovered.drop("path").head(10).to_dicts(),
     }
     return out
+
+
+def positions_invariant(result: RunResult, channels: dict[str, Channel]) -> dict[str, Any]:
+    """Invariant 4: the published positions against their independent recomputation, pay-ins per counterparty and
+    currency (``recompute_positions``), withdrawals per rail, currency and value date
+    (``recompute_withdrawal_positions``); the detail lists the rows that differ."""
+    recomputed = recompute_positions(taken_paths(result.intake, "psp_settlement_lines"), result)
+    published = (
+        result.positions.filter(pl.col("direction") == "payin")
+        .group_by("counterparty", "currency")
+        .agg(pl.col("net_expected_minor").sum(), pl.col("received_minor").sum())
+        .sort("counterparty", "currency")
+    )
+    key = ["counterparty", "currency", "value_date"]
+    owed = recompute_withdrawal_positions(taken_paths(result.intake, "orders"), result, channels)
+    published_owed = (
+        result.positions.filter(pl.col("direction") == "withdrawal")
+        .select(*key, "net_expected_minor", "received_minor")
+        .sort(key)
+    )
+    payins_ok, withdrawals_ok = recomputed.equals(published), owed.equals(published_owed)
+    detail: list[Any] = []
+    if not payins_ok:
+        detail.append({"payin": {"recomputed": recomputed.to_dicts(), "published": published.to_dicts()}})
+    if not withdrawals_ok:
+        differ = owed.join(published_owed, on=key, how="full", coalesce=True, suffix="_published").filter(
+            (pl.col("net_expected_minor").ne_missing(pl.col("net_expected_minor_published")))
+            | (pl.col("received_minor").ne_missing(pl.col("received_minor_published")))
+        )
+        detail.append({"withdrawal": differ.sort(key).to_dicts()})
+    return {
+        "ok": payins_ok and withdrawals_ok,
+        "positions": result.positions.height,
+        "withdrawal_positions": published_owed.height,
+        "detail": detail,
+    }
 
 
 def refuse_if_broken(result: RunResult, invariants: dict[str, dict[str, Any]]) -> None:

@@ -25,6 +25,15 @@ RESOLVED_BY = ("resolved", "matched", "cleared")
 #: the rows of the metrics that the trend over the last runs shows (the whole run, or one direction)
 TREND_GROUPS = ("all", "direction", "currency")
 TREND_RUNS = 7
+#: the breaks of a withdrawal order that decide its execution (besides a match): not executed, or paired with a
+#: debit of another amount, currency or date. A pending, timed-out (``order_timeout``) or repeated order has no
+#: verdict yet
+WITHDRAWAL_VERDICTS = (
+    "withdrawal_not_executed",
+    "withdrawal_amount_mismatch",
+    "withdrawal_currency_mismatch",
+    "outside_date_window",
+)
 
 
 def exact_rate(numerator: int, denominator: int) -> Decimal | None:
@@ -58,7 +67,8 @@ def compute(
     closed: pl.DataFrame,
     history: History,
 ) -> pl.DataFrame:
-    """The run's metrics, one row per metric, statistic and group, in the ``metrics`` contract."""
+    """The run's metrics, one row per metric, statistic and group, in the ``metrics`` contract. Reads the run's
+    tables after its lifecycle and feedback steps (``staged_withdrawals`` of ``breaks.build`` among them)."""
     src = {
         "metric_breaks": breaks.select(
             "break_id", "break_type", "status", "amount_minor", "currency", "counter_amount_minor", "counter_currency"
@@ -69,7 +79,7 @@ def compute(
         con.register(f"{name}_src", frame)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_src")
         con.unregister(f"{name}_src")
-    raw = sqlfiles.frame(con, sqlfiles.load("metrics"), {"business_date": day})
+    raw = sqlfiles.frame(con, sqlfiles.load("metrics"), {"business_date": day, "verdicts": list(WITHDRAWAL_VERDICTS)})
     values = [
         exact_rate(r["numerator"], r["denominator"])
         if r["unit"] == "ratio"

@@ -76,7 +76,7 @@ def reconcile(
 
         quarantine = manifests.quarantine_rows(settings, statuses, intake)
         manifests.register_items(con, quarantine, statuses)
-        lifecycle.apply(con, day, channels, policy, history, ruleset.kept_break_types())
+        lifecycle.apply(con, day, channels, policy, history, ruleset.kept_break_types(), ruleset.found_break_types())
         manifests.register_intake(con, intake)
         run_id, manifest = manifests.build_manifest(
             intake, day, mode, ruleset.version_hash, statuses, file_names, history, quarantine
@@ -111,6 +111,7 @@ def reconcile(
 
         open_items = breaks.open_items(con)
         closed = breaks.closed_breaks(con, day, run_id, day_breaks)
+        breaks.staged_withdrawals(con, settings, day)  # the withdrawals this run's returns name
         feedback = breaks.order_feedback(con, settings, day)
         clock.lap("lifecycle")
 
@@ -146,7 +147,7 @@ def reconcile(
             metric_trend=metrics.trend(day_metrics, history.metrics),
             steps=clock.steps,
         )
-        invariants = check_invariants(con, result, intake.uncovered)
+        invariants = check_invariants(con, result, intake.uncovered, channels)
         result.summary = build_summary(con, result, per_rule, invariants)
         clock.lap("invariants_and_summary")
         matches_csv.result()  # the invariants read the Parquet outputs only: they ran while the CSV was written

@@ -9,21 +9,29 @@ Invariants asserted here, after every run:
    a return, which are decided in their own pairings (a report contradicting the order, a return not yet
    refunded: a break of the report's own);
 3. pay-in orders are untouched by the withdrawal pairings (and withdrawals by the pay-in pairing);
-4. every withdrawal break but ``debit_without_withdrawal`` gives an order-feedback row naming the action.
+4. every withdrawal break but ``debit_without_withdrawal`` gives an order-feedback row naming the action;
+5. the withdrawal positions (owed out per rail, currency and value date, against the debits booked) equal their
+   independent recomputation (run invariant 4), and a run whose published positions differ is not published.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from helpers import DAY, bank, order, psp
 from match_helpers import assert_expected, break_of, run_case
 
+from pipelines.clearing.positions import recompute_withdrawal_positions
+from pipelines.core.channels import load_channels
 from pipelines.core.config import PROJECT_ROOT
+from pipelines.run.intake import taken_paths
+from pipelines.run.invariants import InvariantError, positions_invariant
 from pipelines.run.result import RunResult
 
 
@@ -31,6 +39,7 @@ def withdrawal(
     order_id: str, amount: int, currency: str = "EUR", status: str = "succeeded", **extra: Any
 ) -> dict[str, Any]:
     rail = {"EUR": "sepa_out", "BRL": "pix_out", "USD": "ach_out"}.get(currency, "sepa_out")
+    method = {"EUR": "sepa_credit_transfer", "BRL": "pix", "USD": "ach"}.get(currency, "sepa_credit_transfer")
     return order(
         order_id,
         amount,
@@ -38,7 +47,7 @@ def withdrawal(
         status,
         psp_channel=extra.pop("psp_channel", rail),
         direction="withdrawal",
-        payment_method="sepa_credit_transfer",
+        payment_method=extra.pop("payment_method", method),
         **extra,
     )
 
@@ -230,3 +239,120 @@ def test_positions_and_fund_verification_include_withdrawals(tmp_path: Path) -> 
     eur = r.net_by_currency.filter(pl.col("currency") == "EUR").row(0, named=True)
     payin = r.positions.filter((pl.col("direction") == "payin") & (pl.col("currency") == "EUR"))
     assert eur["net_expected_minor"] == int(payin["net_expected_minor"].sum()) - 12500
+
+
+def _rates(r: RunResult, metric: str) -> dict[str, tuple[int, int]]:
+    """(numerator, denominator) per rail of a withdrawal rate of the run."""
+    rows = r.metrics.filter(pl.col("metric") == metric).iter_rows(named=True)
+    return {row["rail"]: (row["numerator"], row["denominator"]) for row in rows}
+
+
+def test_execution_and_return_rates_follow_the_reconciliation_not_the_order_status(tmp_path: Path) -> None:
+    orders = [
+        withdrawal("WDR-1", 10000, expected="matched:withdrawal_debit_end_to_end"),
+        # succeeded in the order system, but no debit by the end of PIX's window: not executed
+        withdrawal("WDR-2", 5000, currency="BRL", expected="withdrawal_not_executed"),
+        withdrawal("WDR-3", 4000, currency="BRL", expected="matched:withdrawal_debit_end_to_end"),
+        withdrawal("WDR-4", 700, status="pending", expected="pending"),  # SEPA's window is open: no verdict yet
+        withdrawal("WDR-5", 2500, status="failed", expected="matched:withdrawal_status_rejected"),  # never debited
+        withdrawal("WDR-6", 3000, currency="USD", expected="matched:withdrawal_debit_end_to_end"),  # then returned
+        withdrawal("WDR-7", 1500, currency="USD", status="refunded", expected="matched:withdrawal_debit_end_to_end"),
+    ]
+    debits = [
+        debit("WDR-1", 10000, expected="matched"),
+        debit("WDR-3", 4000, currency="BRL", expected="matched"),
+        debit("WDR6", 3000, currency="USD", expected="matched"),
+        debit("WDR7", 1500, currency="USD", expected="matched"),
+    ]
+    reports = [
+        report("WDR-5", 2500, "rejected", reason_code="AC01", expected="matched:withdrawal_status_rejected"),
+        report(
+            "WDR6",
+            3000,
+            "returned",
+            currency="USD",
+            reason_code="R03",
+            channel="ach_out",
+            expected="withdrawal_returned",
+        ),
+        report(
+            "WDR7",
+            1500,
+            "returned",
+            currency="USD",
+            reason_code="R02",
+            channel="ach_out",
+            expected="matched:withdrawal_return_refunded",
+        ),
+    ]
+    r = case(tmp_path, orders, debits, reports)
+    # by the order status PIX would be 2 of 2 (both succeeded); by the bank, one of them was never debited
+    pix = [o for o in orders if o["currency"] == "BRL"]
+    assert all(o["status"] == "succeeded" for o in pix)
+    assert _rates(r, "withdrawal_execution_rate") == {
+        "sepa_credit_transfer": (1, 2),  # WDR-1 debited, WDR-5 rejected; WDR-4 is pending (not counted yet)
+        "pix": (1, 2),
+        "ach": (2, 2),
+    }
+    # returned: paired with a return (WDR-6 in a withdrawal_returned break, WDR-7 matched to its return)
+    assert _rates(r, "withdrawal_return_rate") == {"sepa_credit_transfer": (0, 1), "pix": (0, 1), "ach": (2, 2)}
+    rate = r.metrics.filter(pl.col("metric") == "withdrawal_execution_rate", pl.col("rail") == "pix")["value"]
+    assert str(rate[0]) == "0.500000"
+
+
+def _owed_case(tmp_path: Path) -> tuple[RunResult, dict[str, Any]]:
+    orders = [
+        withdrawal("WDR-1", 10000),
+        withdrawal("WDR-2", 2500),
+        withdrawal("WDR-3", 4000, currency="BRL"),  # not executed: owed, never debited
+        withdrawal("WDR-4", 3000, currency="USD"),  # ACH: value date on the NYSE calendar (Thanksgiving: the 27th)
+    ]
+    debits = [debit("WDR-1", 10000), debit("WDR-2", 2600), debit("WDR4", 3000, currency="USD")]
+    rules = rules_with_policy(tmp_path)
+    return run_case(tmp_path, orders, [], debits, rules=rules), load_channels(rules)
+
+
+def test_withdrawal_positions_are_recomputed_independently(tmp_path: Path) -> None:
+    r, channels = _owed_case(tmp_path)
+    recomputed = recompute_withdrawal_positions(taken_paths(r.intake, "orders"), r, channels)
+    assert recomputed.rows() == [
+        ("ach_out", "USD", dt.date(2026, 11, 27), 3000, 3000),
+        ("pix_out", "BRL", DAY, 4000, 0),
+        ("sepa_out", "EUR", DAY, 12500, 12600),  # the debit of another amount was booked all the same
+    ]
+    check = positions_invariant(r, channels)
+    assert check["ok"] and check["withdrawal_positions"] == 3 and check["detail"] == []
+
+
+def test_a_corrupted_withdrawal_position_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    r, channels = _owed_case(tmp_path)
+    sepa = (pl.col("direction") == "withdrawal") & (pl.col("counterparty") == "sepa_out")
+    # a debit counted twice, an owed amount lost, a rail's row missing: each is caught and named
+    for corrupt in (
+        r.positions.with_columns(
+            pl.when(sepa).then(pl.col("received_minor") + 2600).otherwise(pl.col("received_minor"))
+        ),
+        r.positions.with_columns(
+            pl.when(sepa).then(0).otherwise(pl.col("net_expected_minor")).alias("net_expected_minor")
+        ),
+        r.positions.filter(~sepa),
+    ):
+        check = positions_invariant(dataclasses.replace(r, positions=corrupt), channels)
+        assert not check["ok"]
+        assert [row["counterparty"] for row in check["detail"][0]["withdrawal"]] == ["sepa_out"]
+    # in a run, the corrupted position stops the publication
+    from pipelines.run import reconcile
+
+    real = reconcile.positions
+
+    def corrupted(*args: Any, **kwargs: Any) -> tuple[pl.DataFrame, pl.DataFrame]:
+        out, receipts = real(*args, **kwargs)
+        return out.with_columns(
+            pl.when(pl.col("direction") == "withdrawal")
+            .then(pl.col("received_minor") + 1)
+            .otherwise(pl.col("received_minor"))
+        ), receipts
+
+    monkeypatch.setattr(reconcile, "positions", corrupted)
+    with pytest.raises(InvariantError, match="positions_recomputed.*withdrawal.*sepa_out"):
+        _owed_case(tmp_path / "again")

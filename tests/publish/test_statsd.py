@@ -1,16 +1,22 @@
 """A run's metrics reach a StatsD listener as Airflow metrics: ``[metrics] statsd_on`` with the host and port of a
 UDP socket this test opens on loopback, the metrics sent through Airflow 3's ``airflow.sdk.observability.stats``
-(``pipelines.publish.statsd``), each packet read back in the StatsD wire format ``<prefix>.<name>:<value>|g``."""
+(``pipelines.publish.statsd``), each packet read back in the StatsD wire format ``<prefix>.<name>:<value>|g``;
+from the function, from the published outputs, and from the ``emit_metrics`` task of a real run of the nightly DAG
+(``dag.test()``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import PROJECT_ROOT
 
 from pipelines.core import schema
 from pipelines.publish import statsd
@@ -125,3 +131,69 @@ def test_published_metrics_of_a_run_are_emitted(listener: socket.socket, tmp_pat
     assert statsd.emit_published(outputs, DAY) == 3
     assert len(_received(listener, 3)) == 3
     assert statsd.emit_published(outputs, DAY + dt.timedelta(days=1)) == 0  # nothing published: nothing sent
+
+
+def _gauges(lines: list[str]) -> dict[str, Decimal]:
+    """The value each ``airflow.recon.*`` gauge ends with, read as StatsD does: ``name:value|g`` sets it, a signed
+    value changes it (the client sends a negative gauge as ``0`` then the signed value)."""
+    out: dict[str, Decimal] = {}
+    for line in lines:
+        if not line.startswith("airflow.recon.") or not line.endswith("|g"):
+            continue
+        name, _, value = line[: -len("|g")].rpartition(":")
+        out[name] = out.get(name, Decimal(0)) + Decimal(value) if value[0] in "+-" else Decimal(value)
+    return out
+
+
+def test_a_dag_run_sends_its_metrics_to_statsd(airflow_db: Path, listener: socket.socket, tmp_path: Path) -> None:
+    """The nightly DAG run by Airflow (``dag.test()``) on the sample day: its ``emit_metrics`` task sends every
+    published figure to the UDP listener, named after its group, with the published value."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    lines: list[str] = []
+    stop = threading.Event()
+
+    def read() -> None:  # Airflow sends metrics of its own too: read while the DAG runs, the buffer stays small
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                lines.extend(listener.recv(65535).decode().splitlines())
+            except TimeoutError:
+                continue
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    home = tmp_path / "home"
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
+    assert dag is not None
+    try:
+        run = dag.test(
+            run_conf={"business_date": DAY.isoformat(), "home": str(home)},
+            logical_date=dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC),
+        )
+        assert run.state == "success"
+        published = pl.read_parquet(home / "outputs" / DAY.isoformat() / "metrics.parquet")
+        expected = {
+            f"airflow.{statsd.gauge_name(r)}": Decimal(
+                r["amount_minor"] if r["amount_minor"] is not None else r["value"]
+            )
+            for r in published.iter_rows(named=True)
+            if r["amount_minor"] is not None or r["value"] is not None
+        }
+        deadline = time.monotonic() + 10
+        while len(_gauges(lines)) < len(expected) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        reader.join()
+    got = _gauges(lines)
+    assert len(expected) > 100  # every figure of the day: rates, latencies, money at risk, ...
+    assert got == expected
+    # by name, as a StatsD dashboard reads them: the withdrawals' execution by the bank (PIX: 4 of 5, one never
+    # debited), the return rate of ACH (2 of 5), the money at risk of the day's EUR breaks (minor units)
+    assert got["airflow.recon.withdrawal_execution_rate.rate.direction.withdrawal.rail.pix"] == Decimal("0.8")
+    assert got["airflow.recon.withdrawal_return_rate.rate.direction.withdrawal.rail.ach"] == Decimal("0.4")
+    eur = published.filter(
+        pl.col("metric") == "money_at_risk", pl.col("group_by") == "currency", pl.col("currency") == "EUR"
+    )
+    assert got["airflow.recon.money_at_risk.total.currency.EUR"] == eur["amount_minor"][0] > 0

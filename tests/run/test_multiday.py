@@ -2,8 +2,11 @@
 data_samples/scenario): files arrive day by day; orders settle late, a second orders extract and a Stripe report
 come a day late (the day without the report is incomplete), a two-currency Adyen batch is paid in EUR but not in
 GBP, a failed order is settled, payouts arrive T+1 and T+2 across a weekend and a holiday of one currency only,
-one break is written off by hand and others close by themselves. Every day: each break and closure by type and
-reference, the invariants and the workspace's coverage."""
+one break is written off by hand and others close by themselves; withdrawals over SEPA, PIX and ACH are debited on
+their day, a day late or never, twice, for another amount or from another account, rejected, timed out and
+returned days later. Every day: each break and closure by type and reference, the invariants and the workspace's
+coverage; the withdrawals' outcomes, breaks, order feedback, positions, fund verification and rates against an
+expectation derived from the plan (``expected_order_outcome`` and what follows from it)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -22,10 +26,12 @@ from conftest import PROJECT_ROOT, tree_bytes
 from payout_helpers import group_break_id
 
 from pipelines.catalog.store import Catalog
+from pipelines.core import calendars
 from pipelines.core.config import Settings
 from pipelines.run import stages as pipeline
 from pipelines.run.intake import coverage, workspace_units
 from samplegen import scenario
+from samplegen.plan import WITHDRAWAL_BREAK_TYPES
 
 DAY1, DAY2, DAY3, DAY4 = scenario.DAYS
 D1, D2, D3, D4 = (d.isoformat() for d in scenario.DAYS)
@@ -58,6 +64,10 @@ class Scenario:
     def breaks(self, day: str) -> list[tuple[str, str, str]]:
         """(type, reference, status) of every break of the day."""
         return sorted(self.table(day, "breaks").select("break_type", "item_ref", "status").rows())
+
+    def payin_breaks(self, day: str) -> pl.DataFrame:
+        """The day's breaks but the withdrawals' (their item names a withdrawal or a debit no withdrawal explains)."""
+        return self.table(day, "breaks").filter(~pl.col("item_ref").is_in(sorted(WITHDRAWAL_REFS)))
 
     def closures(self, day: str, before: str) -> list[tuple[str, str, str]]:
         """(type, reference, how it closed) of every break the run of ``day`` closed, each as the run of
@@ -128,15 +138,17 @@ def test_day_one_pending_is_not_a_break(days: Scenario) -> None:
     s = days.summary(D1)
     # A6's order has not come (its orders extract is late): its Adyen line is a break for now
     # T1 is pending in the order system, within its channel's timeout: pending, not a break
-    assert s["outcomes"] == {"break": 3, "matched": 6, "pending": 4, "reference": 3}
-    assert s["rows_in"]["bank_statement_lines"] == 0  # the bank statement of a day without credits
+    # withdrawals: W1, W3 and W4 wait for their debits (pending), W2 timed out (a break), the 4 reports matched;
+    # one more FX rate (BRL)
+    assert s["outcomes"] == {"break": 3 + 1, "matched": 6 + 4, "pending": 4 + 3, "reference": 3 + 1}
+    assert s["rows_in"]["bank_statement_lines"] == 0  # the bank statement of a day without credits nor debits
     assert s["intake"]["late"] == []
-    assert days.breaks(D1) == [
-        ("amount_mismatch", "8815000000000002", "open"),
-        ("psp_line_without_order", "8815000000000006", "open"),
-    ]
+    assert days.breaks(D1) == sorted(
+        [("amount_mismatch", "8815000000000002", "open"), ("psp_line_without_order", "8815000000000006", "open")]
+        + expected_withdrawal_breaks(DAY1)
+    )
     assert days.table(D1, "closed_breaks").height == 0
-    funds = days.table(D1, "fund_verification")
+    funds = days.table(D1, "fund_verification").filter(pl.col("direction") == "payin")
     # Stripe T+2 from Thursday: USD (NYSE) on Monday, MXN on Tuesday as Monday is a Mexican holiday
     assert funds.select("counterparty", "currency", "value_date", "expected_minor", "status").rows() == [
         ("adyen_eu", "EUR", dt.date(2026, 11, 13), 17225, "not_due"),
@@ -147,16 +159,24 @@ def test_day_one_pending_is_not_a_break(days: Scenario) -> None:
 
 def test_day_two_late_file_missing_report_and_a_new_break(days: Scenario) -> None:
     s = days.summary(D2)
-    assert s["carried_forward_in"] == 10  # T1 among them: still within its timeout
-    assert days.breaks(D2) == [
-        ("amount_mismatch", "8815000000000002", "open"),
-        ("expected_file_missing", STRIPE_MISSING, "open"),
-        ("order_not_settled", "S2", "open"),
-    ]
-    # the late orders extract brings A6's order: its Adyen line of day 1 matches it
-    assert days.closures(D2, D1) == [("psp_line_without_order", "8815000000000006", "matched")]
-    assert days.table(D2, "closed_breaks")["rule_id"].to_list() == ["order_psp_reference_exact"]
-    breaks = days.table(D2, "breaks").sort("break_type")
+    # T1 among them (still within its timeout), and W1 to W4 (pending, or W2 timed out)
+    assert s["carried_forward_in"] == 10 + 4
+    assert days.breaks(D2) == sorted(
+        [
+            ("amount_mismatch", "8815000000000002", "open"),
+            ("expected_file_missing", STRIPE_MISSING, "open"),
+            ("order_not_settled", "S2", "open"),
+        ]
+        + expected_withdrawal_breaks(DAY2)
+    )
+    # the late orders extract brings A6's order: its Adyen line of day 1 matches it (and W2's debit closes its
+    # order_timeout: expected_withdrawal_closures)
+    assert days.closures(D2, D1) == sorted(
+        [("psp_line_without_order", "8815000000000006", "matched")] + expected_withdrawal_closures(DAY2)
+    )
+    closed = days.table(D2, "closed_breaks").sort("rule_id")
+    assert closed["rule_id"].to_list() == ["order_psp_reference_exact", "withdrawal_debit_end_to_end"]
+    breaks = days.payin_breaks(D2).sort("break_type")
     assert breaks.select("break_type", "item_ref", "first_seen", "age_days", "aging_bucket", "status").rows() == [
         ("amount_mismatch", "8815000000000002", dt.date(2026, 11, 12), 1, "0-1", "open"),
         ("expected_file_missing", STRIPE_MISSING, dt.date(2026, 11, 13), 0, "0-1", "open"),
@@ -187,11 +207,11 @@ def test_day_two_late_file_missing_report_and_a_new_break(days: Scenario) -> Non
     matched = set(days.table(D2, "matches")["item_ref"].to_list())
     assert {"A3", "A6", "A7"} <= matched  # pending yesterday, settled today; the late order; the GBP order
     assert "S3" not in matched  # its Stripe line is in the report that has not come
-    feedback = days.table(D2, "order_feedback")
+    feedback = days.table(D2, "order_feedback").filter(~pl.col("order_id").is_in(sorted(WITHDRAWAL_REFS)))
     assert feedback.select("order_id", "internal_status", "suggested_status").rows() == [
         ("S2", "succeeded", "unsettled")
     ]
-    funds = days.table(D2, "fund_verification")
+    funds = days.table(D2, "fund_verification").filter(pl.col("direction") == "payin")
     assert funds.select(
         "counterparty", "currency", "value_date", "expected_minor", "received_minor", "status"
     ).rows() == [
@@ -205,21 +225,29 @@ def test_day_two_late_file_missing_report_and_a_new_break(days: Scenario) -> Non
 
 def test_day_three_breaks_close_and_the_gbp_payout_breaks(days: Scenario) -> None:
     s = days.summary(D3)
-    assert days.breaks(D3) == [
-        ("amount_mismatch", "8815000000000002", "resolved"),
-        ("order_timeout", "T1", "open"),
-        ("payout_without_bank_credit", GBP_PAYOUT, "open"),
-    ]
-    # S2 settles by itself, the written-off break is closed, the late Stripe report clears the missing file
-    assert days.closures(D3, D2) == [
-        ("amount_mismatch", "8815000000000002", "resolved"),
-        ("expected_file_missing", STRIPE_MISSING, "cleared"),
-        ("order_not_settled", "S2", "matched"),
-    ]
-    closed = days.table(D3, "closed_breaks").sort("closed_by")
+    assert days.breaks(D3) == sorted(
+        [
+            ("amount_mismatch", "8815000000000002", "resolved"),
+            ("order_timeout", "T1", "open"),
+            ("payout_without_bank_credit", GBP_PAYOUT, "open"),
+        ]
+        + expected_withdrawal_breaks(DAY3)
+    )
+    # S2 settles by itself, the written-off break is closed, the late Stripe report clears the missing file (and
+    # W4's late debit closes its withdrawal_not_executed)
+    assert days.closures(D3, D2) == sorted(
+        [
+            ("amount_mismatch", "8815000000000002", "resolved"),
+            ("expected_file_missing", STRIPE_MISSING, "cleared"),
+            ("order_not_settled", "S2", "matched"),
+        ]
+        + expected_withdrawal_closures(DAY3)
+    )
+    closed = days.table(D3, "closed_breaks").sort("closed_by", "rule_id")
     assert closed.select("closed_by", "rule_id").rows() == [
         ("cleared", None),
         ("matched", "order_psp_reference_exact"),
+        ("matched", "withdrawal_debit_end_to_end"),
         ("resolved", None),
     ]
     assert closed.filter(pl.col("closed_by") == "cleared")["break_id"].to_list() == [
@@ -238,13 +266,14 @@ def test_day_three_breaks_close_and_the_gbp_payout_breaks(days: Scenario) -> Non
     ]
     assert {"S2", "S3"} <= set(days.table(D3, "matches")["item_ref"].to_list())
     # the failed order A8 is pending on its day (within its one-day window): no break, no feedback; T1 timed out
+    # (and the withdrawals waiting for their debits are pending)
     outcomes = days.table(D3, "outcomes")
     pending_orders = outcomes.filter(pl.col("item_table") == "orders", pl.col("outcome") == "pending")
-    assert pending_orders.select("amount_minor", "currency").rows() == [(1500, "EUR")]
-    assert days.table(D3, "order_feedback").select("order_id", "internal_status", "suggested_status").rows() == [
-        ("T1", "pending", "expired")
-    ]
-    positions = days.table(D3, "positions").sort("counterparty", "value_date")
+    waiting = [(w.amount, w.currency) for w in scenario.WITHDRAWALS if expected_order_outcome(w, DAY3) == "pending"]
+    assert sorted(pending_orders.select("amount_minor", "currency").rows()) == sorted([(1500, "EUR"), *waiting])
+    feedback = days.table(D3, "order_feedback").filter(~pl.col("order_id").is_in(sorted(WITHDRAWAL_REFS)))
+    assert feedback.select("order_id", "internal_status", "suggested_status").rows() == [("T1", "pending", "expired")]
+    positions = days.table(D3, "positions").filter(pl.col("direction") == "payin").sort("counterparty", "value_date")
     # S2 settled on the Mexican holiday: its payout is due two Mexican business days after the 17th; the late
     # Stripe report's payout is counted today
     assert positions.select("counterparty", "currency", "value_date", "net_expected_minor").rows() == [
@@ -308,23 +337,27 @@ def test_holiday_of_one_currency_only(days: Scenario) -> None:
 
 def test_day_four_failed_order_settled_and_payouts_received(days: Scenario) -> None:
     s = days.summary(D4)
-    assert s["breaks"]["total"] == 3
-    assert days.breaks(D4) == [
-        ("order_timeout", "T1", "open"),
-        ("payout_without_bank_credit", GBP_PAYOUT, "open"),
-        ("status_mismatch", "8815000000000008", "open"),
-    ]
+    assert s["breaks"]["total"] == 3 + len(expected_withdrawal_breaks(DAY4))
+    assert days.breaks(D4) == sorted(
+        [
+            ("order_timeout", "T1", "open"),
+            ("payout_without_bank_credit", GBP_PAYOUT, "open"),
+            ("status_mismatch", "8815000000000008", "open"),
+        ]
+        + expected_withdrawal_breaks(DAY4)
+    )
+    # W13's order_timeout became withdrawal_not_executed under the same id: not a closure
     assert days.table(D4, "closed_breaks").height == 0
     assert s["intake"]["late"] == []
     # A8 failed in the order system, yet Adyen settled it a business day later
-    feedback = days.table(D4, "order_feedback")
+    feedback = days.table(D4, "order_feedback").filter(~pl.col("order_id").is_in(sorted(WITHDRAWAL_REFS)))
     assert feedback.select("order_id", "internal_status", "settled_as", "suggested_status").rows() == [
         ("A8", "failed", "settled", "succeeded"),
         ("T1", "pending", "not_settled", "expired"),
     ]
-    status = days.table(D4, "breaks").filter(pl.col("break_type").is_in(["status_mismatch", "order_timeout"]))
+    status = days.payin_breaks(D4).filter(pl.col("break_type").is_in(["status_mismatch", "order_timeout"]))
     assert sorted(feedback["break_id"].to_list()) == sorted(status["break_id"].to_list())
-    funds = days.table(D4, "fund_verification")
+    funds = days.table(D4, "fund_verification").filter(pl.col("direction") == "payin")
     assert funds.select("counterparty", "currency", "value_date", "status").rows() == [
         ("adyen_eu", "EUR", dt.date(2026, 11, 13), "received"),
         ("adyen_eu", "EUR", dt.date(2026, 11, 16), "received"),
@@ -366,7 +399,8 @@ def test_rerun_of_day_two_changes_only_what_should(days: Scenario, rerun: dict[s
     # the write-off recorded after day 2 now shows on day 2, and day 3 no longer carries that break
     d2 = _table(home, D2, "breaks").filter(pl.col("break_type") == "amount_mismatch")
     assert d2["status"].to_list() == ["resolved"]
-    assert _table(home, D3, "breaks").select("break_type", "item_ref").rows() == [
+    d3 = _table(home, D3, "breaks").filter(~pl.col("item_ref").is_in(sorted(WITHDRAWAL_REFS)))
+    assert d3.select("break_type", "item_ref").rows() == [
         ("order_timeout", "T1"),
         ("payout_without_bank_credit", GBP_PAYOUT),
     ]
@@ -413,7 +447,7 @@ def test_replaced_file_is_a_break_until_resolved(tmp_path: Path) -> None:
     assert replaced.select("item_ref", "status", "item_count").rows() == [(f"orders_{D1}.csv", "open", 0)]
     assert "were not processed" in replaced["reason"][0]
     # the processed bytes stay what they were: day 1's outputs are unchanged by the replacement
-    assert _summary(home, D1)["rows_in"]["orders"] == 7
+    assert _summary(home, D1)["rows_in"]["orders"] == 7 + sum(w.day == DAY1 for w in scenario.WITHDRAWALS)
     pipeline.resolve_break(replaced["break_id"][0], "accept", "provider resent by mistake", "ana@ops", str(home), rules)
     pipeline.reconcile_and_publish(DAY2, "rerun", str(home), rules)
     assert _table(home, D2, "breaks").filter(pl.col("break_type") == "file_replaced")["status"].to_list() == [
@@ -487,31 +521,36 @@ def _metric_rows(days: Scenario, day: str, metric: str, group_by: str) -> dict[t
     }
 
 
-def _taken_orders(day: dt.date) -> list[scenario.Order]:
-    """The orders the run of ``day`` takes: those whose orders file arrives with that day's files."""
-    return [o for o in scenario.ORDERS if scenario.arrival("orders", o.day, o.extract) == day]
+def _taken_orders(day: dt.date) -> list[scenario.Order | scenario.Withdrawal]:
+    """The orders the run of ``day`` takes: those whose orders file arrives with that day's files (the withdrawals
+    are in the first extract of their day)."""
+    payins = [o for o in scenario.ORDERS if scenario.arrival("orders", o.day, o.extract) == day]
+    return [*payins, *(w for w in scenario.WITHDRAWALS if scenario.arrival("orders", w.day) == day)]
+
+
+def _direction(o: scenario.Order | scenario.Withdrawal) -> str:
+    return "withdrawal" if isinstance(o, scenario.Withdrawal) else "payin"
 
 
 @pytest.mark.parametrize("day", scenario.DAYS)
 def test_payment_success_rate_of_each_day(days: Scenario, day: dt.date) -> None:
+    # by the order status: the withdrawals' execution by the bank is withdrawal_execution_rate's
     taken = _taken_orders(day)
-    dims = {
+    dims: dict[str, Callable[[scenario.Order | scenario.Withdrawal], str]] = {
         "direction,channel": lambda o: o.channel,
         "direction,payment_method": lambda o: o.payment_method,
         "direction,country": lambda o: o.country,
         "direction,currency": lambda o: o.currency,
+        "direction": lambda o: "",
     }
     for group_by, key in dims.items():
         expected: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        for k in sorted({key(o) for o in taken}):
-            mine = [o for o in taken if key(o) == k]
+        for direction, k in sorted({(_direction(o), key(o)) for o in taken}):
+            mine = [o for o in taken if (_direction(o), key(o)) == (direction, k)]
             n = sum(o.status in ("succeeded", "refunded") for o in mine)
-            expected[("rate", "payin", k)] = (n, len(mine), _rate(n, len(mine)), None)
+            group = ("rate", direction, k) if k else ("rate", direction)
+            expected[group] = (n, len(mine), _rate(n, len(mine)), None)
         assert _metric_rows(days, day.isoformat(), "payment_success_rate", group_by) == expected, group_by
-    n = sum(o.status in ("succeeded", "refunded") for o in taken)
-    assert _metric_rows(days, day.isoformat(), "payment_success_rate", "direction") == {
-        ("rate", "payin"): (n, len(taken), _rate(n, len(taken)), None)
-    }
 
 
 def _psp_arrival(s: scenario.Settlement) -> dt.date:
@@ -585,6 +624,8 @@ def test_match_and_break_rates_money_at_risk_and_time_to_resolve(days: Scenario,
         D3: {"EUR": t1.amount, "GBP": gbp.net},
         D4: {"EUR": t1.amount + a8.gross, "GBP": gbp.net},  # A8: the settled gross its status disputes
     }[day]
+    for currency, amount in expected_withdrawal_at_risk(dt.date.fromisoformat(day)).items():
+        at_risk[currency] = at_risk.get(currency, 0) + amount
     got = _metric_rows(days, day, "money_at_risk", "currency")
     assert {k[1]: v[3] for k, v in got.items()} == at_risk
     # time to resolve: business days from first seen to the run that closed it (matched, cleared, resolved)
@@ -594,6 +635,8 @@ def test_match_and_break_rates_money_at_risk_and_time_to_resolve(days: Scenario,
         D3: [(DAY3 - DAY1).days, (DAY3 - DAY2).days, (DAY3 - DAY2).days],  # A2 written off; S2; the missing file
         D4: [],
     }[day]
+    # and the withdrawals' breaks their debit closed: W2's order_timeout on day 2, W4's on day 3
+    ttr += [(d - first).days for d, first in expected_withdrawal_resolutions() if d.isoformat() == day]
     expected = (
         {
             ("max",): (None, len(ttr), Decimal(max(ttr)), None),
@@ -621,3 +664,289 @@ def test_metrics_are_committed_with_the_run_and_trend_in_the_report(days: Scenar
     assert {"metric": "payment_success_rate", "statistic": "rate", "group_by": "direction"}.items() <= summary[
         next(i for i, r in enumerate(summary) if r["metric"] == "payment_success_rate" and r["group_by"] == "direction")
     ].items()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# withdrawals, against an expectation derived from the plan (samplegen/scenario.py WITHDRAWALS)
+# --------------------------------------------------------------------------------------------------------------
+WITHDRAWAL_REFS = {w.order_id for w in scenario.WITHDRAWALS} | {d.end_to_end_id for d in scenario.OTHER_DEBITS}
+VERDICTS = ("matched", "withdrawal_not_executed", "withdrawal_amount_mismatch", "withdrawal_currency_mismatch")
+OWED = ("succeeded", "pending", "refunded")
+
+
+def _previous(day: dt.date) -> dt.date | None:
+    k = scenario.DAYS.index(day)
+    return scenario.DAYS[k - 1] if k else None
+
+
+def _window_due(w: scenario.Withdrawal) -> dt.date:
+    """The business day by which the rail's window for a debit has passed (its window from the order's day)."""
+    s = scenario.RAIL_SETTLEMENT[w.channel]
+    return calendars.add_business_days(w.day, s["window_business_days"], s["calendar"])
+
+
+def _timed_out(w: scenario.Withdrawal, day: dt.date) -> bool:
+    """A withdrawal pending in the order system past its channel's timeout by the end of ``day`` (rail's zone)."""
+    minutes = scenario.TIMEOUTS[w.channel]["withdrawal_minutes"]
+    deadline = w.created_at + dt.timedelta(minutes=minutes)
+    return w.status == "pending" and deadline <= _day_end_utc(day, scenario.RAILS[w.rail].timezone)
+
+
+def expected_order_outcome(w: scenario.Withdrawal, day: dt.date | None) -> str | None:
+    """What the run of ``day`` finds for the order of ``w`` (None: not created yet). A failed one matches its
+    rejection; one whose debit is booked by then matches it (a break when the debit is for another amount or from
+    another currency's account); without a debit it is withdrawal_not_executed once its rail's window has passed,
+    whatever its timeout (the verdict comes first), before that an order_timeout if the order system shows it
+    pending past its channel's timeout and no rejection names it, else pending."""
+    if day is None or w.day > day:
+        return None
+    if w.status == "failed":
+        return "matched"
+    debit = next((d for d in w.debits if d.day <= day), None)
+    if debit is not None:
+        if debit.currency not in (None, w.currency):
+            return "withdrawal_currency_mismatch"
+        if debit.amount not in (None, w.amount):
+            return "withdrawal_amount_mismatch"
+        return "matched"
+    if _window_due(w) <= day:
+        return "withdrawal_not_executed"
+    if _timed_out(w, day) and w.report != "RJCT":
+        return "order_timeout"
+    return "pending"
+
+
+def _in_run(w: scenario.Withdrawal, day: dt.date) -> bool:
+    """The order is among the run's items: taken on its day, or carried (pending or in a break) from the last."""
+    return w.day == day or (w.day < day and expected_order_outcome(w, _previous(day)) != "matched")
+
+
+def _withdrawal_breaks(day: dt.date) -> list[tuple[str, scenario.Withdrawal | None, str, int]]:
+    """(type, withdrawal, currency, amount at risk) of every withdrawal break open after the run of ``day``: on
+    the order (its verdict or its timeout), on its debits (rejected but debited, the second one, another amount or
+    account), on the rail's reports (a rejection the order contradicts, a return not refunded yet), and the debits
+    no withdrawal explains. None is resolved by hand, so each stays open until its item matches."""
+    out: list[tuple[str, scenario.Withdrawal | None, str, int]] = []
+    for w in scenario.WITHDRAWALS:
+        if w.day > day:
+            continue
+        outcome = expected_order_outcome(w, day)
+        booked = [d for d in w.debits if d.day <= day]
+        if outcome in ("order_timeout", "withdrawal_not_executed"):
+            out.append((str(outcome), w, w.currency, w.amount))
+        elif outcome in ("withdrawal_amount_mismatch", "withdrawal_currency_mismatch"):
+            out.append((str(outcome), w, booked[0].currency or w.currency, booked[0].amount or w.amount))
+        if w.status == "failed" and booked:
+            out.append(("withdrawal_rejected_but_debited", w, w.currency, w.amount))
+        if len(booked) > 1:
+            out.append(("withdrawal_debited_twice", w, w.currency, booked[1].amount or w.amount))
+        if w.report == "RJCT" and w.status != "failed":
+            out.append(("withdrawal_status_mismatch", w, w.currency, w.amount))
+        if w.returned is not None and w.returned[0] <= day and w.status != "refunded":
+            out.append(("withdrawal_returned", w, w.currency, w.amount))
+    out += [("debit_without_withdrawal", None, d.currency, d.amount) for d in scenario.OTHER_DEBITS if d.day <= day]
+    return out
+
+
+def _ref(w: scenario.Withdrawal | None) -> str:
+    return w.end_to_end_id if w is not None else scenario.OTHER_DEBITS[0].end_to_end_id
+
+
+def expected_withdrawal_breaks(day: dt.date) -> list[tuple[str, str, str]]:
+    """(type, reference, status) of the withdrawal breaks of the day."""
+    return sorted((t, _ref(w), "open") for t, w, _, _ in _withdrawal_breaks(day))
+
+
+def expected_withdrawal_at_risk(day: dt.date) -> dict[str, int]:
+    """Money at risk of the withdrawal breaks per currency: each break's item amount (docs/metrics.md)."""
+    out: dict[str, int] = {}
+    for _, _, currency, amount in _withdrawal_breaks(day):
+        out[currency] = out.get(currency, 0) + amount
+    return out
+
+
+def expected_withdrawal_closures(day: dt.date) -> list[tuple[str, str, str]]:
+    """(type, reference, how) of the withdrawal breaks the run of ``day`` closes: an order that timed out or was
+    not executed, debited since."""
+    before = _previous(day)
+    return sorted(
+        (str(expected_order_outcome(w, before)), w.order_id, "matched")
+        for w in scenario.WITHDRAWALS
+        if expected_order_outcome(w, before) in ("order_timeout", "withdrawal_not_executed")
+        and expected_order_outcome(w, day) == "matched"
+    )
+
+
+def expected_withdrawal_resolutions() -> list[tuple[dt.date, dt.date]]:
+    """(day closed, first seen) of every withdrawal break closed in the scenario."""
+    out = []
+    for w in scenario.WITHDRAWALS:
+        broken = [
+            d for d in scenario.DAYS if expected_order_outcome(w, d) in ("order_timeout", "withdrawal_not_executed")
+        ]
+        closed = [d for d in scenario.DAYS if broken and d > broken[0] and expected_order_outcome(w, d) == "matched"]
+        if closed:
+            out.append((closed[0], broken[0]))
+    return out
+
+
+def _order_line(w: scenario.Withdrawal) -> tuple[str, int]:
+    """(file id, line) of the order of ``w``: its day's first extract, after the pay-ins of that extract."""
+    path = PROJECT_ROOT / "data_samples" / "scenario" / "orders" / f"orders_{w.day}.csv"
+    payins = sum(1 for o in scenario.ORDERS if o.day == w.day and o.extract == 1)
+    mine = [x for x in scenario.WITHDRAWALS if x.day == w.day]
+    return hashlib.sha256(path.read_bytes()).hexdigest(), 2 + payins + mine.index(w)
+
+
+@pytest.mark.parametrize("day", scenario.DAYS)
+def test_withdrawal_orders_end_as_planned(days: Scenario, day: dt.date) -> None:
+    outcomes = days.table(day.isoformat(), "outcomes").filter(pl.col("item_table") == "orders")
+    types = dict(days.table(day.isoformat(), "breaks").select("break_id", "break_type").iter_rows())
+    for w in scenario.WITHDRAWALS:
+        file_id, line = _order_line(w)
+        row = outcomes.filter(pl.col("file_id") == file_id, pl.col("line_no") == line)
+        if not _in_run(w, day):  # not yet created, or decided by an earlier run
+            assert row.height == 0, (w.order_id, day)
+            continue
+        outcome, ref = row.select("outcome", "ref").row(0)
+        assert (types[ref] if outcome == "break" else outcome) == expected_order_outcome(w, day), (w.order_id, day)
+
+
+def test_every_withdrawal_break_type_is_in_the_scenario(days: Scenario) -> None:
+    seen = {t for d in scenario.DAYS for t, ref, _ in days.breaks(d.isoformat()) if ref in WITHDRAWAL_REFS}
+    assert seen == set(WITHDRAWAL_BREAK_TYPES) | {"order_timeout"}
+
+
+def test_a_withdrawal_past_its_timeout_and_its_window_gets_one_break(days: Scenario) -> None:
+    # W6 (PIX, pending): its 60-minute timeout and PIX's window of 0 both passed by the end of its day; the
+    # verdict comes first, and stays the one break of the order
+    w6 = next(w for w in scenario.WITHDRAWALS if w.order_id == "W6")
+    assert _timed_out(w6, w6.day) and _window_due(w6) <= w6.day
+    for day in (D2, D3, D4):
+        mine = days.table(day, "breaks").filter(pl.col("item_ref") == "W6")
+        assert mine.select("break_type", "first_seen").rows() == [("withdrawal_not_executed", DAY2)]
+        assert days.table(day, "order_feedback").filter(pl.col("order_id") == "W6").height == 1
+    # W13 (SEPA, pending): past its 12-hour timeout within SEPA's window on day 3 (order_timeout), past the
+    # window on day 4: the same break, now withdrawal_not_executed, aged from day 3
+    w13 = [days.table(d, "breaks").filter(pl.col("item_ref") == "W13") for d in (D3, D4)]
+    assert [b.select("break_type", "first_seen", "age_days").row(0) for b in w13] == [
+        ("order_timeout", DAY3, 0),
+        ("withdrawal_not_executed", DAY3, 1),
+    ]
+    assert w13[0]["break_id"].to_list() == w13[1]["break_id"].to_list()
+    assert [
+        days.table(d, "order_feedback").filter(pl.col("order_id") == "W13")["suggested_status"].to_list()
+        for d in (D3, D4)
+    ] == [
+        ["expired"],
+        ["failed"],
+    ]
+
+
+def _expected_feedback(day: dt.date) -> list[tuple[str, str, str, str, str | None]]:
+    """(order, internal status, settled as, suggested status, action) of the withdrawals' feedback rows."""
+    rows: list[tuple[str, str, str, str, str | None]] = []
+    for t, w, _, _ in _withdrawal_breaks(day):
+        if w is None:
+            continue  # a debit no withdrawal explains names no order
+        rows.append(
+            {
+                "order_timeout": (w.order_id, w.status, "not_settled", "expired", None),
+                "withdrawal_not_executed": (w.order_id, w.status, "not_executed", "failed", "investigate"),
+                "withdrawal_amount_mismatch": (w.order_id, w.status, "debited", w.status, "investigate"),
+                "withdrawal_currency_mismatch": (w.order_id, w.status, "debited", w.status, "investigate"),
+                "withdrawal_rejected_but_debited": (w.order_id, w.status, "debited", "succeeded", "recall_funds"),
+                "withdrawal_debited_twice": (w.order_id, w.status, "debited_twice", w.status, "recall_funds"),
+                "withdrawal_status_mismatch": (w.order_id, w.status, "rejected", "failed", "mark_failed"),
+                "withdrawal_returned": (w.order_id, w.status, "returned", "refunded", "refund_to_wallet"),
+            }[t]
+        )
+    for w in scenario.WITHDRAWALS:  # pending in the order system and debited today: mark it executed
+        before = expected_order_outcome(w, _previous(day))
+        if w.status == "pending" and expected_order_outcome(w, day) == "matched" and before != "matched":
+            rows.append((w.order_id, "pending", "executed", "succeeded", "mark_executed"))
+    return sorted(rows, key=lambda r: (r[0], r[2]))
+
+
+@pytest.mark.parametrize("day", scenario.DAYS)
+def test_withdrawal_feedback_of_each_day(days: Scenario, day: dt.date) -> None:
+    feedback = days.table(day.isoformat(), "order_feedback").filter(pl.col("order_id").is_in(sorted(WITHDRAWAL_REFS)))
+    got = feedback.select("order_id", "internal_status", "settled_as", "suggested_status", "action").rows()
+    assert sorted(got, key=lambda r: (r[0], r[2])) == _expected_feedback(day)
+    # a return days after the withdrawal was decided names its order all the same: refund the wallet (W3, R03)
+    returned = feedback.filter(pl.col("action") == "refund_to_wallet")
+    assert all("R03" in e for e in returned["evidence"].to_list())
+
+
+def _value_date(w: scenario.Withdrawal) -> dt.date:
+    """The order's business date plus the rail's cycle (0: no cycle declared) on the rail's calendar."""
+    return calendars.add_business_days(w.day, 0, scenario.RAIL_SETTLEMENT[w.channel]["calendar"])
+
+
+def _first_debit(w: scenario.Withdrawal, by: dt.date) -> int:
+    """The debit booked for ``w`` in its own currency by ``by`` (the first: a second one is a break), else 0."""
+    debit = next((d for d in w.debits if d.day <= by), None)
+    if debit is None or debit.currency not in (None, w.currency):
+        return 0
+    return debit.amount or w.amount
+
+
+@pytest.mark.parametrize("day", scenario.DAYS)
+def test_withdrawal_positions_and_fund_verification(days: Scenario, day: dt.date) -> None:
+    owed = [w for w in scenario.WITHDRAWALS if w.status in OWED]
+    # positions: the withdrawals the run took in (their day), owed out, against the debits booked with them
+    positions: dict[tuple[str, str, dt.date], list[int]] = {}
+    for w in owed:
+        if w.day == day:
+            cell = positions.setdefault((w.channel, w.currency, _value_date(w)), [0, 0])
+            cell[0] += w.amount
+            if w.debits and w.debits[0].day == day:  # paired in the run that took the order
+                cell[1] += _first_debit(w, day)
+    got = days.table(day.isoformat(), "positions").filter(pl.col("direction") == "withdrawal")
+    assert sorted(
+        got.select("counterparty", "currency", "value_date", "net_expected_minor", "received_minor").rows()
+    ) == sorted((*k, v[0], v[1]) for k, v in positions.items())
+    # fund verification: every run so far, each debit received once (at its order's value date)
+    funds: dict[tuple[str, str, dt.date], list[int]] = {}
+    for w in owed:
+        if w.day <= day:
+            cell = funds.setdefault((w.channel, w.currency, _value_date(w)), [0, 0])
+            cell[0] += w.amount
+            cell[1] += _first_debit(w, day)
+
+    def status(value_date: dt.date, expected: int, received: int) -> str:
+        if value_date > day and received == 0:
+            return "not_due"
+        if received == expected:
+            return "received"
+        return "missing" if received == 0 else ("short" if received < expected else "over")
+
+    verified = days.table(day.isoformat(), "fund_verification").filter(pl.col("direction") == "withdrawal")
+    got_funds = verified.select("counterparty", "currency", "value_date", "expected_minor", "received_minor", "status")
+    assert sorted(got_funds.rows()) == sorted((*k, e, r, status(k[2], e, r)) for k, (e, r) in funds.items())
+
+
+@pytest.mark.parametrize("day", scenario.DAYS)
+def test_withdrawal_execution_and_return_rates(days: Scenario, day: dt.date) -> None:
+    # a withdrawal counts in the run that first gives it a verdict; executed when a debit was booked for it by then
+    decided = [
+        w
+        for w in scenario.WITHDRAWALS
+        if expected_order_outcome(w, day) in VERDICTS
+        and (w.day == day or expected_order_outcome(w, _previous(day)) not in VERDICTS)
+    ]
+    executed = {w.order_id for w in decided if any(d.day <= day for d in w.debits)}
+    returned = {w.order_id for w in scenario.WITHDRAWALS if w.returned is not None and w.returned[0] == day}
+    execution: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    returns: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for method in sorted({w.payment_method for w in scenario.WITHDRAWALS}):
+        mine = [w.order_id for w in decided if w.payment_method == method]
+        n = sum(o in executed for o in mine)
+        if mine:
+            execution[("rate", method)] = (n, len(mine), _rate(n, len(mine)), None)
+        of = {w.order_id for w in scenario.WITHDRAWALS if w.payment_method == method} & (executed | returned)
+        if of:
+            k = len(of & returned)
+            returns[("rate", method)] = (k, len(of), _rate(k, len(of)), None)
+    assert _metric_rows(days, day.isoformat(), "withdrawal_execution_rate", "rail") == execution
+    assert _metric_rows(days, day.isoformat(), "withdrawal_return_rate", "rail") == returns

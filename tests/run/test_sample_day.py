@@ -183,3 +183,27 @@ def test_withdrawal_breaks_are_the_planted_items_with_feedback(
     actions = dict(feedback.select("order_id", "action").iter_rows())
     returned = next(c for c in ordered if c.kind == "withdrawal_returned")
     assert returned.counter is not None and actions[returned.counter.ref] == "refund_to_wallet"
+
+
+def test_withdrawal_rates_follow_the_bank_not_the_order_status(sample_run: tuple[Path, dict[str, Any]]) -> None:
+    # from the plan: a withdrawal still within its rail's window (pending) has no verdict yet; one is executed when
+    # the bank debited it (whatever the order system says), returned when the rail returned it
+    from samplegen.plan import CLEAN_WITHDRAWALS, PLANTED_WITHDRAWALS, RAIL_METHODS
+    from samplegen.rails import PENDING_TAGS
+
+    decided = [w for w in (*CLEAN_WITHDRAWALS, *PLANTED_WITHDRAWALS) if w.tag not in PENDING_TAGS]
+    execution: dict[str, tuple[int, int]] = {}
+    returns: dict[str, tuple[int, int]] = {}
+    for rail, method in enumerate(RAIL_METHODS):
+        mine = [w for w in decided if w.rail == rail]
+        executed = [w for w in mine if w.debits]
+        execution[method] = (len(executed), len(mine))
+        returns[method] = (sum(w.returned is not None for w in executed), len(executed))
+    _, summary = sample_run
+    rows = [r for r in summary["metrics"] if r["metric"] in ("withdrawal_execution_rate", "withdrawal_return_rate")]
+    got = {(r["metric"], r["rail"]): (r["numerator"], r["denominator"]) for r in rows}
+    assert got == {("withdrawal_execution_rate", k): v for k, v in execution.items()} | {
+        ("withdrawal_return_rate", k): v for k, v in returns.items()
+    }
+    # the order system shows every PIX withdrawal as succeeded; one was never debited
+    assert execution["pix"] == (4, 5)
