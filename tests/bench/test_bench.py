@@ -48,7 +48,8 @@ def test_floor_classifies_every_order_and_line_once(tmp_path: Path) -> None:
     samples.write_day(tmp_path / "data", dt.date(2026, 11, 26), 3000, seed=11, plant=True)
     assert run_floor(tmp_path / "data", tmp_path / "out") > 0
     con = duckdb.connect()
-    orders, lines = (con.execute(f"SELECT count(*) FROM '{tmp_path}/out/{n}.parquet'").fetchone() for n in ("orders", "psp"))
+    out = tmp_path / "out"
+    orders, lines = (con.execute(f"SELECT count(*) FROM '{out}/{n}.parquet'").fetchone() for n in ("orders", "psp"))
     outcomes = dict(con.execute(f"SELECT outcome, count(*) FROM '{tmp_path}/out/breaks.parquet' GROUP BY 1").fetchall())
     assert orders and lines and orders[0] >= 3000 and lines[0] > 0
     assert {"order_missing", "duplicate"} <= set(outcomes)  # the generator plants unsettled and repeated items
