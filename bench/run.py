@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import multiprocessing
+import os
 import resource
 import shutil
 import sys
@@ -35,8 +36,10 @@ from typing import Any
 import psutil
 import yaml
 
+from bench.floor import run_floor
 from pipelines.core.config import PROJECT_ROOT
 from pipelines.core.dates import parse_business_date
+from pipelines.run.reconcile import default_memory_limit
 
 CHANNEL_FOLDERS = {
     "orders": "orders",
@@ -61,12 +64,25 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-class TreeMemory:
-    """Peak of the summed RSS of this process and all its descendants, sampled in a background thread."""
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*") if folder.exists() else ():
+        try:
+            total += path.stat().st_size
+        except OSError:  # a spill file removed between listing and reading
+            continue
+    return total
 
-    def __init__(self, interval_s: float = 0.05) -> None:
+
+class TreeMemory:
+    """Peak of the summed RSS of this process and all its descendants, and peak size of the files in
+    ``spill`` (what DuckDB wrote out of memory), sampled in a background thread."""
+
+    def __init__(self, spill: Path | None = None, interval_s: float = 0.1) -> None:
         self.interval_s = interval_s
+        self.spill = spill
         self.peak_bytes = 0
+        self.peak_spill_bytes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -80,6 +96,8 @@ class TreeMemory:
                 except psutil.Error:  # a worker that ended between listing and reading
                     continue
             self.peak_bytes = max(self.peak_bytes, total)
+            if self.spill is not None:
+                self.peak_spill_bytes = max(self.peak_spill_bytes, _folder_bytes(self.spill))
             self._stop.wait(self.interval_s)
 
     def __enter__(self) -> TreeMemory:
@@ -134,7 +152,8 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1) ->
     stages: dict[str, float] = {}
 
     cpu: dict[str, float] = {}
-    with TreeMemory() as memory:
+    memory_limit = os.environ.get("RECON_DUCKDB_MEMORY") or default_memory_limit()  # as the run derives it
+    with TreeMemory(spill=home / "tmp" / "duckdb") as memory:
         start, cpu_start = time.perf_counter(), _cpu_s()
         with pipeline.start_normalisers(workers) as pool:  # as run_all: workers get ready during ingestion
             ids = pipeline.channel_ids(h, r)
@@ -163,6 +182,8 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1) ->
 
     summary = json.loads((Path(out["output"]) / "summary.json").read_text())
     join_s = exact_join_seconds(home / "staging", day)
+    with TreeMemory() as floor_memory:
+        floor_s = run_floor(data_dir, workdir / "floor")
     result = {
         "rows_orders": summary["rows_in"]["orders"],
         "rows_psp_lines": summary["rows_in"]["psp_settlement_lines"],
@@ -173,6 +194,11 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1) ->
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "normalise_cpu_s": {k: round(v, 2) for k, v in sorted(parts.items())},
         "match_clear_publish_steps": out["steps"],
+        "floor_s": round(floor_s, 2),
+        "ratio_to_floor": round(total / floor_s, 2),
+        "floor_peak_tree_rss_mb": round(floor_memory.peak_bytes / 2**20),
+        "duckdb_memory_limit": memory_limit,
+        "peak_spilled_mb": round(memory.peak_spill_bytes / 2**20),
         "rows_per_s": round((summary["rows_in"]["orders"] + summary["rows_in"]["psp_settlement_lines"]) / total),
         "exact_key_join_s": round(join_s, 2),
         "matches": summary["matches"]["total"],

@@ -14,16 +14,12 @@ those characters is written with a single quote ``'`` in front of it; the CSV qu
 * The Parquet outputs are not touched: they keep the raw values, the machine-readable truth.
 
 ``neutralise`` is the rule on one value, ``neutralise_frame`` applies it to a Polars frame before
-``write_csv``, ``neutralised_select`` is the DuckDB SELECT list that applies it while streaming a Parquet
-file to CSV.
+``write_csv``.
 """
 
 from __future__ import annotations
 
 import polars as pl
-
-from pipelines.core import sqlfiles
-from pipelines.core.sqlfiles import ident
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """A text cell whose first character is one of these is a formula to a spreadsheet."""
@@ -53,17 +49,3 @@ def neutralise_frame(frame: pl.DataFrame) -> pl.DataFrame:
         .alias(name)
         for name in text
     )
-
-
-def neutralised_select(columns: list[tuple[str, str]]) -> str:
-    """The DuckDB SELECT list (same names, same order) of columns given as (name, DuckDB type), e.g. from
-    ``DESCRIBE``: ``neutralise`` as a ``CASE`` on every ``VARCHAR`` column, other columns as they are."""
-    starts = ", ".join(str(ord(c)) for c in FORMULA_STARTS)  # code points: ord() of the first character
-
-    def column(name: str, sql_type: str) -> str:
-        c = ident(name)
-        if sql_type.upper() != "VARCHAR":
-            return c
-        return f"CASE WHEN ord({c}) IN ({starts}) THEN {sqlfiles.literal(QUOTE)} || {c} ELSE {c} END AS {c}"
-
-    return ", ".join(column(name, sql_type) for name, sql_type in columns)

@@ -68,22 +68,6 @@ def copy_out(
     return target
 
 
-def csv_from_parquet(parquet: Path) -> None:
-    """The CSV twin of a written Parquet file, from a DuckDB of its own (one thread, little memory): it runs
-    in a background thread while the run goes on in the main DuckDB. Streamed by DuckDB, with the formula
-    cells of its text columns neutralised (``csvsafe``); the Parquet file keeps the raw values."""
-    con = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
-    try:
-        source = f"read_parquet({sqlfiles.literal(str(parquet))})"
-        columns = [(str(r[0]), str(r[1])) for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-        con.execute(
-            f"COPY (SELECT {csvsafe.neutralised_select(columns)} FROM {source}) "
-            f"TO {sqlfiles.literal(str(parquet.with_suffix('.csv')))} (FORMAT csv, HEADER)"
-        )
-    finally:
-        con.close()
-
-
 def _write_table(frame: pl.DataFrame, folder: Path, name: str, csv: bool = True) -> None:
     frame.write_parquet(folder / f"{name}.parquet", **PARQUET_OPTS)
     if csv:  # formula cells of text columns neutralised (csvsafe); the Parquet file keeps the raw values

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -27,7 +27,7 @@ from pipelines.core.config import Settings
 from pipelines.match.engine import release_scratch, run_matching
 from pipelines.match.load import STAGED_TABLES, load_day
 from pipelines.match.rules import RuleSet
-from pipelines.publish.outputs import copy_out, csv_from_parquet, new_run_folder
+from pipelines.publish.outputs import copy_out, new_run_folder
 from pipelines.run import completeness, metrics
 from pipelines.run import manifest as manifests
 from pipelines.run.intake import Intake, plan
@@ -35,12 +35,36 @@ from pipelines.run.invariants import check_invariants, refuse_if_broken
 from pipelines.run.result import RunResult, StepClock
 from pipelines.run.summary import build_summary
 
+MEMORY_SHARE = 0.25  # of the memory available when the run starts
+MEMORY_FLOOR_BYTES = 512 * 2**20
+
+
+def default_memory_limit() -> str:
+    """DuckDB's memory limit when ``RECON_DUCKDB_MEMORY`` is not set: a quarter of the memory available at the
+    start of the run (at least 512 MiB). The rest stays for the parsing workers' frames and the operating
+    system's file cache; what does not fit spills to ``<home>/tmp/duckdb``."""
+    import psutil
+
+    available = psutil.virtual_memory().available
+    return f"{max(MEMORY_FLOOR_BYTES, int(available * MEMORY_SHARE)) // 2**20}MiB"
+
+
+def spill_folder(settings: Settings) -> Path:
+    return settings.home / "tmp" / "duckdb"
+
 
 def duckdb_config(settings: Settings) -> dict[str, str | bool | int | float | list[str]]:
-    """Bounded memory for the run's DuckDB (``RECON_DUCKDB_MEMORY``, default 1GB); it spills to the workspace."""
-    spill = settings.home / "tmp" / "duckdb"
+    """Bounded memory for the run's DuckDB (``RECON_DUCKDB_MEMORY``, default ``default_memory_limit``); it
+    spills to the workspace (``RECON_DUCKDB_THREADS`` overrides DuckDB's default of one thread per core)."""
+    spill = spill_folder(settings)
     spill.mkdir(parents=True, exist_ok=True)
-    return {"memory_limit": os.environ.get("RECON_DUCKDB_MEMORY", "1GB"), "temp_directory": str(spill)}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": os.environ.get("RECON_DUCKDB_MEMORY") or default_memory_limit(),
+        "temp_directory": str(spill),
+    }
+    if threads := os.environ.get("RECON_DUCKDB_THREADS"):
+        config["threads"] = int(threads)
+    return config
 
 
 def reconcile(
@@ -63,7 +87,6 @@ def reconcile(
     history = history or lifecycle.History()
     policy = policy or lifecycle.load_policy(settings.rules)
     con = duckdb.connect(config=duckdb_config(settings))
-    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile-output")
     try:
         clock = StepClock()
         taken = {table: intake.paths(table) for table in STAGED_TABLES}
@@ -100,11 +123,9 @@ def reconcile(
         )
         clock.lap("breaks_and_outcomes")
 
-        # the large outputs go straight from DuckDB into the (not yet visible) run folder; the matches CSV is
-        # written in the background while the run goes on
+        # the large outputs go straight from DuckDB into the (not yet visible) run folder, as Parquet only
         folder = new_run_folder(settings, day, run_id)
-        matches = copy_out(con, sqlfiles.load("out_matches"), "matches", folder, {"business_date": day})
-        matches_csv = background.submit(csv_from_parquet, matches)
+        copy_out(con, sqlfiles.load("out_matches"), "matches", folder, {"business_date": day})
         clock.lap("matches_parquet")
         copy_out(con, "out_outcomes", "outcomes", folder)
         clock.lap("outcomes_parquet")
@@ -150,10 +171,7 @@ def reconcile(
         invariants = check_invariants(con, result, intake.uncovered, channels)
         result.summary = build_summary(con, result, per_rule, invariants)
         clock.lap("invariants_and_summary")
-        matches_csv.result()  # the invariants read the Parquet outputs only: they ran while the CSV was written
-        clock.lap("matches_csv_wait")
         refuse_if_broken(result, invariants)
         return result
     finally:
-        background.shutdown(wait=True)
         con.close()

@@ -110,11 +110,14 @@ def parse_channel(
 ) -> list[dict[str, Any]]:
     """The first half of ``normalise_channel`` (no validation library needed): each new file of the channel
     parsed and parked for ``stage_channel``, or its status when it could not be read."""
-    from pipelines.validate.normalise import park, parse_file
+    from pipelines.validate.normalise import in_pieces, park, park_pieces, parse_file
 
     ctx = context(home, rules)
     out: list[dict[str, Any]] = []
     for rec in _new_files(ctx, channel_id):
+        if in_pieces(rec, ctx.channels[channel_id]):  # a large file: parked piece by piece
+            out.append(park_pieces(rec, ctx.channels[channel_id], ctx.settings, day))
+            continue
         parsed = parse_file(rec, ctx.channels[channel_id], ctx.settings, day)
         if isinstance(parsed, FileStatus):
             out.append({"status": parsed.to_dict()})
@@ -131,14 +134,19 @@ def stage_channel(
     parsed: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The second half of ``normalise_channel``: the files ``parse_channel`` parked, validated and staged."""
-    from pipelines.validate.normalise import ChannelStager, discard_parked, unpark
+    from pipelines.validate.normalise import ChannelStager, discard_parked, stage_pieces, unpark, unpark_pieces
 
     ctx = context(home, rules)
     records = {rec.file_id: rec for rec in ctx.catalog.files_of_channel(channel_id)}
-    stager = ChannelStager(ctx.channels[channel_id], ctx.settings, day)
+    channel = ctx.channels[channel_id]
+    stager = ChannelStager(channel, ctx.settings, day)
     for item in parsed or []:
         if "status" in item:
             stager.add_status(FileStatus.from_dict(item["status"]))
+            continue
+        if "pieces" in item:
+            rec = records[item["file_id"]]
+            stager.add_status(stage_pieces(rec, channel, ctx.settings, day, unpark_pieces(item, ctx.settings)))
             continue
         file_id = item["parked"]["file_id"]
         result = unpark(item["parked"], ctx.settings)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,9 @@ from pipelines.formats import controls, registry
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult
 from pipelines.ingest.landing import EMPTY_FILE
 from pipelines.validate import contracts as validate
-from pipelines.validate import plausibility
+from pipelines.validate import pieces, plausibility
 from pipelines.validate.staging import (
+    PYARROW_PARQUET_OPTS,
     file_quarantine_dir,
     rows_quarantine_path,
     staging_path,
@@ -100,14 +103,21 @@ def parse_file(
         return _status(rec, channel, fallback_date, "quarantined", reason)
     try:
         return parser(Path(rec.landing_path), ctx)
-    except FileRejected as exc:
+    except Exception as exc:  # a parser must never take the run down with it: the file is quarantined
+        return _unreadable(rec, channel, settings, fallback_date, exc)
+
+
+def _unreadable(
+    rec: FileRecord, channel: Channel, settings: Settings, fallback_date: dt.date, exc: Exception
+) -> FileStatus:
+    """The file quarantined whole because it could not be read (``FileRejected``: the reason the parser gave)."""
+    if isinstance(exc, FileRejected):
         reason = f"{rec.file_name}: {exc}"
         log.warning("file quarantined: %s", reason)
-        _quarantine_file(settings, rec, reason)
-    except Exception as exc:  # a parser must never take the run down with it: the file is quarantined
+    else:
         reason = f"{rec.file_name}: unreadable as {channel.format}: {type(exc).__name__}: {exc}"
-        log.exception("file quarantined: %s", reason)
-        _quarantine_file(settings, rec, reason)
+        log.error("file quarantined: %s", reason, exc_info=exc)
+    _quarantine_file(settings, rec, reason)
     return _status(rec, channel, fallback_date, "quarantined", reason)
 
 
@@ -173,21 +183,7 @@ def _staged(
     for d in dates:
         part = frame.filter(pl.col("business_date") == pl.lit(d, dtype=pl.Date)).sort("line_no")
         write_parquet_atomic(part, staging_path(settings, table, d, channel.id, rec.file_id))
-    if result.rejects.height:
-        q = result.rejects.select(
-            pl.lit(rec.file_id).alias("file_id"),
-            pl.lit(rec.file_name).alias("file_name"),
-            pl.lit(channel.id).alias("channel"),
-            "line_no",
-            "field",
-            "reason",
-            "raw",
-            "amount_minor",
-            "currency",
-        ).sort("line_no", "field")
-        write_parquet_atomic(
-            schema.table("quarantine").conform(q), rows_quarantine_path(settings, channel.id, rec.file_id)
-        )
+    _write_rejects(rec, channel, settings, result.rejects)
     if result.rows_in != frame.height + result.rows_rejected:
         raise AssertionError(
             f"{rec.file_name}: {result.rows_in} rows read but {frame.height} staged + "
@@ -197,6 +193,107 @@ def _staged(
     return _status(
         rec, channel, fallback_date, "staged", None, result.rows_in, frame.height, result.rows_rejected, dates, checks
     )
+
+
+def _write_rejects(rec: FileRecord, channel: Channel, settings: Settings, rejects: pl.DataFrame) -> None:
+    if not rejects.height:
+        return
+    q = rejects.select(
+        pl.lit(rec.file_id).alias("file_id"),
+        pl.lit(rec.file_name).alias("file_name"),
+        pl.lit(channel.id).alias("channel"),
+        "line_no",
+        "field",
+        "reason",
+        "raw",
+        "amount_minor",
+        "currency",
+    ).sort("line_no", "field")
+    write_parquet_atomic(schema.table("quarantine").conform(q), rows_quarantine_path(settings, channel.id, rec.file_id))
+
+
+def in_pieces(rec: FileRecord, channel: Channel) -> bool:
+    """Whether the file is parsed and staged in pieces (``pipelines.validate.pieces``)."""
+    return rec.size_bytes > 0 and pieces.splits(channel, Path(rec.landing_path), rec.size_bytes)
+
+
+def parse_in_pieces(rec: FileRecord, channel: Channel, settings: Settings) -> Iterator[ParseResult]:
+    """The file parsed piece by piece (its earlier staging output removed first)."""
+    _remove_previous(settings, registry.table_of(channel.format), channel.id, rec.file_id)
+    ctx = ParseContext(channel=channel, file_id=rec.file_id, file_name=rec.file_name)
+    folder = settings.home / "tmp" / "pieces"
+    return pieces.parse_pieces(Path(rec.landing_path), ctx, registry.get(channel.format), folder)
+
+
+def stage_pieces(
+    rec: FileRecord, channel: Channel, settings: Settings, fallback_date: dt.date, parsed: Iterable[ParseResult]
+) -> FileStatus:
+    """``stage_file`` of a file parsed in pieces: each piece screened (``plausibility``), validated and
+    appended, in line order, to the file's staged Parquet of each business date, written aside and put in
+    place once every piece has passed. A piece that cannot be read quarantines the file as unreadable; a
+    piece that breaks the table's contract quarantines it whole with that piece's validation result. The
+    staged rows, quarantined rows and status are those of the file staged whole."""
+    import pyarrow.parquet as pq
+
+    writers: dict[dt.date, tuple[Path, pq.ParquetWriter]] = {}
+    rejects: list[pl.DataFrame] = []
+    rows_in = staged = rejected = 0
+    failed: tuple[str, validate.ValidationOutcome] | None = None
+    pieces_seen = iter(parsed)
+    try:
+        for result in pieces_seen:
+            rows_in += result.rows_in
+            if failed is not None:  # the file is quarantined: its other pieces only count its rows
+                continue
+            result = plausibility.screen(result, channel, rec.file_name, fallback_date)
+            frame = schema.table(result.table).conform(result.frame)
+            outcome = validate.validate_frame(result.table, frame)
+            if not outcome.success:
+                failed = (result.table, outcome)
+                continue
+            for d in sorted(set(frame["business_date"].unique().to_list())):
+                if d not in writers:
+                    dest = staging_path(settings, result.table, d, channel.id, rec.file_id)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+                    part = frame.filter(pl.col("business_date") == pl.lit(d, dtype=pl.Date)).sort("line_no")
+                    table = part.to_arrow()
+                    writers[d] = (tmp, pq.ParquetWriter(tmp, table.schema, **PYARROW_PARQUET_OPTS))
+                else:
+                    part = frame.filter(pl.col("business_date") == pl.lit(d, dtype=pl.Date)).sort("line_no")
+                    table = part.to_arrow().cast(writers[d][1].schema)
+                writers[d][1].write_table(table)
+            rejects.append(result.rejects)
+            staged += frame.height
+            rejected += result.rows_rejected
+            if result.rows_in != frame.height + result.rows_rejected:
+                raise AssertionError(
+                    f"{rec.file_name}: {result.rows_in} rows read but {frame.height} staged + "
+                    f"{result.rows_rejected} quarantined"
+                )
+    except Exception as exc:
+        _discard(writers)
+        return _unreadable(rec, channel, settings, fallback_date, exc)
+    if failed is not None:
+        _discard(writers)
+        table_name, outcome = failed
+        reason = f"{rec.file_name}: breaks the {table_name} contract: " + "; ".join(outcome.failed)
+        log.warning("file quarantined: %s", reason)
+        _quarantine_file(settings, rec, reason, outcome.result)
+        return _status(rec, channel, fallback_date, "quarantined", reason, rows_in, 0, rows_in)
+    for d, (tmp, writer) in writers.items():
+        writer.close()
+        os.replace(tmp, staging_path(settings, registry.table_of(channel.format), d, channel.id, rec.file_id))
+    if rejects:
+        _write_rejects(rec, channel, settings, pl.concat(rejects, how="vertical_relaxed"))
+    dates = sorted(writers)
+    return _status(rec, channel, fallback_date, "staged", None, rows_in, staged, rejected, dates)
+
+
+def _discard(writers: dict[dt.date, tuple[Path, Any]]) -> None:
+    for tmp, writer in writers.values():
+        writer.close()
+        tmp.unlink(missing_ok=True)
 
 
 def normalise_file(rec: FileRecord, channel: Channel, settings: Settings, fallback_date: dt.date) -> FileStatus:
@@ -249,6 +346,11 @@ def normalise_files(
     validated together in batches (``ChannelStager``)."""
     stager = ChannelStager(channel, settings, fallback_date)
     for rec in records:
+        if in_pieces(rec, channel):
+            stager.add_status(
+                stage_pieces(rec, channel, settings, fallback_date, parse_in_pieces(rec, channel, settings))
+            )
+            continue
         parsed = parse_file(rec, channel, settings, fallback_date)
         if isinstance(parsed, FileStatus):
             stager.add_status(parsed)
@@ -299,3 +401,25 @@ def unpark(parked: dict[str, Any], settings: Settings) -> ParseResult:
 def discard_parked(settings: Settings, file_id: str) -> None:
     for path in _parked_paths(settings, file_id):
         path.unlink(missing_ok=True)
+
+
+def park_pieces(rec: FileRecord, channel: Channel, settings: Settings, fallback_date: dt.date) -> dict[str, Any]:
+    """``parse_in_pieces`` with each piece parked as it is parsed: ``{"pieces": [...], "file_id": ...}`` for
+    ``unpark_pieces``, or ``{"status": ...}`` when the file could not be read (what was parked removed)."""
+    parked: list[dict[str, Any]] = []
+    try:
+        for n, result in enumerate(parse_in_pieces(rec, channel, settings)):
+            parked.append(park(result, settings, f"{rec.file_id}.{n}"))
+    except Exception as exc:  # as ``parse_file``: the file is quarantined, the run goes on
+        for item in parked:
+            discard_parked(settings, item["file_id"])
+        return {"status": _unreadable(rec, channel, settings, fallback_date, exc).to_dict()}
+    return {"pieces": parked, "file_id": rec.file_id}
+
+
+def unpark_pieces(item: dict[str, Any], settings: Settings) -> Iterator[ParseResult]:
+    """The pieces ``park_pieces`` parked, one at a time, each removed once read."""
+    for parked in item["pieces"]:
+        result = unpark(parked, settings)
+        discard_parked(settings, parked["file_id"])
+        yield result

@@ -18,6 +18,8 @@ import polars as pl
 from pipelines.core.config import Settings
 
 PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "statistics": True}
+#: the same settings for ``pyarrow.parquet.ParquetWriter`` (a file staged in pieces is written piece by piece)
+PYARROW_PARQUET_OPTS: dict[str, Any] = {"compression": "zstd", "compression_level": 1, "write_statistics": True}
 
 
 def write_parquet_atomic(frame: pl.DataFrame, dest: Path) -> None:

@@ -32,7 +32,29 @@ def test_pipeline_benchmark_reconciles_what_it_planted(tmp_path: Path) -> None:
     assert list(steps)[:3] == ["load", "matching", "items_and_manifest"] and list(steps)[-1] == "publish"
     assert sum(s["wall_s"] for s in steps.values()) <= r["stages_s"]["match_clear_publish"] + 0.05
     assert sum(s["cpu_s"] for s in steps.values()) <= r["cpu_s"]["match_clear_publish"] + 0.05
+    # the bare DuckDB floor ran in the same call, on the same files
+    assert r["floor_s"] > 0 and abs(r["ratio_to_floor"] * r["floor_s"] / r["total_s"] - 1) < 0.1
+    assert r["duckdb_memory_limit"].endswith("MiB") and r["peak_spilled_mb"] >= 0
+    assert r["peak_tree_rss_mb"] >= r["peak_rss_mb"] > 0 and r["floor_peak_tree_rss_mb"] > 0
     assert not (tmp_path / "bench").exists()
+
+
+def test_floor_classifies_every_order_and_line_once(tmp_path: Path) -> None:
+    import duckdb
+
+    from bench.floor import run_floor
+    from samplegen import day as samples
+
+    samples.write_day(tmp_path / "data", dt.date(2026, 11, 26), 3000, seed=11, plant=True)
+    assert run_floor(tmp_path / "data", tmp_path / "out") > 0
+    con = duckdb.connect()
+    out = tmp_path / "out"
+    orders, lines = (con.execute(f"SELECT count(*) FROM '{out}/{n}.parquet'").fetchone() for n in ("orders", "psp"))
+    outcomes = dict(con.execute(f"SELECT outcome, count(*) FROM '{tmp_path}/out/breaks.parquet' GROUP BY 1").fetchall())
+    assert orders and lines and orders[0] >= 3000 and lines[0] > 0
+    assert {"order_missing", "duplicate"} <= set(outcomes)  # the generator plants unsettled and repeated items
+    positions = con.execute(f"SELECT sum(lines) FROM '{tmp_path}/out/positions.parquet'").fetchone()
+    assert positions == lines
 
 
 def test_matching_benchmark_rules_find_what_was_planted() -> None:

@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 from helpers import DAY, bank, order, psp, settings_in, stage
@@ -21,7 +20,7 @@ from pipelines.core import schema
 from pipelines.core.channels import load_channels
 from pipelines.match.rules import load_rules
 from pipelines.publish import csvsafe
-from pipelines.publish.outputs import csv_from_parquet, switch, write_outputs
+from pipelines.publish.outputs import switch, write_outputs
 from pipelines.publish.report import _banners
 from pipelines.run.reconcile import reconcile
 from pipelines.run.result import RunResult
@@ -70,44 +69,9 @@ def test_frame_rule_text_columns_only() -> None:
     assert csvsafe.neutralise_frame(frame.select("amount")).equals(frame.select("amount"))
 
 
-def test_duckdb_rule_matches_the_python_rule() -> None:
-    values = [HYPERLINK, PLUS, AT, MINUS, TAB, CR, None, "", "ok", "-", "'=1", "a=b"]
-    con = duckdb.connect()
-    try:
-        con.execute("CREATE TABLE t (text VARCHAR, amount BIGINT, day DATE)")
-        con.executemany("INSERT INTO t VALUES (?, -1250, DATE '2026-11-26')", [[v] for v in values])
-        cols = [(str(r[0]), str(r[1])) for r in con.execute("DESCRIBE t").fetchall()]
-        select = csvsafe.neutralised_select(cols)
-        got = con.execute(f"SELECT {select} FROM t").fetchall()
-        assert [r[0] for r in got] == [csvsafe.neutralise(v) for v in values]
-        assert {(r[1], r[2]) for r in got} == {(-1250, dt.date(2026, 11, 26))}
-        assert [d[0] for d in con.execute(f"SELECT {select} FROM t").description] == ["text", "amount", "day"]
-    finally:
-        con.close()
-    with pytest.raises(ValueError, match="not a canonical identifier"):
-        csvsafe.neutralised_select([('x" FROM t; --', "VARCHAR")])
-
-
-def test_csv_from_parquet_streams_the_rule(tmp_path: Path) -> None:
-    frame = pl.DataFrame(
-        {
-            "ref": [HYPERLINK, TAB, CR, None, "", "plain"],
-            "amount_minor": [-1250, 1, -2, 3, None, 0],
-            "day": [DAY] * 6,
-        }
-    )
-    parquet = tmp_path / "t.parquet"
-    frame.write_parquet(parquet)
-    csv_from_parquet(parquet)
-    rows = _read_csv(tmp_path / "t.csv")
-    assert [r["ref"] for r in rows] == ["'" + HYPERLINK, "'" + TAB, "'" + CR, "", "", "plain"]
-    assert [r["amount_minor"] for r in rows] == ["-1250", "1", "-2", "3", "", "0"]
-    assert pl.read_parquet(parquet).equals(frame)
-
-
 # ---- a run's published CSVs ---------------------------------------------------------------------------
 ORDERS = [
-    order(HYPERLINK, 1250, psp_reference=PLUS),  # matched: both ids reach matches.csv (DuckDB path)
+    order(HYPERLINK, 1250, psp_reference=PLUS),  # matched
     order(AT, 500, psp_reference="r3", status="failed"),  # status_mismatch: breaks.csv and order_feedback.csv
     order(MINUS, 700, psp_reference="nothing"),  # order_not_settled
 ]
@@ -115,7 +79,7 @@ LINES = [
     psp(PLUS, 1250, fee=20, payout_id="P1"),
     psp("r3", 500, payout_id="P1"),
     psp(TAB, 900, payout_id="P2"),  # psp_line_without_order
-    psp(None, 0, record_type="fee", net=-30, payout_id="P1"),  # a negative amount in matches.csv
+    psp(None, 0, record_type="fee", net=-30, payout_id="P1"),  # a negative amount
     psp(None, 0, record_type="payout", net=-1700, payout_id="P1"),
 ]
 QUARANTINED = {
@@ -168,16 +132,9 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_matches_csv(published: Path) -> None:
-    rows = _read_csv(published / "matches.csv")
-    left = _one(rows, rule_id="order_psp_reference_exact", side="left")
-    right = _one(rows, rule_id="order_psp_reference_exact", side="right")
-    assert (left["item_ref"], left["amount_minor"]) == ("'" + HYPERLINK, "1250")
-    assert (right["item_ref"], right["amount_minor"]) == ("'" + PLUS, "1250")
-    fee = _one(rows, rule_id="payout_batch_to_bank_credit", line_no="5")
-    assert (fee["amount_minor"], fee["original_amount_minor"]) == ("-30", "-30")
-    payout = _one(rows, rule_id="payout_batch_to_bank_credit", line_no="6")
-    assert payout["original_amount_minor"] == "-1700"
+def test_matches_are_parquet_only(published: Path) -> None:
+    """Matches are a machine output: Parquet with the raw values, no CSV twin."""
+    assert not (published / "matches.csv").exists()
     raw = pl.read_parquet(published / "matches.parquet")
     assert set(raw["item_ref"].to_list()) >= {HYPERLINK, PLUS}
     assert raw["amount_minor"].dtype == pl.Int64 and -30 in raw["amount_minor"].to_list()

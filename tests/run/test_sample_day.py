@@ -116,9 +116,7 @@ def test_breaks_carry_items_rule_and_reason(sample_run: tuple[Path, dict[str, An
 def test_rerun_is_byte_identical(sample_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     home, _ = sample_run
     first = tree_bytes(home / "outputs" / DATE)
-    assert {"matches.parquet", "matches.csv", "breaks.csv", "positions.csv", "summary.json", "report.html"} <= set(
-        first
-    )
+    assert {"matches.parquet", "breaks.csv", "positions.csv", "summary.json", "report.html"} <= set(first)
     pipeline.run_all(DAY, "nightly", str(home))  # same workspace: every file is a recorded no-op
     assert tree_bytes(home / "outputs" / DATE) == first
     pipeline.run_all(DAY, "nightly", str(tmp_path / "other"))  # a fresh workspace

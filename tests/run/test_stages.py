@@ -170,6 +170,58 @@ def test_a_presence_only_column_is_validated_as_its_presence_with_the_same_resul
 
 
 # ---- calendars and business dates ---------------------------------------------------------------------
+def _orders_frame(n: int) -> pl.DataFrame:
+    return schema.table("orders").conform(
+        pl.DataFrame(
+            {
+                "file_id": ["f"] * n,
+                "line_no": list(range(2, n + 2)),
+                "channel": ["orders"] * n,
+                "business_date": [dt.date(2026, 11, 26)] * n,
+                "order_id": [f"ORD-{i:08d}" for i in range(n)],
+                "psp_channel": ["adyen_eu"] * n,
+                "status": ["succeeded", "failed", "pending"] * (n // 3) + ["expired"] * (n % 3),
+                "amount_minor": [100 + i for i in range(n)],
+                "currency": ["EUR", "GBP", "BRL", "CLP"] * (n // 4) + ["MXN"] * (n % 4),
+                "created_at": [dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)] * n,
+                "country": [None, "NL", "BR"] * (n // 3) + ["GB"] * (n % 3),
+            }
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        None,
+        pl.when(pl.col("line_no") == 77).then(pl.lit("SETTLED")).otherwise(pl.col("status")).alias("status"),
+        pl.when(pl.col("line_no") == 90).then(pl.lit(-1)).otherwise(pl.col("amount_minor")).alias("amount_minor"),
+        pl.when(pl.col("line_no") == 5).then(pl.lit(0)).otherwise(pl.col("line_no")).alias("line_no"),
+        pl.when(pl.col("line_no") > 900).then(None).otherwise(pl.col("currency")).alias("currency"),
+        pl.when(pl.col("line_no") == 3).then(pl.lit("nl")).otherwise(pl.col("country")).alias("country"),
+        pl.when(pl.col("line_no") == 4).then(None).otherwise(pl.col("created_at")).alias("created_at"),
+    ],
+)
+def test_values_are_validated_on_their_decisive_rows_with_the_whole_frames_outcome(spoil: pl.Expr | None) -> None:
+    frame = _orders_frame(1_000)
+    if spoil is not None:
+        frame = frame.with_columns(spoil)
+    constrained = frame.select(validate.constrained_columns("orders"))
+    decisive = validate.decisive_rows("orders", constrained)
+    assert decisive.height < 20 and decisive.schema == constrained.schema
+    whole = validate._validate("orders", frame, constrained)
+    quick = validate._validate("orders", frame, decisive)
+    assert quick.success == whole.success == (spoil is None)
+
+    def failing(outcome: validate.ValidationOutcome) -> list[tuple[str, str]]:
+        return [(r["expectation_config"]["type"], r["expectation_config"]["kwargs"]["column"])
+                for r in outcome.result["results"] if not r["success"]]  # fmt: skip
+
+    assert failing(quick) == failing(whole)
+    # a failing frame is reported with the whole frame's counts
+    assert validate.validate_frame("orders", frame).failed == whole.failed
+
+
 def test_business_days_skip_weekends_and_holidays() -> None:
     assert calendars.add_business_days(dt.date(2026, 11, 27), 1, "NL") == dt.date(2026, 11, 30)  # Fri -> Mon
     assert calendars.add_business_days(dt.date(2026, 12, 24), 1, "NL") == dt.date(2026, 12, 28)  # 25/26 Dec
