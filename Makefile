@@ -58,3 +58,22 @@ lint: install-dev
 
 clean:
 	rm -rf var
+
+# PNG screenshots of the sample day's report.html (DATE) in headless chromium, into SHOTS (default var/report-shots):
+# the first screen at 1366x768 and 1920x1080, and the whole page at both widths (SHOT_PAGE_HEIGHT px tall).
+SHOTS ?= $(RECON_HOME)/report-shots
+SHOT_PAGE_HEIGHT ?= 7000
+CHROMIUM_SHOT = chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
+	--virtual-time-budget=3000
+.PHONY: report-shot
+report-shot: install
+	bash .ci/ensure-system-packages
+	rm -rf $(SHOTS)/home && mkdir -p $(SHOTS)
+	rc=0; $(BIN)/recon --home $(SHOTS)/home run --date $(DATE) > $(SHOTS)/run.log 2>&1 || rc=$$?; \
+		[ $$rc = 0 ] || [ $$rc = 3 ] || (tail -n 40 $(SHOTS)/run.log; exit 1)
+	page=$$(realpath $(SHOTS)/home/outputs/$(DATE))/report.html; \
+	for size in 1366x768 1920x1080 1366x$(SHOT_PAGE_HEIGHT) 1920x$(SHOT_PAGE_HEIGHT); do \
+		name=report-$$size; [ "$${size#*x}" = "$(SHOT_PAGE_HEIGHT)" ] && name=report-$${size%x*}-page; \
+		$(CHROMIUM_SHOT) --window-size=$${size/x/,} --screenshot=$(SHOTS)/$$name.png "file://$$page" 2>/dev/null || exit 1; \
+	done
+	@ls -1 $(SHOTS)/*.png

@@ -47,11 +47,10 @@ WITH new_orders AS (
   SELECT i.channel, o.outcome FROM out_outcomes AS o JOIN all_items AS i ON i.item_id = o.item_id
   WHERE o.outcome IN ('matched', 'break', 'pending', 'no_settlement_expected')
 ), at_risk AS (
-  SELECT break_type, currency,
-    CASE WHEN break_type IN ('amount_mismatch', 'payout_amount_mismatch') AND counter_amount_minor IS NOT NULL
-              AND counter_currency = currency
-         THEN abs(amount_minor - counter_amount_minor) ELSE abs(amount_minor) END AS amount
-  FROM metric_breaks WHERE status = 'open' AND currency <> 'XXX'
+  -- each open break's money at risk as the breaks carry it (pipelines/breaks/at_risk.py, docs/money-at-risk.md);
+  -- file breaks (no amount, currency XXX) left out
+  SELECT break_type, at_risk_currency AS currency, at_risk_minor AS amount
+  FROM metric_breaks WHERE status = 'open' AND at_risk_currency <> 'XXX'
 ), decided AS (
   -- the withdrawal orders this run gave a verdict on (matched: to a debit, to a rejection, to a return; or a break
   -- that decides execution), for the first time: one carried with an earlier verdict counted in that run. Pending

@@ -22,6 +22,7 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipelines.breaks import at_risk
 from pipelines.core import calendars, money, schema, sqlfiles
 from pipelines.core.channels import Channel, RulesError
 
@@ -236,7 +237,9 @@ def temp_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -
 def enrich_breaks(
     breaks: pl.DataFrame, day: dt.date, policy: BreakPolicy, history: History, fx: dict[str, Decimal]
 ) -> pl.DataFrame:
-    """Add status, first seen, age, aging bucket, SLA, resolution and amount in the reporting currency."""
+    """Add the counterparty, status, first seen, age, aging bucket, SLA, resolution, the money at risk
+    (``at_risk``: in the item's currency and in the reporting currency) and the item's amount in the reporting
+    currency, both at the reference rate of the business date (``fx``), with the rate and its date."""
     rep = policy.reporting_currency
     rows = []
     for r in breaks.iter_rows(named=True):
@@ -246,18 +249,28 @@ def enrich_breaks(
         status = "resolved" if resolution and resolution[0] in RESOLVING_ACTIONS else "open"
         sla = policy.sla_days.get(r["break_type"])
         converted, rate = convert(r["amount_minor"], r["currency"], rep, fx)
+        risk, risk_currency = at_risk.at_risk_minor(
+            r["break_type"], r["amount_minor"], r["currency"], r.get("counter_amount_minor"), r.get("counter_currency")
+        )
+        risk_reporting, risk_rate = at_risk.to_reporting(risk, risk_currency, rep, fx)
+        rate = rate if rate is not None else risk_rate
         rows.append(
             {
                 "break_id": r["break_id"],
+                "counterparty": r.get("counterparty") or r["channel"],
                 "status": status,
                 "first_seen": first,
                 "age_days": age,
                 "aging_bucket": aging_bucket(age),
                 "sla_days": sla,
                 "sla_status": None if sla is None or status == "resolved" else ("breached" if age > sla else "within"),
+                "at_risk_minor": risk,
+                "at_risk_currency": risk_currency,
+                "at_risk_reporting_minor": risk_reporting,
                 "amount_reporting_minor": converted,
                 "reporting_currency": rep,
                 "fx_rate": rate,
+                "fx_rate_date": day if rate is not None else None,
                 "resolution_action": resolution[0] if resolution else None,
                 "resolved_by": resolution[1] if resolution else None,
                 "resolution_note": resolution[2] if resolution else None,
@@ -267,15 +280,20 @@ def enrich_breaks(
         rows,
         schema={
             "break_id": pl.String,
+            "counterparty": pl.String,
             "status": pl.String,
             "first_seen": pl.Date,
             "age_days": pl.Int64,
             "aging_bucket": pl.String,
             "sla_days": pl.Int64,
             "sla_status": pl.String,
+            "at_risk_minor": pl.Int64,
+            "at_risk_currency": pl.String,
+            "at_risk_reporting_minor": pl.Int64,
             "amount_reporting_minor": pl.Int64,
             "reporting_currency": pl.String,
             "fx_rate": pl.Decimal(38, 12),
+            "fx_rate_date": pl.Date,
             "resolution_action": pl.String,
             "resolved_by": pl.String,
             "resolution_note": pl.String,

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.cli.options import date_arg
+from pipelines.cli.options import amount_arg, date_arg, days_arg
 from pipelines.core import config, money
 from pipelines.core.channels import RulesError
 from pipelines.run.integrity import IntegrityError
@@ -34,12 +35,73 @@ def _fmt(minor: int, currency: str) -> str:
         return str(minor)
 
 
+def _money(minor: int | None, currency: str) -> str:
+    """An amount for reading: thousands grouped, the currency's decimals, its code (``4,413.14 EUR``); ``-`` when
+    it is not known (no rate)."""
+    if minor is None:
+        return "-"
+    plain = _fmt(minor, currency)
+    sign, digits = ("-", plain[1:]) if plain.startswith("-") else ("", plain)
+    whole, _, decimals = digits.partition(".")
+    grouped = f"{int(whole):,}" if whole.isdigit() else whole
+    return f"{sign}{grouped}{'.' + decimals if decimals else ''} {currency}"
+
+
 def _load_summary(home: str | None, day: dt.date) -> tuple[dict[str, Any], Path]:
     folder = config.settings(home, None).outputs / day.isoformat()
     path = folder / "summary.json"
     if not path.exists():
         raise SystemExit(f"no published run for {day} in {folder.parent} (run `recon run --date {day}`)")
     return json.loads(path.read_text()), folder
+
+
+def print_money_at_risk(summary: dict[str, Any]) -> None:
+    """The money at risk of the run (``summary.json`` ``money_at_risk``, docs/money-at-risk.md): the total of the
+    open breaks in the reporting currency, new / carried / closed, then per counterparty and currency, per aging
+    bucket and per SLA state."""
+    risk = summary.get("money_at_risk")
+    if not risk:
+        console.print("[yellow]Money at risk: not in this run's summary (published before it was; re-run the date)[/]")
+        return
+    rep = risk["reporting_currency"]
+    console.print(
+        f"[bold]Money at risk: {_money(risk['total_reporting_minor'], rep)}[/bold] in {risk['open_breaks']} open "
+        f"break(s)  [dim](new {risk['new']['breaks']}: {_money(risk['new']['at_risk_reporting_minor'], rep)}, "
+        f"carried {risk['carried']['breaks']}: {_money(risk['carried']['at_risk_reporting_minor'], rep)}, "
+        f"closed by this run {risk['closed']['breaks']}: "
+        f"{_money(risk['closed']['at_risk_reporting_minor'], rep)})[/dim]"
+    )
+    unconverted = [r for r in risk["by_counterparty_currency"] if r["at_risk_reporting_minor"] is None]
+    if unconverted:
+        console.print(
+            f"[yellow]No {rep} rate of {summary['business_date']} for "
+            + ", ".join(sorted({r["currency"] for r in unconverted}))
+            + f": {sum(r['breaks'] for r in unconverted)} break(s) left out of the {rep} figures[/yellow]"
+        )
+    if risk["by_counterparty_currency"]:
+        t = Table(title="Money at risk by counterparty and currency", box=box.SIMPLE_HEAD)
+        for col in ("counterparty", "currency", "breaks", "at risk", f"at risk ({rep})"):
+            t.add_column(col, justify="left" if col in ("counterparty", "currency") else "right", no_wrap=True)
+        for r in risk["by_counterparty_currency"]:
+            t.add_row(
+                r["counterparty"],
+                r["currency"],
+                str(r["breaks"]),
+                _money(r["at_risk_minor"], r["currency"]),
+                _money(r["at_risk_reporting_minor"], rep),
+            )
+        console.print(t)
+    for title, rows, key in (
+        ("by age (days)", risk["by_aging"], "aging_bucket"),
+        ("by SLA", risk["by_sla"], "sla_status"),
+    ):
+        a = Table(title=f"Money at risk {title}", box=box.SIMPLE_HEAD)
+        a.add_column("")
+        for r in rows:
+            a.add_column(str(r[key]), justify="right", no_wrap=True)
+        a.add_row("breaks", *[str(r["breaks"]) for r in rows])
+        a.add_row(f"at risk ({rep})", *[_money(r["at_risk_reporting_minor"], rep) for r in rows])
+        console.print(a)
 
 
 def print_summary(summary: dict[str, Any], folder: Path) -> None:
@@ -52,6 +114,7 @@ def print_summary(summary: dict[str, Any], folder: Path) -> None:
         console.print("[bold red]INCOMPLETE:[/bold red] " + "; ".join(state.get("reasons", [])))
     elif state:
         console.print("[green]Complete:[/green] every expected file arrived")
+    print_money_at_risk(summary)
     late = summary.get("intake", {}).get("late", [])
     if late:
         console.print(
@@ -229,34 +292,92 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse(message: str) -> int:
+    """A usage error of a command: one line on stderr (never wrapped), exit code 2."""
+    print(f"recon: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
 def cmd_breaks(args: argparse.Namespace) -> int:
+    """The breaks of a published run, filtered, the largest money at risk first; a resolution recorded since the
+    run shows at once (``resolved (applies on next run)``). ``--format`` table (for reading), csv or json."""
     import polars as pl
 
+    from pipelines.cli import breaks_view
+    from pipelines.core import schema
+
+    known = schema.table("breaks").column("break_type").allowed or ()
+    if args.type and args.type not in known:
+        return _refuse(f"breaks: unknown break type {args.type!r}; known types: {', '.join(sorted(known))}")
     if not args.date:
-        console.print("[red]recon breaks: --date is required to list breaks[/red]")
-        return 2
-    _, folder = _load_summary(args.home, args.date)
+        return _refuse("breaks: --date is required to list breaks")
+    summary, folder = _load_summary(args.home, args.date)
     breaks = pl.read_parquet(folder / "breaks.parquet")
-    if args.type:
-        breaks = breaks.filter(pl.col("break_type") == args.type)
-    if args.status:
-        breaks = breaks.filter(pl.col("status") == args.status)
-    t = Table(title=f"Breaks of {args.date} ({breaks.height})")
-    for col in ("break id", "type", "status", "age", "channel", "item", "amount", "reason"):
-        t.add_column(col, justify="right" if col in ("amount", "age") else "left", overflow="fold")
+    rep = str(
+        summary.get("money_at_risk", {}).get("reporting_currency")
+        or (breaks["reporting_currency"][0] if breaks.height else "EUR")
+    )
+    min_minor = None
+    if args.min_amount is not None:
+        try:
+            min_minor = money.to_minor(args.min_amount, rep, signed=False)
+        except ValueError as exc:
+            return _refuse(f"breaks: --min-amount {args.min_amount} {rep}: {exc}")
+    filters = breaks_view.Filters(
+        break_type=args.type,
+        status=args.status,
+        channel=args.channel,
+        currency=args.currency,
+        sla=args.sla,
+        min_reporting_minor=min_minor,
+        min_age_days=args.min_age,
+    )
+    home = config.settings(args.home, None).home
+    shown = breaks_view.with_resolutions(breaks_view.select(breaks, filters), breaks_view.latest_resolutions(home))
+    if args.format == "csv":
+        sys.stdout.write(breaks_view.to_csv(shown))
+        return 0
+    if args.format == "json":
+        sys.stdout.write(breaks_view.to_json(shown))
+        return 0
+    print_breaks(shown, args.date, rep)
+    return 0
+
+
+def print_breaks(breaks: Any, day: dt.date, rep: str) -> None:
+    """The breaks as a table, two lines a break: type over status, age and SLA; item over counterparty; money at
+    risk in the item's currency over the reporting currency. The id stays on one line whatever the width (it is
+    what ``breaks resolve`` takes), the reason is folded into the room left."""
+    t = Table(title=f"Breaks of {day} ({breaks.height}), the largest money at risk first", box=box.SIMPLE_HEAD)
+    t.add_column("break id", no_wrap=True, min_width=17)
+    t.add_column("type / status, age", overflow="fold")
+    t.add_column("item / counterparty", overflow="fold")
+    t.add_column(f"at risk / in {rep}", justify="right", no_wrap=True)
+    t.add_column("reason", overflow="fold", ratio=1, min_width=30)
     for r in breaks.iter_rows(named=True):
+        age = f"{r['age_days']}d" + (f", SLA {r['sla_status']}" if r["sla_status"] else "")
+        status = f"{r['shown_status']}, {age}"
+        if r["pending_action"]:
+            status = f"[bold]{r['shown_status']}[/bold]\n[dim]{r['pending_action']} by {r['pending_by']}[/dim], {age}"
+        risk = _money(r["at_risk_minor"], r["at_risk_currency"]) if r["at_risk_currency"] else "-"
         t.add_row(
             r["break_id"],
-            r["break_type"],
-            r["status"] + (f" ({r['resolution_action']})" if r["resolution_action"] else ""),
-            f"{r['age_days']}d {r['sla_status'] or ''}".strip(),
-            r["channel"],
-            r["item_ref"] or "",
-            f"{_fmt(r['amount_minor'], r['currency'])} {r['currency']}",
+            f"{r['break_type']}\n{status}",
+            f"{r['item_ref'] or ''}\n[dim]{r['counterparty']}[/dim]",
+            f"{risk}\n{_money(r['at_risk_reporting_minor'], rep)}",
             r["reason"],
+            end_section=True,
         )
     console.print(t)
-    return 0
+
+
+def cmd_breaks_import(args: argparse.Namespace) -> int:
+    """``recon breaks import FILE --by NAME``: the resolutions analysts typed in a run's workbook, applied through
+    the audit log of ``breaks resolve`` (``pipelines.cli.workbook_import``)."""
+    import importlib
+
+    workbook_import = importlib.import_module("pipelines.cli.workbook_import")
+    return int(workbook_import.cmd_import(args))
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
@@ -319,10 +440,24 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--date", type=date_arg, required=True)
     summ.set_defaults(func=cmd_summary)
 
-    br = sub.add_parser("breaks", help="list the breaks of a published run")
+    br = sub.add_parser(
+        "breaks", help="list the breaks of a published run, the largest money at risk first (docs/money-at-risk.md)"
+    )
     br.add_argument("--date", type=date_arg, help="business date YYYY-MM-DD (required to list)")
-    br.add_argument("--type", help="only this break type")
-    br.add_argument("--status", choices=["open", "resolved"], help="only breaks with this status")
+    br.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output (default table)")
+    br.add_argument("--type", help="only this break type (an unknown type is an error naming the known ones)")
+    br.add_argument("--status", choices=["open", "resolved"], help="only breaks with this status in the run")
+    br.add_argument("--channel", help="only breaks of this channel (the item's channel or its counterparty)")
+    br.add_argument("--currency", help="only breaks of items in this currency (ISO 4217)")
+    br.add_argument("--sla", choices=["within", "breached"], help="only breaks with this SLA state")
+    br.add_argument(
+        "--min-amount",
+        type=amount_arg,
+        metavar="AMOUNT",
+        help="only breaks with at least this money at risk, in major units of the reporting currency (e.g. 100.50); "
+        "a break whose currency has no rate is left out",
+    )
+    br.add_argument("--min-age", type=days_arg, metavar="DAYS", help="only breaks at least this many days old")
     br.set_defaults(func=cmd_breaks)
     br_sub = br.add_subparsers(dest="breaks_command")
     res = br_sub.add_parser("resolve", help="resolve a break by hand (appends to the audit log)")
@@ -332,6 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--by", required=True)
     res.add_argument("--date", type=date_arg, help="refuse unless the break is one of this business date's")
     res.set_defaults(func=cmd_resolve)
+    imp = br_sub.add_parser(
+        "import", help="apply the resolutions typed in a run's workbook (through the audit log, row by row)"
+    )
+    imp.add_argument("file", help="the workbook (recon_<date>.xlsx) with its resolution column filled in")
+    imp.add_argument("--by", required=True, help="who made the resolutions (recorded in the audit log)")
+    imp.set_defaults(func=cmd_breaks_import)
 
     rst = sub.add_parser("restage", help="rebuild staging from landing where it lost or changed rows")
     rst.add_argument("--all", action="store_true", help="every registered file, not only the damaged ones")

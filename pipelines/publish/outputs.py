@@ -23,8 +23,9 @@ import polars as pl
 from pipelines.core import schema, sqlfiles
 from pipelines.core.config import Settings
 from pipelines.core.sqlfiles import ident
-from pipelines.publish import csvsafe
+from pipelines.publish import amounts, csvsafe
 from pipelines.publish.report import render_report
+from pipelines.publish.workbook import write_run_workbook
 from pipelines.run.result import RunResult
 from pipelines.validate.staging import PARQUET_OPTS
 
@@ -69,9 +70,14 @@ def copy_out(
 
 
 def _write_table(frame: pl.DataFrame, folder: Path, name: str, csv: bool = True) -> None:
+    """The table as Parquet (its contract's columns, raw values) and, when ``csv``, as CSV: formula cells of
+    text columns neutralised (csvsafe), and after the contract's columns a decimal text twin of each amount
+    (``amount_minor`` -> ``amount``, "12.34" in the row's currency, ``amounts.with_decimal_text``; added after
+    the neutralisation: a negative amount "-12.34" is a number to a spreadsheet, not a formula)."""
     frame.write_parquet(folder / f"{name}.parquet", **PARQUET_OPTS)
-    if csv:  # formula cells of text columns neutralised (csvsafe); the Parquet file keeps the raw values
-        csvsafe.neutralise_frame(frame).write_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")
+    if csv:
+        shown = amounts.with_decimal_text(csvsafe.neutralise_frame(frame))
+        shown.write_csv(folder / f"{name}.csv", date_format="%Y-%m-%d")
 
 
 CATALOG_ROWS = ".catalog"  # the run's catalog rows, beside its outputs (``recon catalog rebuild`` reads them)
@@ -93,6 +99,7 @@ def write_outputs(result: RunResult, catalog_rows: dict[str, pl.DataFrame]) -> P
     _write_table(schema.table("metrics").conform(result.metrics), folder, "metrics")
     (folder / "summary.json").write_text(json.dumps(result.summary, indent=2, sort_keys=True, default=str) + "\n")
     (folder / "report.html").write_text(render_report(result), encoding="utf-8")
+    write_run_workbook(result, folder)  # recon_<date>.xlsx: the analysts' workbook (pipelines.publish.workbook)
     rows = folder / CATALOG_ROWS
     rows.mkdir(exist_ok=True)
     for table, frame in catalog_rows.items():

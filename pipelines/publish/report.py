@@ -1,286 +1,1028 @@
-"""The HTML report of a run: summary, positions, net per currency, fund verification, breaks, closures,
-order feedback, files and quarantined rows, for finance analysts. Self-contained (no script, no external
-resource); every value from the run is escaped."""
+"""The HTML report of a run (``report.html``), the page finance analysts work from.
+
+Rendered with Jinja2 from ``templates/`` (autoescape on: every value of the run is escaped) into one
+self-contained file: inline CSS, inline script, charts as inline SVG drawn here, no network (its Content
+Security Policy allows nothing to be fetched). Deterministic: the same run in the same workspace (its earlier
+published dates, its landed files) gives the same bytes: no clock, no random, every ordering explicit.
+
+What it shows, in order:
+
+1. **Money at risk** (``summary["money_at_risk"]``): the total in the reporting currency, new / carried /
+   closed, by counterparty x currency, by aging bucket, by SLA state. Hidden when the summary has none.
+2. **Breaks**: sortable (click a header), filterable (type, channel, counterparty, currency, status, SLA,
+   aging) and searchable (any reference, id, file name or word of the reason); by default by money at risk,
+   then age. Each row opens a detail: both sides' file name and line, the raw records, the nearest candidate,
+   the failed check and the rule, the lifecycle. At most ``REPORT_ROW_LIMIT`` rows (all are in the CSV and
+   the workbook); the raw records are read for the first ``RAW_DETAIL_LIMIT`` of them only, from the landed
+   files (``landing/<channel>/<sha[:2]>/<sha>``), each file read once, up to the last line wanted.
+3. **Charts**: open breaks, money at risk and match rate over the last runs (the published summaries of the
+   earlier dates beside this one, and ``metric_trend``), match rate by channel and by currency, fund
+   verification variance.
+4. The tables: closed breaks (type, amount, what closed them: the rule or the person), fund verification,
+   positions, net per currency, order feedback, input files, quarantined rows (with the raw row), metrics,
+   invariants.
+
+Links to the previous business date (the latest earlier date published in the same outputs folder) and the
+next one (the next weekday) are relative (``../<date>/report.html``).
+"""
 
 from __future__ import annotations
 
-import html
+import csv
+import datetime as dt
+import json
+import re
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+import polars as pl
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from pipelines.core import money
 from pipelines.run.result import RunResult
 
-REPORT_ROW_LIMIT = 5000
+TEMPLATES = Path(__file__).parent / "templates"
+REPORT_ROW_LIMIT = 2000  # breaks and quarantined rows listed on the page (all are in the CSVs and the workbook)
+RAW_DETAIL_LIMIT = 200  # breaks (the first by money at risk) whose detail shows the raw records of their files
+RAW_MAX_LINES = 40  # lines of one raw record shown (an XML element is read up to its closing tag)
+RAW_MAX_CHARS = 4000
+HISTORY_RUNS = 7  # runs the trend charts show, this one included
+TOP_RISK_ROWS = 8  # counterparty x currency rows on the first screen (the others in a fold)
+FUND_CHART_ROWS = 20  # fund verification rows charted (the largest variances)
+AGING_ORDER = ("0-1", "2-3", "4-7", "8-30", ">30")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+#: which check a break of each type failed, in the words of ``recon rules explain``
+FAILED_CHECK = {
+    "amount_mismatch": "amount: the two sides differ by more than the rule's tolerance",
+    "payout_amount_mismatch": "amount: the payout's items do not add up to the bank credit",
+    "withdrawal_amount_mismatch": "amount: the bank debit differs from the withdrawal",
+    "currency_mismatch": "currency: the two sides are in different currencies",
+    "withdrawal_currency_mismatch": "currency: the bank debit is in another currency than the withdrawal",
+    "status_mismatch": "filter: the counterpart's status is not one the rule accepts",
+    "withdrawal_status_mismatch": "filter: the rail's status contradicts the withdrawal's status",
+    "withdrawal_rejected_but_debited": "filter: the withdrawal was rejected, yet the bank debited it",
+    "withdrawal_returned": "filter: the rail returned a withdrawal the order system shows as succeeded",
+    "outside_date_window": "date: the two sides are further apart than the rule's date window",
+    "duplicate_settlement_line": "duplicate: repeats a line already received (same reference, type, amounts)",
+    "duplicate_order": "duplicate: repeats an order already received",
+    "withdrawal_debited_twice": "duplicate: the bank debited the same withdrawal twice",
+    "psp_line_without_order": "keys: no order shares the line's keys",
+    "order_not_settled": "keys: no settlement line shares the order's keys within its settlement window",
+    "payout_without_bank_credit": "keys: no bank credit carries the payout's reference",
+    "bank_credit_without_payout": "keys: no payout shares the credit's keys",
+    "debit_without_withdrawal": "keys: no withdrawal shares the debit's end-to-end id",
+    "withdrawal_not_executed": "keys: no bank debit for the withdrawal within its rail's window",
+    "bank_debit_unexplained": "filter: no rule accepts this kind of bank debit",
+    "no_applicable_rule": "filter: no rule accepts the item",
+    "ambiguous_match": "unique: more than one candidate qualifies",
+    "file_replaced": "file: new bytes under a file name already received",
+    "expected_file_missing": "delivery: an expected file did not arrive",
+    "order_timeout": "time: no verdict within the channel's order timeout",
+}
+_AMOUNT_TYPES = ("amount_mismatch", "payout_amount_mismatch", "withdrawal_amount_mismatch")
+_TABLE_LABEL = {
+    "orders": "order",
+    "psp_settlement_lines": "PSP line",
+    "bank_statement_lines": "bank line",
+    "payment_status": "rail status",
+}
+_CLOSED_BY = {
+    "matched": "matched",
+    "resolved": "resolved by hand",
+    "superseded": "superseded by another break",
+    "pending": "pending again (an expected delay)",
+    "cleared": "its condition cleared",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# amounts: exact, from integer minor units (never a float)
+# --------------------------------------------------------------------------------------------------
+def group_digits(digits: str) -> str:
+    """``1234567`` -> ``1,234,567``."""
+    head = len(digits) % 3 or 3
+    return ",".join([digits[:head], *[digits[i : i + 3] for i in range(head, len(digits), 3)]])
+
+
+def fmt_number(minor: int, currency: str) -> str:
+    """Minor units as a decimal of the currency's exponent with thousands separators, exactly
+    (``-123456`` EUR -> ``-1,234.56``; ``1234`` JPY -> ``1,234``; ``5`` BHD -> ``0.005``)."""
+    text = money.format_minor(minor, currency)
+    sign = "-" if text.startswith("-") else ""
+    whole, _, frac = text.lstrip("-").partition(".")
+    return f"{sign}{group_digits(whole)}" + (f".{frac}" if frac else "")
 
 
 def fmt_amount(minor: int | None, currency: str | None) -> str:
+    """``1,234.56 EUR``; an amount in a currency without minor unit (``XXX``: none) in minor units."""
     if minor is None or currency is None:
         return ""
     try:
-        return f"{money.format_minor(int(minor), currency)} {currency}"
+        return f"{fmt_number(int(minor), currency)} {currency}"
     except ValueError:
-        return f"{minor} (minor units) {currency}"
+        return "" if currency == "XXX" and not minor else f"{minor} (minor units) {currency}"
 
 
-def _table(headers: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
-    numeric = numeric or set()
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = []
-    for row in rows:
-        cells = "".join(
-            f'<td class="{"num" if i in numeric else ""}">{html.escape("" if v is None else str(v))}</td>'
-            for i, v in enumerate(row)
+def fmt_rate(rate: Decimal | None) -> str:
+    """A rate as exact decimal text without trailing zeros (``6.124300000000`` -> ``6.1243``)."""
+    if rate is None:
+        return ""
+    text = format(rate, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def fmt_percent(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    return f"{(value * 100).quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN)}%"
+
+
+def _major(minor: int, currency: str) -> Decimal:
+    """Minor units as major units, for chart geometry only (never shown as an amount)."""
+    try:
+        return Decimal(minor).scaleb(-money.exponent(currency))
+    except ValueError:
+        return Decimal(minor)
+
+
+# --------------------------------------------------------------------------------------------------
+# charts: geometry computed here, drawn as SVG by the templates (_charts.html.j2)
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: str  # the figure written beside the bar, exact
+    x: str  # left edge of the bar in the chart's units (text with fixed decimals: deterministic bytes)
+    width: str
+    tone: str = ""  # t-ok, t-warn, t-bad, t-muted (the colour of the bar)
+    note: str = ""
+    filter: tuple[tuple[str, str], ...] = ()  # breaks filters a click on the bar sets
+
+
+@dataclass(frozen=True)
+class HBarChart:
+    """Horizontal bars, one row each: a label, a bar from ``origin`` (the left edge for figures of one sign,
+    the middle for variances that go both ways) and its exact figure in a column at the right."""
+
+    title: str
+    bars: list[Bar]
+    label_width: int
+    bar_width: int
+    value_width: int
+    origin: str
+    both_ways: bool
+    row_height: int = 22
+
+    @property
+    def width(self) -> int:
+        return self.label_width + self.bar_width + self.value_width
+
+    @property
+    def height(self) -> int:
+        return self.row_height * len(self.bars) + 6
+
+    @property
+    def value_x(self) -> int:
+        return self.label_width + self.bar_width + 8
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    value: str
+    x: str
+    y: str
+    height: str
+    current: bool
+
+    @property
+    def middle(self) -> str:
+        return _px(Decimal(self.x) + Decimal(COLUMN_WIDTH) / 2)
+
+    @property
+    def value_y(self) -> str:
+        return _px(Decimal(self.y) - 4)
+
+
+COLUMN_WIDTH = 30
+
+
+@dataclass(frozen=True)
+class ColumnChart:
+    """Vertical columns over the last runs, the current run marked."""
+
+    title: str
+    columns: list[Column]
+    empty: str = ""
+    width: int = 380
+    height: int = 150
+    base: int = 124  # y of the axis
+    column_width: int = COLUMN_WIDTH
+
+
+@dataclass(frozen=True)
+class BarRow:
+    """One row of an ``hbars`` chart: its label, the magnitude the bar is drawn to (geometry only), the exact
+    figure written beside it, a tone, a note (the tooltip) and the breaks filters a click sets."""
+
+    label: str
+    magnitude: Decimal
+    value: str
+    tone: str = ""
+    note: str = ""
+    filter: tuple[tuple[str, str], ...] = ()
+
+
+def _px(value: Decimal | float | int) -> str:
+    return f"{float(value):.1f}"
+
+
+def _scale(values: Sequence[Decimal], room: int, top: Decimal | None = None) -> list[Decimal]:
+    """Lengths of ``values`` in ``room`` units, the largest magnitude (or ``top``) filling it."""
+    top = top if top is not None else max((abs(v) for v in values), default=Decimal(0))
+    if not top:
+        return [Decimal(0) for _ in values]
+    return [min(abs(v), top) * room / top for v in values]
+
+
+def hbars(
+    title: str,
+    rows: Sequence[BarRow],
+    *,
+    both_ways: bool = False,
+    label_width: int = 150,
+    bar_width: int = 260,
+    value_width: int = 190,
+    top: Decimal | None = None,
+) -> HBarChart:
+    """Horizontal bars; ``both_ways``: negative figures to the left of the middle; ``top``: the figure that
+    fills the bar (default the largest)."""
+    room = bar_width // 2 if both_ways else bar_width
+    origin = Decimal(label_width + (room if both_ways else 0))
+    lengths = _scale([r.magnitude for r in rows], room - 2, top)
+    bars = [
+        Bar(
+            r.label, r.value, _px(origin - length if r.magnitude < 0 else origin), _px(length), r.tone, r.note, r.filter
         )
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        for r, length in zip(rows, lengths, strict=True)
+    ]
+    return HBarChart(title, bars, label_width, bar_width, value_width, _px(origin), both_ways)
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1d2330}
-h1{font-size:1.5rem} h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d0d5dd;padding-bottom:.3rem}
-table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0} th,td{border:1px solid #d0d5dd;padding:.25rem .5rem}
-th{background:#f2f4f7;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#067647;font-weight:600} .fail{color:#b42318;font-weight:600} .muted{color:#667085}
-.banner{padding:.75rem 1rem;border-radius:4px;margin:1rem 0;font-weight:600}
-.banner.incomplete{background:#fef3f2;border:2px solid #b42318;color:#b42318}
-.banner.late{background:#fffaeb;border:1px solid #b54708;color:#93370d}
-"""
+def columns(title: str, points: Sequence[tuple[dt.date, Decimal | None, str]], day: dt.date) -> ColumnChart:
+    """``points``: (business date, magnitude for the geometry or None when the run has no figure, exact text)."""
+    chart = ColumnChart(title, [])
+    if not any(p[1] is not None for p in points):
+        return ColumnChart(title, [], empty="no figure in the runs shown")
+    slot = Decimal(chart.width - 20) / max(len(points), 1)
+    heights = _scale([p[1] if p[1] is not None else Decimal(0) for p in points], chart.base - 24)
+    cols = []
+    for i, ((date, magnitude, text), height) in enumerate(zip(points, heights, strict=True)):
+        x = Decimal(10) + slot * i + (slot - chart.column_width) / 2
+        shown = text if magnitude is not None else "n/a"
+        cols.append(Column(date.strftime("%m-%d"), shown, _px(x), _px(chart.base - height), _px(height), date == day))
+    return ColumnChart(title, cols)
+
+
+# --------------------------------------------------------------------------------------------------
+# raw records: the lines of the landed files the breaks come from
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RawRecord:
+    line_no: int
+    text: str  # the raw lines, as received (decoded as UTF-8, undecodable bytes replaced)
+    fields: list[tuple[str, str]]  # header -> value, for a delimited file whose first line names the fields
+    truncated: bool
+
+
+def workspace_of(result: RunResult) -> Path | None:
+    """The workspace a run's (not yet visible) folder ``outputs/.runs/<date>/<run>-*`` belongs to."""
+    folder = result.folder
+    if len(folder.parents) >= 4 and folder.parents[1].name == ".runs" and folder.parents[2].name == "outputs":
+        return folder.parents[3]
+    return None
+
+
+def _landed(landing: Path, file_id: str) -> Path | None:
+    if not _SHA256.match(file_id):
+        return None
+    found = sorted(landing.glob(f"*/{file_id[:2]}/{file_id}"))
+    return found[0] if found else None
+
+
+def _delimited(header: str, line: str) -> list[tuple[str, str]]:
+    """Header -> value pairs when both lines split into the same number (> 2) of fields on one delimiter."""
+    for delimiter in (",", ";", "\t", "|"):
+        try:
+            names = next(csv.reader([header], delimiter=delimiter))
+            values = next(csv.reader([line], delimiter=delimiter))
+        except (csv.Error, StopIteration):
+            continue
+        if len(names) > 2 and len(names) == len(values):
+            return list(zip(names, values, strict=True))
+    return []
+
+
+def _record(lines: dict[int, str], line_no: int) -> RawRecord | None:
+    first = lines.get(line_no)
+    if first is None:
+        return None
+    taken = [first]
+    stripped = first.lstrip()
+    if stripped.startswith("<") and not stripped.startswith("</") and not stripped.rstrip().endswith("/>"):
+        indent = len(first) - len(stripped)
+        tag = re.match(r"<([\w:.-]+)", stripped)
+        closing = f"</{tag.group(1)}" if tag else "</"
+        n = line_no + 1
+        while n in lines and len(taken) < RAW_MAX_LINES and closing not in stripped:
+            taken.append(lines[n])
+            if lines[n].lstrip().startswith(closing) and len(lines[n]) - len(lines[n].lstrip()) == indent:
+                break
+            n += 1
+    text = textwrap.dedent("\n".join(taken))
+    truncated = len(text) > RAW_MAX_CHARS or (len(taken) == RAW_MAX_LINES)
+    fields: list[tuple[str, str]] = []
+    if line_no > 1 and 1 in lines and not stripped.startswith("<"):
+        fields = _delimited(lines[1], first)
+    return RawRecord(line_no, text[:RAW_MAX_CHARS], fields, truncated)
+
+
+def read_lines(path: Path, wanted: Iterable[int], after: int = RAW_MAX_LINES) -> dict[int, str]:
+    """Lines ``wanted`` of a file (and line 1, a header, and up to ``after`` lines after each, for an element
+    spanning several lines), reading only up to the last of them."""
+    keep: set[int] = {1}
+    for n in wanted:
+        keep.update(range(n, n + after + 1))
+    last = max(keep)
+    out: dict[int, str] = {}
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if n > last:
+                break
+            if n in keep:
+                out[n] = raw.decode("utf-8", "replace").rstrip("\r\n").lstrip("\ufeff")
+    return out
+
+
+def raw_records(landing: Path | None, wanted: Sequence[tuple[str, int]]) -> dict[tuple[str, int], RawRecord]:
+    """The raw record of each (file id, line) in ``wanted``, from the landed files."""
+    if landing is None or not landing.is_dir():
+        return {}
+    by_file: dict[str, set[int]] = {}
+    for file_id, line_no in wanted:
+        by_file.setdefault(file_id, set()).add(line_no)
+    out: dict[tuple[str, int], RawRecord] = {}
+    for file_id in sorted(by_file):
+        path = _landed(landing, file_id)
+        if path is None:
+            continue
+        lines = read_lines(path, by_file[file_id])
+        for line_no in sorted(by_file[file_id]):
+            rec = _record(lines, line_no)
+            if rec is not None:
+                out[(file_id, line_no)] = rec
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the breaks table
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Side:
+    role: str  # "item" or "counterpart"
+    label: str  # order, PSP line, bank line, rail status
+    ref: str
+    file_name: str
+    file_id: str
+    line_no: int | None
+    amount: str
+    raw: RawRecord | None
+
+
+@dataclass(frozen=True)
+class BreakRow:
+    order: int  # position in the default order (money at risk, then age)
+    break_id: str
+    break_type: str
+    status: str
+    channel: str
+    counterparty: str
+    currency: str
+    item_ref: str
+    at_risk: str  # in the reporting currency ("" when there is no rate)
+    at_risk_item: str  # in the item's currency, when it is not the reporting currency
+    at_risk_sort: int
+    amount: str
+    amount_sort: int
+    age_days: int
+    aging_bucket: str
+    sla: str
+    sla_days: int | None
+    rule: str
+    reason: str
+    search: str
+    sides: list[Side]
+    failed_check: str
+    difference: str
+    fx: str
+    first_seen: str
+    last_seen: str
+    resolution: str
+    explain: str
+    raw_shown: bool
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _file_names(result: RunResult) -> dict[str, str]:
+    return dict(result.manifest.select("file_id", "file_name").iter_rows()) if result.manifest.height else {}
+
+
+def _has(frame: pl.DataFrame, *names: str) -> bool:
+    return all(n in frame.columns for n in names)
+
+
+def ordered_breaks(breaks: pl.DataFrame) -> pl.DataFrame:
+    """Breaks by money at risk in the reporting currency (largest first, no rate last), then age (oldest
+    first), then id: the page's default order."""
+    risk = "at_risk_reporting_minor" if "at_risk_reporting_minor" in breaks.columns else "amount_reporting_minor"
+    return breaks.with_columns(pl.col(risk).abs().alias("_risk")).sort(
+        ["_risk", "age_days", "break_id"], descending=[True, True, False], nulls_last=True
+    )
+
+
+def break_rows(result: RunResult, landing: Path | None) -> tuple[list[BreakRow], bool]:
+    """The breaks as the page lists them (at most ``REPORT_ROW_LIMIT``), and whether their money at risk is
+    the ``at_risk_*`` columns (else the item's whole amount in the reporting currency)."""
+    frame = ordered_breaks(result.breaks).head(REPORT_ROW_LIMIT)
+    at_risk = _has(frame, "at_risk_minor", "at_risk_currency", "at_risk_reporting_minor")
+    names = _file_names(result)
+    day = result.business_date.isoformat()
+    records = frame.to_dicts()
+
+    def name_of(row: dict[str, Any], prefix: str) -> str:
+        given = row.get(f"{prefix}file_name")
+        file_id = row.get(f"{prefix}file_id")
+        return _text(given) or names.get(_text(file_id), "") or (f"file {file_id[:12]}…" if file_id else "")
+
+    wanted: list[tuple[str, int]] = []
+    for r in records[:RAW_DETAIL_LIMIT]:
+        for prefix in ("", "counter_"):
+            if r.get(f"{prefix}file_id") and r.get(f"{prefix}line_no") is not None:
+                wanted.append((r[f"{prefix}file_id"], int(r[f"{prefix}line_no"])))
+    raws = raw_records(landing, wanted)
+
+    rows = []
+    for i, r in enumerate(records):
+        reporting = r["reporting_currency"]
+        if at_risk:
+            risk_reporting, risk_item, risk_ccy = (
+                r["at_risk_reporting_minor"],
+                r["at_risk_minor"],
+                r["at_risk_currency"],
+            )
+        else:
+            risk_reporting = None if r["amount_reporting_minor"] is None else abs(r["amount_reporting_minor"])
+            risk_item, risk_ccy = abs(r["amount_minor"]), r["currency"]
+        sides = []
+        for prefix, role in (("", "item"), ("counter_", "counterpart")):
+            table = r.get(f"{prefix}table") if prefix else r["item_table"]
+            if not table and not r.get(f"{prefix}ref"):
+                continue
+            file_id, line_no = _text(r.get(f"{prefix}file_id")), r.get(f"{prefix}line_no")
+            amount_ccy = r["counter_currency"] if prefix else r["currency"]
+            label = _TABLE_LABEL.get(_text(table), _text(table))
+            if not prefix and not file_id and line_no is None and table == "psp_settlement_lines":
+                label = "payout (group of PSP lines)"  # a payout batch: its lines are in its file(s)
+            sides.append(
+                Side(
+                    role,
+                    label,
+                    _text(r.get(f"{prefix}ref") if prefix else r["item_ref"]),
+                    name_of(r, prefix),
+                    file_id,
+                    line_no,
+                    fmt_amount(r[f"{prefix}amount_minor"], amount_ccy),
+                    raws.get((file_id, int(line_no))) if line_no is not None else None,
+                )
+            )
+        difference = ""
+        if (
+            r["counter_amount_minor"] is not None
+            and r["counter_currency"] == r["currency"]
+            and r["amount_minor"] != r["counter_amount_minor"]
+        ):
+            difference = fmt_amount(r["amount_minor"] - r["counter_amount_minor"], r["currency"])
+        fx = ""
+        if r.get("fx_rate") is not None and r["currency"] != reporting:
+            fx = f"{fmt_rate(r['fx_rate'])} {r['currency']} per {reporting}"
+            if r.get("fx_rate_date") is not None:
+                fx += f" (rate of {r['fx_rate_date'].isoformat()})"
+        resolution = ""
+        if r["resolution_action"]:
+            resolution = f"{r['resolution_action']} by {_text(r['resolved_by'])}"
+            if r["resolution_note"]:
+                resolution += f": {r['resolution_note']}"
+        explain = ""
+        if r["file_id"] and r["line_no"] is not None:
+            explain = f"recon rules explain --date {day} --item {r['file_id']}:{r['line_no']}"
+        elif r["item_ref"]:
+            explain = f"recon rules explain --date {day} --item {r['item_ref']}"
+        counterparty = _text(r.get("counterparty")) or r["channel"]
+        search = " ".join(
+            _text(v)
+            for v in (
+                r["break_id"],
+                r["break_type"],
+                r["status"],
+                r["channel"],
+                counterparty,
+                r["item_ref"],
+                r["counter_ref"],
+                name_of(r, ""),
+                name_of(r, "counter_"),
+                r["closest_rule"],
+                r["reason"],
+                r["resolved_by"],
+            )
+            if v
+        ).lower()
+        rows.append(
+            BreakRow(
+                order=i,
+                break_id=r["break_id"],
+                break_type=r["break_type"],
+                status=r["status"],
+                channel=r["channel"],
+                counterparty=counterparty,
+                currency=r["currency"],
+                item_ref=_text(r["item_ref"]),
+                at_risk=fmt_amount(risk_reporting, reporting) if risk_reporting is not None else "",
+                at_risk_item=fmt_amount(risk_item, risk_ccy) if risk_ccy != reporting else "",
+                at_risk_sort=-1 if risk_reporting is None else int(risk_reporting),
+                amount=fmt_amount(r["amount_minor"], r["currency"]),
+                amount_sort=int(r["amount_reporting_minor"] if r["amount_reporting_minor"] is not None else 0),
+                age_days=int(r["age_days"]),
+                aging_bucket=r["aging_bucket"],
+                sla=_text(r["sla_status"]) or "none",
+                sla_days=r["sla_days"],
+                rule=_text(r["closest_rule"]),
+                reason=r["reason"],
+                search=search,
+                sides=sides,
+                failed_check=FAILED_CHECK.get(r["break_type"], ""),
+                difference=difference,
+                fx=fx,
+                first_seen=r["first_seen"].isoformat(),
+                last_seen=r["last_seen"].isoformat(),
+                resolution=resolution,
+                explain=explain,
+                raw_shown=i < RAW_DETAIL_LIMIT,
+            )
+        )
+    return rows, at_risk
+
+
+@dataclass(frozen=True)
+class FilterOption:
+    value: str
+    count: int
+
+
+def filter_options(rows: Sequence[BreakRow]) -> dict[str, list[FilterOption]]:
+    """The values each filter offers (those of the rows listed), with their counts."""
+
+    def options(values: Iterable[str], order: Sequence[str] = ()) -> list[FilterOption]:
+        counts: dict[str, int] = {}
+        for v in values:
+            counts[v] = counts.get(v, 0) + 1
+        rank = {v: i for i, v in enumerate(order)}
+        keys = sorted(counts, key=lambda v: (rank.get(v, len(rank)), v))
+        return [FilterOption(k, counts[k]) for k in keys]
+
+    return {
+        "type": options(r.break_type for r in rows),
+        "channel": options(r.channel for r in rows),
+        "counterparty": options(r.counterparty for r in rows),
+        "currency": options(r.currency for r in rows),
+        "status": options((r.status for r in rows), ("open", "resolved")),
+        "sla": options((r.sla for r in rows), ("breached", "within", "none")),
+        "aging": options((r.aging_bucket for r in rows), AGING_ORDER),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# money at risk (summary), history, charts, closed breaks
+# --------------------------------------------------------------------------------------------------
+def money_at_risk(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The first screen's figures from ``summary["money_at_risk"]`` (None when the run has none)."""
+    mar = summary.get("money_at_risk")
+    if not isinstance(mar, dict) or "total_reporting_minor" not in mar:
+        return None
+    ccy = str(mar.get("reporting_currency", ""))
+
+    def rep(value: Any) -> str:
+        return fmt_amount(value, ccy) if value is not None else "no rate"
+
+    by_cc = sorted(
+        mar.get("by_counterparty_currency", []),
+        key=lambda r: (-(r.get("at_risk_reporting_minor") or 0), r["counterparty"], r["currency"]),
+    )
+    cc_rows = [
+        {
+            "counterparty": r["counterparty"],
+            "currency": r["currency"],
+            "breaks": r["breaks"],
+            "at_risk": fmt_amount(r["at_risk_minor"], r["currency"]),
+            "at_risk_reporting": rep(r.get("at_risk_reporting_minor")),
+            "magnitude": Decimal(r.get("at_risk_reporting_minor") or 0),
+        }
+        for r in by_cc
+    ]
+    top = max((r["magnitude"] for r in cc_rows), default=Decimal(0))
+    for r in cc_rows:
+        r["share"] = _px(r["magnitude"] * 100 / top) if top else "0.0"
+    aging = {r["aging_bucket"]: r for r in mar.get("by_aging", [])}
+    aging_chart = hbars(
+        "Money at risk by age (days open)",
+        [
+            BarRow(
+                bucket,
+                Decimal(aging[bucket].get("at_risk_reporting_minor") or 0) if bucket in aging else Decimal(0),
+                (
+                    f"{rep(aging[bucket].get('at_risk_reporting_minor'))} · {aging[bucket]['breaks']} "
+                    + ("break" if aging[bucket]["breaks"] == 1 else "breaks")
+                    if aging.get(bucket, {}).get("breaks")
+                    else "none"
+                ),
+                "t-bad" if bucket in (">30", "8-30") else ("t-warn" if bucket == "4-7" else ""),
+                f"{bucket} days",
+                (("aging", bucket),),
+            )
+            for bucket in AGING_ORDER
+        ],
+        label_width=50,
+        bar_width=200,
+        value_width=200,
+    )
+    sla_rows = [
+        {
+            "sla_status": _text(r.get("sla_status")) or "none",
+            "breaks": r["breaks"],
+            "at_risk_reporting": rep(r.get("at_risk_reporting_minor")),
+        }
+        for r in sorted(
+            mar.get("by_sla", []),
+            key=lambda r: (
+                ("breached", "within").index(r["sla_status"]) if r.get("sla_status") in ("breached", "within") else 2
+            ),
+        )
+    ]
+    flow = {
+        k: {"breaks": mar.get(k, {}).get("breaks", 0), "at_risk": rep(mar.get(k, {}).get("at_risk_reporting_minor"))}
+        for k in ("new", "carried", "closed")
+    }
+    return {
+        "reporting_currency": ccy,
+        "total": rep(mar.get("total_reporting_minor")),
+        "open_breaks": mar.get("open_breaks", 0),
+        "top": cc_rows[:TOP_RISK_ROWS],
+        "more": cc_rows[TOP_RISK_ROWS:],
+        "aging_chart": aging_chart,
+        "sla": sla_rows,
+        "flow": flow,
+    }
+
+
+def published_dates(result: RunResult) -> list[dt.date]:
+    """Business dates published in the outputs folder this run publishes into, before this run's date."""
+    home = workspace_of(result)
+    if home is None or not (home / "outputs").is_dir():
+        return []
+    dates = []
+    for p in (home / "outputs").iterdir():
+        if _DATE.match(p.name) and (p / "report.html").exists():
+            day = dt.date.fromisoformat(p.name)
+            if day < result.business_date:
+                dates.append(day)
+    return sorted(dates)
+
+
+def next_business_date(day: dt.date) -> dt.date:
+    """The next weekday: the nightly runs are on business days (a holiday's link leads to no report yet)."""
+    nxt = day + dt.timedelta(days=1)
+    while nxt.weekday() >= 5:
+        nxt += dt.timedelta(days=1)
+    return nxt
+
+
+def _earlier_summary(result: RunResult, day: dt.date) -> dict[str, Any]:
+    home = workspace_of(result)
+    if home is None:
+        return {}
+    try:
+        loaded = json.loads((home / "outputs" / day.isoformat() / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _match_rate_all(metrics: Iterable[dict[str, Any]]) -> Decimal | None:
+    for m in metrics:
+        if m.get("metric") == "match_rate" and m.get("group_by") == "all" and m.get("value") is not None:
+            return Decimal(str(m["value"]))
+    return None
+
+
+def trend_charts(result: RunResult, earlier: Sequence[dt.date]) -> list[ColumnChart]:
+    """Open breaks, money at risk (reporting currency) and match rate of the last ``HISTORY_RUNS`` runs:
+    the published summaries of the earlier dates, and this run's."""
+    days = [*earlier[-(HISTORY_RUNS - 1) :], result.business_date]
+    summaries = {d: _earlier_summary(result, d) for d in days[:-1]}
+    summaries[result.business_date] = result.summary
+    this_rate = _match_rate_all(result.metrics.to_dicts()) if result.metrics.height else None
+    opened: list[tuple[dt.date, Decimal | None, str]] = []
+    risk: list[tuple[dt.date, Decimal | None, str]] = []
+    rates: list[tuple[dt.date, Decimal | None, str]] = []
+    ccy = ""
+    for d in days:
+        s = summaries[d]
+        n = s.get("breaks", {}).get("open")
+        opened.append((d, Decimal(n) if n is not None else None, str(n)))
+        mar = s.get("money_at_risk") or {}
+        total = mar.get("total_reporting_minor")
+        ccy = ccy or _text(mar.get("reporting_currency"))
+        if total is not None and mar.get("reporting_currency"):
+            risk.append(
+                (d, _major(int(total), mar["reporting_currency"]), fmt_amount(total, mar["reporting_currency"]))
+            )
+        else:
+            risk.append((d, None, ""))
+        rate = this_rate if d == result.business_date else _match_rate_all(s.get("metrics", []))
+        rates.append((d, rate, fmt_percent(rate)))
+    return [
+        columns("Open breaks", opened, result.business_date),
+        columns(f"Money at risk ({ccy})" if ccy else "Money at risk", risk, result.business_date),
+        columns("Match rate", rates, result.business_date),
+    ]
+
+
+def _rate_bar(label: str, matched: int, total: int) -> BarRow:
+    rate = (Decimal(matched) / Decimal(total)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+    tone = "t-ok" if rate >= Decimal("0.99") else ("t-warn" if rate >= Decimal("0.9") else "t-bad")
+    return BarRow(label, rate, f"{fmt_percent(rate)} ({matched}/{total})", tone, f"{matched} of {total} items matched")
+
+
+def match_rate_charts(result: RunResult) -> list[HBarChart]:
+    """Match rate by channel (the run's metrics) and by currency (its outcomes, counted as ``sql/metrics.sql``
+    counts the match rate: matched over matched, break, pending and no settlement expected); a full bar is 100%."""
+    charts = []
+    m = result.metrics
+    if m.height:
+        rows = m.filter(
+            (pl.col("metric") == "match_rate") & (pl.col("statistic") == "rate") & (pl.col("group_by") == "channel")
+        ).sort("channel")
+        bars = [
+            _rate_bar(str(r["channel"]), int(r["numerator"]), int(r["denominator"]))
+            for r in rows.to_dicts()
+            if r["denominator"]
+        ]
+        if bars:
+            charts.append(
+                hbars("Match rate by channel", bars, label_width=90, bar_width=240, value_width=150, top=Decimal(1))
+            )
+    path = result.folder / "outcomes.parquet"
+    if path.exists():
+        counted = (
+            pl.scan_parquet(path)
+            .filter(pl.col("outcome").is_in(["matched", "break", "pending", "no_settlement_expected"]))
+            .group_by(pl.col("currency").fill_null("unknown"))
+            .agg((pl.col("outcome") == "matched").sum().alias("matched"), pl.len().alias("total"))
+            .sort("currency")
+            .collect()
+        )
+        bars = [_rate_bar(r["currency"], int(r["matched"]), int(r["total"])) for r in counted.to_dicts()]
+        if bars:
+            charts.append(
+                hbars("Match rate by currency", bars, label_width=90, bar_width=240, value_width=150, top=Decimal(1))
+            )
+    return charts
+
+
+def fund_variance_chart(result: RunResult) -> HBarChart | None:
+    """The variance of each fund verification row (expected against received), the largest first, scaled in
+    the reporting currency with the date's rates so that currencies compare; each bar labelled exactly in its
+    own currency."""
+    fv = result.fund_verification.filter(pl.col("variance_minor") != 0) if result.fund_verification.height else None
+    if fv is None or not fv.height:
+        return None
+    rates: dict[str, Decimal] = {}
+    for frame in (result.breaks, result.net_by_currency):  # the date's reference rates, as the run used them
+        if frame.height and _has(frame, "currency", "fx_rate"):
+            rates.update(dict(frame.filter(pl.col("fx_rate").is_not_null()).select("currency", "fx_rate").iter_rows()))
+    rows = []
+    for r in fv.to_dicts():
+        rate = rates.get(r["currency"])
+        major = _major(int(r["variance_minor"]), r["currency"])
+        rows.append((major / Decimal(rate) if rate else Decimal(0), r))
+    rows.sort(key=lambda t: (-abs(t[0]), t[1]["counterparty"], t[1]["currency"], t[1]["value_date"]))
+    tones = {"short": "t-bad", "missing": "t-bad", "over": "t-warn", "not_due": "t-muted"}
+    bars = [
+        BarRow(
+            f"{r['counterparty']} {r['currency']} {r['value_date'].strftime('%m-%d')}",
+            scaled,
+            f"{fmt_amount(r['variance_minor'], r['currency'])} · {r['status']}",
+            tones.get(r["status"], ""),
+            f"{r['direction']}: expected {fmt_amount(r['expected_minor'], r['currency'])}, "
+            f"received {fmt_amount(r['received_minor'], r['currency'])}: {r['explanation']}",
+        )
+        for scaled, r in rows[:FUND_CHART_ROWS]
+    ]
+    settled = result.fund_verification.height - fv.height
+    return hbars(
+        f"Received - expected, where they differ (bars in the reporting currency; {settled} "
+        f"{'row' if settled == 1 else 'rows'} without variance)",
+        bars,
+        both_ways=True,
+        label_width=170,
+        bar_width=300,
+        value_width=230,
+    )
+
+
+def closed_rows(result: RunResult, previous: dt.date | None) -> list[dict[str, str]]:
+    """The breaks this run closed with their type, amount and what closed them (the rule of the match, or
+    the person who resolved them): from the columns of ``closed_breaks`` where it has them, else as this
+    run (a resolved break) or the previous run (``outputs/<previous>/breaks.parquet``) showed the break."""
+    closed = result.closed_breaks
+    if not closed.height:
+        return []
+    known: dict[str, dict[str, Any]] = {}
+    home = workspace_of(result)
+    if previous is not None and home is not None:
+        path = home / "outputs" / previous.isoformat() / "breaks.parquet"
+        if path.exists():
+            known.update({r["break_id"]: r for r in pl.read_parquet(path).to_dicts()})
+    known.update({r["break_id"]: r for r in result.breaks.to_dicts()})
+    rows = []
+    for c in closed.to_dicts():
+        b = {**known.get(c["break_id"], {}), **{k: v for k, v in c.items() if v is not None}}
+        amount = fmt_amount(b.get("amount_minor"), b.get("currency"))
+        at_risk = fmt_amount(b.get("at_risk_minor"), b.get("at_risk_currency"))
+        reporting = fmt_amount(b.get("at_risk_reporting_minor"), b.get("reporting_currency"))
+        if reporting and reporting != at_risk:
+            at_risk = f"{at_risk} ({reporting})" if at_risk else reporting
+        how = _CLOSED_BY.get(c["closed_by"], c["closed_by"])
+        by = ""
+        if c["closed_by"] == "matched" and c.get("rule_id"):
+            by = f"rule {c['rule_id']}" + (f" (match {c['match_id']})" if c.get("match_id") else "")
+        elif b.get("resolved_by"):
+            by = f"{_text(b.get('resolution_action'))} by {b['resolved_by']}".strip()
+            if b.get("resolution_note"):
+                by += f": {b['resolution_note']}"
+        rows.append(
+            {
+                "break_id": c["break_id"],
+                "break_type": _text(b.get("break_type")) or "unknown",
+                "item_ref": _text(b.get("item_ref")),
+                "amount": amount,
+                "at_risk": at_risk,
+                "closed_by": how,
+                "by": by,
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# rendering
+# --------------------------------------------------------------------------------------------------
+def _wbr(value: Any) -> Markup:
+    """Escape, and let a long identifier wrap after its underscores, dots and slashes."""
+    return Markup(re.sub(r"([_./])", r"\1<wbr>", str(escape(_text(value)))))
+
+
+def _read(name: str) -> Markup:
+    """An inline stylesheet or script of ``templates/`` (written by the project, not escaped)."""
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    if "</" + "style" in text or "</" + "script" in text:
+        raise ValueError(f"{name} may not close its own element")
+    return Markup(text)
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["wbr"] = _wbr
+    env.filters["amount"] = fmt_amount
+    env.filters["rate"] = fmt_rate
+    return env
 
 
 def _banners(s: dict[str, Any]) -> list[str]:
     """A red banner when the day is incomplete (files missing, or no row at all), an amber one for late rows."""
+    macros = environment().get_template("_banners.html.j2").module
     out = []
     state = s.get("completeness", {})
     if state and not state.get("complete", True):
-        items = "".join(f"<li>{html.escape(str(r))}</li>" for r in state.get("reasons", []))
-        out.append(
-            f"<div class='banner incomplete' role='alert'>INCOMPLETE: this day is not all clear<ul>{items}</ul></div>"
-        )
+        out.append(str(macros.incomplete(state.get("reasons", []))))  # type: ignore[attr-defined]
     late = s.get("intake", {}).get("late", [])
     if late:
-        items = "".join(
-            f"<li>{html.escape(str(r['channel']))}: {html.escape(str(r['rows']))} row(s) of "
-            f"{html.escape(str(r['row_date']))}, {html.escape(str(r['lag_days']))} day(s) late</li>"
-            for r in late
-        )
-        out.append(f"<div class='banner late'>Late rows taken in by this run<ul>{items}</ul></div>")
+        out.append(str(macros.late(late)))  # type: ignore[attr-defined]
     return out
 
 
 _DIMENSIONS = ("direction", "channel", "payment_method", "country", "currency", "break_type", "rail")
 
 
-def _metrics(result: RunResult) -> list[str]:
-    """The run's metrics (``run.metrics``: rates as exact decimals with their counts, latencies and ages in whole
-    units, money at risk) and the trend of the headline figures over the last runs (a table, one column per
-    business date)."""
-    m = result.metrics
-    parts = [f"<h2>Metrics ({m.height})</h2>"]
+def metric_rows(metrics: pl.DataFrame) -> list[list[str]]:
+    """The run's metrics as text rows: metric, statistic, group, value, counts."""
     rows = []
-    for r in m.iter_rows(named=True):
+    for r in metrics.iter_rows(named=True):
         group = ", ".join(f"{d}={r[d]}" for d in _DIMENSIONS if r[d] is not None) or "all"
         if r["unit"] == "minor_units":
             figure = fmt_amount(r["amount_minor"], r["currency"])
         else:
             figure = "" if r["value"] is None else f"{r['value']} {r['unit']}"
-        counts = f"{r['numerator']} / {r['denominator']}" if r["numerator"] is not None else r["denominator"]
+        counts = f"{r['numerator']} / {r['denominator']}" if r["numerator"] is not None else _text(r["denominator"])
         rows.append([r["metric"], r["statistic"], group, figure, counts])
-    parts.append(_table(["metric", "statistic", "group", "value", "of (count)"], rows, {3, 4}))
+    return rows
+
+
+def context(result: RunResult) -> dict[str, Any]:
+    """Everything the template shows, computed from the run."""
+    home = workspace_of(result)
+    landing = home / "landing" if home is not None else None
+    rows, at_risk = break_rows(result, landing)
+    earlier = published_dates(result)
+    previous = earlier[-1] if earlier else None
+    nxt = next_business_date(result.business_date)
+    s = result.summary
+    reporting = result.breaks["reporting_currency"][0] if result.breaks.height else ""
+    mar = money_at_risk(s)
+    if mar is not None:
+        reporting = mar["reporting_currency"]
     trend = result.metric_trend
-    if trend.height:
-        parts.append(f"<h2>Trend over the last runs ({len(trend.columns) - 1})</h2>")
-        parts.append(
-            _table(
-                ["metric", *trend.columns[1:]],
-                [list(r) for r in trend.iter_rows()],
-                set(range(1, len(trend.columns))),
-            )
-        )
-    return parts
+    return {
+        "r": result,
+        "day": result.business_date.isoformat(),
+        "weekday": result.business_date.strftime("%A"),
+        "previous": previous.isoformat() if previous else None,
+        "next": nxt.isoformat(),
+        "banners": [Markup(b) for b in _banners(s)],
+        "mar": mar,
+        "reporting": reporting,
+        "breaks": rows,
+        "breaks_total": result.breaks.height,
+        "breaks_open": result.breaks.filter(pl.col("status") == "open").height if result.breaks.height else 0,
+        "at_risk_columns": at_risk,
+        "row_limit": REPORT_ROW_LIMIT,
+        "raw_limit": RAW_DETAIL_LIMIT,
+        "filters": filter_options(rows),
+        "listed_risk": fmt_amount(
+            sum(b.at_risk_sort for b in rows if b.at_risk_sort > 0 and b.status == "open"), reporting
+        ),
+        "reporting_exponent": money.exponents().get(reporting, 2),
+        "trend_charts": trend_charts(result, earlier),
+        "trend": {"columns": trend.columns[1:], "rows": [list(r) for r in trend.iter_rows()]} if trend.height else None,
+        "match_charts": match_rate_charts(result),
+        "fund_chart": fund_variance_chart(result),
+        "closed": closed_rows(result, previous),
+        "rows_in": s.get("rows_in", {}),
+        "outcomes": s.get("outcomes", {}),
+        "by_type": s.get("breaks", {}).get("by_type", {}),
+        "per_rule": s.get("matches", {}).get("per_rule", {}),
+        "invariants": s.get("invariants", {}),
+        "positions": result.positions.to_dicts(),
+        "net": result.net_by_currency.to_dicts(),
+        "funds": result.fund_verification.to_dicts(),
+        "feedback": result.order_feedback.to_dicts(),
+        "files": result.manifest.to_dicts(),
+        "quarantine": result.quarantine.head(REPORT_ROW_LIMIT).to_dicts(),
+        "quarantine_total": result.quarantine.height,
+        "metrics": metric_rows(result.metrics),
+        "css": _read("report.css"),
+        "js": _read("report.js"),
+    }
 
 
 def render_report(result: RunResult) -> str:
-    s = result.summary
-    parts = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>Reconciliation {result.business_date.isoformat()}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Reconciliation of business date {result.business_date.isoformat()}</h1>",
-        f"<p class='muted'>run {html.escape(result.run_id)} · mode {html.escape(result.mode)} · "
-        f"rules version {html.escape(result.rules_version)}</p>",
-        *_banners(s),
-        "<h2>Summary</h2>",
-    ]
-    rows_in = s.get("rows_in", {})
-    parts.append(_table(["table", "rows"], [[k, v] for k, v in rows_in.items()], {1}))
-    parts.append(_table(["outcome", "rows"], [[k, v] for k, v in s.get("outcomes", {}).items()], {1}))
-    parts.append(_table(["break type", "breaks"], [[k, v] for k, v in s["breaks"]["by_type"].items()], {1}))
-    parts.append(_table(["rule", "matches"], [[k, v] for k, v in s["matches"]["per_rule"].items()], {1}))
-    inv_rows = [[k, "holds" if v["ok"] else "FAILED"] for k, v in s.get("invariants", {}).items()]
-    parts.append("<h2>Invariants</h2>" + _table(["invariant", "result"], inv_rows))
-
-    parts.append("<h2>Net settlement positions</h2>")
-    pos_rows = [
-        [
-            r["counterparty"],
-            r["currency"],
-            r["value_date"],
-            fmt_amount(r["gross_captured_minor"], r["currency"]),
-            fmt_amount(r["refunds_minor"], r["currency"]),
-            fmt_amount(r["chargebacks_minor"], r["currency"]),
-            fmt_amount(r["fees_minor"], r["currency"]),
-            fmt_amount(r["adjustments_minor"], r["currency"]),
-            fmt_amount(r["net_expected_minor"], r["currency"]),
-            fmt_amount(r["received_minor"], r["currency"]),
-            fmt_amount(r["variance_minor"], r["currency"]),
-        ]
-        for r in result.positions.to_dicts()
-    ]
-    parts.append(
-        _table(
-            [
-                "counterparty",
-                "currency",
-                "value date",
-                "gross captured",
-                "refunds",
-                "chargebacks",
-                "fees",
-                "adjustments",
-                "net expected",
-                "received",
-                "variance",
-            ],
-            pos_rows,
-            set(range(3, 11)),
-        )
-    )
-
-    parts.append("<h2>Multilateral net per currency</h2>")
-    parts.append(
-        _table(
-            ["currency", "counterparties", "net expected", "received", "variance", "in reporting currency", "rate"],
-            [
-                [
-                    r["currency"],
-                    r["counterparties"],
-                    fmt_amount(r["net_expected_minor"], r["currency"]),
-                    fmt_amount(r["received_minor"], r["currency"]),
-                    fmt_amount(r["variance_minor"], r["currency"]),
-                    fmt_amount(r["net_expected_reporting_minor"], r["reporting_currency"]),
-                    r["fx_rate"],
-                ]
-                for r in result.net_by_currency.to_dicts()
-            ],
-            {1, 2, 3, 4, 5},
-        )
-    )
-    parts.append("<h2>Fund verification</h2>")
-    parts.append(
-        _table(
-            ["counterparty", "currency", "value date", "expected", "received", "variance", "status", "explanation"],
-            [
-                [
-                    r["counterparty"],
-                    r["currency"],
-                    r["value_date"],
-                    fmt_amount(r["expected_minor"], r["currency"]),
-                    fmt_amount(r["received_minor"], r["currency"]),
-                    fmt_amount(r["variance_minor"], r["currency"]),
-                    r["status"],
-                    r["explanation"],
-                ]
-                for r in result.fund_verification.to_dicts()
-            ],
-            {3, 4, 5},
-        )
-    )
-
-    parts.extend(_metrics(result))
-
-    parts.append(f"<h2>Breaks ({result.breaks.height})</h2>")
-    br_rows = [
-        [
-            r["break_type"],
-            r["status"]
-            + (
-                f" ({r['resolution_action']} by {r['resolved_by']}: {r['resolution_note']})"
-                if r["resolution_action"]
-                else ""
-            ),
-            r["age_days"],
-            r["sla_status"] or "",
-            r["channel"],
-            r["item_ref"],
-            fmt_amount(r["amount_minor"], r["currency"]),
-            fmt_amount(r["amount_reporting_minor"], r["reporting_currency"]),
-            r["counter_ref"],
-            fmt_amount(r["counter_amount_minor"], r["counter_currency"]),
-            r["closest_rule"],
-            r["reason"],
-            r["break_id"],
-        ]
-        for r in result.breaks.head(REPORT_ROW_LIMIT).to_dicts()
-    ]
-    headers = [
-        "type",
-        "status",
-        "age (days)",
-        "SLA",
-        "channel",
-        "item",
-        "amount",
-        "reporting amount",
-        "counterpart",
-        "counter amount",
-        "closest rule",
-        "reason",
-        "break id",
-    ]
-    parts.append(_table(headers, br_rows, {2, 6, 7, 9}))
-    if result.breaks.height > REPORT_ROW_LIMIT:
-        parts.append(f"<p class='muted'>first {REPORT_ROW_LIMIT} shown; all are in breaks.csv</p>")
-
-    if result.closed_breaks.height:
-        parts.append(f"<h2>Breaks closed since the previous run ({result.closed_breaks.height})</h2>")
-        parts.append(
-            _table(
-                ["break id", "closed by", "rule", "match"],
-                [[r["break_id"], r["closed_by"], r["rule_id"], r["match_id"]] for r in result.closed_breaks.to_dicts()],
-            )
-        )
-    if result.order_feedback.height:
-        parts.append(f"<h2>Order status feedback ({result.order_feedback.height})</h2>")
-        parts.append(
-            _table(
-                ["order", "internal status", "settled as", "suggested status", "evidence"],
-                [
-                    [r["order_id"], r["internal_status"], r["settled_as"], r["suggested_status"], r["evidence"]]
-                    for r in result.order_feedback.to_dicts()
-                ],
-            )
-        )
-
-    parts.append("<h2>Input files</h2>")
-    parts.append(
-        _table(
-            ["channel", "file", "status", "rows in", "staged", "quarantined"],
-            [
-                [r["channel"], r["file_name"], r["file_status"], r["rows_in"], r["rows_staged"], r["rows_quarantined"]]
-                for r in result.manifest.to_dicts()
-            ],
-            {3, 4, 5},
-        )
-    )
-    parts.append(f"<h2>Quarantined rows ({result.quarantine.height})</h2>")
-    parts.append(
-        _table(
-            ["channel", "file", "line", "field", "reason"],
-            [
-                [r["channel"], r["file_name"], r["line_no"], r["field"], r["reason"]]
-                for r in result.quarantine.head(REPORT_ROW_LIMIT).to_dicts()
-            ],
-            {2},
-        )
-    )
-    parts.append("</body></html>\n")
-    return "".join(parts)
+    """The page of a run (``report.html``)."""
+    return environment().get_template("report.html.j2").render(**context(result))

@@ -71,7 +71,15 @@ def compute(
     tables after its lifecycle and feedback steps (``staged_withdrawals`` of ``breaks.build`` among them)."""
     src = {
         "metric_breaks": breaks.select(
-            "break_id", "break_type", "status", "amount_minor", "currency", "counter_amount_minor", "counter_currency"
+            "break_id",
+            "break_type",
+            "status",
+            "amount_minor",
+            "currency",
+            "counter_amount_minor",
+            "counter_currency",
+            "at_risk_minor",
+            "at_risk_currency",
         ),
         "metric_closures": closures(day, breaks, closed, history),
     }

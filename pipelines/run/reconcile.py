@@ -117,6 +117,7 @@ def reconcile(
             replaced_files or [],
             settings,
             completeness.missing_file_breaks(missing, day),
+            file_names,
         )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day}
@@ -131,7 +132,10 @@ def reconcile(
         clock.lap("outcomes_parquet")
 
         open_items = breaks.open_items(con)
-        closed = breaks.closed_breaks(con, day, run_id, day_breaks)
+        shown = breaks.shown_before(settings, history.previous_date)
+        closed = breaks.closed_breaks(
+            con, day, run_id, day_breaks, shown, history.resolutions, policy.reporting_currency, fx
+        )
         breaks.staged_withdrawals(con, settings, day)  # the withdrawals this run's returns name
         feedback = breaks.order_feedback(con, settings, day)
         clock.lap("lifecycle")
@@ -169,7 +173,7 @@ def reconcile(
             steps=clock.steps,
         )
         invariants = check_invariants(con, result, intake.uncovered, channels)
-        result.summary = build_summary(con, result, per_rule, invariants)
+        result.summary = build_summary(con, result, per_rule, invariants, policy.reporting_currency)
         clock.lap("invariants_and_summary")
         refuse_if_broken(result, invariants)
         return result

@@ -1,5 +1,6 @@
-"""``summary.json``: what a run found, in figures (rows in, outcomes, matches per rule, breaks by type, age and
-SLA, carried items, positions, net per currency, fund verification, invariants, the metrics of ``run.metrics``)."""
+"""``summary.json``: what a run found, in figures (the money at risk of ``run.at_risk`` first, rows in, outcomes,
+matches per rule, breaks by type, age and SLA, carried items, positions, net per currency, fund verification,
+invariants, the metrics of ``run.metrics``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import duckdb
 import polars as pl
 
 from pipelines.match.rules import MATCHABLE_TABLES
-from pipelines.run import metrics
+from pipelines.run import at_risk, metrics
 from pipelines.run.result import RunResult
 
 
@@ -19,6 +20,7 @@ def build_summary(
     result: RunResult,
     per_rule: dict[str, int],
     invariants: dict[str, dict[str, Any]],
+    reporting_currency: str = "EUR",
 ) -> dict[str, Any]:
     counts = con.execute("SELECT item_table, outcome, count(*) FROM out_outcomes GROUP BY ALL ORDER BY ALL").fetchall()
     rows_in = {t: sum(int(n) for tbl, _, n in counts if tbl == t) for t in (*MATCHABLE_TABLES, "fx_rates")}
@@ -34,6 +36,9 @@ def build_summary(
         "run_id": result.run_id,
         "mode": result.mode,
         "rules_version": result.rules_version,
+        "money_at_risk": at_risk.money_at_risk(
+            result.breaks, result.closed_breaks, result.business_date, reporting_currency
+        ),
         "files": result.manifest.select(
             "channel", "file_name", "file_id", "file_status", "rows_in", "rows_staged", "rows_quarantined"
         ).to_dicts(),

@@ -69,7 +69,7 @@ def test_each_repetition_is_a_duplicate_order_and_the_first_is_matched(tmp_path:
         ("o5", 13, "orders", "o5", 12, 1),
     ]
     assert dup["reason"][0] == (
-        "order o1 at line 4 repeats line 2 of the same file (same order_id); only the first is reconciled"
+        "order o1 at line 4 of f_orders repeats line 2 of the same file (same order_id); only the first is reconciled"
     )
     assert dup.filter(pl.col("item_ref") == "o2")["amount_minor"].to_list() == [500, 900]  # each its own amount
     mismatch = break_of(r, "psp_settlement_lines", 4)
@@ -106,7 +106,8 @@ def test_repetitions_across_files_keep_the_first_by_file_and_line(tmp_path: Path
         ("f_orders_b", 3, "f_orders_a", 2),
     ]
     assert dup["reason"][0] == (
-        "order o2 at line 2 repeats order o2 at line 3 of another file (same order_id); only the first is reconciled"
+        "order o2 at line 2 of f_orders_b repeats order o2 at line 3 of f_orders_a (same order_id); only the first is "
+        "reconciled"
     )
 
 

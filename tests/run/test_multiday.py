@@ -604,6 +604,52 @@ def test_settlement_latency_of_each_day(days: Scenario, day: dt.date) -> None:
 
 
 @pytest.mark.parametrize("day", [D1, D2, D3, D4])
+def test_money_at_risk_new_carried_and_closed(days: Scenario, day: str) -> None:
+    """summary.json's money_at_risk (docs/money-at-risk.md) adds up the day's open breaks, splits them into new and
+    carried by first seen, and counts the breaks the run closed with the money the previous run showed at risk."""
+    risk = days.summary(day)["money_at_risk"]
+    breaks = days.table(day, "breaks")
+    open_breaks = breaks.filter(pl.col("status") == "open")
+    assert risk["open_breaks"] == open_breaks.height
+    assert risk["total_reporting_minor"] == open_breaks["at_risk_reporting_minor"].drop_nulls().sum()
+    new = open_breaks.filter(pl.col("first_seen") == dt.date.fromisoformat(day))
+    assert risk["new"]["breaks"] == new.height
+    assert risk["carried"]["breaks"] == open_breaks.height - new.height
+    assert (
+        risk["new"]["at_risk_reporting_minor"] + risk["carried"]["at_risk_reporting_minor"]
+        == (risk["total_reporting_minor"])
+    )
+    per_currency: dict[str, int] = {}
+    for r in risk["by_counterparty_currency"]:
+        per_currency[r["currency"]] = per_currency.get(r["currency"], 0) + r["at_risk_minor"]
+    got = _metric_rows(days, day, "money_at_risk", "currency")  # the metric is the same figure per currency
+    assert {k[1]: v[3] for k, v in got.items()} == {c: a for c, a in per_currency.items() if c != "XXX"}
+    closed = days.table(day, "closed_breaks")
+    assert risk["closed"] == {
+        "breaks": closed.height,
+        "at_risk_reporting_minor": closed["at_risk_reporting_minor"].drop_nulls().sum(),
+    }
+    if day == D1:
+        assert closed.height == 0
+        return
+    before = days.table(scenario.DAYS[scenario.DAYS.index(dt.date.fromisoformat(day)) - 1].isoformat(), "breaks")
+    shown = closed.join(before, on="break_id", how="left", suffix="_before")
+    assert (
+        shown.select("break_type", "at_risk_minor", "at_risk_currency").rows()
+        == shown.select("break_type_before", "at_risk_minor_before", "at_risk_currency_before").rows()
+    )
+    if day == D3:  # A2's short payment written off by hand (its gap), S2 settled (its amount), the file arrived (0)
+        a2 = next(s for s in scenario.SETTLEMENTS if s.order.order_id == "A2")
+        s2 = next(o for o in scenario.ORDERS if o.order_id == "S2")
+        payins = closed.filter(~pl.col("item_ref").is_in(sorted(WITHDRAWAL_REFS))).sort("break_type")
+        assert payins.select("break_type", "closed_by", "resolved_by", "at_risk_minor", "at_risk_currency").rows() == [
+            ("amount_mismatch", "resolved", "ana@ops", a2.order.amount - a2.gross, "EUR"),
+            ("expected_file_missing", "cleared", None, 0, "XXX"),
+            ("order_not_settled", "matched", None, s2.amount, "MXN"),
+        ]
+
+
+@pytest.mark.parametrize("day", [D1, D2, D3, D4])
 def test_match_and_break_rates_money_at_risk_and_time_to_resolve(days: Scenario, day: str) -> None:
     outcomes = days.summary(day)["outcomes"]
     reconciled = sum(outcomes.get(k, 0) for k in ("matched", "break", "pending", "no_settlement_expected"))
@@ -734,7 +780,10 @@ def _withdrawal_breaks(day: dt.date) -> list[tuple[str, scenario.Withdrawal | No
         booked = [d for d in w.debits if d.day <= day]
         if outcome in ("order_timeout", "withdrawal_not_executed"):
             out.append((str(outcome), w, w.currency, w.amount))
-        elif outcome in ("withdrawal_amount_mismatch", "withdrawal_currency_mismatch"):
+        elif outcome == "withdrawal_amount_mismatch":  # the debit's gap to the order (docs/money-at-risk.md)
+            gap = abs((booked[0].amount or w.amount) - w.amount)
+            out.append((str(outcome), w, booked[0].currency or w.currency, gap))
+        elif outcome == "withdrawal_currency_mismatch":
             out.append((str(outcome), w, booked[0].currency or w.currency, booked[0].amount or w.amount))
         if w.status == "failed" and booked:
             out.append(("withdrawal_rejected_but_debited", w, w.currency, w.amount))
@@ -758,7 +807,8 @@ def expected_withdrawal_breaks(day: dt.date) -> list[tuple[str, str, str]]:
 
 
 def expected_withdrawal_at_risk(day: dt.date) -> dict[str, int]:
-    """Money at risk of the withdrawal breaks per currency: each break's item amount (docs/metrics.md)."""
+    """Money at risk of the withdrawal breaks per currency: each break's item amount, the gap to the order for an
+    amount mismatch (docs/money-at-risk.md)."""
     out: dict[str, int] = {}
     for _, _, currency, amount in _withdrawal_breaks(day):
         out[currency] = out.get(currency, 0) + amount

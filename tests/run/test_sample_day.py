@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,43 @@ def test_breaks_carry_items_rule_and_reason(sample_run: tuple[Path, dict[str, An
     payout = breaks.filter(pl.col("break_type") == "payout_amount_mismatch").row(0, named=True)
     assert payout["amount_minor"] - payout["counter_amount_minor"] == 1000  # 10.00 MXN short
     assert payout["currency"] == "MXN"
+
+
+def test_money_at_risk_is_the_difference_and_adds_up(sample_run: tuple[Path, dict[str, Any]]) -> None:
+    """The 10.00 MXN payout shortfall is 10.00 MXN at risk (0.47 EUR), not the 4,413.14 EUR payout; summary.json
+    adds the day's money at risk up (docs/money-at-risk.md); breaks name their files as received."""
+    home, s = sample_run
+    breaks = pl.read_parquet(home / "outputs" / DATE / "breaks.parquet")
+    payout = breaks.filter(pl.col("break_type") == "payout_amount_mismatch").row(0, named=True)
+    assert (payout["at_risk_minor"], payout["at_risk_currency"], payout["at_risk_reporting_minor"]) == (1000, "MXN", 47)
+    assert payout["amount_reporting_minor"] == 441314  # the whole payout, converted: not what is at risk
+    assert (payout["fx_rate"], payout["fx_rate_date"]) == (Decimal("21.3501"), DAY)
+    assert (payout["file_name"], payout["counter_file_name"]) == (
+        "payout_reconciliation_itemized_2026-11-26.csv",
+        "camt053_2026-11-26.xml",
+    )
+    assert "(camt053_2026-11-26.xml line " in payout["reason"]
+    assert (breaks["at_risk_minor"] >= 0).all() and breaks["at_risk_reporting_minor"].null_count() == 0
+    # every item from a file names it; a reason naming where an item came from names the file
+    assert breaks.filter(pl.col("file_id").is_not_null() & pl.col("file_name").is_null()).height == 0
+    labelled = breaks.filter(pl.col("item_table") != "orders", pl.col("line_no").is_not_null())
+    for r in labelled.iter_rows(named=True):
+        assert f"({r['file_name']} line {r['line_no']}, {r['channel']})" in r["reason"]
+    risk = s["money_at_risk"]
+    assert risk["reporting_currency"] == "EUR" and risk["open_breaks"] == breaks.height == sum(EXPECTED_BREAKS.values())
+    assert risk["total_reporting_minor"] == breaks["at_risk_reporting_minor"].sum() == 1061723
+    assert risk["new"] == {"breaks": breaks.height, "at_risk_reporting_minor": 1061723}  # the first run: all new
+    assert risk["carried"] == risk["closed"] == {"breaks": 0, "at_risk_reporting_minor": 0}
+    rows = {(r["counterparty"], r["currency"]): r for r in risk["by_counterparty_currency"]}
+    assert rows["stripe_eu", "MXN"] == {
+        "counterparty": "stripe_eu",
+        "currency": "MXN",
+        "breaks": 2,
+        "at_risk_minor": 1000 + 19600,  # the payout shortfall and a 196.00 MXN short payment
+        "at_risk_reporting_minor": 47 + 918,
+    }
+    assert sum(r["at_risk_reporting_minor"] for r in rows.values()) == risk["total_reporting_minor"]
+    assert sum(r["breaks"] for r in risk["by_aging"]) == sum(r["breaks"] for r in risk["by_sla"]) == breaks.height
 
 
 def test_rerun_is_byte_identical(sample_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
