@@ -43,9 +43,20 @@ WITH new_orders AS (
   JOIN match_rows AS mp ON mp.match_id = mb.match_id AND mp.item_table = 'psp_settlement_lines'
   JOIN psp_settlement_lines AS p ON p.item_id = mp.item_id
   WHERE p.record_type = 'payment'
+), booking_stats AS (
+  -- each group's statistics in one pass (quantile_disc of a list: p50 and p95 together)
+  SELECT direction, channel, currency, count(*) AS n, quantile_disc(minutes, [0.5, 0.95]) AS q, max(minutes) AS top
+  FROM order_lines GROUP BY ALL
+), credit_stats AS (
+  SELECT channel, currency, count(*) AS n, quantile_disc(days, [0.5, 0.95]) AS q, max(days) AS top
+  FROM line_credits GROUP BY ALL
 ), reconciled AS (
-  SELECT i.channel, o.outcome FROM out_outcomes AS o JOIN all_items AS i ON i.item_id = o.item_id
+  -- per channel, the items with a reconciliation outcome, and those matched and those in a break
+  SELECT i.channel, count(*) FILTER (WHERE o.outcome = 'matched') AS matched,
+    count(*) FILTER (WHERE o.outcome = 'break') AS broken, count(*) AS d
+  FROM out_outcomes AS o JOIN all_items AS i ON i.item_id = o.item_id
   WHERE o.outcome IN ('matched', 'break', 'pending', 'no_settlement_expected')
+  GROUP BY i.channel
 ), at_risk AS (
   -- each open break's money at risk as the breaks carry it (pipelines/breaks/at_risk.py, docs/money-at-risk.md);
   -- file breaks (no amount, currency XXX) left out
@@ -127,25 +138,21 @@ WITH new_orders AS (
   FROM success
   UNION ALL
   SELECT 'settlement_latency_booking', s.statistic, 'minutes', 'direction,channel,currency', direction, channel, NULL, NULL,
-    currency, NULL, NULL, NULL, count(*),
-    CASE s.statistic WHEN 'p50' THEN quantile_disc(minutes, 0.5) WHEN 'p95' THEN quantile_disc(minutes, 0.95)
-                     ELSE max(minutes) END, NULL
-  FROM order_lines, (VALUES ('p50'), ('p95'), ('max')) AS s(statistic) GROUP BY s.statistic, direction, channel, currency
+    currency, NULL, NULL, NULL, n, CASE s.statistic WHEN 'p50' THEN q[1] WHEN 'p95' THEN q[2] ELSE top END, NULL
+  FROM booking_stats, (VALUES ('p50'), ('p95'), ('max')) AS s(statistic)
   UNION ALL
   SELECT 'settlement_latency_value_date', s.statistic, 'days', 'channel,currency', NULL, channel, NULL, NULL,
-    currency, NULL, NULL, NULL, count(*),
-    CASE s.statistic WHEN 'p50' THEN quantile_disc(days, 0.5) WHEN 'p95' THEN quantile_disc(days, 0.95)
-                     ELSE max(days) END, NULL
-  FROM line_credits, (VALUES ('p50'), ('p95'), ('max')) AS s(statistic) GROUP BY s.statistic, channel, currency
+    currency, NULL, NULL, NULL, n, CASE s.statistic WHEN 'p50' THEN q[1] WHEN 'p95' THEN q[2] ELSE top END, NULL
+  FROM credit_stats, (VALUES ('p50'), ('p95'), ('max')) AS s(statistic)
   UNION ALL
   SELECT m.metric, 'rate', 'ratio', 'all', NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-    count(*) FILTER (WHERE outcome = m.counted), count(*), NULL, NULL
-  FROM reconciled, (VALUES ('match_rate', 'matched'), ('break_rate', 'break')) AS m(metric, counted)
-  GROUP BY ALL HAVING count(*) > 0
+    sum(CASE m.metric WHEN 'match_rate' THEN matched ELSE broken END), sum(d), NULL, NULL
+  FROM reconciled, (VALUES ('match_rate'), ('break_rate')) AS m(metric)
+  GROUP BY m.metric HAVING sum(d) > 0
   UNION ALL
   SELECT m.metric, 'rate', 'ratio', 'channel', NULL, channel, NULL, NULL, NULL, NULL, NULL,
-    count(*) FILTER (WHERE outcome = m.counted), count(*), NULL, NULL
-  FROM reconciled, (VALUES ('match_rate', 'matched'), ('break_rate', 'break')) AS m(metric, counted) GROUP BY ALL
+    CASE m.metric WHEN 'match_rate' THEN matched ELSE broken END, d, NULL, NULL
+  FROM reconciled, (VALUES ('match_rate'), ('break_rate')) AS m(metric)
   UNION ALL
   SELECT 'money_at_risk', 'total', 'minor_units', 'break_type,currency', NULL, NULL, NULL, NULL, currency,
     break_type, NULL, NULL, count(*), NULL, sum(amount)

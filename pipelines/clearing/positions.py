@@ -73,12 +73,20 @@ def recompute_positions(files: list[str], result: RunResult) -> pl.DataFrame:
             }
         )
     columns = ["file_id", "line_no", "channel", "record_type", "currency", "net_minor", "fee_minor", "payout_id"]
-    all_lines = pl.read_parquet(files, columns=columns)
-    lines = all_lines.filter(pl.col("record_type") != "payout")
-    expected = lines.group_by("channel", "currency").agg(
-        pl.col("net_minor").sum().alias("net_all"),
-        pl.col("fee_minor").sum().alias("fees_all"),
-        (pl.col("net_minor") + pl.col("fee_minor")).filter(pl.col("record_type") == "fee").sum().alias("fee_lines"),
+    # scanned, never held whole: at tens of millions of lines the sums and the keys are streamed from the files
+    all_lines = pl.scan_parquet(files).select(columns)
+    expected = (
+        all_lines.filter(pl.col("record_type") != "payout")
+        .group_by("channel", "currency")
+        .agg(
+            pl.col("net_minor").sum().alias("net_all"),
+            pl.col("fee_minor").sum().alias("fees_all"),
+            (pl.col("net_minor") + pl.col("fee_minor"))
+            .filter(pl.col("record_type") == "fee")
+            .sum()
+            .alias("fee_lines"),
+        )
+        .collect(engine="streaming")
     )
     m = pl.scan_parquet(result.folder / "matches.parquet")
     bank = m.filter((pl.col("item_table") == "bank_statement_lines") & (pl.col("side") == "right")).collect()
@@ -89,7 +97,7 @@ def recompute_positions(files: list[str], result: RunResult) -> pl.DataFrame:
             & (pl.col("side") == "left")
             & pl.col("match_id").is_in(bank["match_id"].implode())
         )
-        .join(all_lines.lazy().select("file_id", "line_no"), on=["file_id", "line_no"], how="semi")
+        .join(all_lines.select("file_id", "line_no"), on=["file_id", "line_no"], how="semi")
         .select("match_id", "channel")
         .unique()
         .collect()
@@ -103,7 +111,7 @@ def recompute_positions(files: list[str], result: RunResult) -> pl.DataFrame:
         & pl.col("line_no").is_null()
         & (pl.col("counter_table") == "bank_statement_lines")
     ).join(
-        all_lines.select("channel", pl.col("payout_id").alias("item_ref")).unique(),
+        all_lines.select("channel", pl.col("payout_id").alias("item_ref")).unique().collect(engine="streaming"),
         on=["channel", "item_ref"],
         how="semi",
     )
@@ -179,9 +187,15 @@ def recompute_withdrawal_positions(files: list[str], result: RunResult, channels
     with_direction = [f for f in files if "direction" in pq.read_schema(f).names]
     if not with_direction:
         return empty
-    orders = pl.concat([pl.read_parquet(f, columns=columns) for f in with_direction], how="vertical_relaxed").filter(
-        (pl.col("direction") == "withdrawal") & pl.col("status").is_in(OWED_STATUSES)
-    )
+    orders = pl.concat(  # only the withdrawals are read into memory (the filter is pushed into the scans)
+        [
+            pl.scan_parquet(f)
+            .select(columns)
+            .filter((pl.col("direction") == "withdrawal") & pl.col("status").is_in(OWED_STATUSES))
+            for f in with_direction
+        ],
+        how="vertical_relaxed",
+    ).collect(engine="streaming")
     # each rail's value date per currency and business date, once (a handful of days and currencies)
     dates = []
     for ch, cur, day in orders.select("psp_channel", "currency", "business_date").unique().sort("*").iter_rows():
