@@ -90,9 +90,7 @@ def register_files(results: list[dict[str, Any]], home: str | None = None, rules
     return counts
 
 
-def _new_files(
-    ctx: Context, channel_id: str, force: bool = False, quarantined: bool = False
-) -> list[FileRecord]:
+def _new_files(ctx: Context, channel_id: str, force: bool = False, quarantined: bool = False) -> list[FileRecord]:
     """The channel's files without a status yet; with ``quarantined`` also those whose status is quarantined
     (re-normalised after their channel was fixed); with ``force`` every file."""
     done = ctx.catalog.file_statuses(channel_id)
