@@ -38,6 +38,7 @@ install-dev: $(VENV)/.dev
 airflow-db: install
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	$(BIN)/airflow pools set recon_workspace 1 "one writing task per workspace at a time (register, record, reconcile)" > /dev/null
 
 demo: airflow-db
 	$(BIN)/airflow dags test recon_nightly --conf '{"business_date": "$(DATE)", "mode": "nightly"}' \
@@ -58,6 +59,16 @@ lint: install-dev
 
 clean:
 	rm -rf var
+
+# The compose deployment (docker-compose.yaml): Airflow with the CeleryExecutor, PostgreSQL and Redis, the UI on
+# http://localhost:8080. AIRFLOW_UID: the containers run as you, so the workspace var/ stays yours.
+.PHONY: up down
+up:
+	mkdir -p var/compose/logs
+	AIRFLOW_UID=$${AIRFLOW_UID:-$$(id -u)} docker compose up -d --build
+
+down:
+	docker compose down
 
 # PNG screenshots of the sample day's report.html (DATE) in headless chromium, into SHOTS (default var/report-shots):
 # the first screen at 1366x768 and 1920x1080, and the whole page at both widths (SHOT_PAGE_HEIGHT px tall).

@@ -10,8 +10,14 @@ verification, `summary.json` and `report.html` to `outputs/<business_date>/`.
 * **Reads**: the channels declared in `rules/channels` (folder `RECON_RULES`), the catalog and staging in
   the workspace (`RECON_HOME`); SFTP and S3 credentials from Airflow Connections.
 * **Writes**: landing, staging, quarantine and outputs in the workspace; the catalog (one task at a time).
-* **Params**: `business_date` (YYYY-MM-DD; default: the day before the run), `mode` (nightly, rerun),
-  `cascade` (also re-run every later date already run).
+* **Params**: `business_date` (a date, picked in the trigger form; default: the day before the run),
+  `channels` (ids to ingest and normalise; empty: all; an unknown id fails the run at once),
+  `renormalise_quarantined` (also re-normalise files quarantined earlier, once their channel is fixed),
+  `mode` (nightly, rerun), `cascade` (also re-run every later date already run). The workspace and rules come
+  from the deployment (Variables `recon_home` / `recon_rules`, else `RECON_HOME` / `RECON_RULES`).
+* **Operations**: permanent errors fail at once, transient ones are retried with backoff; every task has an
+  execution timeout; the writing tasks share the one-slot pool `recon_workspace`; each published run emits
+  an event on the asset `recon://outputs` (`recon_export` runs on it).
 * **Re-runs are safe**: files are content-addressed (the same bytes are a recorded no-op), staging is
   written per file and partition, and the outputs of the date are replaced atomically, never appended.
   Trigger with `{"business_date": "2026-11-26", "mode": "rerun", "cascade": true}` to recompute a date

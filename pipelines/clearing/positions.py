@@ -81,10 +81,7 @@ def recompute_positions(files: list[str], result: RunResult) -> pl.DataFrame:
         .agg(
             pl.col("net_minor").sum().alias("net_all"),
             pl.col("fee_minor").sum().alias("fees_all"),
-            (pl.col("net_minor") + pl.col("fee_minor"))
-            .filter(pl.col("record_type") == "fee")
-            .sum()
-            .alias("fee_lines"),
+            (pl.col("net_minor") + pl.col("fee_minor")).filter(pl.col("record_type") == "fee").sum().alias("fee_lines"),
         )
         .collect(engine="streaming")
     )

@@ -1,7 +1,27 @@
-"""Builds the reconciliation DAGs: one shape, several schedules (nightly, intraday).
+"""Builds the reconciliation DAGs: one shape, several schedules (nightly, intraday), and ``recon_export``
+downstream of their published outputs.
 
 Only ``airflow.sdk`` is imported here; every task body imports the stage it calls, so parsing a DAG file
-does no I/O and loads no heavy library. DAG files call ``build`` and nothing else.
+does no I/O and loads no heavy library. DAG files call ``build`` (or ``build_export``) and nothing else.
+
+Operations:
+
+* **Deployment, not trigger form**: the workspace and rules come from the Airflow Variables ``recon_home`` /
+  ``recon_rules`` when set, else from RECON_HOME / RECON_RULES (``pipelines.run.task_support.deployment``).
+* **Failures**: a permanent error (bad business date, invalid rules, unknown channels, an integrity refusal,
+  a broken run invariant, a misconfigured transport) fails the task at once with ``AirflowFailException``;
+  anything else is retried with exponential backoff (``DEFAULT_ARGS``).
+* **Timeouts** (``execution_timeout``): resolve date and list channels 5 min; ingest 30 min per channel;
+  register and record statuses 15 min; normalise 60 min per channel; reconcile/publish 2 h (a cascade re-runs
+  several dates); emit metrics and the completeness checks 10 min; export 15 min.
+* **One run of a workspace at a time**: the writing tasks (register, record, reconcile) take a slot of the
+  one-slot pool ``recon_workspace`` (created by ``make airflow-db``), across every DAG; the workspace lock
+  (``pipelines.run.lock``) guards the same catalog outside Airflow. A pool that does not exist does not
+  block ``dag.test()`` (it runs tasks without the scheduler's pool check).
+* **Assets**: ``reconcile`` declares ``RECON_OUTPUTS`` as its outlet, so each published run emits an asset
+  event (extra: business date, run id, output folder); ``recon_export`` is scheduled on it.
+* **Logs**: Great Expectations is set to WARNING before it is imported; each task logs one line
+  ``figures <task>: ...`` (files, rows, breaks, money at risk).
 """
 
 from __future__ import annotations
@@ -9,11 +29,32 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import DAG, Param, dag, get_current_context, task
+from airflow.sdk import DAG, Asset, Param, dag, get_current_context, task
+
+POOL = "recon_workspace"
+RECON_OUTPUTS = Asset(name="recon_outputs", uri="recon://outputs", group="reconciliation")
+DEFAULT_ARGS: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=30),
+    "execution_timeout": dt.timedelta(minutes=30),
+}
+SHORT = dt.timedelta(minutes=5)
+CHECK = dt.timedelta(minutes=10)
+WRITE = dt.timedelta(minutes=15)
 
 
 def _params() -> dict[str, Any]:
     return dict(get_current_context()["params"])
+
+
+def _prepare() -> tuple[str | None, str | None]:
+    """First thing in a task body: the validation library quietened, the deployment's home and rules."""
+    from pipelines.run.task_support import deployment, quiet_validation_logs
+
+    quiet_validation_logs()
+    return deployment()
 
 
 def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset: int) -> DAG:
@@ -28,111 +69,184 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
         max_active_runs=1,
         doc_md=doc_md,
         tags=["reconciliation", "clearing", mode],
-        default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1), "retry_exponential_backoff": True},
+        default_args=DEFAULT_ARGS,
         params={
-            "business_date": Param(None, type=["null", "string"], description="YYYY-MM-DD; default from the run"),
+            "business_date": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                title="Business date",
+                description="The processing date to reconcile; empty: derived from the run's date",
+            ),
+            "channels": Param(
+                [],
+                type="array",
+                items={"type": "string"},
+                uniqueItems=True,
+                title="Channels",
+                description="Channel ids to ingest and normalise; empty: all (unknown ids fail the run)",
+            ),
+            "renormalise_quarantined": Param(
+                False,
+                type="boolean",
+                title="Re-normalise quarantined files",
+                description="Also re-normalise files quarantined earlier (e.g. after their channel was fixed)",
+            ),
             "mode": Param(mode, type="string", enum=["nightly", "intraday", "rerun"]),
             "cascade": Param(False, type="boolean", description="re-run every later date already run"),
-            "home": Param(None, type=["null", "string"], description="workspace folder (default: RECON_HOME)"),
-            "rules": Param(None, type=["null", "string"], description="rules folder (default: RECON_RULES)"),
         },
     )
     def reconciliation() -> None:
-        @task
+        @task(execution_timeout=SHORT)
         def resolve_business_date() -> str:
             """The run's business date, as ISO 8601 text between tasks (each task parses it once)."""
             from pipelines.core.dates import parse_business_date
+            from pipelines.run.task_support import failing_at_once, figures
 
+            _prepare()
             params = _params()
             if params.get("business_date"):
-                return parse_business_date(str(params["business_date"])).isoformat()
-            run_after = get_current_context()["dag_run"].run_after
-            return (run_after.date() - dt.timedelta(days=day_offset)).isoformat()
+                with failing_at_once(ValueError):
+                    day = parse_business_date(str(params["business_date"])).isoformat()
+            else:
+                run_after = get_current_context()["dag_run"].run_after
+                day = (run_after.date() - dt.timedelta(days=day_offset)).isoformat()
+            figures("resolve_business_date", date=day, mode=params.get("mode") or mode)
+            return day
 
-        @task
+        @task(execution_timeout=SHORT)
         def list_channels() -> list[str]:
             from pipelines.run.stages import channel_ids
+            from pipelines.run.task_support import failing_at_once, figures, select_channels
 
-            p = _params()
-            return channel_ids(p.get("home"), p.get("rules"))
+            home, rules = _prepare()
+            with failing_at_once():
+                known = channel_ids(home, rules)
+                chosen = select_channels(list(_params().get("channels") or []), known)
+            figures("list_channels", channels=len(chosen), known=len(known))
+            return chosen
 
-        @task(map_index_template="{{ task.op_kwargs['channel_id'] }}")
+        @task(map_index_template="{{ task.op_kwargs['channel_id'] }}", execution_timeout=dt.timedelta(minutes=30))
         def ingest(channel_id: str) -> dict[str, Any]:
             from pipelines.run.stages import ingest_channel
+            from pipelines.run.task_support import failing_at_once, figures
 
-            p = _params()
-            return ingest_channel(channel_id, p.get("home"), p.get("rules"))
+            home, rules = _prepare()
+            with failing_at_once():
+                pulled = ingest_channel(channel_id, home, rules)
+            figures(
+                "ingest",
+                channel=channel_id,
+                files=len(pulled["records"]),
+                bytes=sum(int(r.get("size_bytes") or 0) for r in pulled["records"]),
+                skipped=len(pulled["skipped"]),
+            )
+            return pulled
 
-        @task
+        @task(pool=POOL, execution_timeout=WRITE)
         def register(results: list[dict[str, Any]]) -> dict[str, int]:
             from pipelines.run.stages import register_files
+            from pipelines.run.task_support import failing_at_once, figures
 
-            p = _params()
-            return register_files(list(results), p.get("home"), p.get("rules"))
+            home, rules = _prepare()
+            with failing_at_once():
+                counts = register_files(list(results), home, rules)
+            figures("register", **counts)
+            return counts
 
-        @task(map_index_template="{{ task.op_kwargs['channel_id'] }}")
+        @task(map_index_template="{{ task.op_kwargs['channel_id'] }}", execution_timeout=dt.timedelta(minutes=60))
         def normalise(channel_id: str, business_date: str) -> list[dict[str, Any]]:
+            home, rules = _prepare()  # before the validation library is imported
             from pipelines.core.dates import parse_business_date
             from pipelines.run.stages import normalise_channel
+            from pipelines.run.task_support import failing_at_once, figures, statuses_figures
 
-            p = _params()
-            return normalise_channel(channel_id, parse_business_date(business_date), p.get("home"), p.get("rules"))
+            again = bool(_params().get("renormalise_quarantined"))
+            with failing_at_once():
+                statuses = normalise_channel(
+                    channel_id, parse_business_date(business_date), home, rules, quarantined=again
+                )
+            figures("normalise", channel=channel_id, **statuses_figures(statuses))
+            return statuses
 
-        @task
+        @task(pool=POOL, execution_timeout=WRITE)
         def record(results: list[list[dict[str, Any]]]) -> int:
             from pipelines.run.stages import record_statuses
+            from pipelines.run.task_support import failing_at_once, figures, statuses_figures
 
-            p = _params()
-            return record_statuses(list(results), p.get("home"), p.get("rules"))
+            home, rules = _prepare()
+            statuses = [s for res in results for s in res]
+            with failing_at_once():
+                n = record_statuses([statuses], home, rules)
+            figures("record", **statuses_figures(statuses))
+            return n
 
-        @task(retries=1)
+        @task(pool=POOL, retries=1, outlets=[RECON_OUTPUTS], execution_timeout=dt.timedelta(hours=2))
         def reconcile(business_date: str) -> list[dict[str, Any]]:
             """Safe to retry: a crashed attempt left the old state or the committed new one (whose publication
-            the retry completes); a damaged workspace fails at once with the command that repairs it."""
-            from airflow.sdk.exceptions import AirflowFailException
-
+            the retry completes); a damaged workspace fails at once with the command that repairs it. Emits an
+            asset event on ``RECON_OUTPUTS`` for the published outputs."""
+            home, rules = _prepare()
             from pipelines.core.dates import parse_business_date
-            from pipelines.run.integrity import IntegrityError
             from pipelines.run.stages import reconcile_and_publish, rerun_from
+            from pipelines.run.task_support import failing_at_once, figures, run_figures
 
             p = _params()
             day = parse_business_date(business_date)
-            try:
+            with failing_at_once():
                 if p.get("cascade"):
-                    return rerun_from(day, p.get("home"), p.get("rules"))
-                return [reconcile_and_publish(day, str(p.get("mode") or mode), p.get("home"), p.get("rules"))]
-            except IntegrityError as exc:
-                raise AirflowFailException(str(exc)) from exc
+                    runs = rerun_from(day, home, rules)
+                else:
+                    runs = [reconcile_and_publish(day, str(p.get("mode") or mode), home, rules)]
+            last = runs[-1]
+            get_current_context()["outlet_events"][RECON_OUTPUTS].extra = {
+                "business_date": last["business_date"],
+                "run_id": last["run_id"],
+                "output": last["output"],
+                "dates": [r["business_date"] for r in runs],
+            }
+            for run in runs:
+                figures("reconcile", **run_figures(run["output"]))
+            return runs
 
-        @task(retries=1)
+        @task(retries=1, execution_timeout=CHECK)
         def emit_metrics(runs: list[dict[str, Any]]) -> int:
             """The published metrics of the run(s) as Airflow metrics (StatsD gauges, per ``[metrics]``)."""
             from pipelines.publish.statsd import emit_for_runs
+            from pipelines.run.task_support import figures
 
-            p = _params()
-            return emit_for_runs(list(runs), p.get("home"), p.get("rules"))
+            home, rules = _prepare()
+            n = emit_for_runs(list(runs), home, rules)
+            figures("emit_metrics", runs=len(runs), metrics=n)
+            return n
 
-        @task(map_index_template="{{ task.op_kwargs['channel_id'] }}", retries=0)
+        @task(map_index_template="{{ task.op_kwargs['channel_id'] }}", retries=0, execution_timeout=CHECK)
         def deliveries(channel_id: str, business_date: str) -> None:
             """Fails when the channel's expected files for the date (or an earlier one) are missing."""
             from airflow.sdk.exceptions import AirflowFailException
 
             from pipelines.core.dates import parse_business_date
             from pipelines.run.stages import completeness_of
+            from pipelines.run.task_support import figures
 
-            missing = completeness_of(parse_business_date(business_date), channel_id, _params().get("home"))
+            home, _ = _prepare()
+            missing = completeness_of(parse_business_date(business_date), channel_id, home)
+            figures("deliveries", channel=channel_id, missing=len(missing))
             if missing:
                 raise AirflowFailException("expected files missing: " + "; ".join(missing))
 
-        @task(retries=0, trigger_rule="all_done")
+        @task(retries=0, trigger_rule="all_done", execution_timeout=CHECK)
         def day_complete(business_date: str) -> None:
             """Fails when the day is incomplete (files missing, or no row at all): never "all clear"."""
             from airflow.sdk.exceptions import AirflowFailException
 
             from pipelines.core.dates import parse_business_date
             from pipelines.run.stages import completeness_of
+            from pipelines.run.task_support import figures
 
-            reasons = completeness_of(parse_business_date(business_date), None, _params().get("home"))
+            home, _ = _prepare()
+            reasons = completeness_of(parse_business_date(business_date), None, home)
+            figures("day_complete", date=business_date, reasons=len(reasons))
             if reasons:
                 raise AirflowFailException("incomplete day: " + "; ".join(reasons))
 
@@ -150,3 +264,43 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
         checked >> day_complete(business_date)  # type: ignore[arg-type]
 
     return reconciliation()
+
+
+def build_export(dag_id: str, doc_md: str | None) -> DAG:
+    """``recon_export``: scheduled on ``RECON_OUTPUTS``; copies the published run's workbook to the export
+    folder (RECON_EXPORT_DIR, default ``<home>/exports``)."""
+
+    @dag(
+        dag_id=dag_id,
+        schedule=[RECON_OUTPUTS],
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        doc_md=doc_md,
+        tags=["reconciliation", "export"],
+        default_args={**DEFAULT_ARGS, "execution_timeout": WRITE},
+    )
+    def export() -> None:
+        @task(inlets=[RECON_OUTPUTS])
+        def export_workbook() -> str:
+            """The date of the asset event that triggered the run (else the latest event of the asset)."""
+            from pipelines.run.task_support import export_workbook as copy_workbook
+            from pipelines.run.task_support import failing_at_once, figures
+
+            home, _ = _prepare()
+            ctx = get_current_context()
+            events = [e for evs in (ctx.get("triggering_asset_events") or {}).values() for e in evs]
+            if not events:
+                events = list(ctx["inlet_events"][RECON_OUTPUTS])
+            if not events:
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(f"no asset event of {RECON_OUTPUTS.uri}: nothing published to export")
+            day = dt.date.fromisoformat(str(events[-1].extra["business_date"]))
+            with failing_at_once(FileNotFoundError):
+                target = copy_workbook(day, home)
+            figures("export_workbook", date=day.isoformat(), files=1, bytes=target.stat().st_size)
+            return str(target)
+
+        export_workbook()
+
+    return export()

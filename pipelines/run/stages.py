@@ -90,18 +90,31 @@ def register_files(results: list[dict[str, Any]], home: str | None = None, rules
     return counts
 
 
-def _new_files(ctx: Context, channel_id: str, force: bool = False) -> list[FileRecord]:
+def _new_files(ctx: Context, channel_id: str, force: bool = False, quarantined: bool = False) -> list[FileRecord]:
+    """The channel's files without a status yet; with ``quarantined`` also those whose status is quarantined
+    (re-normalised after their channel was fixed); with ``force`` every file."""
     done = ctx.catalog.file_statuses(channel_id)
-    return [rec for rec in ctx.catalog.files_of_channel(channel_id) if force or rec.file_id not in done]
+
+    def due(file_id: str) -> bool:
+        return file_id not in done or (quarantined and done[file_id].status == "quarantined")
+
+    return [rec for rec in ctx.catalog.files_of_channel(channel_id) if force or due(rec.file_id)]
 
 
 def normalise_channel(
-    channel_id: str, day: dt.date, home: str | None = None, rules: str | None = None, force: bool = False
+    channel_id: str,
+    day: dt.date,
+    home: str | None = None,
+    rules: str | None = None,
+    force: bool = False,
+    quarantined: bool = False,
 ) -> list[dict[str, Any]]:
+    """The channel's new files parsed, validated and staged (``_new_files``: ``quarantined`` re-normalises the
+    files quarantined earlier as well); their statuses, for ``record_statuses``."""
     from pipelines.validate.normalise import normalise_files
 
     ctx = context(home, rules)
-    records = _new_files(ctx, channel_id, force)
+    records = _new_files(ctx, channel_id, force, quarantined)
     return [st.to_dict() for st in normalise_files(records, ctx.channels[channel_id], ctx.settings, day)]
 
 

@@ -87,12 +87,16 @@ def test_nightly_dag_with_sftp_and_s3_channels_matches_the_local_run(
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
     assert dag is not None
     home = tmp_path / "remote"
+    monkeypatch.setenv("RECON_HOME", str(home))  # the deployment's workspace and rules
+    monkeypatch.setenv("RECON_RULES", str(rules))
     run = dag.test(
-        run_conf={"business_date": DATE, "home": str(home), "rules": str(rules)},
+        run_conf={"business_date": DATE},
         logical_date=dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC),
     )
     assert run.state == "success"
     assert sorted(through_airflow) == ["adyen_sftp", "stripe_s3"]  # resolved inside the tasks by Airflow
+    monkeypatch.delenv("RECON_HOME")  # the local run below uses the project's rules in its own workspace
+    monkeypatch.delenv("RECON_RULES")
 
     local = pipeline.run_all(dt.date.fromisoformat(DATE), "nightly", str(tmp_path / "local"))
     remote_summary = json.loads((home / "outputs" / DATE / "summary.json").read_text())

@@ -145,7 +145,9 @@ def _gauges(lines: list[str]) -> dict[str, Decimal]:
     return out
 
 
-def test_a_dag_run_sends_its_metrics_to_statsd(airflow_db: Path, listener: socket.socket, tmp_path: Path) -> None:
+def test_a_dag_run_sends_its_metrics_to_statsd(
+    airflow_db: Path, listener: socket.socket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The nightly DAG run by Airflow (``dag.test()``) on the sample day: its ``emit_metrics`` task sends every
     published figure to the UDP listener, named after its group, with the published value."""
     from airflow.dag_processing.dagbag import DagBag
@@ -164,11 +166,12 @@ def test_a_dag_run_sends_its_metrics_to_statsd(airflow_db: Path, listener: socke
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     home = tmp_path / "home"
+    monkeypatch.setenv("RECON_HOME", str(home))  # the deployment's workspace
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
     assert dag is not None
     try:
         run = dag.test(
-            run_conf={"business_date": DAY.isoformat(), "home": str(home)},
+            run_conf={"business_date": DAY.isoformat()},
             logical_date=dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC),
         )
         assert run.state == "success"

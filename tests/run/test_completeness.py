@@ -127,15 +127,19 @@ def test_a_day_without_its_files_is_incomplete_until_they_come(tmp_path: Path) -
     assert kept["age_days"][0] == 1
 
 
-def test_the_channels_airflow_task_fails_when_its_files_are_missing(airflow_db: Path, tmp_path: Path) -> None:
+def test_the_channels_airflow_task_fails_when_its_files_are_missing(
+    airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     home, rules = _workspace(tmp_path)
     pipeline.run_all(D1, "nightly", home, rules)
+    monkeypatch.setenv("RECON_HOME", str(home))  # the deployment's workspace and rules
+    monkeypatch.setenv("RECON_RULES", str(rules))
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
     assert dag is not None
     run = dag.test(
-        run_conf={"business_date": D2.isoformat(), "home": home, "rules": rules},
+        run_conf={"business_date": D2.isoformat()},
         logical_date=dt.datetime(2026, 11, 28, 3, 30, tzinfo=dt.UTC),
     )
     assert run.state == "failed"

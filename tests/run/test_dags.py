@@ -24,7 +24,7 @@ def test_dagbag_imports_without_errors(airflow_db: Path) -> None:
     dag = bag.get_dag("recon_nightly")
     assert dag is not None
     assert dag.doc_md and "Re-runs are safe" in dag.doc_md
-    assert {"business_date", "mode"} <= set(dag.params.keys())
+    assert set(dag.params.keys()) == {"business_date", "channels", "renormalise_quarantined", "mode", "cascade"}
     assert {t.task_id for t in dag.tasks} == {
         "resolve_business_date",
         "list_channels",
@@ -41,6 +41,8 @@ def test_dagbag_imports_without_errors(airflow_db: Path) -> None:
     intraday = bag.get_dag("recon_intraday")
     assert intraday is not None and intraday.params["mode"] == "intraday"
     assert {t.task_id for t in intraday.tasks} == {t.task_id for t in dag.tasks}
+    export = bag.get_dag("recon_export")
+    assert export is not None and export.doc_md and "Re-runs are safe" in export.doc_md
 
 
 PARSED = [*sorted((PROJECT_ROOT / "dags").glob("*.py")), PROJECT_ROOT / "pipelines" / "run" / "dag_factory.py"]
@@ -61,14 +63,15 @@ def test_no_heavy_imports_or_io_at_parse_time(path: Path) -> None:
             assert isinstance(func, ast.Name), f"{path.name}: top-level call {ast.dump(func)}"
 
 
-def test_dag_run_matches_cli_run(airflow_db: Path, tmp_path: Path) -> None:
+def test_dag_run_matches_cli_run(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
     assert dag is not None
     airflow_home = tmp_path / "via-airflow"
+    monkeypatch.setenv("RECON_HOME", str(airflow_home))  # the deployment's workspace, not a trigger param
     run = dag.test(
-        run_conf={"business_date": DATE, "home": str(airflow_home)},
+        run_conf={"business_date": DATE},
         logical_date=dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC),
     )
     assert run.state == "success"
