@@ -20,6 +20,14 @@ Operations:
   block ``dag.test()`` (it runs tasks without the scheduler's pool check).
 * **Assets**: ``reconcile`` declares ``RECON_OUTPUTS`` as its outlet, so each published run emits an asset
   event (extra: business date, run id, output folder); ``recon_export`` is scheduled on it.
+* **Alerts** (``pipelines.run.alerts.ReconAlertNotifier``, e-mail through the SMTP Connection
+  ``recon_alerts_smtp``): every task's ``on_failure_callback`` (except the completeness checks), one
+  ``incomplete`` mail from ``day_complete`` listing the missing expected files, and, on DAGs with a fixed run
+  time, a ``DeadlineAlert`` when the run has not finished by the local time ``RECON_DEADLINE`` (read when the
+  DAG file is parsed; else the DAG file's ``deadline_by``), sent from the triggerer. Off by default: with
+  Airflow 3.3.2 a DAG with a deadline makes a *successful* ``dag.test()`` run crash when its deadlines are
+  pruned (SQLAlchemy ``'dict' object has no attribute 'hex'``), so no DAG file sets ``deadline_by``.
+  No Connection: one warning line.
 * **Logs**: Great Expectations is set to WARNING before it is imported; each task logs one line
   ``figures <task>: ...`` (files, rows, breaks, money at risk).
 """
@@ -27,9 +35,12 @@ Operations:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, dag, get_current_context, task
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 POOL = "recon_workspace"
 RECON_OUTPUTS = Asset(name="recon_outputs", uri="recon://outputs", group="reconciliation")
@@ -40,6 +51,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     "max_retry_delay": dt.timedelta(minutes=30),
     "execution_timeout": dt.timedelta(minutes=30),
 }
+DEADLINE_ENV = "RECON_DEADLINE"
 SHORT = dt.timedelta(minutes=5)
 CHECK = dt.timedelta(minutes=10)
 WRITE = dt.timedelta(minutes=15)
@@ -57,9 +69,41 @@ def _prepare() -> tuple[str | None, str | None]:
     return deployment()
 
 
-def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset: int) -> DAG:
+def _deadline(schedule: str, by: str | None) -> DeadlineAlert | None:
+    """The run's deadline alert: ``by`` (``"HH:MM Area/City"``) after the logical date of a run at a fixed
+    time of day; None without ``by`` or for a schedule with no fixed time."""
+    import os
+
+    from pipelines.run.alerts import ReconAlertNotifier, deadline_interval
+
+    when = os.environ.get(DEADLINE_ENV) or by
+    interval = deadline_interval(schedule, when) if when else None
+    if interval is None:
+        return None
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=interval,
+        callback=AsyncCallback(ReconAlertNotifier, kwargs={"kind": "deadline"}),
+        name=f"finished by {when}",
+    )
+
+
+def build(
+    dag_id: str,
+    schedule: str,
+    mode: str,
+    doc_md: str | None,
+    day_offset: int,
+    deadline_by: str | None = None,
+) -> DAG:
     """A reconciliation DAG. ``day_offset``: business date = the run's date minus this many days when no
-    ``business_date`` param is given (1 for the nightly run of yesterday, 0 for intraday runs of today)."""
+    ``business_date`` param is given (1 for the nightly run of yesterday, 0 for intraday runs of today).
+    ``deadline_by``: the local time the run must have finished by (``"HH:MM Area/City"``; the environment's
+    RECON_DEADLINE wins), else no deadline alert."""
+    from pipelines.run.alerts import ReconAlertNotifier
+
+    default_args = {**DEFAULT_ARGS, "on_failure_callback": ReconAlertNotifier(kind="failure")}
+    deadline = _deadline(schedule, deadline_by)
 
     @dag(
         dag_id=dag_id,
@@ -69,7 +113,8 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
         max_active_runs=1,
         doc_md=doc_md,
         tags=["reconciliation", "clearing", mode],
-        default_args=DEFAULT_ARGS,
+        default_args=default_args,
+        deadline=deadline,
         params={
             "business_date": Param(
                 None,
@@ -220,7 +265,13 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
             figures("emit_metrics", runs=len(runs), metrics=n)
             return n
 
-        @task(map_index_template="{{ task.op_kwargs['channel_id'] }}", retries=0, execution_timeout=CHECK)
+        # the completeness checks alert once, from day_complete (the "incomplete" mail), not as task failures
+        @task(
+            map_index_template="{{ task.op_kwargs['channel_id'] }}",
+            retries=0,
+            execution_timeout=CHECK,
+            on_failure_callback=[],
+        )
         def deliveries(channel_id: str, business_date: str) -> None:
             """Fails when the channel's expected files for the date (or an earlier one) are missing."""
             from airflow.sdk.exceptions import AirflowFailException
@@ -235,12 +286,14 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
             if missing:
                 raise AirflowFailException("expected files missing: " + "; ".join(missing))
 
-        @task(retries=0, trigger_rule="all_done", execution_timeout=CHECK)
+        @task(retries=0, trigger_rule="all_done", execution_timeout=CHECK, on_failure_callback=[])
         def day_complete(business_date: str) -> None:
-            """Fails when the day is incomplete (files missing, or no row at all): never "all clear"."""
+            """Fails when the day is incomplete (files missing, or no row at all): never "all clear". An
+            incomplete day is alerted first (``incomplete`` mail naming the missing expected files)."""
             from airflow.sdk.exceptions import AirflowFailException
 
             from pipelines.core.dates import parse_business_date
+            from pipelines.run.alerts import ReconAlertNotifier, incomplete_day
             from pipelines.run.stages import completeness_of
             from pipelines.run.task_support import figures
 
@@ -248,6 +301,12 @@ def build(dag_id: str, schedule: str, mode: str, doc_md: str | None, day_offset:
             reasons = completeness_of(parse_business_date(business_date), None, home)
             figures("day_complete", date=business_date, reasons=len(reasons))
             if reasons:
+                state = incomplete_day(business_date, home)
+                notifier = ReconAlertNotifier(kind="incomplete", business_date=business_date, completeness=state)
+                try:
+                    notifier(get_current_context())
+                except Exception:  # an alert that could not be sent does not hide why the task fails
+                    logging.getLogger(__name__).exception("incomplete-day alert not sent")
                 raise AirflowFailException("incomplete day: " + "; ".join(reasons))
 
         business_date = resolve_business_date()
