@@ -145,3 +145,19 @@ def local_orders_channel(inbox: Path, **overrides: Any) -> Channel:
         {"id": "orders_local", "kind": "orders", "format": "orders_csv", "location": str(inbox), "pattern": "*.csv"}
         | overrides
     )
+
+
+def run_nightly(monkeypatch: Any, business_date: dt.date, home: Path | str, rules: Path | str | None = None) -> Any:
+    """``recon_nightly`` through ``dag.test()`` for ``business_date``, as scheduled the night after (03:30 UTC),
+    with the deployment's workspace (and rules, when given) in the environment; returns the DAG run."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from pipelines.core.config import PROJECT_ROOT
+
+    monkeypatch.setenv("RECON_HOME", str(home))
+    if rules is not None:
+        monkeypatch.setenv("RECON_RULES", str(rules))
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
+    assert dag is not None
+    night = dt.datetime.combine(business_date + dt.timedelta(days=1), dt.time(3, 30), tzinfo=dt.UTC)
+    return dag.test(run_conf={"business_date": business_date.isoformat()}, logical_date=night)

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 import pytest
 from conftest import PROJECT_ROOT
+from helpers import run_nightly
 
 from pipelines.catalog.store import FileStatus
 from pipelines.cli.main import main
@@ -130,18 +131,10 @@ def test_a_day_without_its_files_is_incomplete_until_they_come(tmp_path: Path) -
 def test_the_channels_airflow_task_fails_when_its_files_are_missing(
     airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
 
     home, rules = _workspace(tmp_path)
     pipeline.run_all(D1, "nightly", home, rules)
-    monkeypatch.setenv("RECON_HOME", str(home))  # the deployment's workspace and rules
-    monkeypatch.setenv("RECON_RULES", str(rules))
-    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
-    assert dag is not None
-    run = dag.test(
-        run_conf={"business_date": D2.isoformat()},
-        logical_date=dt.datetime(2026, 11, 28, 3, 30, tzinfo=dt.UTC),
-    )
+    run = run_nightly(monkeypatch, D2, home, rules)  # the deployment's workspace and rules
     assert run.state == "failed"
     states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
     assert states[("reconcile", -1)] == "success"  # published, with the breaks, then failed where it is due

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import PROJECT_ROOT
+from helpers import run_nightly
 
 from pipelines.run import stages as pipeline
 from pipelines.run.alerts import ReconAlertNotifier, deadline_interval
@@ -113,18 +114,10 @@ def test_the_notifier_sends_the_failure_mail_of_a_context(smtp: _Inbox) -> None:
 def test_a_dag_run_missing_expected_files_mails_the_incomplete_day(
     airflow_db: Path, smtp: _Inbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
 
     home, rules = _workspace(tmp_path)
     pipeline.run_all(D1, "nightly", home, rules)
-    monkeypatch.setenv("RECON_HOME", home)
-    monkeypatch.setenv("RECON_RULES", rules)
-    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
-    assert dag is not None
-    run = dag.test(
-        run_conf={"business_date": D2.isoformat()},
-        logical_date=dt.datetime(2026, 11, 28, 3, 30, tzinfo=dt.UTC),
-    )
+    run = run_nightly(monkeypatch, D2, home, rules)
     assert run.state == "failed"  # day_complete fails an incomplete day, after alerting it
     # one mail for the day: the per-channel delivery checks and day_complete do not send failure mails
     assert [_subject(m) for m in smtp.messages] == [
@@ -144,18 +137,10 @@ def test_a_dag_run_missing_expected_files_mails_the_incomplete_day(
 def test_a_task_failing_at_once_mails_the_failure(
     airflow_db: Path, smtp: _Inbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
 
     home, rules = _workspace(tmp_path)
     (Path(rules) / "channels" / "orders.yaml").write_text("id: orders\nkind: [not, a, channel\n")  # invalid rules
-    monkeypatch.setenv("RECON_HOME", home)
-    monkeypatch.setenv("RECON_RULES", rules)
-    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
-    assert dag is not None
-    run = dag.test(
-        run_conf={"business_date": D1.isoformat()},
-        logical_date=dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC),
-    )
+    run = run_nightly(monkeypatch, D1, home, rules)
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances() if ti.map_index == -1}
     assert states["list_channels"] == "failed"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ROOT, tree_bytes
+from helpers import run_nightly
 
 from pipelines.run import stages as pipeline
 
@@ -86,16 +87,10 @@ def test_no_heavy_imports_or_io_at_parse_time(path: Path) -> None:
 
 
 def test_dag_run_matches_cli_run(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_nightly")
-    assert dag is not None
     airflow_home = tmp_path / "via-airflow"
-    monkeypatch.setenv("RECON_HOME", str(airflow_home))  # the deployment's workspace, not a trigger param
-    run = dag.test(
-        run_conf={"business_date": DATE},
-        logical_date=dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC),
-    )
+    # the deployment's workspace, not a trigger param
+    run = run_nightly(monkeypatch, dt.date.fromisoformat(DATE), airflow_home)
     assert run.state == "success"
     cli_home = tmp_path / "via-cli"
     pipeline.run_all(dt.date.fromisoformat(DATE), "nightly", str(cli_home))
