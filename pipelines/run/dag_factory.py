@@ -12,13 +12,16 @@ Operations:
   a broken run invariant, a misconfigured transport) fails the task at once with ``AirflowFailException``;
   anything else is retried with exponential backoff (``DEFAULT_ARGS``).
 * **Timeouts** (``execution_timeout``): resolve date and list channels 5 min; ingest 30 min per channel;
-  register and record statuses 15 min; normalise 60 min per channel; reconcile/publish 2 h (a cascade re-runs
-  several dates); emit metrics and the completeness checks 10 min; export 15 min.
-* **One run of a workspace at a time**: the writing tasks (register, record, reconcile) take a slot of the
+  register and record statuses 15 min; normalise 60 min per channel; match, lifecycle, clearing 1 h each;
+  publish 2 h (a cascade re-runs several dates); emit metrics and the completeness checks 10 min; export 15 min.
+* **Steps**: a date's reconciliation is the tasks ``match``, ``lifecycle``, ``clearing``, ``publish``
+  (``stages.reconcile_step``): each resumes from the checkpoint its predecessor left (``pipelines.run.checkpoint``)
+  when the run's inputs are unchanged, so a retried step redoes only itself.
+* **One run of a workspace at a time**: the writing tasks (register, record and the four steps) take a slot of the
   one-slot pool ``recon_workspace`` (created by ``make airflow-db``), across every DAG; the workspace lock
   (``pipelines.run.lock``) guards the same catalog outside Airflow. A pool that does not exist does not
   block ``dag.test()`` (it runs tasks without the scheduler's pool check).
-* **Assets**: ``reconcile`` declares ``RECON_OUTPUTS`` as its outlet, so each published run emits an asset
+* **Assets**: ``publish`` declares ``RECON_OUTPUTS`` as its outlet, so each published run emits an asset
   event (extra: business date, run id, output folder); ``recon_export`` is scheduled on it.
 * **Alerts** (``pipelines.run.alerts.ReconAlertNotifier``, e-mail through the SMTP Connection
   ``recon_alerts_smtp``): every task's ``on_failure_callback`` (except the completeness checks), one
@@ -55,6 +58,7 @@ DEADLINE_ENV = "RECON_DEADLINE"
 SHORT = dt.timedelta(minutes=5)
 CHECK = dt.timedelta(minutes=10)
 WRITE = dt.timedelta(minutes=15)
+RECONCILE = dt.timedelta(hours=1)
 
 
 def _params() -> dict[str, Any]:
@@ -226,23 +230,57 @@ def build(
             figures("record", **statuses_figures(statuses))
             return n
 
-        @task(pool=POOL, retries=1, outlets=[RECON_OUTPUTS], execution_timeout=dt.timedelta(hours=2))
-        def reconcile(business_date: str) -> list[dict[str, Any]]:
-            """Safe to retry: a crashed attempt left the old state or the committed new one (whose publication
-            the retry completes); a damaged workspace fails at once with the command that repairs it. Emits an
-            asset event on ``RECON_OUTPUTS`` for the published outputs."""
+        def step(name: str, business_date: str) -> dict[str, Any]:
+            """One step of the run of ``business_date`` (``stages.reconcile_step``): resumes from the checkpoint
+            of the step before when the inputs are unchanged, so a retry redoes only its own step."""
             home, rules = _prepare()
             from pipelines.core.dates import parse_business_date
-            from pipelines.run.stages import reconcile_and_publish, rerun_from
+            from pipelines.run.stages import reconcile_step
+            from pipelines.run.task_support import failing_at_once, figures
+
+            day = parse_business_date(business_date)
+            with failing_at_once():
+                done = reconcile_step(name, day, str(_params().get("mode") or mode), home, rules)
+            figures(name, **{"date": business_date, "ran": "+".join(done["ran"]) or "none", **done["figures"]})
+            return done
+
+        @task(pool=POOL, execution_timeout=RECONCILE)
+        def match(business_date: str) -> str:
+            """Load the staged units and the carried items, run the matching rules (checkpoint ``match``)."""
+            step("match", business_date)
+            return business_date
+
+        @task(pool=POOL, execution_timeout=RECONCILE)
+        def lifecycle(business_date: str) -> str:
+            """Items, break lifecycle, the day's breaks and outcomes, matches and outcomes written into the
+            unpublished run folder (checkpoint ``lifecycle``)."""
+            step("lifecycle", business_date)
+            return business_date
+
+        @task(pool=POOL, execution_timeout=RECONCILE)
+        def clearing(business_date: str) -> str:
+            """Positions and fund verification, metrics, invariants and summary (checkpoint ``clearing``): a
+            broken invariant fails here, before anything is published."""
+            step("clearing", business_date)
+            return business_date
+
+        @task(pool=POOL, retries=1, outlets=[RECON_OUTPUTS], execution_timeout=dt.timedelta(hours=2))
+        def publish(business_date: str) -> list[dict[str, Any]]:
+            """Write the outputs, commit the run, switch ``outputs/<date>``; with ``cascade``, then re-run every
+            later date already run. Safe to retry: a crashed attempt left the old state or the committed new
+            one (whose publication the retry completes); a damaged workspace fails at once with the command
+            that repairs it. Emits an asset event on ``RECON_OUTPUTS`` for the published outputs."""
+            home, rules = _prepare()
+            from pipelines.core.dates import parse_business_date
+            from pipelines.run.stages import rerun_after
             from pipelines.run.task_support import failing_at_once, figures, run_figures
 
             p = _params()
             day = parse_business_date(business_date)
-            with failing_at_once():
-                if p.get("cascade"):
-                    runs = rerun_from(day, home, rules)
-                else:
-                    runs = [reconcile_and_publish(day, str(p.get("mode") or mode), home, rules)]
+            runs = [step("publish", business_date)]
+            if p.get("cascade"):
+                with failing_at_once():
+                    runs += rerun_after(day, home, rules)
             last = runs[-1]
             get_current_context()["outlet_events"][RECON_OUTPUTS].extra = {
                 "business_date": last["business_date"],
@@ -250,8 +288,8 @@ def build(
                 "output": last["output"],
                 "dates": [r["business_date"] for r in runs],
             }
-            for run in runs:
-                figures("reconcile", **run_figures(run["output"]))
+            for run in runs[1:]:
+                figures("publish", **run_figures(run["output"]))
             return runs
 
         @task(retries=1, execution_timeout=CHECK)
@@ -315,8 +353,9 @@ def build(
         normalised = normalise.partial(business_date=business_date).expand(channel_id=channels)
         registered >> normalised
         recorded = record(normalised)  # type: ignore[arg-type]
-        published = reconcile(business_date)  # type: ignore[arg-type]
-        recorded >> published
+        matched = match(business_date)  # type: ignore[arg-type]
+        recorded >> matched
+        published = publish(clearing(lifecycle(matched)))  # type: ignore[arg-type]
         emit_metrics(published)  # type: ignore[arg-type]
         checked = deliveries.partial(business_date=business_date).expand(channel_id=channels)
         published >> checked

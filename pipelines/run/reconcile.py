@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from pipelines.breaks import build as breaks
 from pipelines.breaks import lifecycle
@@ -67,6 +71,174 @@ def duckdb_config(settings: Settings) -> dict[str, str | bool | int | float | li
     return config
 
 
+@dataclass
+class Inputs:
+    """What the run of a date reads before it reconciles: rules, channels, the catalog's file statuses, names
+    and history, the break policy, replaced files and the intake (``intake.plan``)."""
+
+    settings: Settings
+    day: dt.date
+    ruleset: RuleSet
+    channels: dict[str, Channel]
+    statuses: dict[str, FileStatus]
+    file_names: dict[str, str]
+    mode: str
+    history: lifecycle.History
+    policy: lifecycle.BreakPolicy
+    replaced_files: list[dict[str, Any]]
+    intake: Intake
+
+
+@dataclass
+class Carry:
+    """What a phase hands to the next besides the DuckDB state (``pipelines.run.checkpoint`` keeps both
+    between the DAG's tasks): small Python values and frames, never an input read again."""
+
+    per_rule: dict[str, int] = field(default_factory=dict)
+    run_id: str = ""
+    manifest: pl.DataFrame | None = None
+    quarantine: pl.DataFrame | None = None
+    missing: Any = None
+    fx: dict[str, Decimal] = field(default_factory=dict)
+    day_breaks: pl.DataFrame | None = None
+    folder: Path | None = None
+    open_items: pl.DataFrame | None = None
+    closed: pl.DataFrame | None = None
+    feedback: pl.DataFrame | None = None
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)
+    result: RunResult | None = None
+    started: dt.datetime | None = None  # when the run's first phase started (the catalog records it)
+
+
+def match_phase(con: duckdb.DuckDBPyConnection, inp: Inputs, carry: Carry, clock: StepClock) -> None:
+    """Load the staged units and the carried items, run the rules."""
+    taken = {table: inp.intake.paths(table) for table in STAGED_TABLES}
+    load_day(con, inp.settings, inp.day, inp.history, taken, set(inp.statuses))
+    clock.lap("load")
+
+    carry.per_rule = run_matching(con, inp.ruleset)
+    release_scratch(con)
+    clock.lap("matching")
+
+
+def lifecycle_phase(con: duckdb.DuckDBPyConnection, inp: Inputs, carry: Carry, clock: StepClock) -> None:
+    """Items and manifest, the break lifecycle (carried, stable ids, ageing, closed), the day's breaks and
+    outcomes, the large outputs into a fresh run folder, open items and order feedback."""
+    day, history, policy, intake = inp.day, inp.history, inp.policy, inp.intake
+    quarantine = manifests.quarantine_rows(inp.settings, inp.statuses, intake)
+    manifests.register_items(con, quarantine, inp.statuses)
+    lifecycle.apply(
+        con, day, inp.channels, policy, history, inp.ruleset.kept_break_types(), inp.ruleset.found_break_types()
+    )
+    manifests.register_intake(con, intake)
+    run_id, manifest = manifests.build_manifest(
+        intake, day, inp.mode, inp.ruleset.version_hash, inp.statuses, inp.file_names, history, quarantine
+    )
+    clock.lap("items_and_manifest")
+
+    missing = completeness.missing_deliveries(inp.channels, intake.known, inp.statuses, day, intake.first_day, inp.mode)
+    fx = lifecycle.fx_rates(con, day, policy.reporting_currency)
+    day_breaks = breaks.day_breaks(
+        con,
+        day,
+        policy,
+        history,
+        fx,
+        inp.replaced_files,
+        inp.settings,
+        completeness.missing_file_breaks(missing, day),
+        inp.file_names,
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day})
+    clock.lap("breaks_and_outcomes")
+
+    # the large outputs go straight from DuckDB into the (not yet visible) run folder, as Parquet only
+    folder = new_run_folder(inp.settings, day, run_id)
+    copy_out(con, sqlfiles.load("out_matches"), "matches", folder, {"business_date": day})
+    clock.lap("matches_parquet")
+    copy_out(con, "out_outcomes", "outcomes", folder)
+    clock.lap("outcomes_parquet")
+
+    carry.open_items = breaks.open_items(con)
+    shown = breaks.shown_before(inp.settings, history.previous_date)
+    carry.closed = breaks.closed_breaks(
+        con, day, run_id, day_breaks, shown, history.resolutions, policy.reporting_currency, fx
+    )
+    breaks.staged_withdrawals(con, inp.settings, day)  # the withdrawals this run's returns name
+    carry.feedback = breaks.order_feedback(con, inp.settings, day)
+    clock.lap("lifecycle")
+    carry.run_id, carry.manifest, carry.quarantine, carry.missing = run_id, manifest, quarantine, missing
+    carry.fx, carry.day_breaks, carry.folder = fx, day_breaks, folder
+
+
+def clearing_phase(con: duckdb.DuckDBPyConnection, inp: Inputs, carry: Carry, clock: StepClock) -> None:
+    """Positions and fund verification, metrics, the invariants and the summary: the run's result, or
+    ``InvariantError`` (nothing published) when an invariant does not hold."""
+    day, policy, history = inp.day, inp.policy, inp.history
+    assert carry.day_breaks is not None and carry.folder is not None and carry.manifest is not None
+    assert carry.quarantine is not None and carry.closed is not None and carry.feedback is not None
+    assert carry.open_items is not None
+    day_positions, receipts = positions(con, day, inp.channels)
+    net = funds.net_by_currency(day_positions, day, policy.reporting_currency, carry.fx)
+    verified = funds.fund_verification(
+        day, day_positions, receipts, history.positions, history.receipts, carry.day_breaks, rail_ids(inp.channels)
+    )
+    clock.lap("clearing")
+
+    day_metrics = metrics.compute(con, day, carry.day_breaks, carry.closed, history)
+    clock.lap("metrics")
+
+    result = RunResult(
+        business_date=day,
+        run_id=carry.run_id,
+        mode=inp.mode,
+        rules_version=inp.ruleset.version_hash,
+        folder=carry.folder,
+        breaks=carry.day_breaks,
+        positions=day_positions,
+        manifest=carry.manifest,
+        quarantine=carry.quarantine,
+        closed_breaks=carry.closed,
+        order_feedback=carry.feedback,
+        fund_verification=verified,
+        net_by_currency=net,
+        open_items=carry.open_items,
+        receipts=receipts,
+        intake=inp.intake.taken,
+        completeness=completeness.state(carry.missing, int(inp.intake.taken["rows"].sum())),
+        metrics=day_metrics,
+        metric_trend=metrics.trend(day_metrics, history.metrics),
+    )
+    invariants = check_invariants(con, result, inp.intake.uncovered, inp.channels)
+    result.summary = build_summary(con, result, carry.per_rule, invariants, policy.reporting_currency)
+    clock.lap("invariants_and_summary")
+    result.steps = {**carry.steps, **clock.steps}
+    refuse_if_broken(result, invariants)
+    carry.result = result
+
+
+Phase = Callable[[duckdb.DuckDBPyConnection, Inputs, Carry, StepClock], None]
+# the phases of a run, in order; the nightly DAG runs each as its own task (``stages.reconcile_step``)
+PHASES: dict[str, Phase] = {"match": match_phase, "lifecycle": lifecycle_phase, "clearing": clearing_phase}
+
+
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """The run's DuckDB: in memory, bounded, spilling to the workspace (``duckdb_config``)."""
+    return duckdb.connect(config=duckdb_config(settings))
+
+
+def run_phases(
+    con: duckdb.DuckDBPyConnection, inp: Inputs, carry: Carry, names: list[str] | tuple[str, ...] = tuple(PHASES)
+) -> Carry:
+    """Run the phases ``names`` (in ``PHASES`` order) on ``con``, each adding its steps' seconds to
+    ``carry.steps``."""
+    for name in names:
+        clock = StepClock()
+        PHASES[name](con, inp, carry, clock)
+        carry.steps.update(clock.steps)
+    return carry
+
+
 def reconcile(
     settings: Settings,
     day: dt.date,
@@ -82,100 +254,24 @@ def reconcile(
 ) -> RunResult:
     """Reconcile ``day``: the units of ``intake`` (default: every staged unit dated on or before ``day``, as
     for a workspace with no run yet) and the items carried from ``history``; raise ``InvariantError``
-    (nothing published) when an invariant does not hold."""
-    intake = intake or plan(settings, day, statuses)
-    history = history or lifecycle.History()
-    policy = policy or lifecycle.load_policy(settings.rules)
-    con = duckdb.connect(config=duckdb_config(settings))
+    (nothing published) when an invariant does not hold. Every phase in one process and one DuckDB."""
+    inp = Inputs(
+        settings=settings,
+        day=day,
+        ruleset=ruleset,
+        channels=channels,
+        statuses=statuses,
+        file_names=file_names,
+        mode=mode,
+        history=history or lifecycle.History(),
+        policy=policy or lifecycle.load_policy(settings.rules),
+        replaced_files=replaced_files or [],
+        intake=intake or plan(settings, day, statuses),
+    )
+    con = connect(settings)
     try:
-        clock = StepClock()
-        taken = {table: intake.paths(table) for table in STAGED_TABLES}
-        load_day(con, settings, day, history, taken, set(statuses))
-        clock.lap("load")
-
-        per_rule = run_matching(con, ruleset)
-        release_scratch(con)
-        clock.lap("matching")
-
-        quarantine = manifests.quarantine_rows(settings, statuses, intake)
-        manifests.register_items(con, quarantine, statuses)
-        lifecycle.apply(con, day, channels, policy, history, ruleset.kept_break_types(), ruleset.found_break_types())
-        manifests.register_intake(con, intake)
-        run_id, manifest = manifests.build_manifest(
-            intake, day, mode, ruleset.version_hash, statuses, file_names, history, quarantine
-        )
-        clock.lap("items_and_manifest")
-
-        missing = completeness.missing_deliveries(channels, intake.known, statuses, day, intake.first_day, mode)
-        fx = lifecycle.fx_rates(con, day, policy.reporting_currency)
-        day_breaks = breaks.day_breaks(
-            con,
-            day,
-            policy,
-            history,
-            fx,
-            replaced_files or [],
-            settings,
-            completeness.missing_file_breaks(missing, day),
-            file_names,
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day}
-        )
-        clock.lap("breaks_and_outcomes")
-
-        # the large outputs go straight from DuckDB into the (not yet visible) run folder, as Parquet only
-        folder = new_run_folder(settings, day, run_id)
-        copy_out(con, sqlfiles.load("out_matches"), "matches", folder, {"business_date": day})
-        clock.lap("matches_parquet")
-        copy_out(con, "out_outcomes", "outcomes", folder)
-        clock.lap("outcomes_parquet")
-
-        open_items = breaks.open_items(con)
-        shown = breaks.shown_before(settings, history.previous_date)
-        closed = breaks.closed_breaks(
-            con, day, run_id, day_breaks, shown, history.resolutions, policy.reporting_currency, fx
-        )
-        breaks.staged_withdrawals(con, settings, day)  # the withdrawals this run's returns name
-        feedback = breaks.order_feedback(con, settings, day)
-        clock.lap("lifecycle")
-
-        day_positions, receipts = positions(con, day, channels)
-        net = funds.net_by_currency(day_positions, day, policy.reporting_currency, fx)
-        verified = funds.fund_verification(
-            day, day_positions, receipts, history.positions, history.receipts, day_breaks, rail_ids(channels)
-        )
-        clock.lap("clearing")
-
-        day_metrics = metrics.compute(con, day, day_breaks, closed, history)
-        clock.lap("metrics")
-
-        result = RunResult(
-            business_date=day,
-            run_id=run_id,
-            mode=mode,
-            rules_version=ruleset.version_hash,
-            folder=folder,
-            breaks=day_breaks,
-            positions=day_positions,
-            manifest=manifest,
-            quarantine=quarantine,
-            closed_breaks=closed,
-            order_feedback=feedback,
-            fund_verification=verified,
-            net_by_currency=net,
-            open_items=open_items,
-            receipts=receipts,
-            intake=intake.taken,
-            completeness=completeness.state(missing, int(intake.taken["rows"].sum())),
-            metrics=day_metrics,
-            metric_trend=metrics.trend(day_metrics, history.metrics),
-            steps=clock.steps,
-        )
-        invariants = check_invariants(con, result, intake.uncovered, channels)
-        result.summary = build_summary(con, result, per_rule, invariants, policy.reporting_currency)
-        clock.lap("invariants_and_summary")
-        refuse_if_broken(result, invariants)
-        return result
+        carry = run_phases(con, inp, Carry())
     finally:
         con.close()
+    assert carry.result is not None
+    return carry.result

@@ -353,37 +353,64 @@ def reconcile_and_publish(
 def _reconcile_and_publish(day: dt.date, mode: str, home: str | None, rules: str | None) -> dict[str, Any]:
     """The commit protocol: checks and repairs (``integrity``), reconcile into a fresh folder, write the
     outputs there, commit the run to the catalog in one transaction, switch ``outputs/<date>``."""
-    from pipelines.breaks.lifecycle import load_policy
-    from pipelines.catalog.store import RunRow, lifecycle_frames
-    from pipelines.publish.outputs import relative_folder, switch, write_outputs
-    from pipelines.run.intake import plan
-    from pipelines.run.integrity import before_reconciling
     from pipelines.run.reconcile import reconcile
-    from pipelines.run.result import StepClock
 
     ctx = context(home, rules)
     started = dt.datetime.now(dt.UTC)
+    inp = _inputs(ctx, day, mode)
+    result = reconcile(
+        inp.settings,
+        day,
+        inp.ruleset,
+        inp.channels,
+        inp.statuses,
+        inp.file_names,
+        mode,
+        inp.history,
+        inp.policy,
+        inp.replaced_files,
+        inp.intake,
+    )
+    return _publish(ctx, result, started)
+
+
+def _inputs(ctx: Context, day: dt.date, mode: str) -> Any:
+    """The checks and repairs before reconciling ``day`` (``integrity.before_reconciling``), then what the
+    run reads (``reconcile.Inputs``)."""
+    from pipelines.breaks.lifecycle import load_policy
+    from pipelines.run.intake import plan
+    from pipelines.run.integrity import before_reconciling
+    from pipelines.run.reconcile import Inputs
+
     ctx.catalog.ensure_schema()
     statuses = ctx.catalog.file_statuses()
     before_reconciling(ctx.settings, ctx.catalog, statuses, day)
     names = {}
     for ch in ctx.channels:
         names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
-    history = ctx.catalog.history_for(day)
-    intake = plan(ctx.settings, day, statuses, ctx.catalog.run_inputs(), ctx.catalog.run_dates())
-    result = reconcile(
-        ctx.settings,
-        day,
-        ctx.ruleset,
-        ctx.channels,
-        statuses,
-        names,
-        mode,
-        history,
-        load_policy(ctx.settings.rules),
-        ctx.catalog.replaced_files(),
-        intake,
+    return Inputs(
+        settings=ctx.settings,
+        day=day,
+        ruleset=ctx.ruleset,
+        channels=ctx.channels,
+        statuses=statuses,
+        file_names=names,
+        mode=mode,
+        history=ctx.catalog.history_for(day),
+        policy=load_policy(ctx.settings.rules),
+        replaced_files=ctx.catalog.replaced_files(),
+        intake=plan(ctx.settings, day, statuses, ctx.catalog.run_inputs(), ctx.catalog.run_dates()),
     )
+
+
+def _publish(ctx: Context, result: Any, started: dt.datetime) -> dict[str, Any]:
+    """Write the outputs into the run's folder, commit the run to the catalog in one transaction, switch
+    ``outputs/<date>`` to the folder, mirror it to S3 when configured."""
+    from pipelines.catalog.store import RunRow, lifecycle_frames
+    from pipelines.publish.outputs import relative_folder, switch, write_outputs
+    from pipelines.run.result import StepClock
+
+    day = result.business_date
     clock = StepClock()
     frames = lifecycle_frames(day, result.run_id, result)
     folder = write_outputs(result, frames)
@@ -391,7 +418,7 @@ def _reconcile_and_publish(day: dt.date, mode: str, home: str | None, rules: str
     run = RunRow(
         result.run_id,
         day,
-        mode,
+        result.mode,
         result.rules_version,
         started,
         dt.datetime.now(dt.UTC),
@@ -411,6 +438,51 @@ def _reconcile_and_publish(day: dt.date, mode: str, home: str | None, rules: str
         "report": str(path / "report.html"),
         "steps": {**result.steps, **clock.steps},  # wall and CPU seconds of the run's steps
     }
+
+
+STEPS = ("match", "lifecycle", "clearing", "publish")
+
+
+def reconcile_step(
+    step: str, day: dt.date, mode: str = "nightly", home: str | None = None, rules: str | None = None
+) -> dict[str, Any]:
+    """One step of ``reconcile_and_publish`` (``STEPS``), as the nightly DAG runs them, one task each, over
+    the checkpoints of ``pipelines.run.checkpoint``: a step resumes from the checkpoint the step before left
+    when the run's inputs are unchanged, else it runs the steps before it again. ``publish`` commits and
+    switches the run and removes its checkpoints. Returns the phases run and, for ``publish``, the published
+    run (as ``reconcile_and_publish``)."""
+    if step not in STEPS:
+        raise ValueError(f"step must be one of {', '.join(STEPS)}, not {step!r}")
+    with _locked(home, rules, f"{step} ({mode})", day):
+        from pipelines.run import checkpoint
+
+        ctx = context(home, rules)
+        started = dt.datetime.now(dt.UTC)
+        inp = _inputs(ctx, day, mode)
+        carry, ran = checkpoint.advance(inp, "clearing" if step == "publish" else step)
+        if step != "publish":
+            return {"business_date": day.isoformat(), "step": step, "ran": ran, "figures": _figures(step, carry)}
+        published = _publish(ctx, carry.result, carry.started or started)
+        checkpoint.discard(ctx.settings, day, run_folder_too=False)
+        from pipelines.run.task_support import run_figures
+
+        return {**published, "step": step, "ran": ran, "figures": run_figures(published["output"])}
+
+
+def _figures(step: str, carry: Any) -> dict[str, Any]:
+    """What a step of ``reconcile_step`` found: matches and rules (match), breaks, closed breaks and open
+    items (lifecycle), positions, breaks and money at risk (clearing)."""
+    if step == "match":
+        return {"matches": sum(carry.per_rule.values()), "rules": len(carry.per_rule)}
+    if step == "lifecycle":
+        return {
+            "breaks": carry.day_breaks["break_id"].n_unique(),
+            "closed": carry.closed.height,
+            "open_items": carry.open_items.height,
+        }
+    from pipelines.run.task_support import summary_figures
+
+    return {"positions": carry.result.positions.height, **summary_figures(carry.result.summary)}
 
 
 def run_all(
@@ -462,9 +534,14 @@ def _run_all(
 def rerun_from(day: dt.date, home: str | None = None, rules: str | None = None) -> list[dict[str, Any]]:
     """Re-run a date and every later date that has a published run, in order (each depends on the last)."""
     with _locked(home, rules, "rerun", day):
-        ctx = context(home, rules)
-        dates = sorted({day, *[d for d in ctx.catalog.run_dates() if d > day]})
-        return [reconcile_and_publish(d, "rerun", home, rules) for d in dates]
+        return [reconcile_and_publish(day, "rerun", home, rules), *rerun_after(day, home, rules)]
+
+
+def rerun_after(day: dt.date, home: str | None = None, rules: str | None = None) -> list[dict[str, Any]]:
+    """Re-run every date after ``day`` that has a published run, in order (the cascade after a re-run)."""
+    with _locked(home, rules, "rerun", day):
+        later = sorted(d for d in context(home, rules).catalog.run_dates() if d > day)
+        return [reconcile_and_publish(d, "rerun", home, rules) for d in later]
 
 
 def completeness_of(day: dt.date, channel_id: str | None = None, home: str | None = None) -> list[str]:

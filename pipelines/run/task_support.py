@@ -122,9 +122,13 @@ def statuses_figures(statuses: list[dict[str, Any]]) -> dict[str, Any]:
 def run_figures(output: str | Path) -> dict[str, Any]:
     """Files, rows, breaks and money at risk (``money_at_risk.total_reporting_minor``, in its reporting
     currency) of a published run, from its ``summary.json``."""
+    return summary_figures(json.loads((Path(output) / "summary.json").read_text()))
+
+
+def summary_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """``run_figures`` of a run's summary."""
     from pipelines.core.money import format_minor
 
-    summary = json.loads((Path(output) / "summary.json").read_text())
     at_risk = summary.get("money_at_risk", {})
     currency = str(at_risk.get("reporting_currency", ""))
     total = int(at_risk.get("total_reporting_minor") or 0)

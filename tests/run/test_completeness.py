@@ -137,7 +137,7 @@ def test_the_channels_airflow_task_fails_when_its_files_are_missing(
     run = run_nightly(monkeypatch, D2, home, rules)  # the deployment's workspace and rules
     assert run.state == "failed"
     states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
-    assert states[("reconcile", -1)] == "success"  # published, with the breaks, then failed where it is due
+    assert states[("publish", -1)] == "success"  # published, with the breaks, then failed where it is due
     delivery_states = [s for (task, _), s in states.items() if task == "deliveries"]
     # the five channels that declare deliveries fail; the rails (sepa_out, pix_out, ach_out) declare none
     assert sorted(delivery_states) == ["failed"] * 5 + ["success"] * 3

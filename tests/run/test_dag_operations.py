@@ -17,7 +17,7 @@ from conftest import PROJECT_ROOT
 
 DATE = "2026-11-26"
 WHEN = dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)
-WRITERS = {"register", "record", "reconcile"}
+WRITERS = {"register", "record", "match", "lifecycle", "clearing", "publish"}
 
 
 def _dag(dag_id: str) -> Any:
@@ -106,7 +106,7 @@ def test_each_task_logs_one_line_of_figures(sample_run: dict[str, Any]) -> None:
     tasks = [ln.split(":", 1)[0].removeprefix("figures ") for ln in lines]
     instances = [task for task, _ in _states(sample_run["run"])]
     assert sorted(tasks) == sorted(instances)  # one line per task instance (mapped ones: one per channel)
-    (reconcile,) = [ln for ln in lines if ln.startswith("figures reconcile:")]
+    (reconcile,) = [ln for ln in lines if ln.startswith("figures publish:")]
     summary = json.loads((sample_run["home"] / "outputs" / DATE / "summary.json").read_text())
     at_risk = summary["money_at_risk"]
     assert f"breaks={summary['breaks']['total']} " in reconcile

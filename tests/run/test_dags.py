@@ -33,7 +33,10 @@ def test_dagbag_imports_without_errors(airflow_db: Path) -> None:
         "register",
         "normalise",
         "record",
-        "reconcile",
+        "match",
+        "lifecycle",
+        "clearing",
+        "publish",
         "emit_metrics",
         "deliveries",
         "day_complete",
@@ -64,7 +67,15 @@ def test_dags_show_prints_the_graph(airflow_db: Path) -> None:
     )
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert shown.stdout.startswith("digraph recon_nightly")
-    for edge in ("ingest -> register", "register -> normalise", "normalise -> record", "record -> reconcile"):
+    for edge in (
+        "ingest -> register",
+        "register -> normalise",
+        "normalise -> record",
+        "record -> match",
+        "match -> lifecycle",
+        "lifecycle -> clearing",
+        "clearing -> publish",
+    ):
         assert edge in shown.stdout
 
 

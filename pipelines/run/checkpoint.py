@@ -1,0 +1,231 @@
+"""Checkpoints between the phases of a run, so that the nightly DAG runs match, lifecycle, clearing and
+publish as separate tasks and a retried task does not redo the ones before it.
+
+A checkpoint lives in ``<home>/work/<date>/<phase>/``: the run's DuckDB state after the phase (every table of
+the run's database and its temporary tables as Parquet, with the enumeration types, macros and views needed to
+rebuild it; none after the last phase), the ``Carry`` the next phase needs (pickled), and the key of the
+inputs it was computed from (``fingerprint``). It is written aside and renamed into place, so a crash leaves
+the previous checkpoint or the new one, never a half.
+
+``advance`` is idempotent: it resumes from the latest checkpoint whose key equals the key of the current
+inputs and runs the phases missing up to the one asked for. A checkpoint whose inputs changed since (another
+run was committed, a file was staged or its status recorded, the rules changed) or whose run folder is gone is
+discarded and the phases run again from the start: a task never builds on state of other inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import pickle
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipelines.core.config import Settings
+from pipelines.core.sqlfiles import ident
+from pipelines.run.reconcile import PHASES, Carry, Inputs, connect, run_phases
+
+log = logging.getLogger(__name__)
+
+KEY_FILE = "key.txt"
+CARRY_FILE = "carry.pickle"
+STATE_FILE = "state.json"
+DATABASES = ("memory", "temp")
+
+
+def work_folder(settings: Settings, day: dt.date) -> Path:
+    return settings.home / "work" / day.isoformat()
+
+
+def fingerprint(inp: Inputs) -> str:
+    """Key of everything a run's result depends on besides the staged files the intake names (which are
+    written once and never changed in place): date, mode, rules version, file statuses and names, the
+    catalog's history before the date, replaced files and the intake."""
+    parts: list[Any] = [
+        inp.day.isoformat(),
+        inp.mode,
+        inp.ruleset.version_hash,
+        sorted((k, sorted(v.to_dict().items())) for k, v in inp.statuses.items()),
+        sorted(inp.file_names.items()),
+        json.dumps(inp.replaced_files, sort_keys=True, default=str),
+        repr(inp.policy),
+    ]
+    digest = hashlib.sha256(pickle.dumps(parts, protocol=5))
+    frames = [(k, v) for k, v in sorted(vars(inp.history).items()) if isinstance(v, pl.DataFrame)]
+    frames += [(k, getattr(inp.intake, k)) for k in ("taken", "uncovered", "known")]
+    for name, frame in frames:
+        digest.update(name.encode())
+        digest.update(frame.write_csv().encode())
+    scalars = sorted((k, v) for k, v in vars(inp.history).items() if not isinstance(v, pl.DataFrame))
+    digest.update(repr(scalars).encode())
+    digest.update(inp.intake.first_day.isoformat().encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class Checkpoint:
+    phase: str
+    folder: Path
+    carry: Carry
+
+
+def _enum_types(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    rows = con.execute(
+        "SELECT type_name FROM duckdb_types() WHERE NOT internal AND logical_type = 'ENUM' "
+        "AND database_name = 'memory' ORDER BY type_oid"
+    ).fetchall()
+    return [
+        {"name": str(name), "labels": con.execute(f"SELECT enum_range(NULL::{ident(str(name))})").fetchone()[0]}  # type: ignore[index]
+        for (name,) in rows
+    ]
+
+
+def save_database(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Write the run's DuckDB state into ``folder``: enumeration types, macros, tables (Parquet) and views,
+    with the statements that rebuild them (``STATE_FILE``)."""
+    tables = []
+    rows = con.execute(
+        "SELECT database_name, table_name, sql FROM duckdb_tables() WHERE database_name IN ('memory', 'temp') "
+        "ORDER BY table_oid"
+    ).fetchall()
+    for i, (database, name, sql) in enumerate(rows):
+        file = f"t{i:04d}.parquet"
+        con.execute(
+            f"COPY (SELECT * FROM {ident(str(database))}.main.{ident(str(name))}) TO '{folder / file}' "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+        tables.append({"database": database, "name": name, "sql": sql, "file": file})
+    macros = con.execute(
+        "SELECT function_name, function_type, parameters, macro_definition FROM duckdb_functions() "
+        "WHERE NOT internal AND function_type IN ('macro', 'table_macro') AND database_name IN ('memory', 'temp') "
+        "ORDER BY function_oid"
+    ).fetchall()
+    views = []
+    rows = con.execute(
+        "SELECT database_name, view_name, sql FROM duckdb_views() WHERE NOT internal "
+        "AND database_name IN ('memory', 'temp') ORDER BY view_oid"
+    ).fetchall()
+    for database, name, sql in rows:
+        if "python_" not in str(sql):
+            views.append(str(sql))
+            continue
+        # a Python object registered with the connection (a view of it): its rows are kept in a temporary
+        # table, and the view is made again over that table (registering the name again replaces it)
+        file = f"v{len(tables):04d}.parquet"
+        source = f"{ident(str(database))}.main.{ident(str(name))}"
+        con.execute(f"COPY (SELECT * FROM {source}) TO '{folder / file}' (FORMAT parquet)")
+        kept = ident(f"checkpoint_{name}")
+        sql = f"CREATE TEMP TABLE {kept} AS SELECT * FROM read_parquet('{{file}}') LIMIT 0"
+        tables.append({"database": "temp", "name": f"checkpoint_{name}", "sql": sql, "file": file})
+        views.append(f"CREATE TEMP VIEW {ident(str(name))} AS SELECT * FROM temp.main.{kept}")
+    state = {
+        "types": _enum_types(con),
+        "macros": [
+            {"name": n, "table": t == "table_macro", "parameters": list(p), "definition": d} for n, t, p, d in macros
+        ],
+        "tables": tables,
+        "views": views,
+    }
+    (folder / STATE_FILE).write_text(json.dumps(state, indent=1))
+
+
+def restore_database(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Rebuild in ``con`` the state ``save_database`` wrote into ``folder`` (same types, rows in the same
+    order, same constraints)."""
+    state = json.loads((folder / STATE_FILE).read_text())
+    for t in state["types"]:
+        labels = ", ".join("'" + str(v).replace("'", "''") + "'" for v in t["labels"])
+        con.execute(f"CREATE TYPE {ident(t['name'])} AS ENUM ({labels})")
+    for m in state["macros"]:
+        body = ("TABLE " if m["table"] else "") + m["definition"]
+        con.execute(f"CREATE OR REPLACE MACRO {ident(m['name'])}({', '.join(m['parameters'])}) AS {body}")
+    for t in state["tables"]:
+        con.execute(t["sql"].replace("{file}", str(folder / t["file"])))
+        target = f"{ident(t['database'])}.main.{ident(t['name'])}"
+        con.execute(f"INSERT INTO {target} SELECT * FROM read_parquet('{folder / t['file']}')")
+    for sql in state["views"]:
+        con.execute(sql)
+
+
+def _load(work: Path, phase: str, key: str) -> Checkpoint | None:
+    folder = work / phase
+    try:
+        if (folder / KEY_FILE).read_text() != key:
+            return None
+        carry: Carry = pickle.loads((folder / CARRY_FILE).read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return None
+    if carry.folder is not None and not carry.folder.is_dir():  # the unpublished run folder was removed
+        return None
+    return Checkpoint(phase, folder, carry)
+
+
+def _save(work: Path, phase: str, key: str, carry: Carry, con: duckdb.DuckDBPyConnection | None) -> None:
+    partial = work / f".{phase}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    if con is not None:
+        save_database(con, partial)
+    (partial / CARRY_FILE).write_bytes(pickle.dumps(carry, protocol=5))
+    (partial / KEY_FILE).write_text(key)
+    target = work / phase
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+
+
+def discard(settings: Settings, day: dt.date, run_folder_too: bool) -> None:
+    """Remove the date's checkpoints; with ``run_folder_too`` also the unpublished run folder they name."""
+    work = work_folder(settings, day)
+    if not work.is_dir():
+        return
+    if run_folder_too:
+        for phase in PHASES:
+            try:
+                carry: Carry = pickle.loads((work / phase / CARRY_FILE).read_bytes())
+            except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+                continue
+            if carry.folder is not None and carry.folder.is_dir():
+                shutil.rmtree(carry.folder, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def advance(inp: Inputs, phase: str) -> tuple[Carry, list[str]]:
+    """The run's state after ``phase``: from its checkpoint when one of the same inputs exists, else resumed
+    from the latest earlier one (or from the start), running the missing phases and writing the checkpoint of
+    ``phase``. Returns the state and the phases run now (empty: nothing to do)."""
+    names = list(PHASES)
+    target = names.index(phase)
+    work = work_folder(inp.settings, inp.day)
+    key = fingerprint(inp)
+    found = None
+    for i in range(target, -1, -1):
+        found = _load(work, names[i], key)
+        if found is not None:
+            break
+    if found is not None and found.phase == phase:
+        return found.carry, []
+    if found is None and work.is_dir():
+        log.warning("checkpoints of %s are of other inputs: the run starts again from match", inp.day)
+        discard(inp.settings, inp.day, run_folder_too=True)
+    todo = names[names.index(found.phase) + 1 : target + 1] if found else names[: target + 1]
+    con = connect(inp.settings)
+    try:
+        carry = found.carry if found else Carry(started=dt.datetime.now(dt.UTC))
+        if found is not None and (found.folder / STATE_FILE).is_file():
+            restore_database(con, found.folder)
+        run_phases(con, inp, carry, todo)
+        last = target == len(names) - 1  # the last phase's state is its result: no database to keep
+        _save(work, phase, key, carry, None if last else con)
+    finally:
+        con.close()
+    for earlier in names[:target]:  # what the next task needs is this checkpoint alone
+        shutil.rmtree(work / earlier, ignore_errors=True)
+    return carry, todo
