@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 DATE ?= 2026-11-26
 ROWS ?= 1000000
 WORKERS ?= 1
+STEPS ?=
 
 export RECON_HOME ?= $(CURDIR)/var
 export RECON_RULES ?= $(CURDIR)/rules
@@ -51,7 +52,7 @@ test: install-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: install-dev
-	$(BIN)/python -m bench.run --rows $(ROWS) --workers $(WORKERS)
+	$(BIN)/python -m bench.run --rows $(ROWS) --workers $(WORKERS) $(if $(STEPS),--steps)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -137,7 +137,7 @@ def exact_join_seconds(staging: Path, day: dt.date) -> float:
     return elapsed
 
 
-def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1) -> dict[str, Any]:
+def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1, steps: bool = False) -> dict[str, Any]:
     from pipelines.run import stages as pipeline
     from samplegen import day as samples
 
@@ -181,6 +181,7 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1) ->
         cpu["total"] = _cpu_s() - cpu_start
 
     summary = json.loads((Path(out["output"]) / "summary.json").read_text())
+    split = split_steps(day, h, r) if steps else {}
     join_s = exact_join_seconds(home / "staging", day)
     with TreeMemory() as floor_memory:
         floor_s = run_floor(data_dir, workdir / "floor")
@@ -213,9 +214,26 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1) ->
         "peak_rss_mb": round(_peak_rss_mb()),
         "peak_tree_rss_mb": round(memory.peak_bytes / 2**20),
     }
+    result.update(split)
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def split_steps(day: dt.date, home: str, rules: str) -> dict[str, Any]:
+    """The date run again (mode ``rerun``) as the DAG's four steps over checkpoints (``stages.reconcile_step``):
+    each step's seconds and the size of the checkpoint it left, beside the one-process ``match_clear_publish``
+    of the same call."""
+    from pipelines.run import stages as pipeline
+
+    seconds: dict[str, float] = {}
+    sizes: dict[str, float] = {}
+    for step in pipeline.STEPS:
+        t = time.perf_counter()
+        pipeline.reconcile_step(step, day, "rerun", home, rules)
+        seconds[step] = round(time.perf_counter() - t, 2)
+        sizes[step] = round(_folder_bytes(Path(home) / "work") / 2**20, 1)
+    return {"split_steps_s": seconds, "split_total_s": round(sum(seconds.values()), 2), "checkpoint_mb": sizes}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,9 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--date", type=parse_business_date, default=dt.date(2026, 11, 26))
     parser.add_argument("--workdir", help="keep the generated data and workspace here")
     parser.add_argument("--workers", type=int, default=1, help="channels parsed (and staged) at once")
+    parser.add_argument(
+        "--steps", action="store_true", help="also re-run the date as the DAG's four steps over checkpoints"
+    )
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
-    result = run(args.rows, args.date, workdir, keep=bool(args.workdir), workers=args.workers)
+    result = run(args.rows, args.date, workdir, keep=bool(args.workdir), workers=args.workers, steps=args.steps)
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

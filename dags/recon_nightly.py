@@ -16,12 +16,13 @@ verification, `summary.json` and `report.html` to `outputs/<business_date>/`.
   `mode` (nightly, rerun), `cascade` (also re-run every later date already run). The workspace and rules come
   from the deployment (Variables `recon_home` / `recon_rules`, else `RECON_HOME` / `RECON_RULES`).
 * **Operations**: permanent errors fail at once, transient ones are retried with backoff; every task has an
-  execution timeout; the writing tasks share the one-slot pool `recon_workspace`; each published run emits
+  execution timeout; the reconciliation is four tasks, `match` → `lifecycle` → `clearing` → `publish`, each
+  resuming from the checkpoint of the one before (a retry redoes only its own step); the writing tasks share
+  the one-slot pool `recon_workspace`; each published run emits
   an event on the asset `recon://outputs` (`recon_export` runs on it).
 * **Alerts** (e-mail through the SMTP Connection `recon_alerts_smtp`; recipients in its extra `to` or the
-  Variable `recon_alert_to`): a failed task and an incomplete day (the missing expected files); a run not
-  finished by a local time only when `RECON_DEADLINE` is set (off by default, see `dag_factory`). No
-  Connection: a warning, no mail.
+  Variable `recon_alert_to`): a failed task and an incomplete day (the missing expected files); a date not
+  published by the local time `RECON_DEADLINE` comes from `recon_deadline`. No Connection: a warning, no mail.
 * **Re-runs are safe**: files are content-addressed (the same bytes are a recorded no-op), staging is
   written per file and partition, and the outputs of the date are replaced atomically, never appended.
   Trigger with `{"business_date": "2026-11-26", "mode": "rerun", "cascade": true}` to recompute a date

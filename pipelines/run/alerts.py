@@ -8,7 +8,8 @@ SMTP Connection, with ``smtplib`` (no provider needed).
   ``recon_alert_to`` (a JSON list or comma-separated text).
 * **Kinds**: ``failure`` (a task's ``on_failure_callback``: the exception text), ``incomplete`` (the day's
   expected files missing, from the ``completeness`` section of the run's ``summary.json``), ``deadline``
-  (the run not finished by its deadline: a ``DeadlineAlert`` callback, run in the triggerer).
+  (no published run of the date by the deadline: from ``recon_deadline``; as a ``DeadlineAlert`` callback
+  the triggerer awaits it too).
 * **No Connection** (or no recipient): one warning line, nothing sent; the task or run is not affected.
 
 Imported while DAG files are parsed: only the standard library and ``airflow.sdk`` at module level.
@@ -17,7 +18,6 @@ Imported while DAG files are parsed: only the standard library and ``airflow.sdk
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import smtplib
@@ -94,6 +94,7 @@ class ReconAlertNotifier(BaseNotifier):
         business_date: str | None = None,
         completeness: dict[str, Any] | None = None,
         context: Any = None,
+        deadline: str | None = None,
     ) -> None:
         super().__init__(context)
         if kind not in KINDS:
@@ -102,6 +103,7 @@ class ReconAlertNotifier(BaseNotifier):
         self.conn_id = conn_id
         self.business_date = business_date
         self.completeness = completeness or {}
+        self.deadline = deadline  # for ``deadline`` from a task (``recon_deadline``): the local time missed
 
     # --- what the message says ------------------------------------------------------------------------
 
@@ -157,9 +159,13 @@ class ReconAlertNotifier(BaseNotifier):
                 lines += [f"- {r}" for r in reasons]
         else:
             deadline = context.get("deadline") or {}
-            when = _get(deadline, "deadline_time") or "its deadline"
-            subject = f"[recon] LATE {dag_id} {day}: run {run_id} not finished by {when}"
-            lines += ["", f"The run has not finished by its deadline ({when})."]
+            when = self.deadline or _get(deadline, "deadline_time") or "its deadline"
+            if self.deadline:  # from recon_deadline's check: no published run of the date by then
+                subject = f"[recon] LATE {day}: no published run by {when}"
+                lines += ["", f"The business date {day} has no published run by {when}."]
+            else:
+                subject = f"[recon] LATE {dag_id} {day}: run {run_id} not finished by {when}"
+                lines += ["", f"The run has not finished by its deadline ({when})."]
         return subject, "\n".join(lines) + "\n"
 
     # --- sending --------------------------------------------------------------------------------------
@@ -206,22 +212,3 @@ class ReconAlertNotifier(BaseNotifier):
     async def async_notify(self, context: Any) -> None:
         """For the triggerer (deadline alerts): the same e-mail, sent off the event loop."""
         await asyncio.to_thread(self.notify, context)
-
-
-def deadline_interval(schedule: str, by: str, on: dt.date | None = None) -> dt.timedelta | None:
-    """How long after a scheduled run's logical date (a cron ``schedule`` at a fixed UTC minute and hour,
-    e.g. ``30 3 * * *``) the local time ``by`` (``"HH:MM Area/City"``) comes, on date ``on`` (default today,
-    so the offset follows daylight saving from one parse to the next). None when the schedule has no fixed
-    time of day (then there is no deadline)."""
-    from zoneinfo import ZoneInfo
-
-    fields = schedule.split()
-    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
-        return None
-    clock, _, zone = by.strip().partition(" ")
-    local = dt.time.fromisoformat(clock)
-    day = on or dt.datetime.now(dt.UTC).date()
-    start = dt.datetime.combine(day, dt.time(int(fields[1]), int(fields[0])), tzinfo=dt.UTC)
-    end = dt.datetime.combine(day, local, tzinfo=ZoneInfo(zone.strip() or "UTC")).astimezone(dt.UTC)
-    gap = (end - start) % dt.timedelta(days=1)
-    return gap or dt.timedelta(days=1)

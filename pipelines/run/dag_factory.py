@@ -25,12 +25,12 @@ Operations:
   event (extra: business date, run id, output folder); ``recon_export`` is scheduled on it.
 * **Alerts** (``pipelines.run.alerts.ReconAlertNotifier``, e-mail through the SMTP Connection
   ``recon_alerts_smtp``): every task's ``on_failure_callback`` (except the completeness checks), one
-  ``incomplete`` mail from ``day_complete`` listing the missing expected files, and, on DAGs with a fixed run
-  time, a ``DeadlineAlert`` when the run has not finished by the local time ``RECON_DEADLINE`` (read when the
-  DAG file is parsed; else the DAG file's ``deadline_by``), sent from the triggerer. Off by default: with
-  Airflow 3.3.2 a DAG with a deadline makes a *successful* ``dag.test()`` run crash when its deadlines are
-  pruned (SQLAlchemy ``'dict' object has no attribute 'hex'``), so no DAG file sets ``deadline_by``.
-  No Connection: one warning line.
+  ``incomplete`` mail from ``day_complete`` listing the missing expected files, and the ``deadline`` mail from
+  ``recon_deadline`` (``build_deadline``) when the business date has no published run by the local time
+  ``RECON_DEADLINE`` (default 08:00 Europe/Amsterdam). Not Airflow's ``DeadlineAlert``: with Airflow 3.3.2 a
+  DAG declaring one makes a *successful* ``dag.test()`` run crash when its deadlines are pruned (SQLAlchemy
+  ``'dict' object has no attribute 'hex'``); a DAG of its own at the deadline also sees a run that never
+  started. No Connection: one warning line.
 * **Logs**: Great Expectations is set to WARNING before it is imported; each task logs one line
   ``figures <task>: ...`` (files, rows, breaks, money at risk).
 """
@@ -42,8 +42,6 @@ import logging
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, dag, get_current_context, task
-from airflow.sdk.definitions.callback import AsyncCallback
-from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 POOL = "recon_workspace"
 RECON_OUTPUTS = Asset(name="recon_outputs", uri="recon://outputs", group="reconciliation")
@@ -55,6 +53,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     "execution_timeout": dt.timedelta(minutes=30),
 }
 DEADLINE_ENV = "RECON_DEADLINE"
+DEFAULT_DEADLINE = "08:00 Europe/Amsterdam"  # recon_deadline: when the nightly run must have published
 SHORT = dt.timedelta(minutes=5)
 CHECK = dt.timedelta(minutes=10)
 WRITE = dt.timedelta(minutes=15)
@@ -73,41 +72,18 @@ def _prepare() -> tuple[str | None, str | None]:
     return deployment()
 
 
-def _deadline(schedule: str, by: str | None) -> DeadlineAlert | None:
-    """The run's deadline alert: ``by`` (``"HH:MM Area/City"``) after the logical date of a run at a fixed
-    time of day; None without ``by`` or for a schedule with no fixed time."""
-    import os
-
-    from pipelines.run.alerts import ReconAlertNotifier, deadline_interval
-
-    when = os.environ.get(DEADLINE_ENV) or by
-    interval = deadline_interval(schedule, when) if when else None
-    if interval is None:
-        return None
-    return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
-        interval=interval,
-        callback=AsyncCallback(ReconAlertNotifier, kwargs={"kind": "deadline"}),
-        name=f"finished by {when}",
-    )
-
-
 def build(
     dag_id: str,
     schedule: str,
     mode: str,
     doc_md: str | None,
     day_offset: int,
-    deadline_by: str | None = None,
 ) -> DAG:
     """A reconciliation DAG. ``day_offset``: business date = the run's date minus this many days when no
-    ``business_date`` param is given (1 for the nightly run of yesterday, 0 for intraday runs of today).
-    ``deadline_by``: the local time the run must have finished by (``"HH:MM Area/City"``; the environment's
-    RECON_DEADLINE wins), else no deadline alert."""
+    ``business_date`` param is given (1 for the nightly run of yesterday, 0 for intraday runs of today)."""
     from pipelines.run.alerts import ReconAlertNotifier
 
     default_args = {**DEFAULT_ARGS, "on_failure_callback": ReconAlertNotifier(kind="failure")}
-    deadline = _deadline(schedule, deadline_by)
 
     @dag(
         dag_id=dag_id,
@@ -118,7 +94,6 @@ def build(
         doc_md=doc_md,
         tags=["reconciliation", "clearing", mode],
         default_args=default_args,
-        deadline=deadline,
         params={
             "business_date": Param(
                 None,
@@ -402,3 +377,69 @@ def build_export(dag_id: str, doc_md: str | None) -> DAG:
         export_workbook()
 
     return export()
+
+
+def build_deadline(dag_id: str, doc_md: str | None, by: str | None = None) -> DAG:
+    """``recon_deadline``: every day at the local time ``by`` (``"HH:MM Area/City"``; the environment's
+    RECON_DEADLINE wins; default ``DEFAULT_DEADLINE``) checks that the business date before (or the
+    ``business_date`` param) has a published run, and otherwise sends the ``deadline`` alert and fails."""
+    import os
+
+    import pendulum
+
+    when = os.environ.get(DEADLINE_ENV) or by or DEFAULT_DEADLINE
+    clock, _, zone = when.strip().partition(" ")
+    hour, minute = (int(x) for x in clock.split(":"))
+
+    @dag(
+        dag_id=dag_id,
+        schedule=f"{minute} {hour} * * *",  # in the DAG's timezone, the start date's
+        start_date=pendulum.datetime(2026, 1, 1, tz=zone.strip() or "UTC"),
+        catchup=False,
+        doc_md=doc_md,
+        tags=["reconciliation", "alerts"],
+        default_args={**DEFAULT_ARGS, "retries": 0, "execution_timeout": CHECK},
+        params={
+            "business_date": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                title="Business date",
+                description="The date whose publication to check; empty: the day before the run's local date",
+            )
+        },
+    )
+    def deadline() -> None:
+        @task(on_failure_callback=[])
+        def published_on_time() -> str:
+            """The date's published run (its id), else the deadline alert and a failure."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from pipelines.core.dates import parse_business_date
+            from pipelines.run.alerts import ReconAlertNotifier
+            from pipelines.run.stages import published_run
+            from pipelines.run.task_support import figures
+
+            home, _ = _prepare()
+            ctx = get_current_context()
+            asked = _params().get("business_date")
+            if asked:
+                day = parse_business_date(str(asked))
+            else:
+                run = ctx["dag_run"]  # a scheduled run's logical date is its deadline
+                local = pendulum.instance(run.logical_date or run.run_after).in_timezone(zone.strip() or "UTC")
+                day = local.date() - dt.timedelta(days=1)
+            run_id = published_run(day, home)
+            figures(dag_id, date=day.isoformat(), by=when.replace(" ", "_"), published=run_id or "none")
+            if run_id is None:
+                notifier = ReconAlertNotifier(kind="deadline", business_date=day.isoformat(), deadline=when)
+                try:
+                    notifier(ctx)
+                except Exception:  # an alert that could not be sent does not hide why the task fails
+                    logging.getLogger(__name__).exception("deadline alert not sent")
+                raise AirflowFailException(f"no published run of {day.isoformat()} by {when}")
+            return run_id
+
+        published_on_time()
+
+    return deadline()

@@ -544,6 +544,16 @@ def rerun_after(day: dt.date, home: str | None = None, rules: str | None = None)
         return [reconcile_and_publish(d, "rerun", home, rules) for d in later]
 
 
+def published_run(day: dt.date, home: str | None = None) -> str | None:
+    """The run id of ``day``'s published run (its ``summary.json`` in ``outputs/<date>``), else None."""
+    import json
+
+    summary = config.settings(home, None).outputs / day.isoformat() / "summary.json"
+    if not summary.is_file():
+        return None
+    return str(json.loads(summary.read_text()).get("run_id") or "") or None
+
+
 def completeness_of(day: dt.date, channel_id: str | None = None, home: str | None = None) -> list[str]:
     """Why the published run of ``day`` is incomplete (empty: complete): every reason, or only the missing
     files of ``channel_id`` when given."""

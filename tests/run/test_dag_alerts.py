@@ -1,7 +1,8 @@
 """Alerts of the reconciliation DAGs, delivered to a local SMTP server (aiosmtpd on loopback) through the
 Connection ``recon_alerts_smtp`` set by ``AIRFLOW_CONN_RECON_ALERTS_SMTP``: the notifier called with a
 context, the incomplete-day mail of a real ``dag.test()`` run missing its expected files, the failure mail
-of a task failing at once, the deadline alert declared on ``recon_nightly``, and no connection at all."""
+of a task failing at once, the deadline mail of ``recon_deadline`` (and from a triggerer's context), and no
+connection at all."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from conftest import PROJECT_ROOT
 from helpers import run_nightly
 
 from pipelines.run import stages as pipeline
-from pipelines.run.alerts import ReconAlertNotifier, deadline_interval
+from pipelines.run.alerts import ReconAlertNotifier
 
 D1, D2 = dt.date(2026, 11, 26), dt.date(2026, 11, 27)  # Thursday (all files), Friday (none came)
 TO = ["ops@example.com", "recon@example.com"]
@@ -152,24 +153,6 @@ def test_a_task_failing_at_once_mails_the_failure(
     assert "AirflowFailException" in body and "orders" in body
 
 
-def test_a_deadline_alert_through_the_notifier_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines.run.dag_factory import build
-
-    monkeypatch.delenv("RECON_DEADLINE", raising=False)
-    assert not build("recon_x", "30 3 * * *", "nightly", None, day_offset=1).deadline
-    monkeypatch.setenv("RECON_DEADLINE", "08:00 Europe/Amsterdam")
-    deadlines = build("recon_x", "30 3 * * *", "nightly", None, day_offset=1).deadline
-    assert isinstance(deadlines, list) and len(deadlines) == 1
-    alert = deadlines[0]
-    assert alert.callback.path == "pipelines.run.alerts.ReconAlertNotifier"
-    assert alert.callback.kwargs == {"kind": "deadline"}
-    assert alert.interval == deadline_interval("30 3 * * *", "08:00 Europe/Amsterdam")
-    assert not build("recon_y", "0 7-20 * * 1-5", "intraday", None, day_offset=0).deadline  # no fixed time
-    assert deadline_interval("30 3 * * *", "08:00 Europe/Amsterdam", D1) == dt.timedelta(hours=3, minutes=30)
-    summer = deadline_interval("30 3 * * *", "08:00 Europe/Amsterdam", dt.date(2026, 7, 1))
-    assert summer == dt.timedelta(hours=2, minutes=30)
-
-
 def test_the_deadline_mail_from_the_triggerers_simple_context(smtp: _Inbox) -> None:
     # what the triggerer does with the callback: await ReconAlertNotifier(**kwargs, context=context)
     context = {
@@ -197,3 +180,35 @@ def test_without_a_connection_an_alert_is_one_warning(
         ReconAlertNotifier(kind="failure", business_date="2026-11-26")({"exception": ValueError("x")})
     warnings = [r.getMessage() for r in caplog.records if r.name == "pipelines.run.alerts"]
     assert warnings == ["alert not sent: no SMTP connection 'recon_alerts_smtp' (AirflowNotFoundException)"]
+
+
+def _deadline_run(monkeypatch: pytest.MonkeyPatch, home: str, when: dt.datetime, conf: dict[str, str] | None) -> Any:
+    """``recon_deadline`` through ``dag.test()`` at ``when``, with the deployment's workspace."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("RECON_HOME", home)
+    monkeypatch.setenv("RECON_DEADLINE", "08:00 Europe/Amsterdam")
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("recon_deadline")
+    assert dag is not None
+    assert dag.timetable.expression == "0 8 * * *" and str(dag.timetable.timezone) == "Europe/Amsterdam"
+    return dag.test(run_conf=conf, logical_date=when)
+
+
+def test_the_deadline_dag_alerts_when_the_date_has_no_published_run_by_then(
+    airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp: _Inbox
+) -> None:
+    home, rules = _workspace(tmp_path)
+    monkeypatch.setenv("RECON_RULES", rules)
+    eight = dt.datetime(2026, 11, 27, 7, 0, tzinfo=dt.UTC)  # 08:00 in Amsterdam: the nightly run of D1 is late
+    late = _deadline_run(monkeypatch, home, eight, None)
+    assert late.state == "failed"
+    (msg,) = smtp.messages
+    assert _subject(msg) == f"[recon] LATE {D1.isoformat()}: no published run by 08:00 Europe/Amsterdam"
+    body = _body(msg)
+    assert "DAG: recon_deadline" in body and "Task: published_on_time" in body
+    assert f"The business date {D1.isoformat()} has no published run by 08:00 Europe/Amsterdam." in body
+
+    pipeline.run_all(D1, "nightly", home, rules)  # published: the same check passes, no mail
+    on_time = _deadline_run(monkeypatch, home, eight + dt.timedelta(minutes=1), {"business_date": D1.isoformat()})
+    assert on_time.state == "success"
+    assert len(smtp.messages) == 1
