@@ -100,7 +100,7 @@ def save_database(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
         file = f"t{i:04d}.parquet"
         con.execute(
             f"COPY (SELECT * FROM {ident(str(database))}.main.{ident(str(name))}) TO '{folder / file}' "
-            "(FORMAT parquet, COMPRESSION zstd)"
+            "(FORMAT parquet, COMPRESSION snappy)"
         )
         tables.append({"database": database, "name": name, "sql": sql, "file": file})
     macros = con.execute(
