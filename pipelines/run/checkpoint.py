@@ -41,8 +41,10 @@ STATE_FILE = "state.json"
 DATABASES = ("memory", "temp")
 
 
-def work_folder(settings: Settings, day: dt.date) -> Path:
-    return settings.home / "work" / day.isoformat()
+def work_folder(settings: Settings, day: dt.date, mode: str) -> Path:
+    """The checkpoints of the run of ``day`` in ``mode`` (a nightly run and a re-run of a date do not take
+    each other's checkpoints away)."""
+    return settings.home / "work" / day.isoformat() / mode
 
 
 def fingerprint(inp: Inputs) -> str:
@@ -181,29 +183,33 @@ def _save(work: Path, phase: str, key: str, carry: Carry, con: duckdb.DuckDBPyCo
     os.replace(partial, target)
 
 
-def discard(settings: Settings, day: dt.date, run_folder_too: bool) -> None:
-    """Remove the date's checkpoints; with ``run_folder_too`` also the unpublished run folder they name."""
-    work = work_folder(settings, day)
+def discard(settings: Settings, day: dt.date, mode: str, keep: set[Path] | None = None) -> None:
+    """Remove the checkpoints of the run of ``day`` in ``mode``; with ``keep`` (the run folders the catalog
+    publishes) also the run folder they name unless it is one of those (a run committed by a step that died
+    before it removed its checkpoints keeps its folder)."""
+    work = work_folder(settings, day, mode)
     if not work.is_dir():
         return
-    if run_folder_too:
+    if keep is not None:
         for phase in PHASES:
             try:
                 carry: Carry = pickle.loads((work / phase / CARRY_FILE).read_bytes())
             except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
                 continue
-            if carry.folder is not None and carry.folder.is_dir():
+            kept = {k.resolve() for k in keep}
+            if carry.folder is not None and carry.folder.is_dir() and carry.folder.resolve() not in kept:
                 shutil.rmtree(carry.folder, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
 
 
-def advance(inp: Inputs, phase: str) -> tuple[Carry, list[str]]:
+def advance(inp: Inputs, phase: str, published: set[Path]) -> tuple[Carry, list[str]]:
     """The run's state after ``phase``: from its checkpoint when one of the same inputs exists, else resumed
     from the latest earlier one (or from the start), running the missing phases and writing the checkpoint of
-    ``phase``. Returns the state and the phases run now (empty: nothing to do)."""
+    ``phase``. ``published``: the run folders the catalog publishes (never removed with a stale checkpoint).
+    Returns the state and the phases run now (empty: nothing to do)."""
     names = list(PHASES)
     target = names.index(phase)
-    work = work_folder(inp.settings, inp.day)
+    work = work_folder(inp.settings, inp.day, inp.mode)
     key = fingerprint(inp)
     found = None
     for i in range(target, -1, -1):
@@ -214,7 +220,7 @@ def advance(inp: Inputs, phase: str) -> tuple[Carry, list[str]]:
         return found.carry, []
     if found is None and work.is_dir():
         log.warning("checkpoints of %s are of other inputs: the run starts again from match", inp.day)
-        discard(inp.settings, inp.day, run_folder_too=True)
+        discard(inp.settings, inp.day, inp.mode, keep=published)
     todo = names[names.index(found.phase) + 1 : target + 1] if found else names[: target + 1]
     con = connect(inp.settings)
     try:

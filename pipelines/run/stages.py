@@ -459,11 +459,14 @@ def reconcile_step(
         ctx = context(home, rules)
         started = dt.datetime.now(dt.UTC)
         inp = _inputs(ctx, day, mode)
-        carry, ran = checkpoint.advance(inp, "clearing" if step == "publish" else step)
+        shown = {
+            ctx.settings.outputs / r["output_folder"] for r in ctx.catalog.published().values() if r["output_folder"]
+        }
+        carry, ran = checkpoint.advance(inp, "clearing" if step == "publish" else step, shown)
         if step != "publish":
             return {"business_date": day.isoformat(), "step": step, "ran": ran, "figures": _figures(step, carry)}
         published = _publish(ctx, carry.result, carry.started or started)
-        checkpoint.discard(ctx.settings, day, run_folder_too=False)
+        checkpoint.discard(ctx.settings, day, mode)
         from pipelines.run.task_support import run_figures
 
         return {**published, "step": step, "ran": ran, "figures": run_figures(published["output"])}

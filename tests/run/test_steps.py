@@ -37,7 +37,7 @@ def one_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 def test_steps_publish_what_one_process_publishes(tmp_path: Path, one_process: dict[str, bytes]) -> None:
     home = _staged(tmp_path)
-    work = tmp_path / "work" / DAY.isoformat()
+    work = tmp_path / "work" / DAY.isoformat() / "nightly"
     ran = {}
     for step in stages.STEPS:
         done = stages.reconcile_step(step, DAY, "nightly", home)
@@ -62,23 +62,44 @@ def test_a_retried_step_does_not_run_again_and_each_step_resumes(tmp_path: Path)
     assert stages.reconcile_step("clearing", DAY, "nightly", home)["ran"] == []
 
 
-def test_a_step_whose_inputs_changed_starts_again_from_match(tmp_path: Path, one_process: dict[str, bytes]) -> None:
+def test_a_step_whose_inputs_changed_starts_again_from_match(tmp_path: Path) -> None:
+    import dataclasses
+
+    from pipelines.run import checkpoint
+
     home = _staged(tmp_path)
     stages.reconcile_step("match", DAY, "nightly", home)
     stages.reconcile_step("lifecycle", DAY, "nightly", home)
     runs_dir = tmp_path / "outputs" / ".runs" / DAY.isoformat()
-    (stale,) = list(runs_dir.iterdir())  # the unpublished run folder of the lifecycle step
-    # another file status recorded since: the inputs differ from the checkpoint's
+    (folder,) = list(runs_dir.iterdir())  # the unpublished run folder of the lifecycle step
+    # the same status recorded again: the same inputs, the checkpoint is taken
     catalog = stages.context(home).catalog
-    statuses = list(catalog.file_statuses().values())
-    catalog.record_file_statuses([statuses[0]], dt.datetime.now(dt.UTC))  # same status again: same inputs
+    catalog.record_file_statuses([next(iter(catalog.file_statuses().values()))], dt.datetime.now(dt.UTC))
     assert stages.reconcile_step("clearing", DAY, "nightly", home)["ran"] == ["clearing"]
-    # a different mode is a different run (its id and manifest differ): everything again, the stale folder gone
-    done = stages.reconcile_step("clearing", DAY, "rerun", home)
-    assert done["ran"] == ["match", "lifecycle", "clearing"]
-    assert not stale.exists()
-    stages.reconcile_step("publish", DAY, "rerun", home)
-    assert [r["mode"] for r in stages.context(home).catalog.runs(DAY)] == ["rerun"]
+    # a re-run of the date has checkpoints of its own: the nightly run's stay
+    assert stages.reconcile_step("clearing", DAY, "rerun", home)["ran"] == ["match", "lifecycle", "clearing"]
+    assert (tmp_path / "work" / DAY.isoformat() / "nightly" / "clearing").is_dir() and folder.is_dir()
+    # a checkpoint of other inputs is dropped with its unpublished folder, and the step starts from match
+    (tmp_path / "work" / DAY.isoformat() / "nightly" / "clearing" / checkpoint.KEY_FILE).write_text("other inputs")
+    assert stages.reconcile_step("publish", DAY, "nightly", home)["ran"] == ["match", "lifecycle", "clearing"]
+    assert not folder.exists()
+    assert [r["mode"] for r in stages.context(home).catalog.runs(DAY)] == ["nightly"]
+
+    # what the key follows: the file statuses, the history before the date, the intake, the mode, the rules
+    ctx = stages.context(home)
+    inp = stages._inputs(ctx, DAY, "rerun")
+    key = checkpoint.fingerprint(inp)
+    assert checkpoint.fingerprint(stages._inputs(ctx, DAY, "rerun")) == key  # stable
+    first = next(iter(inp.statuses))
+    fewer = dataclasses.replace(inp.statuses[first], rows_staged=inp.statuses[first].rows_staged - 1)
+    changed = [
+        dataclasses.replace(inp, statuses={**inp.statuses, first: fewer}),
+        dataclasses.replace(inp, history=dataclasses.replace(inp.history, first_seen={"b-1": DAY})),
+        dataclasses.replace(inp, intake=dataclasses.replace(inp.intake, taken=inp.intake.taken.head(1))),
+        dataclasses.replace(inp, mode="nightly"),
+        dataclasses.replace(inp, ruleset=inp.ruleset.model_copy(update={"version_hash": "other"})),
+    ]
+    assert all(checkpoint.fingerprint(other) != key for other in changed)
 
 
 def test_a_publication_killed_before_its_commit_is_retried_from_the_clearing_checkpoint(
@@ -100,3 +121,23 @@ def test_a_publication_killed_before_its_commit_is_retried_from_the_clearing_che
     done = stages.reconcile_step("publish", DAY, "nightly", home)
     assert done["ran"] == []  # matching, lifecycle and clearing are not done again
     assert tree_bytes(tmp_path / "outputs" / DAY.isoformat()) == one_process
+
+
+def test_a_publication_killed_after_its_commit_keeps_its_folder_when_its_checkpoints_go(tmp_path: Path) -> None:
+    home = _staged(tmp_path)
+    for step in ("match", "lifecycle", "clearing"):
+        stages.reconcile_step(step, DAY, "nightly", home)
+    code = (
+        "import datetime as dt\n"
+        "from pipelines.run import stages\n"
+        f"stages.reconcile_step('publish', dt.date.fromisoformat('{DAY}'), 'nightly', {home!r})\n"
+    )
+    env = {**os.environ, "RECON_FAILPOINT": "after-switch"}  # committed and shown, checkpoints not yet removed
+    killed = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    shown = (tmp_path / "outputs" / DAY.isoformat()).resolve()
+    assert (shown / "summary.json").is_file()
+    assert (tmp_path / "work" / DAY.isoformat() / "nightly" / "clearing").is_dir()
+    # the next run of the date: its inputs differ (a run is committed), the stale checkpoint goes, the folder stays
+    assert stages.reconcile_step("match", DAY, "nightly", home)["ran"] == ["match"]
+    assert (shown / "summary.json").is_file() and (tmp_path / "outputs" / DAY.isoformat()).resolve() == shown
