@@ -39,7 +39,7 @@ install-dev: $(VENV)/.dev
 airflow-db: install
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
-	$(BIN)/airflow pools set recon_workspace 1 "one writing task per workspace at a time (register, record, reconcile)" > /dev/null
+	$(BIN)/airflow pools set recon_workspace 1 "one writing task per workspace at a time (register, normalise, record, match, lifecycle, clearing, publish)" > /dev/null
 
 demo: airflow-db
 	$(BIN)/airflow dags test recon_nightly --conf '{"business_date": "$(DATE)", "mode": "nightly"}' \

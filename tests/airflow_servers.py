@@ -41,7 +41,10 @@ AIRFLOW = Path(sys.executable).parent / "airflow"
 SERVERS = ("api-server", "scheduler", "dag-processor")
 USER = "recon"
 POOL = "recon_workspace"
-POOL_DESCRIPTION = "one writing task per workspace at a time (register, record, reconcile)"  # as make airflow-db
+# the pool as `make airflow-db` creates it (`airflow pools set`)
+POOL_DESCRIPTION = (
+    "one writing task per workspace at a time (register, normalise, record, match, lifecycle, clearing, publish)"
+)
 FINISHED = {"success", "failed"}
 
 
@@ -170,7 +173,7 @@ def _env(root: Path, port: int, password_file: Path) -> dict[str, str]:
         "CORE__LOAD_EXAMPLES": "False",
         "CORE__UNIT_TEST_MODE": "False",
         "CORE__EXECUTOR": "LocalExecutor",
-        "CORE__PARALLELISM": str(max(2, os.cpu_count() or 2)),
+        "CORE__PARALLELISM": os.environ.get("XPAR") or str(max(2, os.cpu_count() or 2)),
         "CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
@@ -183,7 +186,7 @@ def _env(root: Path, port: int, password_file: Path) -> dict[str, str]:
         "API__WORKERS": "1",
         "API__BASE_URL": f"http://127.0.0.1:{port}",
         "API__SECRET_KEY": secrets.token_urlsafe(32),
-        "API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
         "LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "LOGGING__LOGGING_LEVEL": "INFO",
         "LOGGING__COLORED_CONSOLE_LOG": "False",

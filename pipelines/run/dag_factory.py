@@ -17,10 +17,14 @@ Operations:
 * **Steps**: a date's reconciliation is the tasks ``match``, ``lifecycle``, ``clearing``, ``publish``
   (``stages.reconcile_step``): each resumes from the checkpoint its predecessor left (``pipelines.run.checkpoint``)
   when the run's inputs are unchanged, so a retried step redoes only itself.
-* **One run of a workspace at a time**: the writing tasks (register, record and the four steps) take a slot of the
-  one-slot pool ``recon_workspace`` (created by ``make airflow-db``), across every DAG; the workspace lock
-  (``pipelines.run.lock``) guards the same catalog outside Airflow. A pool that does not exist does not
-  block ``dag.test()`` (it runs tasks without the scheduler's pool check).
+* **One run of a workspace at a time**: the writing tasks (register, normalise, record and the four steps) take a
+  slot of the one-slot pool ``recon_workspace`` (created by ``make airflow-db``), across every DAG; the workspace
+  lock (``pipelines.run.lock``) guards the same catalog outside Airflow. ``normalise`` is a writer too: it
+  replaces the staging of the files not recorded yet, and another DAG's run of the same workspace (nightly and
+  intraday) normalises the same new files, so outside the pool it removed a file's staging while the other
+  run's reconciliation checked it (an integrity refusal, seen with a real scheduler); in the pool the channels
+  of a run are normalised one after the other, as ``recon run`` does by default. A pool that does not exist
+  does not block ``dag.test()`` (it runs tasks without the scheduler's pool check).
 * **Assets**: ``publish`` declares ``RECON_OUTPUTS`` as its outlet, so each published run emits an asset
   event (extra: business date, run id, output folder); ``recon_export`` is scheduled on it.
 * **Alerts** (``pipelines.run.alerts.ReconAlertNotifier``, e-mail through the SMTP Connection
@@ -178,7 +182,11 @@ def build(
             figures("register", **counts)
             return counts
 
-        @task(map_index_template="{{ task.op_kwargs['channel_id'] }}", execution_timeout=dt.timedelta(minutes=60))
+        @task(
+            pool=POOL,
+            map_index_template="{{ task.op_kwargs['channel_id'] }}",
+            execution_timeout=dt.timedelta(minutes=60),
+        )
         def normalise(channel_id: str, business_date: str) -> list[dict[str, Any]]:
             home, rules = _prepare()  # before the validation library is imported
             from pipelines.core.dates import parse_business_date

@@ -17,7 +17,7 @@ from conftest import PROJECT_ROOT
 
 DATE = "2026-11-26"
 WHEN = dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)
-WRITERS = {"register", "record", "match", "lifecycle", "clearing", "publish"}
+WRITERS = {"register", "normalise", "record", "match", "lifecycle", "clearing", "publish"}
 
 
 def _dag(dag_id: str) -> Any:
