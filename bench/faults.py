@@ -374,9 +374,10 @@ def hostile(lab: Lab) -> list[Row]:
     manifest = pl.read_parquet(out / "run_manifest.parquet") if published else pl.DataFrame()
     quarantine = pl.read_parquet(out / "quarantine.parquet") if published else pl.DataFrame()
     breaks = pl.read_parquet(out / "breaks.parquet") if published else pl.DataFrame()
-    from pipelines.catalog.store import Catalog
+    from pipelines.catalog.store import open_catalog
+    from pipelines.core import config
 
-    events = Catalog(lab.home / "catalog.duckdb").ingest_events()
+    events = open_catalog(config.settings(lab.home, lab.rules)).ingest_events()
     rows = []
     for _, name, _, expected in HOSTILE:
         shown = os.fsdecode(name)

@@ -80,3 +80,22 @@ def endpoint() -> Iterator[str]:
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Any]:
+    """A PostgreSQL cluster for the session, started when a test first needs it (``tests/pg_server.py``)."""
+    from pg_server import pg_cluster as cluster
+
+    with cluster() as running:
+        yield running
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def catalog_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Runs a test once per catalog backend: the DuckDB file of the workspace, then a fresh PostgreSQL
+    database named in ``RECON_CATALOG_URL`` (``pg_server.CatalogBackend``)."""
+    from pg_server import backend
+
+    cluster = request.getfixturevalue("pg_cluster") if request.param == "postgres" else None
+    yield from backend(request.param, cluster, monkeypatch)

@@ -132,9 +132,11 @@ def channel_with(raw: dict[str, Any], overrides: dict[str, Any]) -> Channel:
 
 
 def settings_in(tmp: Path) -> Settings:
-    from pipelines.core.config import PROJECT_ROOT
+    """A workspace ``tmp/home`` with the project's rules; its catalog is the one ``RECON_CATALOG_URL`` names,
+    if any (``catalog_backend``), as ``config.settings`` resolves it."""
+    from pipelines.core.config import PROJECT_ROOT, catalog_url
 
-    s = Settings(home=tmp / "home", rules=PROJECT_ROOT / "rules")
+    s = Settings(home=tmp / "home", rules=PROJECT_ROOT / "rules", catalog_url=catalog_url())
     s.ensure()
     return s
 

@@ -2,7 +2,9 @@
 
 An embedded DuckDB file by default. A DuckDB file admits one writing process at a time, so the pipeline
 keeps every catalog write in a single task; per-channel tasks only read it and return their records.
-All access goes through ``Catalog`` so a server database can stand behind the same methods.
+All access goes through ``Catalog``, built by ``open_catalog(settings)``: with ``RECON_CATALOG_URL`` a
+PostgreSQL database stands behind the same methods, with the same results (``backends``). Every query is
+written once, in SQL both accept; each multi-statement write is one transaction on either.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from pipelines.catalog import journal
+from pipelines.catalog.backends import Backend, DuckDBBackend, PostgresBackend, Session
 from pipelines.core import schema, sqlfiles
+from pipelines.core.config import Settings
 from pipelines.core.dates import parse_business_date
 from pipelines.core.failpoints import failpoint
 
@@ -172,42 +175,58 @@ def lifecycle_frames(day: dt.date, run_id: str, result: Any) -> dict[str, pl.Dat
     }
 
 
+def open_catalog(settings: Settings) -> Catalog:
+    """The workspace's catalog: the DuckDB file ``settings.catalog_path``, or the PostgreSQL database of
+    ``settings.catalog_url`` (``RECON_CATALOG_URL``) when one is set."""
+    backend = PostgresBackend(settings.catalog_url) if settings.catalog_url else None
+    return Catalog(settings.catalog_path, backend)
+
+
 class Catalog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, backend: Backend | None = None) -> None:
+        """The catalog of the workspace ``path.parent``: the DuckDB file ``path``, unless ``backend`` holds it
+        elsewhere (``open_catalog``); the journals are in the workspace either way."""
         self.path = path
+        self.backend: Backend = backend or DuckDBBackend(path)
 
     @property
     def home(self) -> Path:
         """The workspace the catalog belongs to (its journals are under ``journal/`` there)."""
         return self.path.parent
 
+    @property
+    def location(self) -> str:
+        """Where the catalog is, for messages: the file, or the database URL without its password."""
+        return self.backend.location
+
+    def exists(self) -> bool:
+        """Whether the catalog was created (nothing was ever run in a workspace without one)."""
+        return self.backend.exists()
+
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        if read_only and not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.connect(read_only=False):
-                pass
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
-        try:
-            if not read_only:
-                con.execute(sqlfiles.load("catalog_schema"))
+    def connect(self, read_only: bool = False) -> Iterator[Session]:
+        """A session on the catalog; a writing one creates the missing tables first."""
+        with self.backend.connect(read_only) as con:
             yield con
-        finally:
-            con.close()
 
     def ensure_schema(self) -> None:
         """Create missing catalog tables (a writer step: catalogs of older versions gain the new tables)."""
         with self.connect():
             pass
 
+    def move_aside(self, stamp: str) -> str | None:
+        """Keep the catalog aside under a name carrying ``stamp`` (``recon catalog rebuild``); return where
+        it went (None: there was none)."""
+        return self.backend.move_aside(stamp)
+
     # ---- files -----------------------------------------------------------------------------------
     def known_file_ids(self, file_ids: list[str]) -> set[str]:
         if not file_ids:
             return set()
         with self.connect(read_only=True) as con:
-            rows = con.execute("SELECT file_id FROM files WHERE file_id IN (SELECT unnest(?))", [file_ids]).fetchall()
+            rows = con.execute(
+                "SELECT file_id FROM files WHERE file_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", [file_ids]
+            ).fetchall()
         return {r[0] for r in rows}
 
     def register_deliveries(
@@ -259,8 +278,9 @@ class Catalog:
             for ev in events or []:
                 con.execute(
                     "INSERT INTO ingest_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
-                    "ON CONFLICT DO UPDATE SET reason = excluded.reason, size_bytes = excluded.size_bytes, "
-                    "last_seen = excluded.last_seen, times_seen = ingest_events.times_seen + 1",
+                    "ON CONFLICT (channel, source_path, outcome, file_id) DO UPDATE SET reason = excluded.reason, "
+                    "size_bytes = excluded.size_bytes, last_seen = excluded.last_seen, "
+                    "times_seen = ingest_events.times_seen + 1",
                     [
                         ev.channel,
                         ev.source_path,
@@ -284,7 +304,7 @@ class Catalog:
 
     @staticmethod
     def _upsert_object(
-        con: duckdb.DuckDBPyConnection,
+        con: Session,
         channel: str,
         source_path: str,
         identity: str,
@@ -293,29 +313,32 @@ class Catalog:
         observed_at: dt.datetime,
     ) -> None:
         con.execute(
-            "INSERT INTO remote_objects VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+            "INSERT INTO remote_objects VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, source_path) DO UPDATE SET "
             "identity = excluded.identity, file_id = excluded.file_id, outcome = excluded.outcome, "
             "observed_at = excluded.observed_at",
             [channel, source_path, identity, file_id, outcome, observed_at],
         )
 
     @staticmethod
-    def _has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:
+    def _has_tables(con: Session, *names: str) -> bool:
         found = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name IN (SELECT unnest(?))", [list(names)]
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_name IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+            [list(names)],
         ).fetchone()
         return bool(found and found[0] == len(names))
 
     def ingest_state(self, channel: str) -> IngestState:
         """The registry's view of a channel's source paths (read only: safe in per-channel tasks)."""
-        if not self.path.exists():
+        if not self.exists():
             return IngestState(accepted={}, objects={}, files={})
         with self.connect(read_only=True) as con:
             accepted = {
                 r[0]: r[1]
                 for r in con.execute(
-                    "SELECT source_path, arg_max(file_id, observed_at) FROM deliveries "
-                    "WHERE channel = ? AND outcome IN ('new', 'duplicate') GROUP BY source_path",
+                    "SELECT DISTINCT ON (source_path) source_path, file_id FROM deliveries "
+                    "WHERE channel = ? AND outcome IN ('new', 'duplicate') "
+                    "ORDER BY source_path, observed_at DESC NULLS LAST",
                     [channel],
                 ).fetchall()
             }
@@ -328,12 +351,11 @@ class Catalog:
                 ).fetchall()
             }
             rows = con.execute(
-                "SELECT file_id, channel, file_name, source_path, size_bytes, landing_path, "
-                "strftime(arrived_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') FROM files "
+                "SELECT file_id, channel, file_name, source_path, size_bytes, landing_path, arrived_at FROM files "
                 "WHERE file_id IN (SELECT file_id FROM remote_objects WHERE channel = ?)",
                 [channel],
             ).fetchall()
-        return IngestState(accepted=accepted, objects=objects, files={r[0]: FileRecord(*r) for r in rows})
+        return IngestState(accepted=accepted, objects=objects, files={r[0]: _file_record(r) for r in rows})
 
     def ingest_events(self, channel: str | None = None, outcome: str | None = None) -> list[dict[str, Any]]:
         """Files not taken, by channel and outcome (pending, refused, quarantined, replaced)."""
@@ -343,7 +365,7 @@ class Catalog:
             cur = con.execute(
                 "SELECT channel, source_path, outcome, file_id, file_name, reason, previous_file_id, size_bytes, "
                 "quarantine_path, first_seen, last_seen, times_seen FROM ingest_events "
-                "WHERE (? IS NULL OR channel = ?) AND (? IS NULL OR outcome = ?) "
+                "WHERE (CAST(? AS VARCHAR) IS NULL OR channel = ?) AND (CAST(? AS VARCHAR) IS NULL OR outcome = ?) "
                 "ORDER BY channel, source_path, outcome, file_id",
                 [channel, channel, outcome, outcome],
             )
@@ -361,27 +383,28 @@ class Catalog:
     def files_of_channel(self, channel: str) -> list[FileRecord]:
         with self.connect(read_only=True) as con:
             rows = con.execute(
-                "SELECT file_id, channel, file_name, source_path, size_bytes, landing_path, "
-                "strftime(arrived_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') "
+                "SELECT file_id, channel, file_name, source_path, size_bytes, landing_path, arrived_at "
                 "FROM files WHERE channel = ? ORDER BY file_id",
                 [channel],
             ).fetchall()
-        return [FileRecord(*r) for r in rows]
+        return [_file_record(r) for r in rows]
 
     def deliveries(self) -> list[dict[str, Any]]:
         return self._dicts("SELECT channel, source_path, file_id, outcome FROM deliveries ORDER BY observed_at", [])
 
     def file_journal(self) -> list[dict[str, Any]]:
         """The registered files as ``journal.FILES`` entries (seeding the journal of an older catalog)."""
-        return self._dicts(
-            "SELECT f.file_id, f.channel, f.file_name, f.source_path, f.size_bytes, f.landing_path, "
-            "strftime(f.arrived_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS arrived_at, "
-            "coalesce(o.identity, '') AS remote_identity, '' AS verified_by, "
-            "strftime(f.arrived_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00') AS observed_at "
+        entries = self._dicts(
+            "SELECT f.file_id, f.channel, f.file_name, f.source_path, f.size_bytes, f.landing_path, f.arrived_at, "
+            "coalesce(o.identity, '') AS remote_identity, '' AS verified_by, f.arrived_at AS observed_at "
             "FROM files f LEFT JOIN remote_objects o ON o.file_id = f.file_id AND o.source_path = f.source_path "
             "ORDER BY f.arrived_at, f.file_id",
             [],
         )
+        return [
+            {**e, "arrived_at": _utc_text(e["arrived_at"]), "observed_at": _utc_text(e["observed_at"], "+00:00")}
+            for e in entries
+        ]
 
     def status_journal(self) -> list[dict[str, Any]]:
         """The files' statuses as ``journal.FILE_STATUS`` entries (seeding the journal of an older catalog)."""
@@ -394,7 +417,7 @@ class Catalog:
             rows = con.execute(
                 "SELECT file_id, channel, format, canonical_table, status, reason, rows_in, rows_staged, "
                 "rows_quarantined, business_dates, assigned_date, controls FROM file_status "
-                "WHERE ? IS NULL OR channel = ? ORDER BY file_id",
+                "WHERE CAST(? AS VARCHAR) IS NULL OR channel = ? ORDER BY file_id",
                 [channel, channel],
             ).fetchall()
         return {
@@ -462,9 +485,7 @@ class Catalog:
                 frame = frames.get(table)  # None: rows a run published by an older version did not keep
                 con.execute(f"DELETE FROM {table} WHERE as_of_date = ?", [run.business_date])
                 if frame is not None and frame.height:
-                    con.register("frame_src", frame)
-                    con.execute(f"INSERT INTO {table} SELECT * FROM frame_src")
-                    con.unregister("frame_src")
+                    con.insert_frame(table, frame)
             con.execute(
                 "INSERT INTO runs (run_id, business_date, mode, rules_version, status, started_at, finished_at, "
                 "summary, output_folder) VALUES (?, ?, ?, ?, 'published', ?, ?, ?, ?)",
@@ -487,14 +508,14 @@ class Catalog:
         (None for runs recorded before output folders were)."""
         with self.connect(read_only=True) as con:
             rows = con.execute(
-                "SELECT business_date, arg_max(run_id, finished_at), arg_max(output_folder, finished_at), "
-                "arg_max(mode, finished_at) FROM runs WHERE status = 'published' GROUP BY business_date ORDER BY 1"
+                "SELECT DISTINCT ON (business_date) business_date, run_id, output_folder, mode FROM runs "
+                "WHERE status = 'published' ORDER BY business_date, finished_at DESC NULLS LAST"
             ).fetchall()
         return {r[0]: {"run_id": r[1], "output_folder": r[2], "mode": r[3]} for r in rows}
 
     def runs(self, business_date: dt.date | None = None) -> list[dict[str, Any]]:
         return self._dicts(
-            "SELECT run_id, strftime(business_date, '%Y-%m-%d') AS business_date, mode, rules_version, status "
+            "SELECT run_id, CAST(business_date AS VARCHAR) AS business_date, mode, rules_version, status "
             "FROM runs WHERE CAST(? AS DATE) IS NULL OR business_date = CAST(? AS DATE) ORDER BY started_at",
             [business_date, business_date],
         )
@@ -516,8 +537,7 @@ class Catalog:
     def run_inputs(self) -> pl.DataFrame:
         """What every run took in (``run.intake``): one row per unit and date, in the order of the key."""
         with self.connect(read_only=True) as con:
-            return _frame(
-                con,
+            return con.frame(
                 "SELECT as_of_date, file_id, channel, item_table, row_date, rows, late_days FROM run_inputs "
                 "ORDER BY as_of_date, file_id, item_table, row_date",
                 [],
@@ -535,14 +555,12 @@ class Catalog:
             previous = prev[0][0] if prev else None
             if previous is not None:
                 h.previous_date = previous
-                h.open_breaks = _frame(
-                    con,
+                h.open_breaks = con.frame(
                     "SELECT DISTINCT break_id, break_type FROM break_log WHERE as_of_date = ? AND status = 'open' "
                     "ORDER BY break_id",
                     [previous],
                 )
-                h.open_items = _frame(
-                    con,
+                h.open_items = con.frame(
                     "SELECT item_table, file_id, line_no, item_business_date, channel, status, break_id, used_in "
                     "FROM open_items WHERE as_of_date = ? ORDER BY item_table, file_id, line_no",
                     [previous],
@@ -553,18 +571,21 @@ class Catalog:
                 ).fetchall()
             )
             latest = con.execute(
-                "SELECT break_id, arg_max(action, recorded_at), arg_max(resolved_by, recorded_at), "
-                "arg_max(note, recorded_at) FROM resolutions GROUP BY break_id"
+                "SELECT DISTINCT ON (break_id) break_id, action, resolved_by, note FROM resolutions "
+                "ORDER BY break_id, recorded_at DESC NULLS LAST"
             ).fetchall()
             h.resolutions = {b: (a, by, n) for b, a, by, n in latest}
-            by_value_date = "SELECT counterparty, currency, value_date, {} FROM {} WHERE as_of_date < ? ORDER BY ALL"
-            h.positions = _frame(con, by_value_date.format("net_expected_minor", "position_log"), [day])
-            h.receipts = _frame(con, by_value_date.format("received_minor", "receipt_log"), [day])
-            h.metrics = _frame(
-                con,
-                "SELECT as_of_date AS business_date, * EXCLUDE (as_of_date) FROM metric_log WHERE as_of_date IN "
+            by_value_date = (
+                "SELECT counterparty, currency, value_date, {} FROM {} WHERE as_of_date < ? ORDER BY 1, 2, 3, 4"
+            )
+            h.positions = con.frame(by_value_date.format("net_expected_minor", "position_log"), [day])
+            h.receipts = con.frame(by_value_date.format("received_minor", "receipt_log"), [day])
+            columns = ", ".join(map(sqlfiles.ident, METRIC_COLUMNS))
+            every_column = ", ".join(str(i) for i in range(1, len(METRIC_COLUMNS) + 2))
+            h.metrics = con.frame(
+                f"SELECT as_of_date AS business_date, {columns} FROM metric_log WHERE as_of_date IN "
                 "(SELECT DISTINCT as_of_date FROM metric_log WHERE as_of_date < ? ORDER BY 1 DESC LIMIT ?) "
-                "ORDER BY ALL",
+                f"ORDER BY {every_column}",
                 [day, METRIC_TREND_RUNS],
             )
         return h
@@ -625,12 +646,17 @@ class Catalog:
     def resolutions(self, break_id: str | None = None) -> list[dict[str, Any]]:
         return self._dicts(
             "SELECT resolution_id, break_id, action, note, resolved_by, recorded_at FROM resolutions "
-            "WHERE ? IS NULL OR break_id = ? ORDER BY recorded_at, resolution_id",
+            "WHERE CAST(? AS VARCHAR) IS NULL OR break_id = ? ORDER BY recorded_at, resolution_id",
             [break_id, break_id],
         )
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pl.DataFrame:
-    frame = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+def _utc_text(when: dt.datetime, zone: str = "Z") -> str:
+    """An instant as the ISO 8601 text the registry and its journal carry (microseconds, UTC)."""
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + zone
+
+
+def _file_record(row: tuple[Any, ...]) -> FileRecord:
+    """A ``files`` row (``arrived_at`` last, a timestamp) as the record it was registered from."""
+    file_id, channel, file_name, source_path, size_bytes, landing_path, arrived_at = row
+    return FileRecord(file_id, channel, file_name, source_path, size_bytes, landing_path, _utc_text(arrived_at))

@@ -193,14 +193,14 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     row dated on or before the date (default: the latest run) was taken by no run or by several."""
     import polars as pl
 
-    from pipelines.catalog.store import Catalog
+    from pipelines.catalog.store import open_catalog
     from pipelines.run.intake import coverage, workspace_units
 
     settings = config.settings(args.home, args.rules)
-    if not settings.catalog_path.exists():
+    catalog = open_catalog(settings)
+    if not catalog.exists():
         console.print(f"[red]no catalog in {settings.home}: nothing was run there yet[/red]")
         return 2
-    catalog = Catalog(settings.catalog_path)
     dates = catalog.run_dates()
     day = args.date or (dates[-1] if dates else None)
     if day is None:
@@ -234,7 +234,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    from pipelines.catalog.store import Catalog
+    from pipelines.catalog.store import open_catalog
     from pipelines.run.stages import break_dates, resolve_break
 
     seen = break_dates(args.break_id, args.home)
@@ -249,7 +249,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         return 1
     if seen:
         last = max(seen)
-        latest = max(Catalog(config.settings(args.home, None).catalog_path).run_dates() or [last])
+        latest = max(open_catalog(config.settings(args.home, None)).run_dates() or [last])
         if last != latest or seen[last] != "open":
             console.print(
                 f"[yellow]warning: {args.break_id} was last listed on {last} ({seen[last]}); the latest run is "

@@ -59,16 +59,16 @@ def loaded_day(home: str | None, rules: str | None, day: dt.date) -> Iterator[du
     """A scratch in-memory DuckDB holding what the run of ``day`` takes in (or took, if it ran), loaded as the
     run loads it."""
     from pipelines.breaks.lifecycle import History
-    from pipelines.catalog.store import Catalog
+    from pipelines.catalog.store import open_catalog
     from pipelines.match.load import STAGED_TABLES, load_day
     from pipelines.run.intake import plan
 
     settings = config.settings(home, rules)
     history = History()
     intake = plan(settings, day, {})
-    if settings.catalog_path.exists():
+    catalog = open_catalog(settings)
+    if catalog.exists():
         try:
-            catalog = Catalog(settings.catalog_path)
             history = catalog.history_for(day)
             intake = plan(settings, day, catalog.file_statuses(), catalog.run_inputs(), catalog.run_dates())
         except duckdb.Error:  # a catalog without run history yet
@@ -87,16 +87,17 @@ def _apply_lifecycle(con: duckdb.DuckDBPyConnection, home: str | None, rules: st
     import polars as pl
 
     from pipelines.breaks.lifecycle import History, apply, load_policy
-    from pipelines.catalog.store import Catalog
+    from pipelines.catalog.store import open_catalog
     from pipelines.core import schema
     from pipelines.core.channels import load_channels
     from pipelines.run.manifest import register_items
 
     settings = config.settings(home, rules)
     history = History()
-    if settings.catalog_path.exists():
+    catalog = open_catalog(settings)
+    if catalog.exists():
         try:
-            history = Catalog(settings.catalog_path).history_for(day)
+            history = catalog.history_for(day)
         except duckdb.Error:  # a catalog without run history yet
             pass
     register_items(con, pl.DataFrame(schema=schema.table("quarantine").polars_schema()), {})

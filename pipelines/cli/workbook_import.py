@@ -30,7 +30,7 @@ from typing import Any, Literal
 from rich.console import Console
 
 from pipelines.breaks.lifecycle import ACTIONS
-from pipelines.catalog.store import Catalog
+from pipelines.catalog.store import Catalog, open_catalog
 from pipelines.core import config
 from pipelines.publish.workbook import BREAKS, PROPERTY_DATE, RESOLVE_ACTION, RESOLVE_BY, RESOLVE_NOTE
 from pipelines.run.lock import WorkspaceBusy
@@ -207,10 +207,11 @@ def import_workbook(path: Path, importer: str, home: str | None, rules: str | No
     from pipelines.run.stages import resolve_break
 
     settings = config.settings(home, rules)
-    if not settings.catalog_path.exists():
+    catalog = open_catalog(settings)
+    if not catalog.exists():
         raise WorkbookError(f"no catalog in {settings.home}: nothing was run there yet")
     sheet = read_workbook(path)
-    outcomes, to_apply = check(sheet, importer, Catalog(settings.catalog_path))
+    outcomes, to_apply = check(sheet, importer, catalog)
     busy: str | None = None
     for e in to_apply:
         if busy is not None:

@@ -45,7 +45,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.catalog.store import Catalog, FileRecord, IngestEvent, IngestState
+from pipelines.catalog.store import Catalog, FileRecord, IngestEvent, IngestState, open_catalog
 from pipelines.core.channels import Channel
 from pipelines.core.config import PROJECT_ROOT, Settings
 from pipelines.ingest.transports import (
@@ -499,7 +499,7 @@ def pull_channel(
     and one event per file not taken. Reads the catalog, never writes it."""
     if base is None:
         base = settings.rules.parent if settings.rules.parent.exists() else PROJECT_ROOT
-    state = (catalog or Catalog(settings.catalog_path)).ingest_state(channel.id)
+    state = (catalog or open_catalog(settings)).ingest_state(channel.id)
     pull = _Pull(channel, settings, now, state, sleep)
     with open_transport(channel, base, sleep) as transport:
         pull.run(transport)

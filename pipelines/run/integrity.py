@@ -85,7 +85,7 @@ def check_outputs_known(settings: Settings, catalog: Catalog) -> None:
         dates = unknown[0].isoformat() + (f" .. {unknown[-1].isoformat()}" if len(unknown) > 1 else "")
         state = "has no run at all" if not known else "does not record them"
         raise IntegrityError(
-            f"outputs/ shows {len(unknown)} published date(s) ({dates}) but the catalog {catalog.path} {state} "
+            f"outputs/ shows {len(unknown)} published date(s) ({dates}) but the catalog {catalog.location} {state} "
             f"(lost, emptied or replaced by an older copy): rebuild it from landing, outputs and the journals "
             f"with `recon catalog rebuild`"
         )
@@ -128,7 +128,7 @@ def sync_journal(catalog: Catalog) -> int:
     """Bring journal and catalog level: the catalog gains the journal's resolutions it lacks; a catalog
     written before the journals existed seeds them from its own tables. Return the resolutions added."""
     home = catalog.home
-    if not catalog.path.exists():
+    if not catalog.exists():
         return 0
     if not journal.exists(home, journal.RESOLUTIONS):
         journal.append(home, journal.RESOLUTIONS, [_jsonable(r) for r in catalog.resolutions()])

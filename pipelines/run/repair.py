@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from pipelines.catalog import journal
-from pipelines.catalog.store import LIFECYCLE_TABLES, Catalog, FileRecord, FileStatus, RunRow
+from pipelines.catalog.store import LIFECYCLE_TABLES, Catalog, FileRecord, FileStatus, RunRow, open_catalog
 from pipelines.core import config
 from pipelines.core.channels import load_channels
 from pipelines.publish.outputs import CATALOG_ROWS, RUN_FILE, output_dir
@@ -42,7 +42,7 @@ def restage(home: str | None = None, rules: str | None = None, every_file: bool 
 
     settings = config.settings(home, rules)
     settings.ensure()
-    catalog = Catalog(settings.catalog_path)
+    catalog = open_catalog(settings)
     channels = load_channels(settings.rules)
     with _locked(home, rules, "restage"):
         recorded = catalog.file_statuses()
@@ -81,24 +81,16 @@ def rebuild_catalog(home: str | None = None, rules: str | None = None) -> dict[s
     settings = config.settings(home, rules)
     settings.ensure()
     with _locked(home, rules, "catalog rebuild"):
-        path = settings.catalog_path
-        kept = None
-        if path.exists():
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-            kept = path.with_name(f"{path.name}.replaced-{stamp}")
-            path.rename(kept)
-            wal = path.with_name(path.name + ".wal")
-            if wal.exists():
-                wal.rename(kept.with_name(kept.name + ".wal"))
-        catalog = Catalog(path)
+        catalog = open_catalog(settings)
+        kept = catalog.move_aside(dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
         catalog.ensure_schema()
         files = _replay_files(catalog)
         statuses = _replay_statuses(catalog)
         runs, skipped = _replay_runs(settings, catalog)
         resolutions = catalog.insert_resolutions(journal.read(settings.home, journal.RESOLUTIONS))
     return {
-        "catalog": str(path),
-        "previous_catalog": str(kept) if kept else None,
+        "catalog": catalog.location,
+        "previous_catalog": kept,
         "files": files,
         "file_statuses": statuses,
         "runs": runs,

@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.catalog.store import Catalog, FileRecord, FileStatus
+from pipelines.catalog.store import Catalog, FileRecord, FileStatus, open_catalog
 from pipelines.core import config
 from pipelines.core.channels import Channel, load_channels
 from pipelines.core.failpoints import failpoint
@@ -43,7 +43,7 @@ class Context:
 
     @property
     def catalog(self) -> Catalog:
-        return Catalog(self.settings.catalog_path)
+        return open_catalog(self.settings)
 
 
 def context(home: str | None = None, rules: str | None = None) -> Context:
@@ -592,8 +592,8 @@ def resolve_break(
 
 def break_dates(break_id: str, home: str | None = None) -> dict[dt.date, str]:
     """The dates whose run listed ``break_id``, with its status there."""
-    catalog = Catalog(config.settings(home, None).catalog_path)
-    if not catalog.path.exists():
+    catalog = open_catalog(config.settings(home, None))
+    if not catalog.exists():
         return {}
     return catalog.break_dates(break_id)
 
