@@ -168,10 +168,12 @@ def pg_cluster() -> Iterator[PgCluster]:
         pytest.skip("PostgreSQL is not installed (bash .ci/ensure-system-packages installs it)")
     cluster = PgCluster(folder)
     try:
-        yield cluster.start()
-    except RuntimeError as exc:
-        log = cluster.root / "server.log"
-        raise RuntimeError(f"{exc}\n{log.read_text() if log.exists() else ''}") from None
+        try:
+            cluster.start()
+        except RuntimeError as exc:
+            log = cluster.root / "server.log"
+            raise RuntimeError(f"{exc}\n{log.read_text() if log.exists() else ''}") from None
+        yield cluster
     finally:
         cluster.stop()
 

@@ -7,6 +7,9 @@ files of the channel go on.
    normalisation quarantines whole with the reason ``empty file (0 bytes)``: the run's manifest and summary
    show it. The same empty file listed again is a recorded no-op; bytes delivered later under its name are
    landed as a new file, never taken for a replacement.
+
+The file registry's tests run on both catalog backends (``catalog_backend``); the end-to-end run on the
+DuckDB file only (``tests/run/test_catalog_backends.py`` runs the sample day on both).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pytest
 from helpers import local_orders_channel as channel
 
-from pipelines.catalog.store import Catalog, FileRecord, IngestEvent
+from pipelines.catalog.store import FileRecord, IngestEvent, open_catalog
+from pipelines.core import config
 from pipelines.core.channels import Channel
 from pipelines.core.config import PROJECT_ROOT, Settings
 from pipelines.ingest import landing as ingest
@@ -31,10 +36,12 @@ NOW = dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)
 DAY = dt.date(2026, 11, 26)
 ORDERS = (PROJECT_ROOT / "data_samples" / "orders" / "orders_2026-11-26.csv").read_bytes()
 
+pytestmark = pytest.mark.usefixtures("catalog_backend")
+
 
 def run(ch: Channel, settings: Settings) -> tuple[list[FileRecord], list[IngestEvent], dict[str, int]]:
     records, events = ingest.pull_channel(ch, settings, NOW)
-    return records, events, ingest.register(Catalog(settings.catalog_path), records, NOW, events)
+    return records, events, ingest.register(open_catalog(settings), records, NOW, events)
 
 
 def undecodable(folder: Path, name: bytes, data: bytes) -> None:
@@ -55,7 +62,7 @@ def test_a_name_that_is_not_utf8_is_refused_alone(inbox: Path, settings: Setting
         assert event.reason == "name is not valid UTF-8: orders_\\xff\\xfe.csv (each byte that is not shown as \\xNN)"
         assert event.source_path == str(inbox / "orders_\\xff\\xfe.csv")
         assert counts["refused"] == 1
-    catalog = Catalog(settings.catalog_path)
+    catalog = open_catalog(settings)
     assert sorted(f.file_name for f in catalog.files_of_channel("orders_local")) == ["orders_a.csv", "orders_z.csv"]
     (stored,) = catalog.ingest_events(outcome="refused")
     assert (stored["file_name"], stored["times_seen"]) == ("orders_\\xff\\xfe.csv", 2)
@@ -78,9 +85,9 @@ def test_register_makes_every_text_utf8_before_the_catalog(settings: Settings, t
         "f" * 64, "orders_local", "bad\udcff.csv", "/in/bad\udcff.csv", 2, str(landed), "2026-11-27T00:00:00Z"
     )
     event = IngestEvent("orders_local", "/in/x\udcfe.csv", "reason", "refused", "x\udcfe.csv")
-    counts = ingest.register(Catalog(settings.catalog_path), [rec], NOW, [event])
+    counts = ingest.register(open_catalog(settings), [rec], NOW, [event])
     assert (counts["new"], counts["refused"]) == (1, 1)
-    (stored,) = Catalog(settings.catalog_path).files_of_channel("orders_local")
+    (stored,) = open_catalog(settings).files_of_channel("orders_local")
     assert (stored.file_name, stored.source_path) == ("bad\\xff.csv", "/in/bad\\xff.csv")
 
 
@@ -94,7 +101,7 @@ def test_an_empty_file_is_a_visible_refusal_of_its_own(inbox: Path, settings: Se
     assert (event.file_name, event.outcome, event.reason) == ("orders_2.csv", "quarantined", "empty file (0 bytes)")
     assert (counts["new"], counts["quarantined"]) == (1, 1)  # counted once, as quarantined
 
-    catalog = Catalog(settings.catalog_path)
+    catalog = open_catalog(settings)
     files = {f.file_name: f for f in catalog.files_of_channel(ch.id)}
     assert sorted(files) == ["orders_1.csv", "orders_2.csv"] and files["orders_2.csv"].size_bytes == 0
     statuses = {s.file_id: s for s in normalise_files(list(files.values()), ch, settings, DAY)}
@@ -131,13 +138,14 @@ def test_the_same_empty_bytes_in_two_channels_are_two_refusals(tmp_path: Path, s
         (folder / "orders.csv").write_bytes(b"")
         ch = channel(folder, id=name)
         run(ch, settings)
-        (rec,) = Catalog(settings.catalog_path).files_of_channel(name)
+        (rec,) = open_catalog(settings).files_of_channel(name)
         (status,) = normalise_files([rec], ch, settings, DAY)
         assert status.status == "quarantined" and status.reason == "orders.csv: empty file (0 bytes)"
         ids.append(rec.file_id)
     assert ids[0] != ids[1]
 
 
+@pytest.mark.parametrize("catalog_backend", ["duckdb"], indirect=True)
 def test_a_run_shows_hostile_deliveries_and_reconciles_the_rest(tmp_path: Path) -> None:
     """End to end on the sample day: an empty orders file, an orders file whose name is not UTF-8 and orders
     rows dated in the year 9999 or holding a NUL in their PSP reference; the day is still reconciled, its
@@ -171,5 +179,5 @@ def test_a_run_shows_hostile_deliveries_and_reconciles_the_rest(tmp_path: Path) 
     reasons = quarantine["reason"].to_list()
     assert any("field created_at 9999-11-26T10:00:00Z is outside the plausible dates" in r for r in reasons)
     assert quarantine.filter(pl.col("field") == "record")["reason"].str.starts_with("NUL byte").to_list() == [True]
-    refused = Catalog(Path(home) / "catalog.duckdb").ingest_events("orders", "refused")
+    refused = open_catalog(config.settings(home, rules)).ingest_events("orders", "refused")
     assert [e["file_name"] for e in refused] == ["orders_\\xff.csv"]

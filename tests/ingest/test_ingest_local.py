@@ -1,5 +1,6 @@
 """Ingestion from a local folder (the embedded default) keeps the same guarantees as SFTP and S3:
-complete files only, exactly once, hostile names refused, empty files quarantined, nothing lost on a move."""
+complete files only, exactly once, hostile names refused, empty files quarantined, nothing lost on a move.
+Each test runs on both catalog backends (the file registry in DuckDB, then in PostgreSQL: ``catalog_backend``)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import local_orders_channel as channel
 
-from pipelines.catalog.store import Catalog, FileRecord, IngestEvent
+from pipelines.catalog.store import FileRecord, IngestEvent, open_catalog
 from pipelines.core.channels import Channel
 from pipelines.core.config import Settings
 from pipelines.ingest import landing as ingest
 
 NOW = dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)
 
+pytestmark = pytest.mark.usefixtures("catalog_backend")
+
 
 def run(ch: Channel, settings: Settings, **kw: Any) -> tuple[list[FileRecord], list[IngestEvent], dict[str, int]]:
     records, events = ingest.pull_channel(ch, settings, NOW, **kw)
-    return records, events, ingest.register(Catalog(settings.catalog_path), records, NOW, events)
+    return records, events, ingest.register(open_catalog(settings), records, NOW, events)
 
 
 def sha(data: bytes) -> str:
@@ -37,7 +41,7 @@ def test_same_bytes_are_a_recorded_noop_new_bytes_under_the_name_are_quarantined
     (inbox / "orders_1_copy.csv").write_bytes(b"order_id\n1\n")
     _, _, counts = run(ch, settings)
     assert (counts["new"], counts["duplicate"]) == (0, 2)
-    deliveries = Catalog(settings.catalog_path).deliveries()
+    deliveries = open_catalog(settings).deliveries()
     assert [d["outcome"] for d in deliveries] == ["new", "duplicate", "duplicate"]
 
     (inbox / "orders_1.csv").write_bytes(b"order_id\n1\n2\n")
@@ -48,7 +52,7 @@ def test_same_bytes_are_a_recorded_noop_new_bytes_under_the_name_are_quarantined
     assert event.quarantine_path is not None
     assert Path(event.quarantine_path) == (settings.quarantine / "ingest" / ch.id / event.file_id / "orders_1.csv")
     assert (Path(event.quarantine_path).parent / "reason.json").exists()
-    files = Catalog(settings.catalog_path).files_of_channel(ch.id)
+    files = open_catalog(settings).files_of_channel(ch.id)
     assert [(f.file_id, Path(f.landing_path).read_bytes()) for f in files] == [
         (sha(b"order_id\n1\n"), b"order_id\n1\n")
     ]
@@ -91,7 +95,7 @@ def test_growing_file_is_pending_until_two_polls_agree(inbox: Path, settings: Se
     ]
     records, events, _ = run(ch, settings, sleep=waits.append)  # the writer is done
     assert [r.file_id for r in records] == [sha(b"order_id\n1\n")] and events == []
-    assert Catalog(settings.catalog_path).pending_files() == []
+    assert open_catalog(settings).pending_files() == []
 
 
 def test_marker_with_stem(inbox: Path, settings: Settings) -> None:

@@ -1,7 +1,8 @@
 """What a run checks before it reconciles and what it repairs: the commit window (catalog committed, outputs
 not yet switched), lost published folders, staging that lost rows (``recon restage``), resolutions in the
 journal but not in the catalog, the journals of a catalog older than them; and the warnings of
-``breaks resolve`` for a break of another date."""
+``breaks resolve`` for a break of another date. Each test on a workspace runs on both catalog backends (the
+DuckDB file, a PostgreSQL database: ``catalog_backend``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from conftest import tree_bytes
+from pg_server import CatalogBackend
 
 from pipelines.catalog import journal
-from pipelines.catalog.store import Catalog
+from pipelines.catalog.store import Catalog, open_catalog
 from pipelines.cli.main import main as recon
 from pipelines.cli.main import one_line
 from pipelines.core import config
@@ -27,13 +29,13 @@ DAY = dt.date(2026, 11, 26)
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
+def home(tmp_path: Path, catalog_backend: CatalogBackend) -> Path:
     pipeline.run_all(DAY, "nightly", str(tmp_path))
     return tmp_path
 
 
 def _catalog(home: Path) -> Catalog:
-    return Catalog(home / "catalog.duckdb")
+    return open_catalog(config.settings(str(home), None))
 
 
 def test_a_run_completes_the_switch_its_predecessor_committed(home: Path) -> None:
@@ -59,9 +61,11 @@ def test_a_lost_published_folder_is_refused_with_the_rerun_command(home: Path) -
         integrity.complete_interrupted(settings, _catalog(home))
 
 
-def test_outputs_the_catalog_does_not_know_are_refused_with_the_rebuild_command(home: Path) -> None:
+def test_outputs_the_catalog_does_not_know_are_refused_with_the_rebuild_command(
+    home: Path, catalog_backend: CatalogBackend
+) -> None:
     settings = config.settings(str(home), None)
-    (home / "catalog.duckdb").unlink()
+    catalog_backend.lose(home)
     with pytest.raises(integrity.IntegrityError, match="has no run at all.*recon catalog rebuild"):
         integrity.check_outputs_known(settings, _catalog(home))
     before = tree_bytes(settings.outputs / DAY.isoformat())
