@@ -20,10 +20,15 @@ as ``?``. A backend opens sessions on its database and keeps the few differences
   read-only snapshot (``REPEATABLE READ``): every query of a method sees the same committed state;
 - where it is (``location``; a URL without its password), whether it exists, and how ``recon catalog
   rebuild`` moves it aside: the file renamed, the schema renamed.
+
+A PostgreSQL catalog also carries the workspace lock across hosts (``pipelines.run.lock``): a session
+holding a session-level advisory lock (``lock_session``, ``try_lock``), released when the session ends,
+however its process ends.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterator, Sequence
@@ -141,6 +146,8 @@ class DuckDBBackend:
 SCHEMA = "recon"
 #: ``pg_advisory_xact_lock`` key of the schema's creation (any fixed number: "recon" in ASCII)
 SCHEMA_LOCK_KEY = 0x7265636F6E
+#: ``pg_advisory_lock`` key of the workspace lock: one writer per catalog database ("recon" "W")
+WORKSPACE_LOCK_KEY = 0x7265636F6E57
 #: a session's settings: the catalog's schema; timestamps read back in UTC and dates as ISO text whatever the
 #: server's defaults; a transaction left open by a client that hangs (not one that dies: the server sees
 #: that at once) is ended after 5 minutes rather than holding its row locks
@@ -232,13 +239,15 @@ class PostgresBackend:
     def location(self) -> str:
         return masked(self.url)
 
-    def _open(self) -> psycopg.Connection[Any]:
+    def _open(self, name: str | None = None) -> psycopg.Connection[Any]:
+        """A session (autocommit) with the catalog's settings, named ``name`` (else the URL's name, else
+        "recon catalog") where the server shows its sessions."""
         import psycopg
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
         given = conninfo_to_dict(self.url)
         options = " ".join(o for o in (str(given.get("options") or ""), SESSION_OPTIONS) if o)
-        extra = {} if "application_name" in given else {"application_name": "recon catalog"}
+        extra = {"application_name": name or given.get("application_name") or "recon catalog"}
         return psycopg.connect(make_conninfo(self.url, options=options, **extra), autocommit=True)
 
     def _current(self, conn: psycopg.Connection[Any]) -> bool:
@@ -299,3 +308,26 @@ class PostgresBackend:
                 return None
             conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(SCHEMA), sql.Identifier(kept)))
         return f"{self.location} (schema {kept})"
+
+    # ---- the workspace lock (pipelines.run.lock) --------------------------------------------------------------
+    def lock_session(self, name: str) -> psycopg.Connection[Any]:
+        """A session to hold the workspace lock with, named ``name`` (what ``lock_holder`` reports)."""
+        return self._open(name)
+
+    @staticmethod
+    def try_lock(session: psycopg.Connection[Any]) -> bool:
+        """Take the workspace lock in ``session`` unless another session holds it (it is held until the
+        session ends: closed, or its process gone)."""
+        row = session.execute("SELECT pg_try_advisory_lock(%s)", [WORKSPACE_LOCK_KEY]).fetchone()
+        return bool(row and row[0])
+
+    def lock_holder(self) -> tuple[str, dt.datetime] | None:
+        """The name of the session holding the workspace lock and since when it is idle holding it."""
+        with self._open() as conn:
+            row = conn.execute(
+                "SELECT a.application_name, a.state_change FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = %s AND l.objid = %s "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                [WORKSPACE_LOCK_KEY >> 32, WORKSPACE_LOCK_KEY & 0xFFFFFFFF],
+            ).fetchone()
+        return (str(row[0]), row[1]) if row else None

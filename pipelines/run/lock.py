@@ -8,6 +8,12 @@ thread of the same process waits as another process does.
 
 A second run waits ``RECON_LOCK_WAIT_SECONDS`` (default 10) and then raises ``WorkspaceBusy``, whose text is
 one line naming the holder; ``recon breaks resolve`` waits ``RECON_RESOLVE_WAIT_SECONDS`` (default 60).
+
+With the catalog in PostgreSQL (``RECON_CATALOG_URL``), processes on other hosts work on the same workspace and
+a file lock does not reach them: the holder of the file lock also takes an advisory lock of the catalog's
+database, held by a session of its own until the lock is let go (the server releases it when the session
+ends, as the kernel releases the file lock: a run killed with ``kill -9`` holds neither). The session's name
+carries the holder (pid, host, command, business date) for the message of a run that cannot get it.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.config import Settings
+from pipelines.core.config import Settings, catalog_url
 
 LOCK_NAME = ".lock"
 WAIT_ENV = "RECON_LOCK_WAIT_SECONDS"
@@ -77,6 +83,7 @@ def lock_path(home: Path | str) -> Path:
 class _Held:
     fd: int
     depth: int
+    server: Any = None  # the PostgreSQL session holding the catalog's advisory lock (RECON_CATALOG_URL)
 
 
 _guard = threading.Lock()
@@ -93,6 +100,7 @@ def _after_fork_in_child() -> None:
             os.close(held.fd)
         except OSError:
             pass
+        held.server = None  # forgotten, never closed here: the session is the parent's (psycopg leaves it be)
     _held.clear()
     _threads.clear()
     _guard = threading.Lock()
@@ -152,7 +160,13 @@ def workspace_lock(
         if entry is not None:
             entry.depth += 1
         else:
-            entry = _Held(_take(path, command, day, deadline, wait, wait_env), 1)
+            fd = _take(path, command, day, deadline, wait, wait_env)
+            try:
+                server = _take_server(path.parent, command, day, deadline, wait, wait_env)
+            except BaseException:
+                _let_go(fd)
+                raise
+            entry = _Held(fd, 1, server)
             with _guard:
                 _held[path] = entry
     except BaseException:
@@ -166,11 +180,20 @@ def workspace_lock(
             with _guard:
                 _held.pop(path, None)
             try:
-                os.ftruncate(entry.fd, 0)  # no holder: a stale record would name a finished run
+                if entry.server is not None:
+                    entry.server.close()
             finally:
-                fcntl.flock(entry.fd, fcntl.LOCK_UN)
-                os.close(entry.fd)
+                _let_go(entry.fd)
         in_process.release()
+
+
+def _let_go(fd: int) -> None:
+    """Release the file lock held on ``fd``."""
+    try:
+        os.ftruncate(fd, 0)  # no holder: a stale record would name a finished run
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _take(path: Path, command: str, day: dt.date | None, deadline: float, wait: float, wait_env: str) -> int:
@@ -201,6 +224,51 @@ def _take(path: Path, command: str, day: dt.date | None, deadline: float, wait: 
     except BaseException:
         os.close(fd)
         raise
+
+
+_SEP = "|"  # between the fields of a lock session's name
+
+
+def _take_server(home: Path, command: str, day: dt.date | None, deadline: float, wait: float, wait_env: str) -> Any:
+    """With the catalog in PostgreSQL, a session holding its advisory lock (polling until ``deadline``);
+    else None."""
+    url = catalog_url()
+    if url is None:
+        return None
+    from pipelines.catalog.backends import PostgresBackend
+
+    backend = PostgresBackend(url)
+    # the server keeps 63 bytes of a name: the host, the longest field, goes last
+    fields = ("recon", str(os.getpid()), day.isoformat() if day else "", command, socket.gethostname())
+    session = backend.lock_session(_SEP.join(f.replace(_SEP, "/") for f in fields))
+    try:
+        while not backend.try_lock(session):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkspaceBusy(home, _server_holder(backend), wait, wait_env)
+            time.sleep(min(_POLL_S, left))
+        return session
+    except BaseException:
+        session.close()
+        raise
+
+
+def _server_holder(backend: Any) -> dict[str, Any] | None:
+    """The holder of the catalog's advisory lock, as ``holder`` gives the file lock's."""
+    found = backend.lock_holder()
+    if found is None:
+        return None
+    name, since = found
+    parts = name.split(_SEP, 4)
+    if len(parts) < 5 or parts[0] != "recon":
+        return {"pid": "?", "host": name, "command": "?", "since": None}
+    return {
+        "pid": parts[1],
+        "host": parts[4],
+        "command": parts[3],
+        "business_date": parts[2] or None,
+        "since": since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None,
+    }
 
 
 # ---- what a dead run left --------------------------------------------------------------------------------
