@@ -36,6 +36,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 os.environ.pop("RECON_HOME", None)
 os.environ.pop("RECON_RULES", None)
+os.environ.pop("RECON_CATALOG_URL", None)  # the DuckDB file, unless a test chooses its backend (catalog_backend)
 
 
 @pytest.fixture(scope="session")
