@@ -25,6 +25,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -53,6 +54,19 @@ class AirflowDown(RuntimeError):
 
 
 @dataclass
+class Topology:
+    """A distributed deployment instead of the default (LocalExecutor, SQLite): the metadata database's
+    SQLAlchemy URL, the Celery broker and result backend, the Celery workers (name -> the environment of that
+    worker only, e.g. its own local folder) and the environment every process gets (e.g. the catalog's URL)."""
+
+    database_url: str
+    broker_url: str
+    result_backend: str
+    workers: dict[str, dict[str, str]]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Airflow:
     """The running deployment: its base URL, an authenticated client and the servers' processes and logs."""
 
@@ -62,6 +76,7 @@ class Airflow:
     password: str
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     client: httpx.Client | None = None
+    servers: tuple[str, ...] = SERVERS
 
     @property
     def url(self) -> str:
@@ -78,7 +93,7 @@ class Airflow:
     def tails(self, lines: int = 40) -> str:
         """The last lines of every server's log, to explain a failure."""
         parts = []
-        for name in SERVERS:
+        for name in self.servers:
             path = self.log(name)
             text = path.read_text(errors="replace").splitlines()[-lines:] if path.exists() else ["(no log)"]
             proc = self.procs.get(name)
@@ -161,9 +176,9 @@ class Airflow:
         return dict(self.wait(f"{dag_id} run {run_id} to finish", finished, timeout))
 
 
-def _env(root: Path, port: int, password_file: Path) -> dict[str, str]:
+def _env(root: Path, port: int, password_file: Path, topology: Topology | None = None) -> dict[str, str]:
     """The servers' environment: this process's, without its Airflow and workspace settings, plus the
-    deployment's configuration (``AIRFLOW__<SECTION>__<KEY>``)."""
+    deployment's configuration (``AIRFLOW__<SECTION>__<KEY>``) and the topology's."""
     from cryptography.fernet import Fernet
 
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RECON_", "_AIRFLOW"))}
@@ -173,7 +188,7 @@ def _env(root: Path, port: int, password_file: Path) -> dict[str, str]:
         "CORE__LOAD_EXAMPLES": "False",
         "CORE__UNIT_TEST_MODE": "False",
         "CORE__EXECUTOR": "LocalExecutor",
-        "CORE__PARALLELISM": os.environ.get("XPAR") or str(max(2, os.cpu_count() or 2)),
+        "CORE__PARALLELISM": str(max(2, os.cpu_count() or 2)),
         "CORE__FERNET_KEY": Fernet.generate_key().decode(),
         "CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
@@ -199,11 +214,26 @@ def _env(root: Path, port: int, password_file: Path) -> dict[str, str]:
         "DAG_PROCESSOR__PRINT_STATS_INTERVAL": "0",
         "DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(root / "bundles"),
     }
+    if topology is not None:
+        settings |= {
+            "CORE__EXECUTOR": "CeleryExecutor",
+            "DATABASE__SQL_ALCHEMY_CONN": topology.database_url,
+            # psycopg 3 for the async engine too (Airflow would derive an asyncpg URL)
+            "DATABASE__SQL_ALCHEMY_CONN_ASYNC": topology.database_url.replace("+psycopg://", "+psycopg_async://", 1),
+            "CELERY__BROKER_URL": topology.broker_url,
+            "CELERY__RESULT_BACKEND": topology.result_backend,
+            "CELERY__WORKER_CONCURRENCY": "1",
+            "CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+        }
     return {
         **base,
+        **(topology.env if topology else {}),
         **{f"AIRFLOW__{k}": v for k, v in settings.items()},
         "AIRFLOW_HOME": str(home),
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        # the project, and this folder (``worker_hostname``)
+        "PYTHONPATH": os.pathsep.join(
+            [str(PROJECT_ROOT), str(Path(__file__).resolve().parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
         "GX_ANALYTICS_ENABLED": "False",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
@@ -224,11 +254,16 @@ def _end(proc: subprocess.Popen[bytes], grace: float) -> None:
 
 @contextlib.contextmanager
 def airflow_services(
-    root: Path, workspace: Path, rules: Path | None = None, timeout: float = 120.0
+    root: Path,
+    workspace: str | Path,
+    rules: Path | None = None,
+    timeout: float = 120.0,
+    topology: Topology | None = None,
 ) -> Iterator[Airflow]:
-    """Migrate a metadata database under ``root``, start the API server, scheduler and dag-processor, log in,
-    create the pool and the deployment's Variables (workspace ``workspace``, rules ``rules`` or the project's),
-    and wait until the DAGs are parsed; ends every server on exit."""
+    """Migrate a metadata database under ``root`` (or the topology's), start the API server, scheduler and
+    dag-processor (and the topology's Celery workers), log in, create the pool and the deployment's Variables
+    (workspace ``workspace``, rules ``rules`` or the project's), and wait until the DAGs are parsed; ends every
+    server on exit."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "logs").mkdir(exist_ok=True)
     (root / "airflow").mkdir(exist_ok=True)
@@ -236,17 +271,30 @@ def airflow_services(
     password_file = root / "passwords.json"
     password_file.write_text(json.dumps({USER: password}))
     port = free_port()
-    af = Airflow(root=root, port=port, env=_env(root, port, password_file), password=password)
+    workers = {f"worker-{name}": env for name, env in (topology.workers if topology else {}).items()}
+    af = Airflow(
+        root=root,
+        port=port,
+        env=_env(root, port, password_file, topology),
+        password=password,
+        servers=(*SERVERS, *workers),
+    )
     migrate = subprocess.run(
         [str(AIRFLOW), "db", "migrate"], cwd=root, env=af.env, capture_output=True, text=True, timeout=300
     )
     assert migrate.returncode == 0, f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}"
     try:
-        for name in SERVERS:
-            args = [str(AIRFLOW), name, *(["--skip-serve-logs"] if name == "scheduler" else [])]
+        for name in af.servers:
+            if name in workers:  # a Celery worker: its own host name and environment, one task at a time
+                args = [str(AIRFLOW), "celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "1"]
+                args += ["--skip-serve-logs", "--without-gossip", "--without-mingle"]
+                env = {**af.env, **workers[name]}
+            else:
+                args = [str(AIRFLOW), name, *(["--skip-serve-logs"] if name == "scheduler" else [])]
+                env = af.env
             with af.log(name).open("wb") as out:
                 af.procs[name] = subprocess.Popen(
-                    args, cwd=root, env=af.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                    args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
                 )
         af.wait("the servers to be healthy", af.healthy, timeout)
         af.login()
@@ -262,3 +310,9 @@ def airflow_services(
                 os.killpg(proc.pid, signal.SIGTERM)
         for proc in af.procs.values():
             _end(proc, grace=10.0)
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` of the topology's workers: the name the test gave the worker
+    (``RECON_TEST_WORKER``), so that task instances say which worker ran them (all run on this machine)."""
+    return os.environ.get("RECON_TEST_WORKER") or socket.getfqdn()

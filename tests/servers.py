@@ -8,6 +8,7 @@
   (RST) after N bytes from the server, stall after N bytes (stop forwarding, keep the sockets open), or
   invert one byte at a given offset.
 * ``moto_server``: moto's S3 API server (``ThreadedMotoServer``) on a free loopback port.
+* ``redis_server``: Debian's ``redis-server`` on a free loopback port, the Celery broker of the topology test.
 """
 
 from __future__ import annotations
@@ -301,3 +302,37 @@ def s3_connection_uri(endpoint: str) -> str:
         f"aws://{quote(S3_KEY_ID, safe='')}:{quote(S3_SECRET, safe='')}@/"
         f"?region_name=eu-west-1&endpoint_url={quote(endpoint, safe='')}"
     )
+
+
+REDIS_SERVER = Path("/usr/bin/redis-server")
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[str]:
+    """Debian's ``redis-server`` on a free loopback port, nothing persisted (its working folder ``folder``);
+    yields its URL. Skips the test when it is not installed (``.ci/ensure-system-packages`` installs it)."""
+    if not REDIS_SERVER.exists():
+        pytest.skip("redis-server is not installed (bash .ci/ensure-system-packages installs it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    args = [str(REDIS_SERVER), "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    args += ["--dir", str(folder), "--logfile", str(folder / "redis.log")]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log = folder / "redis.log"
+                raise RuntimeError(f"redis-server did not start: {log.read_text() if log.exists() else ''}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
