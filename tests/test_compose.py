@@ -147,6 +147,11 @@ def test_celery_executor_on_postgres_and_redis_for_every_airflow_service(compose
     user, password = postgres_env["POSTGRES_USER"], postgres_env["POSTGRES_PASSWORD"]
     conn = services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert f"://{user}:{password}@postgres" in conn and conn.endswith(f"/{postgres_env['POSTGRES_DB']}")
+    # the catalog is in the same PostgreSQL server (its own schema), for workers on any host
+    from pipelines.core.config import catalog_url
+
+    catalog = _interpolate(services["airflow-worker"]["environment"]["RECON_CATALOG_URL"])
+    assert catalog_url(catalog) == f"postgresql://{user}:{password}@postgres/{postgres_env['POSTGRES_DB']}"
 
 
 def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any]) -> None:
