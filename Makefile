@@ -49,7 +49,7 @@ demo: airflow-db
 
 test: install-dev
 	bash .ci/ensure-system-packages
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 bench: install-dev
 	$(BIN)/python -m bench.run --rows $(ROWS) --workers $(WORKERS) $(if $(STEPS),--steps)
