@@ -41,16 +41,41 @@ from pipelines.run.summary import build_summary
 
 MEMORY_SHARE = 0.25  # of the memory available when the run starts
 MEMORY_FLOOR_BYTES = 512 * 2**20
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-def default_memory_limit() -> str:
+def default_memory_limit(cgroup: Path = CGROUP_ROOT) -> str:
     """DuckDB's memory limit when ``RECON_DUCKDB_MEMORY`` is not set: a quarter of the memory available at the
-    start of the run (at least 512 MiB). The rest stays for the parsing workers' frames and the operating
-    system's file cache; what does not fit spills to ``<home>/tmp/duckdb``."""
+    start of the run (at least 512 MiB): the machine's, or what the process's container (cgroup) has left when
+    it is less (a pod's or a compose service's memory limit). The rest stays for the parsing workers' frames
+    and the operating system's file cache; what does not fit spills to ``<home>/tmp/duckdb``."""
     import psutil
 
     available = psutil.virtual_memory().available
+    if (left := cgroup_memory_left(cgroup)) is not None:
+        available = min(available, left)
     return f"{max(MEMORY_FLOOR_BYTES, int(available * MEMORY_SHARE)) // 2**20}MiB"
+
+
+def cgroup_memory_left(root: Path = CGROUP_ROOT) -> int | None:
+    """Bytes the container may still use: its memory limit minus its usage, from cgroup v2
+    (``memory.max``, ``memory.current``) or v1 (``memory/memory.limit_in_bytes``, ``memory.usage_in_bytes``);
+    None without a limit (v2 ``max``, v1's page-rounded 2**63) or when neither is readable."""
+    for limit_file, usage_file in (
+        (root / "memory.max", root / "memory.current"),
+        (root / "memory" / "memory.limit_in_bytes", root / "memory" / "memory.usage_in_bytes"),
+    ):
+        try:
+            limit_text, usage_text = limit_file.read_text().strip(), usage_file.read_text().strip()
+        except OSError:
+            continue
+        if limit_text == "max" or not limit_text.isdigit() or not usage_text.isdigit():
+            return None
+        limit = int(limit_text)
+        if limit >= 2**62:  # cgroup v1 without a limit
+            return None
+        return max(0, limit - int(usage_text))
+    return None
 
 
 def spill_folder(settings: Settings) -> Path:
