@@ -507,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_READERS = {"cmd_summary", "cmd_breaks", "cmd_coverage", "cmd_explain", "cmd_diff"}  # read the workspace, no lock
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.connections:
@@ -516,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.func.__name__ in _READERS:  # an S3 home: its local copy brought up to date (writers: under the lock)
+            from pipelines.run import s3home
+
+            s3home.pull(config.settings(getattr(args, "home", None), None).home)
         return int(args.func(args))
     except RulesError as exc:
         console.print(str(exc), markup=False)
@@ -532,7 +539,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # disk full, read-only workspace, a bug: one line; -v (or RECON_TRACEBACK=1) shows where
         if args.verbose or os.environ.get("RECON_TRACEBACK"):
             raise
-        home = config.settings(args.home, None).home
+        try:
+            home: Any = config.settings(args.home, None).home
+        except ValueError:  # the settings themselves are refused (an S3 home with a DuckDB catalog)
+            home = args.home or os.environ.get(config.HOME_ENV) or "var"
         print(f"recon: {one_line(exc)} (workspace {home}; -v shows the traceback)", file=sys.stderr, flush=True)
         return 1
 

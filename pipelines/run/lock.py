@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import re
 import socket
@@ -34,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.config import Settings, catalog_url
+from pipelines.run import s3home
+
+log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
 WAIT_ENV = "RECON_LOCK_WAIT_SECONDS"
@@ -155,11 +159,13 @@ def workspace_lock(
     in_process = _thread_lock(path)
     if not in_process.acquire(timeout=wait):
         raise WorkspaceBusy(path.parent, holder(path.parent), wait, wait_env)
+    first = False
     try:
         entry = _held.get(path)
         if entry is not None:
             entry.depth += 1
         else:
+            first = True
             fd = _take(path, command, day, deadline, wait, wait_env)
             try:
                 server = _take_server(path.parent, command, day, deadline, wait, wait_env)
@@ -172,8 +178,22 @@ def workspace_lock(
     except BaseException:
         in_process.release()
         raise
+    synced = False
     try:
+        if first:  # an S3 home: its holder works on the local copy, brought up to date under the lock
+            s3home.pull(path.parent)
+            synced = True
         yield
+    except BaseException:
+        if synced and entry.depth == 1:  # what was written before the failure is kept, as on a local disk
+            try:
+                s3home.push(path.parent)
+            except Exception as exc:
+                log.error("workspace %s: what this holder wrote was not all pushed: %s", path.parent, exc)
+        raise
+    else:
+        if synced and entry.depth == 1:
+            s3home.push(path.parent)
     finally:
         entry.depth -= 1
         if entry.depth == 0:
