@@ -23,7 +23,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import PROJECT_ROOT, tree_bytes
@@ -117,9 +116,7 @@ class S3Home:
 
 
 @pytest.fixture(scope="module")
-def s3(
-    endpoint: str, pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[S3Home]:
+def s3(endpoint: str, pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Home]:
     database = pg_cluster.create_database()
     with pytest.MonkeyPatch.context() as mp:
         home = S3Home(endpoint, pg_cluster.url(database), tmp_path_factory.mktemp("hosts"), mp)
