@@ -149,9 +149,12 @@ def workspace_lock(
     day: dt.date | None = None,
     wait_s: float | None = None,
     wait_env: str = WAIT_ENV,
+    sync: tuple[str, ...] = s3home.AREAS,
 ) -> Iterator[None]:
     """Hold the workspace lock for the block. Waits ``wait_s`` seconds (default: ``RECON_LOCK_WAIT_SECONDS``)
-    for another holder to finish, then raises ``WorkspaceBusy``. Re-entrant within a process."""
+    for another holder to finish, then raises ``WorkspaceBusy``. Re-entrant within a process. With an S3
+    home, the first holder pulls ``sync`` (the areas it reads) once it has the lock and pushes what it wrote
+    before letting it go."""
     path = lock_path(home)
     wait = wait_seconds() if wait_s is None else max(0.0, wait_s)
     start = time.monotonic()
@@ -181,7 +184,7 @@ def workspace_lock(
     synced = False
     try:
         if first:  # an S3 home: its holder works on the local copy, brought up to date under the lock
-            s3home.pull(path.parent)
+            s3home.pull(path.parent, sync)
             synced = True
         yield
     except BaseException:

@@ -430,10 +430,10 @@ class Home:
             for rel, path in sorted(files.items()):
                 entry = manifest.get(rel)
                 there = remote.get(rel, ("", 0))[0]
-                if _unchanged(entry, path) and entry is not None and entry.get("etag") == there:
-                    fig.same += 1
+                if _unchanged(entry, path):  # not written here since it was synchronised: nothing to push, even
+                    fig.same += 1  # when it changed there since (another host's newer version is never undone)
                     continue
-                etag = str(entry["etag"]) if _unchanged(entry, path) and entry is not None else etag_of(path)
+                etag = etag_of(path)
                 if etag == there:
                     manifest.set(rel, _file_entry(path, etag))
                     fig.same += 1
@@ -446,7 +446,7 @@ class Home:
             for rel, target in sorted(links.items()):
                 marker = rel + LINK_SUFFIX
                 entry = manifest.get(marker)
-                if entry is not None and entry.get("link") == target and remote.get(marker, ("",))[0] == entry["etag"]:
+                if entry is not None and entry.get("link") == target:  # not switched here since synchronised
                     fig.same += 1
                     continue
                 etag = self._write_marker(rel, target, manifest, remote)

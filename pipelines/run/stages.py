@@ -55,10 +55,18 @@ def context(home: str | None = None, rules: str | None = None) -> Context:
 
 
 def _locked(
-    home: str | None, rules: str | None, command: str, day: dt.date | None = None
+    home: str | None,
+    rules: str | None,
+    command: str,
+    day: dt.date | None = None,
+    sync: tuple[str, ...] = s3home.AREAS,
 ) -> AbstractContextManager[None]:
-    """The workspace lock of ``home`` for a writing stage (re-entered when this process holds it already)."""
-    return workspace.workspace_lock(config.settings(home, rules).home, command, day)
+    """The workspace lock of ``home`` for a writing stage (re-entered when this process holds it already);
+    with an S3 home, ``sync`` are the areas it reads (pulled once the lock is taken)."""
+    return workspace.workspace_lock(config.settings(home, rules).home, command, day, sync=sync)
+
+
+REGISTRY_AREAS = ("journal/", "outputs/")  # what registering files, recording statuses, resolving breaks read
 
 
 def channel_ids(home: str | None = None, rules: str | None = None) -> list[str]:
@@ -87,7 +95,7 @@ def register_files(results: list[dict[str, Any]], home: str | None = None, rules
     ctx = context(home, rules)
     records = [FileRecord(**r) for res in results for r in res["records"]]
     events = [ingest.Skipped(**s) for res in results for s in res["skipped"]]
-    with _locked(home, rules, "register files"):
+    with _locked(home, rules, "register files", sync=REGISTRY_AREAS):
         from pipelines.run.integrity import check_outputs_known
 
         check_outputs_known(ctx.settings, ctx.catalog)  # a lost catalog is rebuilt, not started afresh
@@ -358,7 +366,7 @@ def record_statuses(results: list[list[dict[str, Any]]], home: str | None = None
     ctx = context(home, rules)
     statuses = [FileStatus.from_dict(s) for res in results for s in res]
     if statuses:
-        with _locked(home, rules, "record statuses"):
+        with _locked(home, rules, "record statuses", sync=REGISTRY_AREAS):
             ctx.catalog.record_file_statuses(statuses, dt.datetime.now(dt.UTC))
     return len(statuses)
 
@@ -611,7 +619,10 @@ def resolve_break(
     ctx = context(home, rules)
     # waits for a running run to end (bounded, RECON_RESOLVE_WAIT_SECONDS) instead of breaking it
     wait = workspace.wait_seconds(workspace.RESOLVE_WAIT_ENV, workspace.DEFAULT_RESOLVE_WAIT_S)
-    with workspace.workspace_lock(ctx.settings.home, "breaks resolve", None, wait, workspace.RESOLVE_WAIT_ENV):
+    lock = workspace.workspace_lock(
+        ctx.settings.home, "breaks resolve", None, wait, workspace.RESOLVE_WAIT_ENV, sync=REGISTRY_AREAS
+    )
+    with lock:
         return ctx.catalog.add_resolution(break_id, action, note.strip(), resolved_by.strip(), dt.datetime.now(dt.UTC))
 
 

@@ -232,3 +232,80 @@ def test_an_s3_home_with_the_duckdb_catalog_is_refused(tmp_path: Path, monkeypat
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "RECON_CATALOG_URL=postgresql://" in done.stderr
+
+
+def test_landed_files_journals_stale_copies_and_markers(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules of the synchronisation itself, on two local copies A and B of one S3 workspace."""
+    for k, v in {
+        s3home.ENDPOINT_ENV: endpoint,
+        "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+    }.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    s3_client(endpoint).create_bucket(
+        Bucket="recon-rules", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    a, b, c = (s3home.Home("s3://recon-rules/ws", tmp_path / n) for n in "abc")
+
+    def write(home: s3home.Home, rel: str, text: str) -> Path:
+        path = home.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    landed = "landing/orders/ab/" + "ab" * 32
+    write(a, landed, "bytes")
+    assert a.push().pushed == 1
+    write(b, landed, "other bytes")  # a landed file never changes: B's is refused, A's stays
+    with pytest.raises(s3home.SyncError, match="exists with other bytes"):
+        b.push()
+    (b.root / landed).unlink()
+
+    journal = write(a, "journal/files.jsonl", "1\n")
+    a.push()
+    b.pull()
+    with journal.open("a") as fh:
+        fh.write("2\n")
+    assert a.push().pushed == 1  # over the version A pulled
+    with (b.root / "journal/files.jsonl").open("a") as fh:
+        fh.write("3\n")
+    with pytest.raises(s3home.SyncError, match="changed since this copy pulled it"):
+        b.push()  # B's copy is stale: appending to it would lose A's entry
+    b.pull()
+    assert (b.root / "journal/files.jsonl").read_text() == "1\n2\n"
+
+    staged = write(a, "staging/t/x.parquet", "v1")
+    a.push()
+    b.pull()
+    staged.write_text("v2 from A")
+    a.push()
+    assert b.push().pushed == 0  # B's unchanged, older copy is not pushed over A's newer version
+    (b.root / "staging/t/x.parquet").unlink()
+    assert b.push().deleted == 0  # nor deleted: B knew another version
+    assert c.pull().pulled and (c.root / "staging/t/x.parquet").read_text() == "v2 from A"
+    staged.unlink()
+    assert a.push().deleted == 1  # A removed the version it knew
+    c.pull()
+    assert not (c.root / "staging/t/x.parquet").exists()
+
+    write(a, f"outputs/.runs/{DATE}/r1/summary.json", "{}")
+    (a.root / "outputs" / DATE).symlink_to(f".runs/{DATE}/r1")
+    a.push()
+    assert json.loads(s3_client(endpoint).get_object(Bucket="recon-rules", Key=f"ws/{MARKER}")["Body"].read()) == {
+        "objects": {
+            "summary.json": {"md5": s3home.etag_of(a.root / f"outputs/.runs/{DATE}/r1/summary.json"), "size": 2}
+        },
+        "target": f".runs/{DATE}/r1",
+    }
+    write(a, f"outputs/.runs/{DATE}/r2/summary.json", '{"run": 2}')
+    a.push((f"outputs/.runs/{DATE}/r2/",))  # uploaded, not published: no marker names it
+    c.pull()
+    assert (c.root / "outputs" / DATE / "summary.json").read_text() == "{}"
+    (a.root / "outputs" / DATE).unlink()
+    (a.root / "outputs" / DATE).symlink_to(f".runs/{DATE}/r2")
+    a.push()
+    c.pull()
+    assert (c.root / "outputs" / DATE / "summary.json").read_text() == '{"run": 2}'
