@@ -507,7 +507,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_READERS = {"cmd_summary", "cmd_breaks", "cmd_coverage", "cmd_explain", "cmd_diff"}  # read the workspace, no lock
+# the commands that read the workspace without the lock, and what they read of it
+_READERS: dict[str, tuple[str, ...]] = {
+    "cmd_summary": ("outputs/",),
+    "cmd_breaks": ("outputs/",),
+    "cmd_coverage": ("staging/", "quarantine/", "outputs/"),
+    "cmd_explain": ("landing/", "staging/", "quarantine/", "outputs/"),
+    "cmd_diff": ("landing/", "staging/", "quarantine/", "outputs/"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,7 +529,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.func.__name__ in _READERS:  # an S3 home: its local copy brought up to date (writers: under the lock)
             from pipelines.run import s3home
 
-            s3home.pull(config.settings(getattr(args, "home", None), None).home)
+            areas = _READERS[args.func.__name__]
+            s3home.pull(config.settings(getattr(args, "home", None), None).home, areas)
         return int(args.func(args))
     except RulesError as exc:
         console.print(str(exc), markup=False)

@@ -14,6 +14,11 @@ a file lock does not reach them: the holder of the file lock also takes an advis
 database, held by a session of its own until the lock is let go (the server releases it when the session
 ends, as the kernel releases the file lock: a run killed with ``kill -9`` holds neither). The session's name
 carries the holder (pid, host, command, business date) for the message of a run that cannot get it.
+
+With the workspace in S3 (``RECON_HOME=s3://...``, which needs the catalog in PostgreSQL) the lock file is in
+the host's local copy and the advisory lock is what excludes other hosts; the first holder in a process pulls
+the areas it reads once it has both, and pushes what it wrote before letting them go
+(``pipelines.run.s3home``), so the next holder, on any host, starts from it.
 """
 
 from __future__ import annotations

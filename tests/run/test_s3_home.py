@@ -10,8 +10,11 @@ against the same sample day in a local workspace.
    the marker: the previous run stays the one readers see; the re-run that follows (on yet another empty
    folder) completes and publishes outputs byte-identical to the local workspace's re-run.
 4. The DAG's four steps (match, lifecycle, clearing, publish), each on a fresh empty local folder, resume from
-   each other's checkpoints through S3 and publish the same bytes.
+   each other's checkpoints through S3 and publish the same bytes; ``recon summary`` on an empty host shows it.
 5. An S3 home with the DuckDB catalog is refused with one line.
+6. The synchronisation's rules, on three local copies: a landed object is put once and never replaced; a
+   journal is pushed only over the version pulled; a stale copy neither overwrites nor deletes another
+   host's newer version; a run folder without a marker is never shown, the marker moves the date.
 """
 
 from __future__ import annotations
@@ -216,6 +219,8 @@ def test_the_dag_steps_each_on_an_empty_host_resume_and_publish_the_same_bytes(
     assert not s3.keys("work/")  # publish removed the checkpoints
     assert s3.published_from_s3() == local_runs["rerun"]
     assert s3.published_on_new_host() == local_runs["rerun"]
+    shown = s3.recon("summary", "--date", DATE)  # a reader on an empty host
+    assert shown.returncode == 0 and "Report:" in shown.stdout, shown.stderr[-2000:]
 
 
 def test_an_s3_home_with_the_duckdb_catalog_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
