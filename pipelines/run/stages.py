@@ -5,6 +5,10 @@ Per-channel stages (``ingest_channel``, ``normalise_channel``) never write the c
 writers are ``register_files``, ``record_statuses`` and ``reconcile_and_publish`` (and ``resolve_break``).
 Each writer holds the workspace lock (``pipelines.run.lock``) while it runs, and ``run_all`` and
 ``rerun_from`` hold it from start to end: one writer per workspace at a time.
+
+With an S3 home (``RECON_HOME=s3://...``) each of these functions is a unit of work on a local copy
+(``pipelines.run.s3home``): the writers pull what they read when they take the lock and push what they wrote
+before letting it go; ``ingest_channel`` and ``normalise_channel`` pull and push only their channel's files.
 """
 
 from __future__ import annotations
