@@ -235,9 +235,11 @@ class Home:
         tmp = path.with_name(f".{path.name}.sync-{os.getpid()}")
 
         def get(c: Any) -> None:
-            c.download_file(self.target.bucket, self.key(rel), str(tmp))
-            got = etag_of(tmp)
-            if tmp.stat().st_size != size or ("-" not in etag and got != etag):
+            got = c.get_object(Bucket=self.target.bucket, Key=self.key(rel), IfMatch=f'"{etag}"')  # as listed
+            with tmp.open("wb") as out:
+                for chunk in got["Body"].iter_chunks(1024 * 1024):
+                    out.write(chunk)
+            if tmp.stat().st_size != size or etag_of(tmp) != etag:
                 tmp.unlink(missing_ok=True)
                 raise TransientError(f"downloading {self.target.url(self.key(rel))}: bytes differ from its ETag")
 
@@ -336,6 +338,8 @@ class Home:
         """Bring the local copy in line with the S3 workspace under ``prefixes`` (and, with ``want``, only the
         paths it accepts): objects not here or different are downloaded; files this copy synchronised before
         and that are gone there are removed here; published dates are linked last, from their markers."""
+        from pipelines.ingest.transports.base import FileChanged
+
         prefixes = tuple(prefixes)
         fig = Figures()
         manifest = _Manifest.load(self.root)
@@ -356,7 +360,11 @@ class Home:
                         manifest.set(rel, _file_entry(path, etag))
                         fig.same += 1
                         continue
-                self.download(rel, etag, size)
+                try:
+                    self.download(rel, etag, size)
+                except FileChanged:  # replaced or removed since the listing (a writer elsewhere): the next pull
+                    log.info("%s changed while it was pulled", rel)
+                    continue
                 manifest.set(rel, _file_entry(path, etag))
                 fig.pulled += 1
                 fig.pulled_bytes += size

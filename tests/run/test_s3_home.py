@@ -34,6 +34,7 @@ from servers import S3_KEY_ID, S3_SECRET, s3_client
 
 from pipelines.core import config
 from pipelines.core.failpoints import ENV as FAILPOINT_ENV
+from pipelines.ingest.transports.base import FileChanged
 from pipelines.run import s3home, stages
 
 DATE = "2026-11-26"
@@ -291,6 +292,11 @@ def test_landed_files_journals_stale_copies_and_markers(
     (b.root / "staging/t/x.parquet").unlink()
     assert b.push().deleted == 0  # nor deleted: B knew another version
     assert c.pull().pulled and (c.root / "staging/t/x.parquet").read_text() == "v2 from A"
+    listed = c.listing(("staging/t/x.parquet",))["staging/t/x.parquet"]
+    staged.write_text("v3 from A, after C listed it")
+    a.push()
+    with pytest.raises(FileChanged):  # C never takes bytes other than the version it listed
+        c.download("staging/t/x.parquet", *listed)
     staged.unlink()
     assert a.push().deleted == 1  # A removed the version it knew
     c.pull()
