@@ -4,7 +4,8 @@ against the same sample day in a local workspace.
 
 1. Ingest and normalisation on one host (an empty local folder A), reconciliation and publication on another
    (an empty folder B): the published outputs are byte-identical to the local run's, read back on a third
-   host (an empty folder C) through a pull, and straight from S3 through the date's completion marker.
+   host (an empty folder C) through a pull, and straight from S3 through the date's completion marker. A
+   channel normalised again on an empty host pulls only its own files and writes the same bytes (none pushed).
 2. A second pull or push of an unchanged copy transfers nothing.
 3. A run killed after its run folder is uploaded, before its commit, and one killed after its commit, before
    the marker: the previous run stays the one readers see; the re-run that follows (on yet another empty
@@ -169,6 +170,14 @@ def test_two_hosts_publish_the_local_workspace_bytes(s3: S3Home, local_runs: dic
     assert tree_bytes(b / "outputs" / DATE) == local_runs["nightly"]
     assert s3.published_from_s3() == local_runs["nightly"]
     assert s3.published_on_new_host() == local_runs["nightly"]
+    s3.host()  # a channel normalised again on an empty host: only its own files are pulled, none pushed
+    before = _moved()
+    again = stages.normalise_channel("stripe_eu", DAY, HOME, force=True)
+    figures["normalise stripe_eu again, empty host"] = moved = _delta(before)
+    ids = {st["file_id"] for st in again}
+    mine = [k for k in keys if any(i in k for i in ids) and k.startswith(("landing/", "staging/", "quarantine/"))]
+    assert moved["pulled"] == len(mine) and moved["pushed"] == 0  # its staging written again: the same bytes
+    assert moved["same"] == len([k for k in mine if not k.startswith("landing/")])
     print("\nbytes moved per unit of work (sample day):", json.dumps(figures, indent=1))
     assert figures["reconcile_and_publish"]["pulled_bytes"] > 0 and figures["ingest"]["pulled"] == 0
 
