@@ -15,7 +15,10 @@ against the same sample day in a local workspace.
 5. An S3 home with the DuckDB catalog is refused with one line.
 6. The synchronisation's rules, on three local copies: a landed object is put once and never replaced; a
    journal is pushed only over the version pulled; a stale copy neither overwrites nor deletes another
-   host's newer version; a run folder without a marker is never shown, the marker moves the date.
+   host's newer version; a run folder without a marker is never shown, the marker moves the date; a pull
+   takes only the version it listed.
+7. An upload refused by the network, then answered with an ETag other than the file's MD5, is retried until
+   S3 holds the file's bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PROJECT_ROOT, tree_bytes
@@ -329,3 +333,37 @@ def test_landed_files_journals_stale_copies_and_markers(
     a.push()
     c.pull()
     assert (c.root / "outputs" / DATE / "summary.json").read_text() == '{"run": 2}'
+
+
+class _Flaky:
+    """An S3 client whose first uploads fail: the connection refused, then an ETag that is not the file's MD5
+    (as if the bytes were damaged on the way)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.faults = ["refused", "damaged"]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        fault = self.faults.pop(0) if self.faults else None
+        if fault == "refused":
+            from botocore.exceptions import EndpointConnectionError
+
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        got = self.real.put_object(**kwargs)
+        return {**got, "ETag": '"' + "0" * 32 + '"'} if fault == "damaged" else got
+
+
+def test_an_upload_is_verified_and_retried(endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(s3home.ENDPOINT_ENV, endpoint)
+    client = s3_client(endpoint)
+    client.create_bucket(Bucket="recon-flaky", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    flaky = _Flaky(client)
+    home = s3home.Home("s3://recon-flaky/ws", tmp_path, client=flaky)
+    (tmp_path / "staging").mkdir()
+    (tmp_path / "staging" / "x.parquet").write_bytes(b"staged bytes")
+    assert home.push().pushed == 1 and flaky.faults == []  # refused, then damaged, then accepted
+    got = client.get_object(Bucket="recon-flaky", Key="ws/staging/x.parquet")
+    assert got["Body"].read() == b"staged bytes"
