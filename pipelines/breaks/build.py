@@ -23,9 +23,7 @@ def replaced_breaks(replaced: list[dict[str, Any]], day: dt.date, settings: Sett
     """Files delivered again under an ingested name with other bytes: a break each, until resolved."""
     rows = []
     for r in sorted(replaced, key=lambda r: (r["channel"], r["source_path"], r["file_id"])):
-        where = r.get("quarantine_path") or ""
-        if where.startswith(str(settings.home)):
-            where = where[len(str(settings.home)) + 1 :]
+        where = settings.relative(r.get("quarantine_path") or "")
         rows.append(
             {
                 "business_date": day,

@@ -51,6 +51,9 @@ def append(home: Path, name: str, entries: list[dict[str, Any]]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+    from pipelines.run import s3home
+
+    s3home.push_path(home, path)  # an S3 home: there too before the catalog is written (under the lock)
 
 
 def _torn(path: Path, size: int) -> bool:

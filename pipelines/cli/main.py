@@ -507,6 +507,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# the commands that read the workspace without the lock, and what they read of it
+_READERS: dict[str, tuple[str, ...]] = {
+    "cmd_summary": ("outputs/",),
+    "cmd_breaks": ("outputs/",),
+    "cmd_coverage": ("staging/", "quarantine/", "outputs/"),
+    "cmd_explain": ("landing/", "staging/", "quarantine/", "outputs/"),
+    "cmd_diff": ("landing/", "staging/", "quarantine/", "outputs/"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.connections:
@@ -516,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.func.__name__ in _READERS:  # an S3 home: its local copy brought up to date (writers: under the lock)
+            from pipelines.run import s3home
+
+            areas = _READERS[args.func.__name__]
+            s3home.pull(config.settings(getattr(args, "home", None), None).home, areas)
         return int(args.func(args))
     except RulesError as exc:
         console.print(str(exc), markup=False)
@@ -532,7 +547,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # disk full, read-only workspace, a bug: one line; -v (or RECON_TRACEBACK=1) shows where
         if args.verbose or os.environ.get("RECON_TRACEBACK"):
             raise
-        home = config.settings(args.home, None).home
+        try:
+            home: Any = config.settings(args.home, None).home
+        except ValueError:  # the settings themselves are refused (an S3 home with a DuckDB catalog)
+            home = args.home or os.environ.get(config.HOME_ENV) or "var"
         print(f"recon: {one_line(exc)} (workspace {home}; -v shows the traceback)", file=sys.stderr, flush=True)
         return 1
 

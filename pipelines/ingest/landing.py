@@ -60,6 +60,7 @@ from pipelines.ingest.transports import (
     open_transport,
     printable,
 )
+from pipelines.run import s3home
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +360,7 @@ class _Pull:
         if transport.trusts_identity and known is not None and known.identity == f.identity:
             if known.outcome in ("new", "duplicate"):
                 reg = self.state.files.get(known.file_id)
-                if reg is not None and Path(reg.landing_path).exists():
+                if reg is not None and s3home.has(self.settings, reg.landing_path):
                     rec = FileRecord(
                         file_id=reg.file_id,
                         channel=self.channel.id,
@@ -383,7 +384,14 @@ class _Pull:
                 if entry is not None and entry.sha256 != got.sha256:
                     reason = "SHA-256 differs from its manifest's"
                     path = self._quarantine(got, f, reason, source)
-                    self._event(transport, f, "quarantined", reason, file_id=got.sha256, quarantine_path=str(path))
+                    self._event(
+                        transport,
+                        f,
+                        "quarantined",
+                        reason,
+                        file_id=got.sha256,
+                        quarantine_path=self.settings.stored(path),
+                    )
                     return
                 if previous is not None and previous != got.sha256:
                     self._replaced(transport, f, got.sha256, previous, got)
@@ -395,7 +403,7 @@ class _Pull:
                     file_name=f.name,
                     source_path=source,
                     size_bytes=got.size,
-                    landing_path=str(dest),
+                    landing_path=self.settings.stored(dest),
                     arrived_at=_utc(self.now),
                     remote_identity=f.identity,
                     verified_by=got.verified_by,
@@ -427,7 +435,9 @@ class _Pull:
                 "size_bytes": 0,
             }
             _write_atomic(folder / "reason.json", json.dumps(payload, indent=2, sort_keys=True) + "\n")
-        self._event(transport, f, "quarantined", EMPTY_FILE, file_id=file_id, quarantine_path=str(kept))
+        self._event(
+            transport, f, "quarantined", EMPTY_FILE, file_id=file_id, quarantine_path=self.settings.stored(kept)
+        )
 
     def _was_empty(self, file_id: str) -> bool:
         """Whether ``file_id`` is a zero-byte delivery of this channel (``_empty``)."""
@@ -451,7 +461,13 @@ class _Pull:
             else ingest_quarantine_dir(self.settings, self.channel.id, file_id) / f.name
         )
         self._event(
-            transport, f, "replaced", reason, file_id=file_id, previous_file_id=previous, quarantine_path=str(path)
+            transport,
+            f,
+            "replaced",
+            reason,
+            file_id=file_id,
+            previous_file_id=previous,
+            quarantine_path=self.settings.stored(path),
         )
 
     def _recover_receipts(self, transport: Transport, listed: dict[str, RemoteFile]) -> None:
@@ -471,7 +487,7 @@ class _Pull:
                 path.unlink(missing_ok=True)  # registered: the receipt has done its work
             elif rec.source_path in listed_sources:
                 continue  # still at the source: this pull takes it
-            elif Path(rec.landing_path).exists():
+            elif s3home.has(self.settings, rec.landing_path):
                 log.info("channel %s: recovering %s from its receipt", self.channel.id, rec.file_name)
                 self.records.append(rec)
             else:

@@ -3,7 +3,8 @@
 The outputs are written into a fresh folder ``outputs/.runs/<date>/<run_id>-*`` (``write_outputs``), the
 catalog commits the run naming that folder, and then ``outputs/<date>`` (a symbolic link) is switched to it
 with one atomic rename (``switch``): a reader sees either the previous complete output or the new complete
-output, never a mix; a re-run replaces, never appends.
+output, never a mix; a re-run replaces, never appends. With an S3 home the run folder is uploaded before the
+commit and the date's completion marker after the switch (``pipelines.run.s3home``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipelines.core.sqlfiles import ident
 from pipelines.publish import amounts, csvsafe
 from pipelines.publish.report import render_report
 from pipelines.publish.workbook import write_run_workbook
+from pipelines.run import s3home
 from pipelines.run.result import RunResult
 from pipelines.validate.staging import PARQUET_OPTS
 
@@ -149,6 +151,7 @@ def switch(settings: Settings, day: dt.date, folder: Path) -> Path:
         shutil.rmtree(link)
     os.replace(tmp_link, link)
     _fsync_dir(settings.outputs)
+    s3home.publish_link(settings.home, link)  # an S3 home: the run folder, then the date's marker, last
     kept = {folder} | ({settings.outputs / before} if before else set())
     _prune(folder.parent, kept)
     return link

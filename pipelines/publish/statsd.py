@@ -81,6 +81,9 @@ def emit_for_runs(runs: list[dict[str, Any]], home: str | None = None, rules: st
     """Emit the published metrics of the runs the DAG's reconcile task returned (one date, or a cascade)."""
     from pipelines.core import config
     from pipelines.core.dates import parse_business_date
+    from pipelines.run import s3home
 
-    outputs = config.settings(home, rules).outputs
+    settings = config.settings(home, rules)
+    s3home.pull(settings.home, ("outputs/",))  # an S3 home: the published runs (those with a marker)
+    outputs = settings.outputs
     return sum(emit_published(outputs, parse_business_date(r["business_date"])) for r in runs)

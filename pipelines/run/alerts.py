@@ -68,8 +68,11 @@ def incomplete_day(business_date: str, home: str | None = None) -> dict[str, Any
     """The ``completeness`` section of the published run of ``business_date`` (``summary.json``):
     ``complete``, ``reasons`` and ``missing_files`` (channel, expected date, expected/arrived files, due)."""
     from pipelines.core import config
+    from pipelines.run import s3home
 
-    summary_path = config.settings(home, None).outputs / business_date / "summary.json"
+    settings = config.settings(home, None)
+    s3home.pull(settings.home, ("outputs/",))  # an S3 home: the published runs (those with a marker)
+    summary_path = settings.outputs / business_date / "summary.json"
     summary = json.loads(summary_path.read_text())
     state = dict(summary.get("completeness") or {})
     state.setdefault("complete", True)

@@ -36,6 +36,7 @@ from pipelines.run.reconcile import PHASES, Carry, Inputs, connect, run_phases
 log = logging.getLogger(__name__)
 
 KEY_FILE = "key.txt"
+HOME_FILE = "home.txt"  # the workspace folder the checkpoint was written in (an S3 home's copies differ)
 CARRY_FILE = "carry.pickle"
 STATE_FILE = "state.json"
 DATABASES = ("memory", "temp")
@@ -63,9 +64,10 @@ def fingerprint(inp: Inputs) -> str:
     digest = hashlib.sha256(pickle.dumps(parts, protocol=5))
     frames = [(k, v) for k, v in sorted(vars(inp.history).items()) if isinstance(v, pl.DataFrame)]
     frames += [(k, getattr(inp.intake, k)) for k in ("taken", "uncovered", "known")]
+    home = str(inp.settings.home)  # the intake names staged files by path: the same key in any local copy
     for name, frame in frames:
         digest.update(name.encode())
-        digest.update(frame.write_csv().encode())
+        digest.update(frame.write_csv().replace(home, "<home>").encode())
     scalars = sorted((k, v) for k, v in vars(inp.history).items() if not isinstance(v, pl.DataFrame))
     digest.update(repr(scalars).encode())
     digest.update(inp.intake.first_day.isoformat().encode())
@@ -163,11 +165,31 @@ def _load(work: Path, phase: str, key: str) -> Checkpoint | None:
         if (folder / KEY_FILE).read_text() != key:
             return None
         carry: Carry = pickle.loads((folder / CARRY_FILE).read_bytes())
+        written_in = (folder / HOME_FILE).read_text() if (folder / HOME_FILE).is_file() else None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
         return None
+    _relocate(carry, written_in, work.parents[2])
     if carry.folder is not None and not carry.folder.is_dir():  # the unpublished run folder was removed
         return None
     return Checkpoint(phase, folder, carry)
+
+
+def _relocate(carry: Carry, written_in: str | None, home: Path) -> None:
+    """A checkpoint written in another copy of an S3 home (another host's local folder): the run folder it
+    names is the same folder of this copy."""
+    if written_in is None or written_in == str(home):
+        return
+
+    def moved(path: Path) -> Path:
+        try:
+            return home / path.relative_to(written_in)
+        except ValueError:
+            return path
+
+    if carry.folder is not None:
+        carry.folder = moved(carry.folder)
+    if carry.result is not None:
+        carry.result.folder = moved(carry.result.folder)
 
 
 def _save(work: Path, phase: str, key: str, carry: Carry, con: duckdb.DuckDBPyConnection | None) -> None:
@@ -178,6 +200,7 @@ def _save(work: Path, phase: str, key: str, carry: Carry, con: duckdb.DuckDBPyCo
         save_database(con, partial)
     (partial / CARRY_FILE).write_bytes(pickle.dumps(carry, protocol=5))
     (partial / KEY_FILE).write_text(key)
+    (partial / HOME_FILE).write_text(str(work.parents[2]))
     target = work / phase
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)

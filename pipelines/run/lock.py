@@ -14,6 +14,11 @@ a file lock does not reach them: the holder of the file lock also takes an advis
 database, held by a session of its own until the lock is let go (the server releases it when the session
 ends, as the kernel releases the file lock: a run killed with ``kill -9`` holds neither). The session's name
 carries the holder (pid, host, command, business date) for the message of a run that cannot get it.
+
+With the workspace in S3 (``RECON_HOME=s3://...``, which needs the catalog in PostgreSQL) the lock file is in
+the host's local copy and the advisory lock is what excludes other hosts; the first holder in a process pulls
+the areas it reads once it has both, and pushes what it wrote before letting them go
+(``pipelines.run.s3home``), so the next holder, on any host, starts from it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import re
 import socket
@@ -34,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.core.config import Settings, catalog_url
+from pipelines.run import s3home
+
+log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
 WAIT_ENV = "RECON_LOCK_WAIT_SECONDS"
@@ -145,9 +154,12 @@ def workspace_lock(
     day: dt.date | None = None,
     wait_s: float | None = None,
     wait_env: str = WAIT_ENV,
+    sync: tuple[str, ...] = s3home.AREAS,
 ) -> Iterator[None]:
     """Hold the workspace lock for the block. Waits ``wait_s`` seconds (default: ``RECON_LOCK_WAIT_SECONDS``)
-    for another holder to finish, then raises ``WorkspaceBusy``. Re-entrant within a process."""
+    for another holder to finish, then raises ``WorkspaceBusy``. Re-entrant within a process. With an S3
+    home, the first holder pulls ``sync`` (the areas it reads) once it has the lock and pushes what it wrote
+    before letting it go."""
     path = lock_path(home)
     wait = wait_seconds() if wait_s is None else max(0.0, wait_s)
     start = time.monotonic()
@@ -155,11 +167,13 @@ def workspace_lock(
     in_process = _thread_lock(path)
     if not in_process.acquire(timeout=wait):
         raise WorkspaceBusy(path.parent, holder(path.parent), wait, wait_env)
+    first = False
     try:
         entry = _held.get(path)
         if entry is not None:
             entry.depth += 1
         else:
+            first = True
             fd = _take(path, command, day, deadline, wait, wait_env)
             try:
                 server = _take_server(path.parent, command, day, deadline, wait, wait_env)
@@ -172,8 +186,22 @@ def workspace_lock(
     except BaseException:
         in_process.release()
         raise
+    synced = False
     try:
+        if first:  # an S3 home: its holder works on the local copy, brought up to date under the lock
+            s3home.pull(path.parent, sync)
+            synced = True
         yield
+    except BaseException:
+        if synced and entry.depth == 1:  # what was written before the failure is kept, as on a local disk
+            try:
+                s3home.push(path.parent)
+            except Exception as exc:
+                log.error("workspace %s: what this holder wrote was not all pushed: %s", path.parent, exc)
+        raise
+    else:
+        if synced and entry.depth == 1:
+            s3home.push(path.parent)
     finally:
         entry.depth -= 1
         if entry.depth == 0:

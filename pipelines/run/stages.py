@@ -5,6 +5,10 @@ Per-channel stages (``ingest_channel``, ``normalise_channel``) never write the c
 writers are ``register_files``, ``record_statuses`` and ``reconcile_and_publish`` (and ``resolve_break``).
 Each writer holds the workspace lock (``pipelines.run.lock``) while it runs, and ``run_all`` and
 ``rerun_from`` hold it from start to end: one writer per workspace at a time.
+
+With an S3 home (``RECON_HOME=s3://...``) each of these functions is a unit of work on a local copy
+(``pipelines.run.s3home``): the writers pull what they read when they take the lock and push what they wrote
+before letting it go; ``ingest_channel`` and ``normalise_channel`` pull and push only their channel's files.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import datetime as dt
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -31,6 +36,7 @@ from pipelines.core.failpoints import failpoint
 from pipelines.ingest import landing as ingest
 from pipelines.match.rules import RuleSet, load_rules
 from pipelines.run import lock as workspace
+from pipelines.run import s3home
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +59,18 @@ def context(home: str | None = None, rules: str | None = None) -> Context:
 
 
 def _locked(
-    home: str | None, rules: str | None, command: str, day: dt.date | None = None
+    home: str | None,
+    rules: str | None,
+    command: str,
+    day: dt.date | None = None,
+    sync: tuple[str, ...] = s3home.AREAS,
 ) -> AbstractContextManager[None]:
-    """The workspace lock of ``home`` for a writing stage (re-entered when this process holds it already)."""
-    return workspace.workspace_lock(config.settings(home, rules).home, command, day)
+    """The workspace lock of ``home`` for a writing stage (re-entered when this process holds it already);
+    with an S3 home, ``sync`` are the areas it reads (pulled once the lock is taken)."""
+    return workspace.workspace_lock(config.settings(home, rules).home, command, day, sync=sync)
+
+
+REGISTRY_AREAS = ("journal/", "outputs/")  # what registering files, recording statuses, resolving breaks read
 
 
 def channel_ids(home: str | None = None, rules: str | None = None) -> list[str]:
@@ -67,8 +81,13 @@ def channel_ids(home: str | None = None, rules: str | None = None) -> list[str]:
 
 
 def ingest_channel(channel_id: str, home: str | None = None, rules: str | None = None) -> dict[str, Any]:
+    """Pull the channel's new files into landing. With an S3 home: its receipts and ingest quarantine are
+    pulled first (a landed file is looked up there, not downloaded), what it landed is pushed after."""
     ctx = context(home, rules)
-    records, skipped = ingest.pull_channel(ctx.channels[channel_id], ctx.settings, dt.datetime.now(dt.UTC))
+    mine = (f"landing/{channel_id}/", f"quarantine/ingest/{channel_id}/")
+    receipts = (f"landing/{channel_id}/.receipts/", mine[1])
+    with s3home.synced(ctx.settings, receipts, mine):
+        records, skipped = ingest.pull_channel(ctx.channels[channel_id], ctx.settings, dt.datetime.now(dt.UTC))
     return {
         "channel": channel_id,
         "records": [r.to_dict() for r in records],
@@ -80,7 +99,7 @@ def register_files(results: list[dict[str, Any]], home: str | None = None, rules
     ctx = context(home, rules)
     records = [FileRecord(**r) for res in results for r in res["records"]]
     events = [ingest.Skipped(**s) for res in results for s in res["skipped"]]
-    with _locked(home, rules, "register files"):
+    with _locked(home, rules, "register files", sync=REGISTRY_AREAS):
         from pipelines.run.integrity import check_outputs_known
 
         check_outputs_known(ctx.settings, ctx.catalog)  # a lost catalog is rebuilt, not started afresh
@@ -115,7 +134,19 @@ def normalise_channel(
 
     ctx = context(home, rules)
     records = _new_files(ctx, channel_id, force, quarantined)
-    return [st.to_dict() for st in normalise_files(records, ctx.channels[channel_id], ctx.settings, day)]
+    areas = (f"landing/{channel_id}/", "staging/", "quarantine/")
+    with s3home.synced(ctx.settings, areas, areas[1:], want=_of_files(records)):
+        return [st.to_dict() for st in normalise_files(records, ctx.channels[channel_id], ctx.settings, day)]
+
+
+_FILE_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _of_files(records: list[FileRecord]) -> Callable[[str], bool]:
+    """Whether a workspace path belongs to one of ``records`` (landed, staged or quarantined: every such path
+    names the file's id): what a channel's normalisation pulls and pushes of an S3 home."""
+    ids = {r.file_id for r in records}
+    return lambda rel: any(m in ids for m in _FILE_ID.findall(rel))
 
 
 def parse_channel(
@@ -128,7 +159,7 @@ def parse_channel(
     ctx = context(home, rules)
     out: list[dict[str, Any]] = []
     for rec in _new_files(ctx, channel_id):
-        if in_pieces(rec, ctx.channels[channel_id]):  # a large file: parked piece by piece
+        if in_pieces(rec, ctx.channels[channel_id], ctx.settings):  # a large file: parked piece by piece
             out.append(park_pieces(rec, ctx.channels[channel_id], ctx.settings, day))
             continue
         parsed = parse_file(rec, ctx.channels[channel_id], ctx.settings, day)
@@ -327,6 +358,7 @@ def normalise_channels(
                 timed.append((parse_s[c][0] + stage_s, parse_s[c][1] + cpu_stage, statuses))
                 cpu["parse"] += parse_s[c][1]
                 cpu["stage"] += cpu_stage
+            s3home.push(config.settings(home, rules).home, ("staging/", "quarantine/"))  # before they are recorded
     if seconds is not None:
         seconds.update({c: t for c, (t, _, _) in zip(channel_ids, timed, strict=True)})
     if cpu_s is not None:
@@ -338,7 +370,7 @@ def record_statuses(results: list[list[dict[str, Any]]], home: str | None = None
     ctx = context(home, rules)
     statuses = [FileStatus.from_dict(s) for res in results for s in res]
     if statuses:
-        with _locked(home, rules, "record statuses"):
+        with _locked(home, rules, "record statuses", sync=REGISTRY_AREAS):
             ctx.catalog.record_file_statuses(statuses, dt.datetime.now(dt.UTC))
     return len(statuses)
 
@@ -414,6 +446,7 @@ def _publish(ctx: Context, result: Any, started: dt.datetime) -> dict[str, Any]:
     clock = StepClock()
     frames = lifecycle_frames(day, result.run_id, result)
     folder = write_outputs(result, frames)
+    s3home.push_path(ctx.settings.home, folder)  # an S3 home: the run folder is there before the commit names it
     failpoint("after-outputs-written")
     run = RunRow(
         result.run_id,
@@ -551,7 +584,9 @@ def published_run(day: dt.date, home: str | None = None) -> str | None:
     """The run id of ``day``'s published run (its ``summary.json`` in ``outputs/<date>``), else None."""
     import json
 
-    summary = config.settings(home, None).outputs / day.isoformat() / "summary.json"
+    settings = config.settings(home, None)
+    s3home.pull(settings.home, ("outputs/",))  # an S3 home: the published runs (those with a marker)
+    summary = settings.outputs / day.isoformat() / "summary.json"
     if not summary.is_file():
         return None
     return str(json.loads(summary.read_text()).get("run_id") or "") or None
@@ -562,7 +597,9 @@ def completeness_of(day: dt.date, channel_id: str | None = None, home: str | Non
     files of ``channel_id`` when given."""
     import json
 
-    summary = json.loads((config.settings(home, None).outputs / day.isoformat() / "summary.json").read_text())
+    settings = config.settings(home, None)
+    s3home.pull(settings.home, ("outputs/",))  # an S3 home: the published runs (those with a marker)
+    summary = json.loads((settings.outputs / day.isoformat() / "summary.json").read_text())
     state = summary.get("completeness", {})
     if channel_id is None:
         return [str(r) for r in state.get("reasons", [])]
@@ -586,7 +623,10 @@ def resolve_break(
     ctx = context(home, rules)
     # waits for a running run to end (bounded, RECON_RESOLVE_WAIT_SECONDS) instead of breaking it
     wait = workspace.wait_seconds(workspace.RESOLVE_WAIT_ENV, workspace.DEFAULT_RESOLVE_WAIT_S)
-    with workspace.workspace_lock(ctx.settings.home, "breaks resolve", None, wait, workspace.RESOLVE_WAIT_ENV):
+    lock = workspace.workspace_lock(
+        ctx.settings.home, "breaks resolve", None, wait, workspace.RESOLVE_WAIT_ENV, sync=REGISTRY_AREAS
+    )
+    with lock:
         return ctx.catalog.add_resolution(break_id, action, note.strip(), resolved_by.strip(), dt.datetime.now(dt.UTC))
 
 

@@ -153,9 +153,12 @@ def export_workbook(day: dt.date, home: str | None = None) -> Path:
     """Copy the published workbook ``outputs/<date>/recon_<date>.xlsx`` to the export folder, atomically
     (temporary name, then rename): a re-run replaces the copy. Returns the exported file."""
     from pipelines.core import config
+    from pipelines.run import s3home
 
     name = f"recon_{day.isoformat()}.xlsx"
-    source = config.settings(home, None).outputs / day.isoformat() / name
+    settings = config.settings(home, None)
+    s3home.pull(settings.home, ("outputs/",))  # an S3 home: the published runs (those with a marker)
+    source = settings.outputs / day.isoformat() / name
     if not source.is_file():
         raise FileNotFoundError(f"no published workbook for {day.isoformat()}: {source}")
     folder = export_dir(home)

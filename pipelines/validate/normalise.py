@@ -26,6 +26,7 @@ from pipelines.core.config import Settings
 from pipelines.formats import controls, registry
 from pipelines.formats.base import FileRejected, ParseContext, ParseResult
 from pipelines.ingest.landing import EMPTY_FILE
+from pipelines.run import s3home
 from pipelines.validate import contracts as validate
 from pipelines.validate import pieces, plausibility
 from pipelines.validate.staging import (
@@ -45,7 +46,7 @@ def _quarantine_file(settings: Settings, rec: FileRecord, reason: str, details: 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / rec.file_name
     if not target.exists():
-        shutil.copyfile(rec.landing_path, target)
+        shutil.copyfile(s3home.fetch(settings, rec.landing_path), target)
     payload = {"file_id": rec.file_id, "file_name": rec.file_name, "channel": rec.channel, "reason": reason}
     write_text_atomic(json.dumps(payload, indent=2, sort_keys=True) + "\n", folder / "reason.json")
     if details is not None:
@@ -102,7 +103,7 @@ def parse_file(
         _quarantine_file(settings, rec, reason)
         return _status(rec, channel, fallback_date, "quarantined", reason)
     try:
-        return parser(Path(rec.landing_path), ctx)
+        return parser(s3home.fetch(settings, rec.landing_path), ctx)
     except Exception as exc:  # a parser must never take the run down with it: the file is quarantined
         return _unreadable(rec, channel, settings, fallback_date, exc)
 
@@ -212,9 +213,10 @@ def _write_rejects(rec: FileRecord, channel: Channel, settings: Settings, reject
     write_parquet_atomic(schema.table("quarantine").conform(q), rows_quarantine_path(settings, channel.id, rec.file_id))
 
 
-def in_pieces(rec: FileRecord, channel: Channel) -> bool:
+def in_pieces(rec: FileRecord, channel: Channel, settings: Settings | None = None) -> bool:
     """Whether the file is parsed and staged in pieces (``pipelines.validate.pieces``)."""
-    return rec.size_bytes > 0 and pieces.splits(channel, Path(rec.landing_path), rec.size_bytes)
+    path = s3home.fetch(settings, rec.landing_path) if settings is not None else Path(rec.landing_path)
+    return rec.size_bytes > 0 and pieces.splits(channel, path, rec.size_bytes)
 
 
 def parse_in_pieces(rec: FileRecord, channel: Channel, settings: Settings) -> Iterator[ParseResult]:
@@ -222,7 +224,7 @@ def parse_in_pieces(rec: FileRecord, channel: Channel, settings: Settings) -> It
     _remove_previous(settings, registry.table_of(channel.format), channel.id, rec.file_id)
     ctx = ParseContext(channel=channel, file_id=rec.file_id, file_name=rec.file_name)
     folder = settings.home / "tmp" / "pieces"
-    return pieces.parse_pieces(Path(rec.landing_path), ctx, registry.get(channel.format), folder)
+    return pieces.parse_pieces(s3home.fetch(settings, rec.landing_path), ctx, registry.get(channel.format), folder)
 
 
 def stage_pieces(
@@ -346,7 +348,7 @@ def normalise_files(
     validated together in batches (``ChannelStager``)."""
     stager = ChannelStager(channel, settings, fallback_date)
     for rec in records:
-        if in_pieces(rec, channel):
+        if in_pieces(rec, channel, settings):
             stager.add_status(
                 stage_pieces(rec, channel, settings, fallback_date, parse_in_pieces(rec, channel, settings))
             )
