@@ -28,7 +28,7 @@ import polars as pl
 
 from pipelines.core import money
 from pipelines.core.channels import CsvOptions
-from pipelines.formats.base import FileRejected, read_limited
+from pipelines.formats.base import FileRejected, RowCheck, read_limited
 
 LINE_NO = "line_no"
 RECORD = "_record"
@@ -90,6 +90,15 @@ def amount_error(column: str, currency_error: pl.Expr, *, required: bool = False
     if required:
         error = pl.when(optional(column).is_null()).then(pl.lit(f"{label or column} is missing")).otherwise(error)
     return pl.when(currency_error.is_null()).then(error)
+
+
+def amount_check(column: str, currency_error: pl.Expr, *, required: bool = False, label: str | None = None) -> RowCheck:
+    """``amount_error`` as a ``RowCheck``: suspect where the amount has a parse error (or is blank, when
+    ``required``), whatever its currency."""
+    suspect = pl.col(f"_e:{column}").is_not_null()
+    if required:
+        suspect = suspect | is_blank(column)
+    return RowCheck(suspect=suspect, reason=amount_error(column, currency_error, required=required, label=label))
 
 
 def missing_as_header(error: pl.Expr, word: str, name: str, labels: dict[str, str]) -> pl.Expr:
@@ -194,7 +203,7 @@ def _records(payload: bytes, quoted: bool) -> pl.DataFrame:
     (without line ending)."""
     lines = _physical_lines(payload)
     if not quoted:
-        if lines.str.ends_with("\r").any() and _was_simple(payload):
+        if b"\r" in payload and lines.str.ends_with("\r").any() and _was_simple(payload):
             lines = lines.str.strip_suffix("\r")
         return pl.DataFrame({LINE_NO: pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True), RECORD: lines})
     frame = pl.DataFrame({"l": lines}).with_row_index("ln", offset=1)
@@ -233,10 +242,10 @@ def _ragged(body: pl.DataFrame, delimiter: str, expected: int) -> pl.DataFrame:
 
 
 def _maybe_ragged(fields: pl.DataFrame, records: pl.Series, carriage_returns: bool) -> pl.Series:
-    """Rows that may have another field count than the header, for a file without quotes: a superset of
-    the ragged rows, found without counting delimiters.
+    """Rows that may have another field count than the header, among the records without a quote: a
+    superset of the ragged ones, found without counting delimiters.
 
-    Without quotes, Polars splits a record at every delimiter, so a record with exactly the header's
+    Without a quote, Polars splits a record at every delimiter, so a record with exactly the header's
     fields is as long as its fields and the delimiters between them. With fewer fields, the missing ones
     are null and the delimiters counted for them make the sum longer than the record; with more fields,
     the text of the extra ones is dropped and the sum is shorter. Polars drops a carriage return ending a
@@ -390,12 +399,12 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
         schema = {**{c: pl.String() for c in columns}, LINE_NO: pl.Int64(), RECORD: pl.String()}
         return CsvFile(frame=pl.DataFrame(schema=schema), columns=columns, labels=dict(options.columns))
     body = _aligned(body, fields)
-    if quoted:
-        _reject_ragged(body, delimiter, len(columns))
-    else:
-        maybe = _maybe_ragged(fields, body[RECORD], b"\r" in payload) & ~blank
-        if maybe.any():
-            _reject_ragged(body.filter(maybe), delimiter, len(columns))
+    maybe = _maybe_ragged(fields, body[RECORD], b"\r" in payload)
+    if quoted:  # the fields of a record holding a quote are counted; the others are plain records
+        maybe = maybe | body[RECORD].str.contains(_QUOTE, literal=True)
+    maybe = maybe & ~blank
+    if maybe.any():
+        _reject_ragged(body.filter(maybe), delimiter, len(columns))
     frame = fields.hstack([body[LINE_NO], body[RECORD]])
     if blank.any():
         frame = frame.filter(~blank)

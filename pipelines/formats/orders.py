@@ -22,11 +22,15 @@ from pipelines.formats.base import (
     FileRejected,
     ParseContext,
     ParseResult,
+    RowCheck,
     business_date,
+    check,
+    currency_check,
     finish,
-    required,
+    required_check,
     split_valid,
 )
+from pipelines.formats.csvutil import is_blank
 
 TABLE = "orders"
 STATUSES = ("succeeded", "refunded", "failed", "expired", "pending")
@@ -171,59 +175,70 @@ def _canonical(
         .drop("_parsed", "_parse_error")
     )
     cur = pl.col("currency")
-    currency_error = money.currency_error(cur)
-    amount_error = (
-        pl.when(currency_error.is_not_null())
-        .then(pl.lit(None, pl.String))
-        .when(pl.col("_amount_error").is_not_null())
-        .then(pl.col("_amount_error"))
-        .when(pl.col("amount_minor") < 0)
-        .then(
+    currency = currency_check(cur)
+    amount = check(
+        (currency.suspect, pl.lit(None, pl.String)),
+        (pl.col("_amount_error").is_not_null(), pl.col("_amount_error")),
+        (
+            pl.col("amount_minor") < 0,
             pl.format(
                 "{} must not be negative ({})",
                 pl.lit(name("amount")),
                 pl.col("amount").fill_null(pl.col("amount_minor").cast(pl.String)),
-            )
-        )
+            ),
+        ),
     )
-    created_error = (
-        pl.when(pl.col("created_at").is_null() | (pl.col("created_at").str.strip_chars() == ""))
-        .then(pl.lit(f"{name('created_at')} is missing"))
-        .when(pl.col("_created").is_null())
-        .then(pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("created_at")))
+    created = check(
+        (is_blank("created_at"), f"{name('created_at')} is missing"),
+        (
+            pl.col("_created").is_null(),
+            pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("created_at")),
+        ),
     )
-    status_error = (
-        pl.when(pl.col("status").is_null() | (pl.col("status") == ""))
-        .then(pl.lit(f"{name('status')} is missing"))
-        .when(~pl.col("status").is_in(list(STATUSES)))
-        .then(
+    status = check(
+        (pl.col("status").is_null() | (pl.col("status") == ""), f"{name('status')} is missing"),
+        (
+            ~pl.col("status").is_in(list(STATUSES)),
             pl.format(
                 "unknown {} '{}' (expected one of {})",
                 pl.lit(name("status")),
                 pl.col("status"),
                 pl.lit(", ".join(STATUSES)),
-            )
+            ),
+        ),
+    )
+    direction = check(
+        (
+            ~pl.col("direction").is_in(list(DIRECTIONS)),
+            pl.format("unknown {} '{}' (expected payin or withdrawal)", pl.lit(name("direction")), pl.col("direction")),
         )
     )
-    direction_error = pl.when(~pl.col("direction").is_in(list(DIRECTIONS))).then(
-        pl.format("unknown {} '{}' (expected payin or withdrawal)", pl.lit(name("direction")), pl.col("direction"))
+    country = check(
+        (
+            pl.col("country").is_not_null() & ~pl.col("country").str.contains(r"^[A-Z]{2}$"),
+            pl.format("{} '{}' is not an ISO 3166-1 alpha-2 code", pl.lit(name("country")), pl.col("country")),
+        )
     )
-    country_error = pl.when(pl.col("country").is_not_null() & ~pl.col("country").str.contains(r"^[A-Z]{2}$")).then(
-        pl.format("{} '{}' is not an ISO 3166-1 alpha-2 code", pl.lit(name("country")), pl.col("country"))
+    status_at = check(
+        (
+            pl.col("status_at").is_not_null() & pl.col("_status_at").is_null(),
+            pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("status_at")),
+        )
     )
-    status_at_error = pl.when(pl.col("status_at").is_not_null() & pl.col("_status_at").is_null()).then(
-        pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("status_at"))
-    )
-    checks = {
-        name("order_id"): required(pl.col("order_id"), name("order_id")),
-        name("psp_channel"): required(pl.col("psp_channel"), name("psp_channel")),
-        name("status"): status_error,
-        name("amount"): csvutil.missing_as_header(amount_error, "amount", "amount", labels),
-        name("currency"): csvutil.missing_as_header(currency_error, "currency", "currency", labels),
-        name("created_at"): created_error,
-        name("direction"): direction_error,
-        name("country"): country_error,
-        name("status_at"): status_at_error,
+
+    def as_header(rule: RowCheck, word: str, column: str) -> RowCheck:
+        return RowCheck(rule.suspect, csvutil.missing_as_header(rule.reason, word, column, labels))
+
+    checks: dict[str, pl.Expr | RowCheck] = {
+        name("order_id"): required_check(pl.col("order_id"), name("order_id")),
+        name("psp_channel"): required_check(pl.col("psp_channel"), name("psp_channel")),
+        name("status"): status,
+        name("amount"): as_header(amount, "amount", "amount"),
+        name("currency"): as_header(currency, "currency", "currency"),
+        name("created_at"): created,
+        name("direction"): direction,
+        name("country"): country,
+        name("status_at"): status_at,
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")

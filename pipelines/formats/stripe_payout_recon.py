@@ -19,10 +19,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.core import money
 from pipelines.formats import csvutil, psputil
-from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
-from pipelines.formats.csvutil import amount_error, blank, is_blank, optional, stripped
+from pipelines.formats.base import ParseContext, ParseResult, RowCheck, check, currency_check, finish, split_valid
+from pipelines.formats.csvutil import amount_check, blank, is_blank, optional, stripped
 
 TABLE = "psp_settlement_lines"
 
@@ -119,38 +118,51 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         pl.col("_m:net").alias("net_minor"),
     )
 
-    ccy_error = money.currency_error(pl.col("_ccy"))
-    cf_ccy_error = pl.when(facing | ~blank(pl.col("_cf_ccy"))).then(money.currency_error(pl.col("_cf_ccy")))
+    ccy = currency_check(pl.col("_ccy"))
+    cf_ccy = check((facing | ~blank(pl.col("_cf_ccy")), currency_check(pl.col("_cf_ccy"))))
 
-    checks: dict[str, pl.Expr] = {
-        "reporting_category": pl.when(blank(pl.col("_category")))
-        .then(pl.lit("reporting_category is missing"))
-        .when(pl.col("record_type").is_null())
-        .then(pl.format("unknown reporting_category '{}'", pl.col("_category"))),
-        "source_id": pl.when(
-            pl.col("record_type").is_in(list(KEYED_TYPES))
-            & pl.col("psp_reference").is_null()
-            & pl.col("merchant_reference").is_null()
-        ).then(pl.lit("missing key: neither charge_id, source_id nor payment_metadata[order_id] is given")),
-        "currency": ccy_error,
-        "gross": amount_error("gross", ccy_error),
-        "fee": amount_error("fee", ccy_error),
-        "net": pl.when(ccy_error.is_not_null())
-        .then(pl.lit(None, pl.String))
-        .when(pl.col("_e:net").is_not_null())
-        .then(pl.col("_e:net"))
-        .when(pl.col("net_minor").is_null())
-        .then(pl.lit("net is missing")),
-        "customer_facing_currency": cf_ccy_error,
-        "customer_facing_amount": amount_error("customer_facing_amount", cf_ccy_error),
-        "created_utc": pl.when(is_blank("created_utc"))
-        .then(pl.lit("created_utc is missing"))
-        .when(pl.col("booked_at").is_null())
-        .then(pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc"))),
-        **{
-            columns[0].removesuffix("_utc"): pl.when(_day(columns)[1].is_not_null() & pl.col(name).is_null()).then(
-                pl.format("'{}' is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])", _day(columns)[1])
+    def day_check(name: str, columns: tuple[str, ...]) -> RowCheck:
+        # given (the text of one of ``columns`` is not blank) but not read
+        given = ~pl.all_horizontal([is_blank(c) for c in columns])
+        return check(
+            (
+                given & pl.col(name).is_null(),
+                pl.format("'{}' is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])", _day(columns)[1]),
             )
+        )
+
+    checks: dict[str, pl.Expr | RowCheck] = {
+        "reporting_category": check(
+            (blank(pl.col("_category")), "reporting_category is missing"),
+            (pl.col("record_type").is_null(), pl.format("unknown reporting_category '{}'", pl.col("_category"))),
+        ),
+        "source_id": check(
+            (
+                pl.col("record_type").is_in(list(KEYED_TYPES))
+                & pl.col("psp_reference").is_null()
+                & pl.col("merchant_reference").is_null(),
+                "missing key: neither charge_id, source_id nor payment_metadata[order_id] is given",
+            )
+        ),
+        "currency": ccy,
+        "gross": amount_check("gross", ccy.reason),
+        "fee": amount_check("fee", ccy.reason),
+        "net": check(
+            (ccy.suspect, pl.lit(None, pl.String)),
+            (pl.col("_e:net").is_not_null(), pl.col("_e:net")),
+            (pl.col("net_minor").is_null(), "net is missing"),
+        ),
+        "customer_facing_currency": cf_ccy,
+        "customer_facing_amount": amount_check("customer_facing_amount", cf_ccy.reason),
+        "created_utc": check(
+            (is_blank("created_utc"), "created_utc is missing"),
+            (
+                pl.col("booked_at").is_null(),
+                pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc")),
+            ),
+        ),
+        **{
+            columns[0].removesuffix("_utc"): day_check(name, columns)
             for name, columns in (("payout_date", PAYOUT_DATE_COLUMNS), ("settlement_date", SETTLEMENT_DATE_COLUMNS))
         },
     }
