@@ -64,9 +64,9 @@ def stripped(name: str) -> pl.Expr:
 
 
 def optional(name: str) -> pl.Expr:
-    """A text column without surrounding blanks, null when blank."""
-    value = stripped(name)
-    return pl.when(value != "").then(value)
+    """A text column without surrounding blanks, null when blank (the text stripped once: a ``when/then``
+    would strip it for the condition and again for the value)."""
+    return stripped(name).replace("", None)
 
 
 def blank(expr: pl.Expr) -> pl.Expr:

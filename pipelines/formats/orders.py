@@ -147,7 +147,7 @@ def _canonical(
         return labels.get(column, column)
 
     def blank_as_null(expr: pl.Expr) -> pl.Expr:
-        return pl.when(expr != "").then(expr)
+        return expr.replace("", None)  # (``expr`` evaluated once, where ``when/then`` would evaluate it twice)
 
     normalised = frame.lazy().with_columns(
         pl.col("currency").str.strip_chars().str.to_uppercase(),
@@ -161,24 +161,23 @@ def _canonical(
     rows_in = parsed_frame.height
     given = pl.col(_GIVEN_MINOR)
     parsed, parse_error = pl.col("_parsed"), pl.col("_parse_error")
-    lazy = (
-        parsed_frame.lazy()
-        .with_columns(
-            pl.when(given.is_not_null()).then(given).otherwise(parsed).alias("amount_minor"),
-            pl.when(given.is_null())
-            .then(parse_error)
-            .when(parsed.is_not_null() & (parsed != given))
-            .then(pl.format("amount '{}' disagrees with amount_minor {}", pl.col("amount"), given))
-            .otherwise(pl.lit(None, pl.String))
-            .alias("_amount_error"),
-        )
-        .drop("_parsed", "_parse_error")
+    lazy = parsed_frame.lazy().with_columns(
+        pl.when(given.is_not_null()).then(given).otherwise(parsed).alias("amount_minor"),
+        # the rows where the amount text and ``amount_minor`` are both given and disagree
+        (given.is_not_null() & parsed.is_not_null() & (parsed != given)).fill_null(False).alias("_disagrees"),
+    )
+    amount_error = (  # (its text is only built on the rows it rejects: see ``amount``)
+        pl.when(given.is_null())
+        .then(parse_error)
+        .when(pl.col("_disagrees"))
+        .then(pl.format("amount '{}' disagrees with amount_minor {}", pl.col("amount"), given))
+        .otherwise(pl.lit(None, pl.String))
     )
     cur = pl.col("currency")
     currency = currency_check(cur)
     amount = check(
         (currency.suspect, pl.lit(None, pl.String)),
-        (pl.col("_amount_error").is_not_null(), pl.col("_amount_error")),
+        ((given.is_null() & parse_error.is_not_null()) | pl.col("_disagrees"), amount_error),
         (
             pl.col("amount_minor") < 0,
             pl.format(
@@ -246,10 +245,7 @@ def _canonical(
     good = good.with_columns(
         pl.col("order_id").str.strip_chars(),
         pl.col("psp_channel").str.strip_chars(),
-        *[
-            pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c).str.strip_chars()).alias(c)
-            for c in ("psp_reference", "merchant_account")
-        ],
+        *[csvutil.optional(c).alias(c) for c in ("psp_reference", "merchant_account")],
         pl.col("_created").alias("created_at"),
         pl.col("_status_at").alias("status_at"),
         business_date(pl.col("_created"), ch.timezone, ch.cutoff).alias("business_date"),

@@ -75,11 +75,22 @@ PAYOUT_DATE_COLUMNS = ("automatic_payout_effective_at_utc", "automatic_payout_ef
 SETTLEMENT_DATE_COLUMNS = ("available_on_utc", "available_on")
 
 
-def _day(columns: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr]:
-    """The date of the first of ``columns`` that is given (a timestamp or a date), and the text it was read from."""
-    text = pl.coalesce([optional(c) for c in columns])
+def _day_text(columns: tuple[str, ...]) -> pl.Expr:
+    """The text of the first of ``columns`` that is given."""
+    return pl.coalesce([optional(c) for c in columns])
+
+
+def _day(text: pl.Expr) -> pl.Expr:
+    """The date in ``text`` (a timestamp or a date); ``text`` is a column, so that it is computed once."""
     stamp = csvutil.naive_timestamp(text).dt.date()
-    return pl.coalesce(stamp, text.str.to_date("%Y-%m-%d", strict=False)), text
+    return pl.coalesce(stamp, text.str.to_date("%Y-%m-%d", strict=False))
+
+
+# the date columns and the column holding the text each is read from
+_DAYS = {
+    "payout_date": (PAYOUT_DATE_COLUMNS, "_payout_text"),
+    "settlement_date": (SETTLEMENT_DATE_COLUMNS, "_settled_text"),
+}
 
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
@@ -95,15 +106,20 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         {"gross": "_ccy", "fee": "_ccy", "net": "_ccy", "customer_facing_amount": "_cf_ccy"},
         opts,
     )
-    lazy = frame.lazy().with_columns(
-        stripped("reporting_category").alias("_category"),
-        psputil.mapped_type(stripped("reporting_category"), RECORD_TYPES).alias("record_type"),
-        csvutil.naive_timestamp(pl.col("created_utc")).dt.replace_time_zone("UTC").alias("booked_at"),
-        pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
-        optional("payment_metadata[order_id]").alias("merchant_reference"),
-        optional("payment_intent_id").alias("payment_intent_id"),
-        _day(PAYOUT_DATE_COLUMNS)[0].alias("payout_date"),
-        _day(SETTLEMENT_DATE_COLUMNS)[0].alias("settlement_date"),
+    lazy = (
+        frame.lazy()
+        .with_columns(
+            stripped("reporting_category").alias("_category"),
+            *[_day_text(columns).alias(text) for columns, text in _DAYS.values()],
+        )
+        .with_columns(
+            psputil.mapped_type(pl.col("_category"), RECORD_TYPES).alias("record_type"),
+            csvutil.naive_timestamp(pl.col("created_utc")).dt.replace_time_zone("UTC").alias("booked_at"),
+            pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
+            optional("payment_metadata[order_id]").alias("merchant_reference"),
+            optional("payment_intent_id").alias("payment_intent_id"),
+            *[_day(pl.col(text)).alias(name) for name, (_, text) in _DAYS.items()],
+        )
     )
     facing = ~is_blank("customer_facing_amount")
     lazy = lazy.with_columns(
@@ -121,13 +137,11 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ccy = currency_check(pl.col("_ccy"))
     cf_ccy = check((facing | ~blank(pl.col("_cf_ccy")), currency_check(pl.col("_cf_ccy"))))
 
-    def day_check(name: str, columns: tuple[str, ...]) -> RowCheck:
-        # given (the text of one of ``columns`` is not blank) but not read
-        given = ~pl.all_horizontal([is_blank(c) for c in columns])
+    def day_check(name: str, text: str) -> RowCheck:
         return check(
             (
-                given & pl.col(name).is_null(),
-                pl.format("'{}' is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])", _day(columns)[1]),
+                pl.col(text).is_not_null() & pl.col(name).is_null(),
+                pl.format("'{}' is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])", pl.col(text)),
             )
         )
 
@@ -161,10 +175,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
                 pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc")),
             ),
         ),
-        **{
-            columns[0].removesuffix("_utc"): day_check(name, columns)
-            for name, columns in (("payout_date", PAYOUT_DATE_COLUMNS), ("settlement_date", SETTLEMENT_DATE_COLUMNS))
-        },
+        **{columns[0].removesuffix("_utc"): day_check(name, text) for name, (columns, text) in _DAYS.items()},
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
