@@ -241,21 +241,12 @@ def _ragged(body: pl.DataFrame, delimiter: str, expected: int) -> pl.DataFrame:
     )
 
 
-def _maybe_ragged(fields: pl.DataFrame, records: pl.Series, carriage_returns: bool) -> pl.Series:
-    """Rows that may have another field count than the header, among the records without a quote: a
-    superset of the ragged ones, found without counting delimiters.
-
-    Without a quote, Polars splits a record at every delimiter, so a record with exactly the header's
-    fields is as long as its fields and the delimiters between them. With fewer fields, the missing ones
-    are null and the delimiters counted for them make the sum longer than the record; with more fields,
-    the text of the extra ones is dropped and the sum is shorter. Polars drops a carriage return ending a
-    field, so records holding one (``carriage_returns``: the file has some) are always candidates.
-    """
-    lengths = fields.select(
-        pl.sum_horizontal([pl.col(c).str.len_bytes().cast(pl.Int64).fill_null(0) for c in fields.columns])
-    ).to_series()
-    maybe = lengths + (fields.width - 1) != records.str.len_bytes().cast(pl.Int64)
-    return maybe | records.str.contains("\r", literal=True) if carriage_returns else maybe
+def _maybe_ragged(records: pl.Series, delimiter: str, expected: int) -> pl.Series:
+    """Records that may have another field count than the header: those whose delimiters + 1 differ from
+    ``expected``. Exact for a record without a quote (``_ragged`` counts its fields so); a record with a quote
+    may hold a delimiter inside quotes, so its fields are counted by ``_ragged`` whatever this says. One
+    count per record, where summing the lengths of the fields Polars read would take a pass per column."""
+    return records.str.count_matches(delimiter, literal=True) + 1 != expected
 
 
 def _aligned(frame: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame:
@@ -399,7 +390,7 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
         schema = {**{c: pl.String() for c in columns}, LINE_NO: pl.Int64(), RECORD: pl.String()}
         return CsvFile(frame=pl.DataFrame(schema=schema), columns=columns, labels=dict(options.columns))
     body = _aligned(body, fields)
-    maybe = _maybe_ragged(fields, body[RECORD], b"\r" in payload)
+    maybe = _maybe_ragged(body[RECORD], delimiter, len(columns))
     if quoted:  # the fields of a record holding a quote are counted; the others are plain records
         maybe = maybe | body[RECORD].str.contains(_QUOTE, literal=True)
     maybe = maybe & ~blank
