@@ -104,19 +104,25 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             "_e:Exchange Rate": pl.when(is_blank("Exchange Rate")).then(pl.lit(None, pl.String)).otherwise(rate_error),
         },
     )
+    # each timestamp is only used on the rows it applies to, and read only when some row uses it
+    with_booking = frame.select(pl.len(), (~is_blank("Booking Date")).sum()).row(0)
+    unused = pl.lit(None, pl.Datetime("us"))
     lazy = (
         frame.lazy()
         .with_columns(
             stripped("Type").alias("_type"),
             stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
             ~is_blank("Booking Date").alias("_has_booking"),
-            # each timestamp is only used (and read) on the rows it applies to
-            pl.when(~is_blank("Booking Date"))
-            .then(csvutil.naive_timestamp(pl.col("Booking Date")))
-            .alias("_booking_naive"),
-            pl.when(is_blank("Booking Date"))
-            .then(csvutil.naive_timestamp(pl.col("Creation Date")))
-            .alias("_creation_naive"),
+            (
+                pl.when(~is_blank("Booking Date")).then(csvutil.naive_timestamp(pl.col("Booking Date")))
+                if with_booking[1]
+                else unused
+            ).alias("_booking_naive"),
+            (
+                pl.when(is_blank("Booking Date")).then(csvutil.naive_timestamp(pl.col("Creation Date")))
+                if with_booking[1] < with_booking[0]
+                else unused
+            ).alias("_creation_naive"),
             stripped("Booking Date TimeZone").alias("_booking_tz"),
             stripped("TimeZone").alias("_creation_tz"),
         )
