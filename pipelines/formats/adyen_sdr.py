@@ -106,6 +106,8 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     )
     # each timestamp is only used on the rows it applies to, and read only when some row uses it
     with_booking = frame.select(pl.len(), (~is_blank("Booking Date")).sum()).row(0)
+    used = {"Booking Date": with_booking[1] > 0, "Creation Date": with_booking[1] < with_booking[0]}
+    frame = csvutil.naive_timestamps(frame, {f"_stamp:{c}": pl.col(c) for c, needed in used.items() if needed})
     unused = pl.lit(None, pl.Datetime("us"))
     lazy = (
         frame.lazy()
@@ -114,13 +116,13 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
             ~is_blank("Booking Date").alias("_has_booking"),
             (
-                pl.when(~is_blank("Booking Date")).then(csvutil.naive_timestamp(pl.col("Booking Date")))
-                if with_booking[1]
+                pl.when(~is_blank("Booking Date")).then(pl.col("_stamp:Booking Date"))
+                if used["Booking Date"]
                 else unused
             ).alias("_booking_naive"),
             (
-                pl.when(is_blank("Booking Date")).then(csvutil.naive_timestamp(pl.col("Creation Date")))
-                if with_booking[1] < with_booking[0]
+                pl.when(is_blank("Booking Date")).then(pl.col("_stamp:Creation Date"))
+                if used["Creation Date"]
                 else unused
             ).alias("_creation_naive"),
             stripped("Booking Date TimeZone").alias("_booking_tz"),

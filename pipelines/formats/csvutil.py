@@ -443,6 +443,21 @@ def naive_timestamp(text: pl.Expr) -> pl.Expr:
     return pl.when(first.is_null()).then(second).otherwise(first)  # the second format only where needed
 
 
+def naive_timestamps(frame: pl.DataFrame, texts: dict[str, pl.Expr]) -> pl.DataFrame:
+    """``frame`` with, for each (name, text) of ``texts``, the column ``name``: ``naive_timestamp(text)``, the
+    second format read only on the rows the first did not read (the expression reads both on every row)."""
+    columns: list[pl.Series] = []
+    for name, text in texts.items():
+        s = frame.select(text.str.strip_chars()).to_series()
+        parsed = s.str.to_datetime(_NAIVE_FORMATS[0], strict=False, time_unit="us")
+        retry = (parsed.is_null() & s.is_not_null()).arg_true()
+        if retry.len():
+            second = s.gather(retry).str.to_datetime(_NAIVE_FORMATS[1], strict=False, time_unit="us")
+            parsed = parsed.scatter(retry, second)
+        columns.append(parsed.alias(name))
+    return frame.with_columns(columns)
+
+
 def parse_amounts(
     frame: pl.DataFrame,
     columns: dict[str, str],

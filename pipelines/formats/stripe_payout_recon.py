@@ -80,16 +80,16 @@ def _day_text(columns: tuple[str, ...]) -> pl.Expr:
     return pl.coalesce([optional(c) for c in columns])
 
 
-def _day(text: pl.Expr) -> pl.Expr:
-    """The date in ``text`` (a timestamp or a date); ``text`` is a column, so that it is computed once."""
-    stamp = csvutil.naive_timestamp(text).dt.date()
-    return pl.coalesce(stamp, text.str.to_date("%Y-%m-%d", strict=False))
+def _day(text: str, stamp: str) -> pl.Expr:
+    """The date in column ``text`` (a timestamp or a date), given column ``stamp``: ``text`` read as a
+    timestamp (``csvutil.naive_timestamp``)."""
+    return pl.coalesce(pl.col(stamp).dt.date(), pl.col(text).str.to_date("%Y-%m-%d", strict=False))
 
 
-# the date columns and the column holding the text each is read from
+# the date columns, the columns each is read from, and the columns holding its text and the text as a timestamp
 _DAYS = {
-    "payout_date": (PAYOUT_DATE_COLUMNS, "_payout_text"),
-    "settlement_date": (SETTLEMENT_DATE_COLUMNS, "_settled_text"),
+    "payout_date": (PAYOUT_DATE_COLUMNS, "_payout_text", "_payout_stamp"),
+    "settlement_date": (SETTLEMENT_DATE_COLUMNS, "_settled_text", "_settled_stamp"),
 }
 
 
@@ -100,6 +100,11 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     frame = src.frame.with_columns(
         stripped("currency").str.to_uppercase().alias("_ccy"),
         stripped("customer_facing_currency").str.to_uppercase().alias("_cf_ccy"),
+        *[_day_text(columns).alias(text) for columns, text, _ in _DAYS.values()],
+    )
+    frame = csvutil.naive_timestamps(
+        frame,
+        {"_booked_naive": pl.col("created_utc"), **{stamp: pl.col(text) for _, text, stamp in _DAYS.values()}},
     )
     frame = csvutil.parse_amounts(
         frame,
@@ -108,17 +113,14 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     )
     lazy = (
         frame.lazy()
-        .with_columns(
-            stripped("reporting_category").alias("_category"),
-            *[_day_text(columns).alias(text) for columns, text in _DAYS.values()],
-        )
+        .with_columns(stripped("reporting_category").alias("_category"))
         .with_columns(
             psputil.mapped_type(pl.col("_category"), RECORD_TYPES).alias("record_type"),
-            csvutil.naive_timestamp(pl.col("created_utc")).dt.replace_time_zone("UTC").alias("booked_at"),
+            pl.col("_booked_naive").dt.replace_time_zone("UTC").alias("booked_at"),
             pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
             optional("payment_metadata[order_id]").alias("merchant_reference"),
             optional("payment_intent_id").alias("payment_intent_id"),
-            *[_day(pl.col(text)).alias(name) for name, (_, text) in _DAYS.items()],
+            *[_day(text, stamp).alias(name) for name, (_, text, stamp) in _DAYS.items()],
         )
     )
     facing = ~is_blank("customer_facing_amount")
@@ -175,7 +177,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
                 pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc")),
             ),
         ),
-        **{columns[0].removesuffix("_utc"): day_check(name, text) for name, (columns, text) in _DAYS.items()},
+        **{columns[0].removesuffix("_utc"): day_check(name, text) for name, (columns, text, _) in _DAYS.items()},
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")
