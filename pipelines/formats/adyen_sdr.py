@@ -237,7 +237,9 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         pl.when(gross_present).then(pl.col("_gross_ccy")).alias("gross_currency"),
         pl.col("_net_ccy").alias("currency"),
     )
-    good = psputil.payouts_per_currency(
-        good, pl.concat_str([merchant_account, optional("Batch Number")], separator="-"), "currency"
+    # the batch key as a column: the payout id refers to it up to three times
+    good = good.with_columns(
+        pl.concat_str([pl.col("merchant_account"), optional("Batch Number")], separator="-").alias("_batch")
     )
+    good = psputil.payouts_per_currency(good, pl.col("_batch"), "currency")
     return finish(TABLE, good, rejects, ctx, src.rows_in)
