@@ -113,7 +113,6 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         frame.lazy()
         .with_columns(
             stripped("Type").alias("_type"),
-            stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
             ~is_blank("Booking Date").alias("_has_booking"),
             (
                 pl.when(~is_blank("Booking Date")).then(pl.col("_stamp:Booking Date"))
@@ -134,6 +133,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             .otherwise(pl.col("_creation_naive"))
             .alias("_booked_naive"),
             pl.when(pl.col("_has_booking")).then(pl.col("_booking_tz")).otherwise(pl.col("_creation_tz")).alias("_tz"),
+            pl.col("_type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
         )
         .with_columns(booked.alias("booked_at"))
     )
