@@ -448,7 +448,8 @@ def naive_timestamps(frame: pl.DataFrame, texts: dict[str, pl.Expr]) -> pl.DataF
     second format read only on the rows the first did not read (the expression reads both on every row)."""
     columns: list[pl.Series] = []
     for name, text in texts.items():
-        s = frame.select(text.str.strip_chars()).to_series()
+        # (lazily: an eager select would first align the chunks of every column of the frame)
+        s = frame.lazy().select(text.str.strip_chars()).collect().to_series()
         parsed = s.str.to_datetime(_NAIVE_FORMATS[0], strict=False, time_unit="us")
         retry = (parsed.is_null() & s.is_not_null()).arg_true()
         if retry.len():
