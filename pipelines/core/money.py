@@ -216,15 +216,22 @@ def _plain_minor(
         plain = currency.is_in(list(known)) & text.str.contains(pattern)
         minor = text.cast(pl.Decimal(_MAX_PLAIN_DIGITS, exponent), strict=False).to_physical().cast(pl.Int64)
         return plain.fill_null(False), minor
-    exp = currency.replace_strict(exponents(), default=None, return_dtype=pl.Int64)
-    dot = text.str.find(".", literal=True).cast(pl.Int64)
-    frac_len = (text.str.len_bytes().cast(pl.Int64) - dot - 1).fill_null(0)
-    top = max(exponents().values())
-    pattern = f"^{minus}[0-9]{{1,{min(MAX_INTEGER_DIGITS, _MAX_PLAIN_DIGITS - top)}}}(?:\\.[0-9]{{1,{top}}})?$"
-    plain = text.str.contains(pattern) & (frac_len <= exp)
-    digits = text.str.replace(".", "", literal=True).cast(pl.Int64, strict=False)
-    # (the exponent is clipped for the rows that are not plain: their value is replaced by the full parse)
-    return plain.fill_null(False), digits * pl.lit(10, pl.Int64).pow((exp - frac_len).clip(lower_bound=0))
+    # several exponents: each currency's amounts checked by the pattern of its exponent, every text read exactly
+    # as a decimal of the largest scale and divided down to its currency's (exact: it has no more decimals)
+    by_exponent: dict[int, list[str]] = {}
+    for code, e in known.items():
+        by_exponent.setdefault(e, []).append(code)
+    top = max(by_exponent, default=0)
+    integer = min(MAX_INTEGER_DIGITS, _MAX_PLAIN_DIGITS - top)
+    plain = pl.lit(False)
+    divisor = pl.lit(None, pl.Int64)
+    for e, codes in sorted(by_exponent.items()):
+        ours = currency.is_in(codes)
+        decimals = f"(?:\\.[0-9]{{1,{e}}})?" if e else ""
+        plain = plain | (ours & text.str.contains(f"^{minus}[0-9]{{1,{integer}}}{decimals}$"))
+        divisor = pl.when(ours).then(pl.lit(10 ** (top - e), pl.Int64)).otherwise(divisor)
+    minor = text.cast(pl.Decimal(_MAX_PLAIN_DIGITS, top), strict=False).to_physical().cast(pl.Int64) // divisor
+    return plain.fill_null(False), minor
 
 
 def parse_minor_series(
@@ -260,7 +267,8 @@ def parse_minor_series(
         minor, error = fast[f"m{i}"], fast[f"e{i}"]
         slow = (~fast[f"f{i}"]).arg_true()
         if slow.len():
-            rows = frame.select(pl.col(amount).alias("_t"), pl.col(currency).alias("_k"))[slow]
+            # (the two columns' values at those rows only: a ``select`` would first align the chunks of the columns)
+            rows = pl.DataFrame([frame[amount].gather(slow).alias("_t"), frame[currency].gather(slow).alias("_k")])
             parsed_minor, parsed_error = parse_minor(
                 pl.col("_t"),
                 pl.col("_k"),

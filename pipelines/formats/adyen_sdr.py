@@ -15,10 +15,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.core import money
 from pipelines.formats import csvutil, psputil
-from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
-from pipelines.formats.csvutil import amount_error, blank, is_blank, optional, stripped
+from pipelines.formats.base import ParseContext, ParseResult, RowCheck, check, currency_check, finish, split_valid
+from pipelines.formats.csvutil import amount_check, blank, is_blank, optional, stripped
 
 TABLE = "psp_settlement_lines"
 
@@ -105,19 +104,26 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             "_e:Exchange Rate": pl.when(is_blank("Exchange Rate")).then(pl.lit(None, pl.String)).otherwise(rate_error),
         },
     )
+    # each timestamp is only used on the rows it applies to, and read only when some row uses it
+    with_booking = frame.select(pl.len(), (~is_blank("Booking Date")).sum()).row(0)
+    used = {"Booking Date": with_booking[1] > 0, "Creation Date": with_booking[1] < with_booking[0]}
+    frame = csvutil.naive_timestamps(frame, {f"_stamp:{c}": pl.col(c) for c, needed in used.items() if needed})
+    unused = pl.lit(None, pl.Datetime("us"))
     lazy = (
         frame.lazy()
         .with_columns(
             stripped("Type").alias("_type"),
-            stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
             ~is_blank("Booking Date").alias("_has_booking"),
-            # each timestamp is only used (and read) on the rows it applies to
-            pl.when(~is_blank("Booking Date"))
-            .then(csvutil.naive_timestamp(pl.col("Booking Date")))
-            .alias("_booking_naive"),
-            pl.when(is_blank("Booking Date"))
-            .then(csvutil.naive_timestamp(pl.col("Creation Date")))
-            .alias("_creation_naive"),
+            (
+                pl.when(~is_blank("Booking Date")).then(pl.col("_stamp:Booking Date"))
+                if used["Booking Date"]
+                else unused
+            ).alias("_booking_naive"),
+            (
+                pl.when(is_blank("Booking Date")).then(pl.col("_stamp:Creation Date"))
+                if used["Creation Date"]
+                else unused
+            ).alias("_creation_naive"),
             stripped("Booking Date TimeZone").alias("_booking_tz"),
             stripped("TimeZone").alias("_creation_tz"),
         )
@@ -127,6 +133,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             .otherwise(pl.col("_creation_naive"))
             .alias("_booked_naive"),
             pl.when(pl.col("_has_booking")).then(pl.col("_booking_tz")).otherwise(pl.col("_creation_tz")).alias("_tz"),
+            pl.col("_type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
         )
         .with_columns(booked.alias("booked_at"))
     )
@@ -145,56 +152,71 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         pl.sum_horizontal([minor(c).fill_null(0) for c in FEE_COLUMNS]).cast(pl.Int64).alias("fee_minor"),
     )
 
-    net_ccy_error = money.currency_error(pl.col("_net_ccy"))
-    gross_ccy_error = (
-        pl.when(gross_present | ~blank(pl.col("_gross_ccy")))
-        .then(money.currency_error(pl.col("_gross_ccy")))
-        .otherwise(pl.lit(None, pl.String))
-    )
+    net_ccy = currency_check(pl.col("_net_ccy"))
+    gross_ccy = check((gross_present | ~blank(pl.col("_gross_ccy")), currency_check(pl.col("_gross_ccy"))))
 
-    def timestamp_error(column: str, naive: str, used: pl.Expr) -> pl.Expr:
-        return pl.when(used).then(
-            pl.when(is_blank(column))
-            .then(pl.lit(f"{column} is missing"))
-            .when(pl.col(naive).is_null())
-            .then(pl.format("'{}' is not a timestamp ({})", pl.col(column), pl.lit(_TIMESTAMP_HINT)))
-            .when(pl.col("_tz").is_in(list(zones)) & pl.col("booked_at").is_null())
-            .then(pl.format("'{}' does not exist in time zone {} (DST gap)", pl.col(column), pl.col("_tz")))
+    def timestamp_error(column: str, naive: str, used: pl.Expr) -> RowCheck:
+        return check(
+            (
+                used,
+                check(
+                    (is_blank(column), f"{column} is missing"),
+                    (
+                        pl.col(naive).is_null(),
+                        pl.format("'{}' is not a timestamp ({})", pl.col(column), pl.lit(_TIMESTAMP_HINT)),
+                    ),
+                    (
+                        pl.col("_tz").is_in(list(zones)) & pl.col("booked_at").is_null(),
+                        pl.format("'{}' does not exist in time zone {} (DST gap)", pl.col(column), pl.col("_tz")),
+                    ),
+                ),
+            )
         )
 
-    def zone_error(column: str, used: pl.Expr) -> pl.Expr:
-        return pl.when(used).then(
-            pl.when(is_blank(column))
-            .then(pl.lit(f"{column} is missing"))
-            .when(~stripped(column).is_in(list(zones)))
-            .then(pl.format("unknown time zone '{}'", stripped(column)))
+    def zone_error(column: str, zone: str, used: pl.Expr) -> RowCheck:
+        # ``zone``: the column's text without surrounding blanks
+        return check(
+            (
+                used,
+                check(
+                    (is_blank(column), f"{column} is missing"),
+                    (~pl.col(zone).is_in(list(zones)), pl.format("unknown time zone '{}'", pl.col(zone))),
+                ),
+            )
         )
 
     booking, creation = pl.col("_has_booking"), ~pl.col("_has_booking")
-    checks: dict[str, pl.Expr] = {
-        "Type": pl.when(blank(pl.col("_type")))
-        .then(pl.lit("Type is missing"))
-        .when(pl.col("record_type").is_null())
-        .then(pl.format("unknown Type '{}'", pl.col("_type"))),
-        "Psp Reference": pl.when(
-            pl.col("record_type").is_in(list(KEYED_TYPES)) & is_blank("Psp Reference") & is_blank("Merchant Reference")
-        ).then(pl.lit("missing key: neither Psp Reference nor Merchant Reference is given")),
-        "Net Currency": net_ccy_error,
-        "Net Debit (NC)": amount_error("Net Debit (NC)", net_ccy_error),
-        "Net Credit (NC)": pl.when(net_ccy_error.is_not_null())
-        .then(pl.lit(None, pl.String))
-        .when(pl.col("_e:Net Credit (NC)").is_not_null())
-        .then(pl.col("_e:Net Credit (NC)"))
-        .when(~net_present & pl.col("_e:Net Debit (NC)").is_null())
-        .then(pl.lit("Net Debit (NC) and Net Credit (NC) are both empty")),
-        **{c: amount_error(c, net_ccy_error) for c in FEE_COLUMNS},
-        "Gross Currency": gross_ccy_error,
-        **{c: amount_error(c, gross_ccy_error) for c in GROSS_COLUMNS},
+    checks: dict[str, pl.Expr | RowCheck] = {
+        "Type": check(
+            (blank(pl.col("_type")), "Type is missing"),
+            (pl.col("record_type").is_null(), pl.format("unknown Type '{}'", pl.col("_type"))),
+        ),
+        "Psp Reference": check(
+            (
+                pl.col("record_type").is_in(list(KEYED_TYPES))
+                & is_blank("Psp Reference")
+                & is_blank("Merchant Reference"),
+                "missing key: neither Psp Reference nor Merchant Reference is given",
+            )
+        ),
+        "Net Currency": net_ccy,
+        "Net Debit (NC)": amount_check("Net Debit (NC)", net_ccy.reason),
+        "Net Credit (NC)": check(
+            (net_ccy.suspect, pl.lit(None, pl.String)),
+            (pl.col("_e:Net Credit (NC)").is_not_null(), pl.col("_e:Net Credit (NC)")),
+            (
+                ~net_present & pl.col("_e:Net Debit (NC)").is_null(),
+                "Net Debit (NC) and Net Credit (NC) are both empty",
+            ),
+        ),
+        **{c: amount_check(c, net_ccy.reason) for c in FEE_COLUMNS},
+        "Gross Currency": gross_ccy,
+        **{c: amount_check(c, gross_ccy.reason) for c in GROSS_COLUMNS},
         "Exchange Rate": pl.col("_e:Exchange Rate"),
         "Booking Date": timestamp_error("Booking Date", "_booking_naive", booking),
-        "Booking Date TimeZone": zone_error("Booking Date TimeZone", booking),
+        "Booking Date TimeZone": zone_error("Booking Date TimeZone", "_booking_tz", booking),
         "Creation Date": timestamp_error("Creation Date", "_creation_naive", creation),
-        "TimeZone": zone_error("TimeZone", creation),
+        "TimeZone": zone_error("TimeZone", "_creation_tz", creation),
     }
     good, rejects = split_valid(
         lazy,
@@ -215,7 +237,9 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         pl.when(gross_present).then(pl.col("_gross_ccy")).alias("gross_currency"),
         pl.col("_net_ccy").alias("currency"),
     )
-    good = psputil.payouts_per_currency(
-        good, pl.concat_str([merchant_account, optional("Batch Number")], separator="-"), "currency"
+    # the batch key as a column: the payout id refers to it up to three times
+    good = good.with_columns(
+        pl.concat_str([pl.col("merchant_account"), optional("Batch Number")], separator="-").alias("_batch")
     )
+    good = psputil.payouts_per_currency(good, pl.col("_batch"), "currency")
     return finish(TABLE, good, rejects, ctx, src.rows_in)

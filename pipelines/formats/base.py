@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
 import polars as pl
 
+from pipelines.core import money
 from pipelines.core.channels import Channel
 from pipelines.core.schema import table
 
@@ -124,9 +126,42 @@ def finish(
 _Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
 
 
+@dataclass(frozen=True)
+class RowCheck:
+    """A row check whose reason is built only on the rows it may reject (see ``check``).
+
+    ``reason`` is a check expression as ``split_valid`` takes it (null when the field is valid, else the
+    reason); ``suspect`` is true on every row where ``reason`` is not null (it may be true on others, never
+    null). ``split_valid`` evaluates ``suspect`` on every row and ``reason`` only where ``suspect`` holds.
+    """
+
+    suspect: pl.Expr
+    reason: pl.Expr
+
+
+def check(*branches: tuple[pl.Expr, pl.Expr | str | RowCheck]) -> RowCheck:
+    """``pl.when(c1).then(r1).when(c2).then(r2)...`` (the reason of the first condition that holds; a null
+    condition does not hold) as a ``RowCheck``: only the conditions are evaluated on every row, a reason text
+    is built only where a condition holds (usually on no row). A reason is an expression, a literal text, or a
+    nested ``RowCheck`` (suspect where the condition holds and the nested check is suspect)."""
+    if not branches:
+        raise ValueError("a check needs at least one (condition, reason) branch")
+    chain: pl.Expr | None = None
+    suspect: pl.Expr | None = None
+    for condition, reason in branches:
+        holds = condition.fill_null(False)
+        if isinstance(reason, RowCheck):
+            holds, reason = holds & reason.suspect, reason.reason
+        text = pl.lit(reason, pl.String) if isinstance(reason, str) else reason
+        chain = pl.when(condition).then(text) if chain is None else chain.when(condition).then(text)  # type: ignore[attr-defined]
+        suspect = holds if suspect is None else suspect | holds
+    assert chain is not None and suspect is not None
+    return RowCheck(suspect=suspect, reason=chain)
+
+
 def split_valid(
     frame: _Frame,
-    checks: dict[str, pl.Expr],
+    checks: Mapping[str, pl.Expr | RowCheck],
     *,
     raw: pl.Expr,
     amount: pl.Expr | None = None,
@@ -135,33 +170,47 @@ def split_valid(
     """Split ``frame`` (which must have ``line_no``) into valid rows and reject rows.
 
     ``checks`` maps a field name to an expression that is null when the field is valid and the reason
-    otherwise. A row with any failing check is rejected once per failing field. ``raw``, ``amount`` and
-    ``currency`` (row-wise expressions) give the reject's record text, amount and currency. The valid rows
-    come back as the frame came in: a lazy frame stays lazy, to be fused with the steps that follow.
+    otherwise, or to a ``RowCheck`` (the same, with the rows it may reject given apart). A row with any failing
+    check is rejected once per failing field. ``raw``, ``amount`` and ``currency`` (row-wise expressions)
+    give the reject's record text, amount and currency. The valid rows come back as the frame came in: a
+    lazy frame stays lazy, to be fused with the steps that follow.
 
-    Every check is evaluated on every row, once; the reject rows' record text, amount and currency are
-    only evaluated on the rejected rows. One check is added to every parser's: a record holding a NUL byte
-    is rejected (field ``record``), whichever field the byte is in, even one the format does not read.
+    Every check expression and every ``RowCheck``'s ``suspect`` is evaluated on every row, once; a ``RowCheck``'s
+    reason, and the reject rows' record text, amount and currency, only on the rows that may be rejected
+    (usually none), so no reason text is built for a valid row. One check is added to every parser's: a
+    record holding a NUL byte is rejected (field ``record``), whichever field the byte is in, even one the
+    format does not read.
     """
     checks = {**checks, RECORD_FIELD: nul_in_record(raw)} if RECORD_FIELD not in checks else checks
     names: list[str] = [f"__err_{i}" for i in range(len(checks))]
-    bad_mask = pl.any_horizontal([pl.col(n).is_not_null() for n in names]) if names else pl.lit(False)
+    deferred = {n: c for n, c in zip(names, checks.values(), strict=True) if isinstance(c, RowCheck)}
+    first = [
+        c.suspect.alias(n) if isinstance(c, RowCheck) else c.alias(n)
+        for n, c in zip(names, checks.values(), strict=True)
+    ]
+    suspect = [pl.col(n) if n in deferred else pl.col(n).is_not_null() for n in names]
     flagged: pl.DataFrame = (
-        frame.lazy()
-        .with_columns([expr.alias(n) for n, expr in zip(names, checks.values(), strict=True)])
-        .with_columns(bad_mask.alias("__bad"))
-        .collect()
+        frame.lazy().with_columns(first).with_columns(pl.any_horizontal(suspect).alias("__bad")).collect()
     )
     # (lazy from here on: eager steps on the collected frame would first align its columns' chunks)
     mask: pl.Series = flagged["__bad"]
     bad = flagged.filter(mask)
+    if deferred and bad.height:
+        # the reasons of the rows that may be rejected; the rows no check rejects after all are valid
+        bad = bad.with_columns([c.reason.alias(n) for n, c in deferred.items()])
+        failing = bad.select(pl.any_horizontal([pl.col(n).is_not_null() for n in names])).to_series()
+        if not failing.all():
+            mask = mask.scatter(mask.arg_true().filter(~failing), False)
+            bad = bad.filter(failing)
+    elif deferred:
+        bad = bad.with_columns([pl.lit(None, pl.String).alias(n) for n in deferred])
     rows = flagged.lazy()
     if 0 < bad.height <= _FEW_REJECTED:
         # the valid rows between the rejected ones, as slices of the frame: no copy
         bounds = [-1, *mask.arg_true().to_list(), flagged.height]
         rows = pl.concat([rows.slice(a + 1, b - a - 1) for a, b in itertools.pairwise(bounds)], rechunk=False)
     elif bad.height:
-        rows = rows.filter(~pl.col("__bad"))
+        rows = rows.with_columns(mask.alias("__bad")).filter(~pl.col("__bad"))
     good = rows.drop([*names, "__bad"])
     bad = bad.select(
         *names,
@@ -184,15 +233,32 @@ def split_valid(
 RECORD_FIELD = "record"  # the field named by a reject about the record as a whole
 
 
-def nul_in_record(raw: pl.Expr) -> pl.Expr:
+def nul_in_record(raw: pl.Expr) -> RowCheck:
     """Reason when the record text holds a NUL byte (never part of a valid record of any format)."""
-    at = raw.cast(pl.String).str.find("\x00", literal=True)
-    return pl.when(at.is_not_null()).then(pl.format("NUL byte (\\x00) in the record, at byte {}", at + 1))
+    text = raw.cast(pl.String)
+    at = text.str.find("\x00", literal=True)
+    return RowCheck(
+        suspect=text.str.contains("\x00", literal=True).fill_null(False),
+        reason=pl.when(at.is_not_null()).then(pl.format("NUL byte (\\x00) in the record, at byte {}", at + 1)),
+    )
 
 
 def required(expr: pl.Expr, field: str) -> pl.Expr:
     """Reason when a mandatory text field is missing or blank."""
     return pl.when(expr.is_null() | (expr.cast(pl.String).str.strip_chars() == "")).then(pl.lit(f"{field} is missing"))
+
+
+def required_check(expr: pl.Expr, field: str) -> RowCheck:
+    """``required`` as a ``RowCheck``, blank found without copying the text (``\\s`` is the set
+    ``str.strip_chars`` strips)."""
+    return check((expr.is_null() | expr.cast(pl.String).str.contains(r"^\s*$"), f"{field} is missing"))
+
+
+def currency_check(currency: pl.Expr) -> RowCheck:
+    """``money.currency_error`` as a ``RowCheck`` whose ``suspect`` is exact: where the currency is invalid."""
+    known = pl.Series(list(money.exponents()), dtype=pl.String)
+    invalid = currency.is_null() | (currency == "") | ~currency.is_in(known.implode())
+    return RowCheck(suspect=invalid.fill_null(False), reason=money.currency_error(currency))
 
 
 def business_date(ts_utc: pl.Expr, timezone: str, cutoff: dt.time) -> pl.Expr:

@@ -28,7 +28,7 @@ import polars as pl
 
 from pipelines.core import money
 from pipelines.core.channels import CsvOptions
-from pipelines.formats.base import FileRejected, read_limited
+from pipelines.formats.base import FileRejected, RowCheck, read_limited
 
 LINE_NO = "line_no"
 RECORD = "_record"
@@ -64,9 +64,9 @@ def stripped(name: str) -> pl.Expr:
 
 
 def optional(name: str) -> pl.Expr:
-    """A text column without surrounding blanks, null when blank."""
-    value = stripped(name)
-    return pl.when(value != "").then(value)
+    """A text column without surrounding blanks, null when blank (the text stripped once: a ``when/then``
+    would strip it for the condition and again for the value)."""
+    return stripped(name).replace("", None)
 
 
 def blank(expr: pl.Expr) -> pl.Expr:
@@ -90,6 +90,15 @@ def amount_error(column: str, currency_error: pl.Expr, *, required: bool = False
     if required:
         error = pl.when(optional(column).is_null()).then(pl.lit(f"{label or column} is missing")).otherwise(error)
     return pl.when(currency_error.is_null()).then(error)
+
+
+def amount_check(column: str, currency_error: pl.Expr, *, required: bool = False, label: str | None = None) -> RowCheck:
+    """``amount_error`` as a ``RowCheck``: suspect where the amount has a parse error (or is blank, when
+    ``required``), whatever its currency."""
+    suspect = pl.col(f"_e:{column}").is_not_null()
+    if required:
+        suspect = suspect | is_blank(column)
+    return RowCheck(suspect=suspect, reason=amount_error(column, currency_error, required=required, label=label))
 
 
 def missing_as_header(error: pl.Expr, word: str, name: str, labels: dict[str, str]) -> pl.Expr:
@@ -194,7 +203,7 @@ def _records(payload: bytes, quoted: bool) -> pl.DataFrame:
     (without line ending)."""
     lines = _physical_lines(payload)
     if not quoted:
-        if lines.str.ends_with("\r").any() and _was_simple(payload):
+        if b"\r" in payload and lines.str.ends_with("\r").any() and _was_simple(payload):
             lines = lines.str.strip_suffix("\r")
         return pl.DataFrame({LINE_NO: pl.int_range(1, lines.len() + 1, dtype=pl.Int64, eager=True), RECORD: lines})
     frame = pl.DataFrame({"l": lines}).with_row_index("ln", offset=1)
@@ -232,21 +241,12 @@ def _ragged(body: pl.DataFrame, delimiter: str, expected: int) -> pl.DataFrame:
     )
 
 
-def _maybe_ragged(fields: pl.DataFrame, records: pl.Series, carriage_returns: bool) -> pl.Series:
-    """Rows that may have another field count than the header, for a file without quotes: a superset of
-    the ragged rows, found without counting delimiters.
-
-    Without quotes, Polars splits a record at every delimiter, so a record with exactly the header's
-    fields is as long as its fields and the delimiters between them. With fewer fields, the missing ones
-    are null and the delimiters counted for them make the sum longer than the record; with more fields,
-    the text of the extra ones is dropped and the sum is shorter. Polars drops a carriage return ending a
-    field, so records holding one (``carriage_returns``: the file has some) are always candidates.
-    """
-    lengths = fields.select(
-        pl.sum_horizontal([pl.col(c).str.len_bytes().cast(pl.Int64).fill_null(0) for c in fields.columns])
-    ).to_series()
-    maybe = lengths + (fields.width - 1) != records.str.len_bytes().cast(pl.Int64)
-    return maybe | records.str.contains("\r", literal=True) if carriage_returns else maybe
+def _maybe_ragged(records: pl.Series, delimiter: str, expected: int) -> pl.Series:
+    """Records that may have another field count than the header: those whose delimiters + 1 differ from
+    ``expected``. Exact for a record without a quote (``_ragged`` counts its fields so); a record with a quote
+    may hold a delimiter inside quotes, so its fields are counted by ``_ragged`` whatever this says. One
+    count per record, where summing the lengths of the fields Polars read would take a pass per column."""
+    return records.str.count_matches(delimiter, literal=True) + 1 != expected
 
 
 def _aligned(frame: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame:
@@ -390,12 +390,12 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
         schema = {**{c: pl.String() for c in columns}, LINE_NO: pl.Int64(), RECORD: pl.String()}
         return CsvFile(frame=pl.DataFrame(schema=schema), columns=columns, labels=dict(options.columns))
     body = _aligned(body, fields)
-    if quoted:
-        _reject_ragged(body, delimiter, len(columns))
-    else:
-        maybe = _maybe_ragged(fields, body[RECORD], b"\r" in payload) & ~blank
-        if maybe.any():
-            _reject_ragged(body.filter(maybe), delimiter, len(columns))
+    maybe = _maybe_ragged(body[RECORD], delimiter, len(columns))
+    if quoted:  # the fields of a record holding a quote are counted; the others are plain records
+        maybe = maybe | body[RECORD].str.contains(_QUOTE, literal=True)
+    maybe = maybe & ~blank
+    if maybe.any():
+        _reject_ragged(body.filter(maybe), delimiter, len(columns))
     frame = fields.hstack([body[LINE_NO], body[RECORD]])
     if blank.any():
         frame = frame.filter(~blank)
@@ -441,6 +441,22 @@ def naive_timestamp(text: pl.Expr) -> pl.Expr:
     s = text.str.strip_chars()
     first, second = (s.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in _NAIVE_FORMATS)
     return pl.when(first.is_null()).then(second).otherwise(first)  # the second format only where needed
+
+
+def naive_timestamps(frame: pl.DataFrame, texts: dict[str, pl.Expr]) -> pl.DataFrame:
+    """``frame`` with, for each (name, text) of ``texts``, the column ``name``: ``naive_timestamp(text)``, the
+    second format read only on the rows the first did not read (the expression reads both on every row)."""
+    columns: list[pl.Series] = []
+    for name, text in texts.items():
+        # (lazily: an eager select would first align the chunks of every column of the frame)
+        s = frame.lazy().select(text.str.strip_chars()).collect().to_series()
+        parsed = s.str.to_datetime(_NAIVE_FORMATS[0], strict=False, time_unit="us")
+        retry = (parsed.is_null() & s.is_not_null()).arg_true()
+        if retry.len():
+            second = s.gather(retry).str.to_datetime(_NAIVE_FORMATS[1], strict=False, time_unit="us")
+            parsed = parsed.scatter(retry, second)
+        columns.append(parsed.alias(name))
+    return frame.with_columns(columns)
 
 
 def parse_amounts(

@@ -22,11 +22,15 @@ from pipelines.formats.base import (
     FileRejected,
     ParseContext,
     ParseResult,
+    RowCheck,
     business_date,
+    check,
+    currency_check,
     finish,
-    required,
+    required_check,
     split_valid,
 )
+from pipelines.formats.csvutil import is_blank
 
 TABLE = "orders"
 STATUSES = ("succeeded", "refunded", "failed", "expired", "pending")
@@ -143,7 +147,7 @@ def _canonical(
         return labels.get(column, column)
 
     def blank_as_null(expr: pl.Expr) -> pl.Expr:
-        return pl.when(expr != "").then(expr)
+        return expr.replace("", None)  # (``expr`` evaluated once, where ``when/then`` would evaluate it twice)
 
     normalised = frame.lazy().with_columns(
         pl.col("currency").str.strip_chars().str.to_uppercase(),
@@ -157,73 +161,83 @@ def _canonical(
     rows_in = parsed_frame.height
     given = pl.col(_GIVEN_MINOR)
     parsed, parse_error = pl.col("_parsed"), pl.col("_parse_error")
-    lazy = (
-        parsed_frame.lazy()
-        .with_columns(
-            pl.when(given.is_not_null()).then(given).otherwise(parsed).alias("amount_minor"),
-            pl.when(given.is_null())
-            .then(parse_error)
-            .when(parsed.is_not_null() & (parsed != given))
-            .then(pl.format("amount '{}' disagrees with amount_minor {}", pl.col("amount"), given))
-            .otherwise(pl.lit(None, pl.String))
-            .alias("_amount_error"),
-        )
-        .drop("_parsed", "_parse_error")
+    lazy = parsed_frame.lazy().with_columns(
+        pl.when(given.is_not_null()).then(given).otherwise(parsed).alias("amount_minor"),
+        # the rows where the amount text and ``amount_minor`` are both given and disagree
+        (given.is_not_null() & parsed.is_not_null() & (parsed != given)).fill_null(False).alias("_disagrees"),
+    )
+    amount_error = (  # (its text is only built on the rows it rejects: see ``amount``)
+        pl.when(given.is_null())
+        .then(parse_error)
+        .when(pl.col("_disagrees"))
+        .then(pl.format("amount '{}' disagrees with amount_minor {}", pl.col("amount"), given))
+        .otherwise(pl.lit(None, pl.String))
     )
     cur = pl.col("currency")
-    currency_error = money.currency_error(cur)
-    amount_error = (
-        pl.when(currency_error.is_not_null())
-        .then(pl.lit(None, pl.String))
-        .when(pl.col("_amount_error").is_not_null())
-        .then(pl.col("_amount_error"))
-        .when(pl.col("amount_minor") < 0)
-        .then(
+    currency = currency_check(cur)
+    amount = check(
+        (currency.suspect, pl.lit(None, pl.String)),
+        ((given.is_null() & parse_error.is_not_null()) | pl.col("_disagrees"), amount_error),
+        (
+            pl.col("amount_minor") < 0,
             pl.format(
                 "{} must not be negative ({})",
                 pl.lit(name("amount")),
                 pl.col("amount").fill_null(pl.col("amount_minor").cast(pl.String)),
-            )
-        )
+            ),
+        ),
     )
-    created_error = (
-        pl.when(pl.col("created_at").is_null() | (pl.col("created_at").str.strip_chars() == ""))
-        .then(pl.lit(f"{name('created_at')} is missing"))
-        .when(pl.col("_created").is_null())
-        .then(pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("created_at")))
+    created = check(
+        (is_blank("created_at"), f"{name('created_at')} is missing"),
+        (
+            pl.col("_created").is_null(),
+            pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("created_at")),
+        ),
     )
-    status_error = (
-        pl.when(pl.col("status").is_null() | (pl.col("status") == ""))
-        .then(pl.lit(f"{name('status')} is missing"))
-        .when(~pl.col("status").is_in(list(STATUSES)))
-        .then(
+    status = check(
+        (pl.col("status").is_null() | (pl.col("status") == ""), f"{name('status')} is missing"),
+        (
+            ~pl.col("status").is_in(list(STATUSES)),
             pl.format(
                 "unknown {} '{}' (expected one of {})",
                 pl.lit(name("status")),
                 pl.col("status"),
                 pl.lit(", ".join(STATUSES)),
-            )
+            ),
+        ),
+    )
+    direction = check(
+        (
+            ~pl.col("direction").is_in(list(DIRECTIONS)),
+            pl.format("unknown {} '{}' (expected payin or withdrawal)", pl.lit(name("direction")), pl.col("direction")),
         )
     )
-    direction_error = pl.when(~pl.col("direction").is_in(list(DIRECTIONS))).then(
-        pl.format("unknown {} '{}' (expected payin or withdrawal)", pl.lit(name("direction")), pl.col("direction"))
+    country = check(
+        (
+            pl.col("country").is_not_null() & ~pl.col("country").str.contains(r"^[A-Z]{2}$"),
+            pl.format("{} '{}' is not an ISO 3166-1 alpha-2 code", pl.lit(name("country")), pl.col("country")),
+        )
     )
-    country_error = pl.when(pl.col("country").is_not_null() & ~pl.col("country").str.contains(r"^[A-Z]{2}$")).then(
-        pl.format("{} '{}' is not an ISO 3166-1 alpha-2 code", pl.lit(name("country")), pl.col("country"))
+    status_at = check(
+        (
+            pl.col("status_at").is_not_null() & pl.col("_status_at").is_null(),
+            pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("status_at")),
+        )
     )
-    status_at_error = pl.when(pl.col("status_at").is_not_null() & pl.col("_status_at").is_null()).then(
-        pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("status_at"))
-    )
-    checks = {
-        name("order_id"): required(pl.col("order_id"), name("order_id")),
-        name("psp_channel"): required(pl.col("psp_channel"), name("psp_channel")),
-        name("status"): status_error,
-        name("amount"): csvutil.missing_as_header(amount_error, "amount", "amount", labels),
-        name("currency"): csvutil.missing_as_header(currency_error, "currency", "currency", labels),
-        name("created_at"): created_error,
-        name("direction"): direction_error,
-        name("country"): country_error,
-        name("status_at"): status_at_error,
+
+    def as_header(rule: RowCheck, word: str, column: str) -> RowCheck:
+        return RowCheck(rule.suspect, csvutil.missing_as_header(rule.reason, word, column, labels))
+
+    checks: dict[str, pl.Expr | RowCheck] = {
+        name("order_id"): required_check(pl.col("order_id"), name("order_id")),
+        name("psp_channel"): required_check(pl.col("psp_channel"), name("psp_channel")),
+        name("status"): status,
+        name("amount"): as_header(amount, "amount", "amount"),
+        name("currency"): as_header(currency, "currency", "currency"),
+        name("created_at"): created,
+        name("direction"): direction,
+        name("country"): country,
+        name("status_at"): status_at,
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")
@@ -231,10 +245,7 @@ def _canonical(
     good = good.with_columns(
         pl.col("order_id").str.strip_chars(),
         pl.col("psp_channel").str.strip_chars(),
-        *[
-            pl.when(pl.col(c).str.strip_chars() != "").then(pl.col(c).str.strip_chars()).alias(c)
-            for c in ("psp_reference", "merchant_account")
-        ],
+        *[csvutil.optional(c).alias(c) for c in ("psp_reference", "merchant_account")],
         pl.col("_created").alias("created_at"),
         pl.col("_status_at").alias("status_at"),
         business_date(pl.col("_created"), ch.timezone, ch.cutoff).alias("business_date"),

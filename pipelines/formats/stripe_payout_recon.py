@@ -19,10 +19,9 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.core import money
 from pipelines.formats import csvutil, psputil
-from pipelines.formats.base import ParseContext, ParseResult, finish, split_valid
-from pipelines.formats.csvutil import amount_error, blank, is_blank, optional, stripped
+from pipelines.formats.base import ParseContext, ParseResult, RowCheck, check, currency_check, finish, split_valid
+from pipelines.formats.csvutil import amount_check, blank, is_blank, optional, stripped
 
 TABLE = "psp_settlement_lines"
 
@@ -76,11 +75,22 @@ PAYOUT_DATE_COLUMNS = ("automatic_payout_effective_at_utc", "automatic_payout_ef
 SETTLEMENT_DATE_COLUMNS = ("available_on_utc", "available_on")
 
 
-def _day(columns: tuple[str, ...]) -> tuple[pl.Expr, pl.Expr]:
-    """The date of the first of ``columns`` that is given (a timestamp or a date), and the text it was read from."""
-    text = pl.coalesce([optional(c) for c in columns])
-    stamp = csvutil.naive_timestamp(text).dt.date()
-    return pl.coalesce(stamp, text.str.to_date("%Y-%m-%d", strict=False)), text
+def _day_text(columns: tuple[str, ...]) -> pl.Expr:
+    """The text of the first of ``columns`` that is given."""
+    return pl.coalesce([optional(c) for c in columns])
+
+
+def _day(text: str, stamp: str) -> pl.Expr:
+    """The date in column ``text`` (a timestamp or a date), given column ``stamp``: ``text`` read as a
+    timestamp (``csvutil.naive_timestamp``)."""
+    return pl.coalesce(pl.col(stamp).dt.date(), pl.col(text).str.to_date("%Y-%m-%d", strict=False))
+
+
+# the date columns, the columns each is read from, and the columns holding its text and the text as a timestamp
+_DAYS = {
+    "payout_date": (PAYOUT_DATE_COLUMNS, "_payout_text", "_payout_stamp"),
+    "settlement_date": (SETTLEMENT_DATE_COLUMNS, "_settled_text", "_settled_stamp"),
+}
 
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
@@ -90,21 +100,28 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     frame = src.frame.with_columns(
         stripped("currency").str.to_uppercase().alias("_ccy"),
         stripped("customer_facing_currency").str.to_uppercase().alias("_cf_ccy"),
+        *[_day_text(columns).alias(text) for columns, text, _ in _DAYS.values()],
+    )
+    frame = csvutil.naive_timestamps(
+        frame,
+        {"_booked_naive": pl.col("created_utc"), **{stamp: pl.col(text) for _, text, stamp in _DAYS.values()}},
     )
     frame = csvutil.parse_amounts(
         frame,
         {"gross": "_ccy", "fee": "_ccy", "net": "_ccy", "customer_facing_amount": "_cf_ccy"},
         opts,
     )
-    lazy = frame.lazy().with_columns(
-        stripped("reporting_category").alias("_category"),
-        psputil.mapped_type(stripped("reporting_category"), RECORD_TYPES).alias("record_type"),
-        csvutil.naive_timestamp(pl.col("created_utc")).dt.replace_time_zone("UTC").alias("booked_at"),
-        pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
-        optional("payment_metadata[order_id]").alias("merchant_reference"),
-        optional("payment_intent_id").alias("payment_intent_id"),
-        _day(PAYOUT_DATE_COLUMNS)[0].alias("payout_date"),
-        _day(SETTLEMENT_DATE_COLUMNS)[0].alias("settlement_date"),
+    lazy = (
+        frame.lazy()
+        .with_columns(stripped("reporting_category").alias("_category"))
+        .with_columns(
+            psputil.mapped_type(pl.col("_category"), RECORD_TYPES).alias("record_type"),
+            pl.col("_booked_naive").dt.replace_time_zone("UTC").alias("booked_at"),
+            pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
+            optional("payment_metadata[order_id]").alias("merchant_reference"),
+            optional("payment_intent_id").alias("payment_intent_id"),
+            *[_day(text, stamp).alias(name) for name, (_, text, stamp) in _DAYS.items()],
+        )
     )
     facing = ~is_blank("customer_facing_amount")
     lazy = lazy.with_columns(
@@ -119,40 +136,48 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         pl.col("_m:net").alias("net_minor"),
     )
 
-    ccy_error = money.currency_error(pl.col("_ccy"))
-    cf_ccy_error = pl.when(facing | ~blank(pl.col("_cf_ccy"))).then(money.currency_error(pl.col("_cf_ccy")))
+    ccy = currency_check(pl.col("_ccy"))
+    cf_ccy = check((facing | ~blank(pl.col("_cf_ccy")), currency_check(pl.col("_cf_ccy"))))
 
-    checks: dict[str, pl.Expr] = {
-        "reporting_category": pl.when(blank(pl.col("_category")))
-        .then(pl.lit("reporting_category is missing"))
-        .when(pl.col("record_type").is_null())
-        .then(pl.format("unknown reporting_category '{}'", pl.col("_category"))),
-        "source_id": pl.when(
-            pl.col("record_type").is_in(list(KEYED_TYPES))
-            & pl.col("psp_reference").is_null()
-            & pl.col("merchant_reference").is_null()
-        ).then(pl.lit("missing key: neither charge_id, source_id nor payment_metadata[order_id] is given")),
-        "currency": ccy_error,
-        "gross": amount_error("gross", ccy_error),
-        "fee": amount_error("fee", ccy_error),
-        "net": pl.when(ccy_error.is_not_null())
-        .then(pl.lit(None, pl.String))
-        .when(pl.col("_e:net").is_not_null())
-        .then(pl.col("_e:net"))
-        .when(pl.col("net_minor").is_null())
-        .then(pl.lit("net is missing")),
-        "customer_facing_currency": cf_ccy_error,
-        "customer_facing_amount": amount_error("customer_facing_amount", cf_ccy_error),
-        "created_utc": pl.when(is_blank("created_utc"))
-        .then(pl.lit("created_utc is missing"))
-        .when(pl.col("booked_at").is_null())
-        .then(pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc"))),
-        **{
-            columns[0].removesuffix("_utc"): pl.when(_day(columns)[1].is_not_null() & pl.col(name).is_null()).then(
-                pl.format("'{}' is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])", _day(columns)[1])
+    def day_check(name: str, text: str) -> RowCheck:
+        return check(
+            (
+                pl.col(text).is_not_null() & pl.col(name).is_null(),
+                pl.format("'{}' is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])", pl.col(text)),
             )
-            for name, columns in (("payout_date", PAYOUT_DATE_COLUMNS), ("settlement_date", SETTLEMENT_DATE_COLUMNS))
-        },
+        )
+
+    checks: dict[str, pl.Expr | RowCheck] = {
+        "reporting_category": check(
+            (blank(pl.col("_category")), "reporting_category is missing"),
+            (pl.col("record_type").is_null(), pl.format("unknown reporting_category '{}'", pl.col("_category"))),
+        ),
+        "source_id": check(
+            (
+                pl.col("record_type").is_in(list(KEYED_TYPES))
+                & pl.col("psp_reference").is_null()
+                & pl.col("merchant_reference").is_null(),
+                "missing key: neither charge_id, source_id nor payment_metadata[order_id] is given",
+            )
+        ),
+        "currency": ccy,
+        "gross": amount_check("gross", ccy.reason),
+        "fee": amount_check("fee", ccy.reason),
+        "net": check(
+            (ccy.suspect, pl.lit(None, pl.String)),
+            (pl.col("_e:net").is_not_null(), pl.col("_e:net")),
+            (pl.col("net_minor").is_null(), "net is missing"),
+        ),
+        "customer_facing_currency": cf_ccy,
+        "customer_facing_amount": amount_check("customer_facing_amount", cf_ccy.reason),
+        "created_utc": check(
+            (is_blank("created_utc"), "created_utc is missing"),
+            (
+                pl.col("booked_at").is_null(),
+                pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc")),
+            ),
+        ),
+        **{columns[0].removesuffix("_utc"): day_check(name, text) for name, (columns, text, _) in _DAYS.items()},
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")

@@ -75,14 +75,18 @@ def cut_pieces(path: Path, folder: Path, size: int) -> Iterator[Piece]:
             if cut == 0:  # no record ends in the block: take more
                 carry = block
                 continue
-            body, carry = block[:cut], block[cut:]
+            # (the piece written from a view of the block: no copy of its records)
+            body, carry = memoryview(block)[:cut], block[cut:]
             target = folder / f"{path.name}.piece-{n}"
-            target.write_bytes(header + body)
+            with target.open("wb") as out:
+                out.write(header)
+                out.write(body)
+            body.release()
             try:
                 yield Piece(target, lines_before)
             finally:
                 target.unlink(missing_ok=True)
-            lines_before += body.count(b"\n")
+            lines_before += block.count(b"\n", 0, cut)
             n += 1
             if not chunk:
                 return

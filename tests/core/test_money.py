@@ -227,6 +227,37 @@ def test_unsigned_amounts_refuse_any_sign_or_parentheses(case: Case) -> None:
     assert "accounting negatives" in refused(f"({body})", signed=False, accounting=False, **opts)
 
 
+@st.composite
+def mixed_rows(draw: st.DrawFn) -> list[tuple[str | None, str | None]]:
+    """(amount text, currency) rows of several currencies and exponents at once (0, 2, 3, 4 decimals, an
+    unknown and a missing currency): plain amounts at the edges of the digit limits, and texts that are not."""
+    digits = st.text(alphabet="0123456789", min_size=1, max_size=19)
+    plain = st.builds(
+        lambda sign, whole, frac: f"{sign}{whole}{'.' + frac if frac is not None else ''}",
+        st.sampled_from(["", "-"]),
+        digits,
+        st.none() | st.text(alphabet="0123456789", min_size=0, max_size=5),
+    )
+    other = st.sampled_from(["", " ", "1,5", "+1", "(2.50)", "1.2.3", "abc", "١٢", " 12.50 ", "12-", "1e3"])
+    currency = st.sampled_from(["JPY", "EUR", "BHD", "CLF", "XXX", "XAU", None])
+    text = st.none() | plain | other
+    return draw(st.lists(st.tuples(text, currency), min_size=1, max_size=30))
+
+
+@settings(max_examples=300, deadline=None)
+@given(mixed_rows())
+def test_series_of_several_exponents_agree_with_parse_minor(rows: list[tuple[str | None, str | None]]) -> None:
+    frame = pl.DataFrame(rows, schema={"a": pl.String, "c": pl.String}, orient="row")
+    minor, error = money.parse_minor(pl.col("a"), pl.col("c"))
+    expected = frame.select(minor.alias("m"), error.alias("e"))
+    [(series_minor, series_error)] = money.parse_minor_series(frame, [("a", "c")])
+    assert series_minor.to_list() == expected["m"].to_list()
+    assert series_error.to_list() == expected["e"].to_list()
+    [(unsigned_minor, _)] = money.parse_minor_series(frame, [("a", "c")], signed=False, accounting=False)
+    unsigned, _ = money.parse_minor(pl.col("a"), pl.col("c"), signed=False, accounting=False)
+    assert unsigned_minor.to_list() == frame.select(unsigned)["a"].to_list()
+
+
 # ---------------------------------------------------------------------------------------------------
 # to_minor (single values: ISO 20022 amounts, MT940 balances)
 

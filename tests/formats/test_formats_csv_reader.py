@@ -256,3 +256,28 @@ def test_per_distinct_matches_evaluating_every_row() -> None:
     frame = pl.DataFrame({"k": ["1", " 2", None, "1", "x", None, " 2"], "j": [1, 2, 3, 1, 1, None, 2]})
     exprs = {"n": pl.col("k").str.strip_chars().cast(pl.Int64, strict=False) * pl.col("j"), "t": pl.col("k").is_null()}
     assert csvutil.per_distinct(frame, ["k", "j"], exprs).equals(frame.with_columns(**exprs))
+
+
+def test_naive_timestamps_read_as_the_expression_does() -> None:
+    """``naive_timestamps`` (the second format read only where the first did not) gives ``naive_timestamp``."""
+    texts = [
+        "2026-11-26 06:01:31",
+        "2026-11-26T06:01:31",
+        " 2026-11-26T23:59:59 ",
+        "2026-11-26  06:01:31",
+        "2026-11-26T 06:01:31",
+        "2026-02-30 00:00:00",
+        "2026-11-26",
+        "",
+        "  ",
+        None,
+        "26/11/2026 06:01",
+    ]
+    frame = pl.DataFrame({"t": texts, "u": list(reversed(texts))}, schema={"t": pl.String, "u": pl.String})
+    expected = frame.select(
+        csvutil.naive_timestamp(pl.col("t")).alias("a"), csvutil.naive_timestamp(pl.col("u")).alias("b")
+    )
+    got = csvutil.naive_timestamps(frame, {"a": pl.col("t"), "b": pl.col("u")}).select("a", "b")
+    assert got.equals(expected, null_equal=True)
+    assert got.schema == expected.schema
+    assert csvutil.naive_timestamps(frame.head(0), {"a": pl.col("t")})["a"].dtype == expected["a"].dtype
