@@ -40,6 +40,7 @@ from bench.floor import run_floor
 from pipelines.core.config import PROJECT_ROOT
 from pipelines.core.dates import parse_business_date
 from pipelines.run.reconcile import default_memory_limit
+from samplegen.day import DEFAULT_SHARD_ORDERS
 
 CHANNEL_FOLDERS = {
     "orders": "orders",
@@ -137,15 +138,23 @@ def exact_join_seconds(staging: Path, day: dt.date) -> float:
     return elapsed
 
 
-def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1, steps: bool = False) -> dict[str, Any]:
+def run(
+    rows: int,
+    day: dt.date,
+    workdir: Path,
+    keep: bool,
+    workers: int = 1,
+    steps: bool = False,
+    shard_orders: int | None = DEFAULT_SHARD_ORDERS,
+) -> dict[str, Any]:
     from pipelines.run import stages as pipeline
-    from samplegen import day as samples
 
     data_dir, rules_dir, home = workdir / "data", workdir / "rules", workdir / "home"
     t0 = time.perf_counter()
     # generated in a process of its own, so the memory figures are the pipeline's alone
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as gen:
-        expected = gen.submit(samples.write_day, data_dir, day, rows, seed=11, plant=True).result()
+        generated = gen.submit(_generate, data_dir, day, rows, shard_orders)
+        expected, generate_peak_mb = generated.result()
     generate_s = time.perf_counter() - t0
     make_rules(data_dir, rules_dir)
     h, r = str(home), str(rules_dir)
@@ -190,6 +199,9 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1, st
         "rows_psp_lines": summary["rows_in"]["psp_settlement_lines"],
         "rows_bank_lines": summary["rows_in"]["bank_statement_lines"],
         "generate_s": round(generate_s, 2),
+        "generate_peak_rss_mb": generate_peak_mb,
+        "shard_orders": shard_orders,
+        "files": {c: len(list((data_dir / f).glob("*.*"))) for c, f in CHANNEL_FOLDERS.items()},
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "total_s": round(total, 2),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
@@ -220,6 +232,14 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1, st
     return result
 
 
+def _generate(data_dir: Path, day: dt.date, rows: int, shard_orders: int | None) -> tuple[Any, int]:
+    """The generated day's ``Expected`` and the generator process's peak RSS (MB)."""
+    from samplegen import day as samples
+
+    expected = samples.write_day(data_dir, day, rows, seed=11, plant=True, shard_orders=shard_orders)
+    return expected, round(_peak_rss_mb())
+
+
 def split_steps(day: dt.date, home: str, rules: str) -> dict[str, Any]:
     """The date run again (mode ``rerun``) as the DAG's four steps over checkpoints (``stages.reconcile_step``):
     each step's seconds and the size of the checkpoint it left, beside the one-process ``match_clear_publish``
@@ -245,9 +265,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps", action="store_true", help="also re-run the date as the DAG's four steps over checkpoints"
     )
+    parser.add_argument(
+        "--shard-orders",
+        type=int,
+        default=DEFAULT_SHARD_ORDERS,
+        help="generate a day of more orders than this in shards of at most this many orders (several files per "
+        f"channel, generated one after the other; default {DEFAULT_SHARD_ORDERS}; 0: never)",
+    )
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
-    result = run(args.rows, args.date, workdir, keep=bool(args.workdir), workers=args.workers, steps=args.steps)
+    result = run(
+        args.rows,
+        args.date,
+        workdir,
+        keep=bool(args.workdir),
+        workers=args.workers,
+        steps=args.steps,
+        shard_orders=args.shard_orders or None,
+    )
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 
