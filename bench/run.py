@@ -146,6 +146,7 @@ def run(
     workers: int = 1,
     steps: bool = False,
     shard_orders: int | None = DEFAULT_SHARD_ORDERS,
+    join_shards: bool = False,
 ) -> dict[str, Any]:
     from pipelines.run import stages as pipeline
 
@@ -153,7 +154,7 @@ def run(
     t0 = time.perf_counter()
     # generated in a process of its own, so the memory figures are the pipeline's alone
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as gen:
-        generated = gen.submit(_generate, data_dir, day, rows, shard_orders)
+        generated = gen.submit(_generate, data_dir, day, rows, shard_orders, join_shards)
         expected, generate_peak_mb = generated.result()
     generate_s = time.perf_counter() - t0
     make_rules(data_dir, rules_dir)
@@ -201,6 +202,7 @@ def run(
         "generate_s": round(generate_s, 2),
         "generate_peak_rss_mb": generate_peak_mb,
         "shard_orders": shard_orders,
+        "join_shards": join_shards,
         "files": {c: len(list((data_dir / f).glob("*.*"))) for c, f in CHANNEL_FOLDERS.items()},
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "total_s": round(total, 2),
@@ -232,11 +234,24 @@ def run(
     return result
 
 
-def _generate(data_dir: Path, day: dt.date, rows: int, shard_orders: int | None) -> tuple[Any, int]:
-    """The generated day's ``Expected`` and the generator process's peak RSS (MB)."""
+def reconciliation_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """A published ``summary.json`` less what names the delivered files (its file list, the units the run took:
+    one per file and table), the run id and the rules' version (their folder): what a day delivered in shards
+    and the same rows delivered in one file per channel must both give."""
+    figures = {k: v for k, v in summary.items() if k not in ("files", "run_id", "rules_version")}
+    invariants = {k: dict(v) for k, v in summary["invariants"].items()}
+    invariants["every_row_taken"].pop("units_taken", None)
+    return {**figures, "invariants": invariants}
+
+
+def _generate(data_dir: Path, day: dt.date, rows: int, shard_orders: int | None, join: bool = False) -> tuple[Any, int]:
+    """The generated day's ``Expected`` and the generator process's peak RSS (MB); with ``join``, the shards
+    of each channel rewritten as one file (``samplegen.day.join_shards``: the same rows, so the same outcome)."""
     from samplegen import day as samples
 
     expected = samples.write_day(data_dir, day, rows, seed=11, plant=True, shard_orders=shard_orders)
+    if join:
+        samples.join_shards(data_dir)
     return expected, round(_peak_rss_mb())
 
 
@@ -272,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         help="generate a day of more orders than this in shards of at most this many orders (several files per "
         f"channel, generated one after the other; default {DEFAULT_SHARD_ORDERS}; 0: never)",
     )
+    parser.add_argument(
+        "--join-shards",
+        action="store_true",
+        help="rewrite the generated shards as one file per channel (the same rows: to compare with the shards)",
+    )
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
     result = run(
@@ -282,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         steps=args.steps,
         shard_orders=args.shard_orders or None,
+        join_shards=args.join_shards,
     )
     sys.stdout.write(json.dumps(result) + "\n")
     return 0

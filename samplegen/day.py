@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,6 +342,40 @@ def _merge(parts: list[Expected]) -> Expected:
         payouts=[x for p in parts for x in p.payouts],
         cases=[x for p in parts for x in p.cases],
     )
+
+
+def join_shards(out_dir: Path) -> list[str]:
+    """Rewrite a sharded day as one file per channel, the same rows in the same order: the orders files and the
+    Stripe reports concatenated under one header, the camt.053 statements in one message (one statement per
+    account and shard, as a bank sends several statements of an account in one file); the Adyen reports stay
+    one per batch. Returns the files written. Reconciling the result must give what the shards give."""
+    out_dir = Path(out_dir)
+    written: list[str] = []
+    for folder in ("orders", "stripe"):
+        parts = sorted((out_dir / folder).glob("*_part[0-9][0-9][0-9].csv"))
+        if not parts:
+            continue
+        target = parts[0].with_name(parts[0].name.removesuffix("_part001.csv") + ".csv")
+        with target.open("wb") as out:
+            for i, part in enumerate(parts):
+                with part.open("rb") as src:
+                    header = src.readline()
+                    if i == 0:
+                        out.write(header)
+                    shutil.copyfileobj(src, out, 1 << 24)
+                part.unlink()
+        written.append(target.relative_to(out_dir).as_posix())
+    parts = sorted((out_dir / "bank").glob("*_part[0-9][0-9][0-9].xml"))
+    if parts:
+        texts = [p.read_text(encoding="utf-8") for p in parts]
+        head, _, _ = texts[0].partition("    <Stmt>\n")
+        body = ["    <Stmt>\n" + t.partition("    <Stmt>\n")[2].rpartition("  </BkToCstmrStmt>\n")[0] for t in texts]
+        target = parts[0].with_name(parts[0].name.removesuffix("_part001.xml") + ".xml")
+        target.write_text(head + "".join(body) + "  </BkToCstmrStmt>\n</Document>\n", encoding="utf-8")
+        for part in parts:
+            part.unlink()
+        written.append(target.relative_to(out_dir).as_posix())
+    return written
 
 
 def _item(file: str, row: dict[str, object] | None) -> Item | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 from bench import match as bench_match
@@ -72,3 +73,20 @@ def test_matching_benchmark_rules_find_what_was_planted() -> None:
     exact = r["matches_per_rule"]["order_psp_reference_exact"]
     assert 0 < r["first_rule_floor_pairs"] <= exact
     assert r["first_rule_floor_s"] > 0
+
+
+def test_sharded_day_reconciles_as_planted_and_as_one_file_per_channel(tmp_path: Path) -> None:
+    """The benchmark's day in shards (several files per channel) is reconciled as planted, and exactly as the
+    same rows delivered in one file per channel."""
+    sharded = bench.run(1500, dt.date(2026, 11, 26), tmp_path / "sharded", keep=True, shard_orders=500)
+    joined = bench.run(1500, dt.date(2026, 11, 26), tmp_path / "joined", keep=True, shard_orders=500, join_shards=True)
+    assert sharded["files"] == {**joined["files"], "orders": 3, "stripe_eu": 3, "bank_eu": 3}
+    assert joined["files"]["orders"] == joined["files"]["stripe_eu"] == joined["files"]["bank_eu"] == 1
+    assert sharded["files"]["adyen_eu"] == 12
+    for r in (sharded, joined):
+        assert r["invariants_hold"] and r["breaks_as_planted"] and r["matches"] == r["expected_matches"]
+    summaries = [
+        json.loads(next((tmp_path / name / "home" / "outputs").glob("*/summary.json")).read_text())
+        for name in ("sharded", "joined")
+    ]
+    assert bench.reconciliation_figures(summaries[0]) == bench.reconciliation_figures(summaries[1])
