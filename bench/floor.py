@@ -3,7 +3,8 @@
 CSV to Parquet for both sides (orders; Adyen and Stripe lines as one PSP table), one exact-key full join
 classifying matched / amount / currency / duplicate / missing on each side, a tolerance pass (same order id and
 currency, amount within one minor unit) on what is left, breaks and net positions written to Parquet. One
-DuckDB session with its default settings; no validation, no lifecycle, no audit trail.
+DuckDB session with its default settings (spilling under the output folder); no validation, no lifecycle,
+no audit trail.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def run_floor(data_dir: Path, out_dir: Path) -> float:
         "adyen": sorted(str(p) for p in (data_dir / "adyen").glob("*.csv")),
         "stripe": sorted(str(p) for p in (data_dir / "stripe").glob("*.csv")),
     }
-    con = duckdb.connect()
+    con = duckdb.connect(config={"temp_directory": str(out_dir / "spill")})  # not the working directory's .tmp
     start = time.perf_counter()
     for statement in SQL.replace("{out}", str(out_dir)).split(";\n"):
         if statement.strip():

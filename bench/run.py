@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import multiprocessing
 import os
 import resource
@@ -184,12 +185,20 @@ def run(
         stages["record"] = time.perf_counter() - t
 
         t, cpu_t = time.perf_counter(), _cpu_s()
-        out = pipeline.reconcile_and_publish(day, "nightly", h, r)
+        failure: dict[str, Any] = {}
+        with _Laps() as laps:
+            try:
+                out = pipeline.reconcile_and_publish(day, "nightly", h, r)
+            except Exception as exc:  # a failed run still reports how far it got, and the floor
+                failure = {"error": f"{type(exc).__name__}: {exc}"[:2000], "steps_done": laps.steps}
         stages["match_clear_publish"] = time.perf_counter() - t
         cpu["match_clear_publish"] = _cpu_s() - cpu_t
         total = time.perf_counter() - start
         cpu["total"] = _cpu_s() - cpu_start
 
+    if failure:
+        figures = (stages, total, cpu, memory, memory_limit, generate_s, generate_peak_mb)
+        return _failed(failure, *figures, data_dir, workdir)
     summary = json.loads((Path(out["output"]) / "summary.json").read_text())
     split = split_steps(day, h, r) if steps else {}
     join_s = exact_join_seconds(home / "staging", day)
@@ -232,6 +241,63 @@ def run(
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+class _Laps(logging.Handler):
+    """The steps of reconciliation a run finished (``StepClock`` logs each), to say how far a failed run got."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.steps: dict[str, str] = {}
+        self._logger = logging.getLogger("pipelines.run.result")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name, _, rest = record.getMessage().partition(": ")
+        self.steps[name] = rest
+
+    def __enter__(self) -> _Laps:
+        self._level = self._logger.level
+        self._logger.setLevel(logging.INFO)
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+
+def _failed(
+    failure: dict[str, Any],
+    stages: dict[str, float],
+    total: float,
+    cpu: dict[str, float],
+    memory: TreeMemory,
+    memory_limit: str,
+    generate_s: float,
+    generate_peak_mb: int,
+    data_dir: Path,
+    workdir: Path,
+) -> dict[str, Any]:
+    """The JSON of a run whose reconciliation failed: how far it got, its figures until then, and the floor."""
+    with TreeMemory() as floor_memory:
+        floor_s = run_floor(data_dir, workdir / "floor")
+    return {
+        "failed": True,
+        **failure,
+        "generate_s": round(generate_s, 2),
+        "generate_peak_rss_mb": generate_peak_mb,
+        "files": {c: len(list((data_dir / f).glob("*.*"))) for c, f in CHANNEL_FOLDERS.items()},
+        "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "seconds_until_failure": round(total, 2),
+        "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+        "floor_s": round(floor_s, 2),
+        "floor_peak_tree_rss_mb": round(floor_memory.peak_bytes / 2**20),
+        "duckdb_memory_limit": memory_limit,
+        "duckdb_max_temp": os.environ.get("RECON_DUCKDB_MAX_TEMP"),
+        "peak_spilled_mb": round(memory.peak_spill_bytes / 2**20),
+        "peak_rss_mb": round(_peak_rss_mb()),
+        "peak_tree_rss_mb": round(memory.peak_bytes / 2**20),
+    }
 
 
 def reconciliation_figures(summary: dict[str, Any]) -> dict[str, Any]:
@@ -294,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
-    result = run(
+    result: dict[str, Any] = run(
         args.rows,
         args.date,
         workdir,
@@ -305,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         join_shards=args.join_shards,
     )
     sys.stdout.write(json.dumps(result) + "\n")
-    return 0
+    return 1 if result.get("failed") else 0
 
 
 if __name__ == "__main__":

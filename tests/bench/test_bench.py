@@ -6,6 +6,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
 from bench import match as bench_match
 from bench import run as bench
 
@@ -90,3 +92,21 @@ def test_sharded_day_reconciles_as_planted_and_as_one_file_per_channel(tmp_path:
         for name in ("sharded", "joined")
     ]
     assert bench.reconciliation_figures(summaries[0]) == bench.reconciliation_figures(summaries[1])
+
+
+def test_a_failed_reconciliation_is_reported_with_how_far_it_got_and_the_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.run import result, stages
+
+    def fails(*args: object, **kwargs: object) -> dict[str, object]:
+        clock = result.StepClock()
+        clock.lap("load")
+        raise RuntimeError("Out of Memory Error: failed to offload data block (max_temp_directory_size)")
+
+    monkeypatch.setattr(stages, "reconcile_and_publish", fails)
+    r = bench.run(1500, dt.date(2026, 11, 26), tmp_path / "bench", keep=False)
+    assert r["failed"] and r["error"].startswith("RuntimeError: Out of Memory Error")
+    assert list(r["steps_done"]) == ["load"]
+    assert {"ingest", "normalise", "match_clear_publish"} <= set(r["stages_s"]) and r["floor_s"] > 0
+    assert r["peak_tree_rss_mb"] > 0 and r["generate_peak_rss_mb"] > 0
