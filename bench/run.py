@@ -148,6 +148,7 @@ def run(
     steps: bool = False,
     shard_orders: int | None = DEFAULT_SHARD_ORDERS,
     join_shards: bool = False,
+    drop_generated: bool = False,
 ) -> dict[str, Any]:
     from pipelines.run import stages as pipeline
 
@@ -161,6 +162,8 @@ def run(
     make_rules(data_dir, rules_dir)
     h, r = str(home), str(rules_dir)
     stages: dict[str, float] = {}
+    files = {c: len(list((data_dir / f).glob("*.*"))) for c, f in CHANNEL_FOLDERS.items()}
+    floor_files: dict[str, list[str]] | None = None
 
     cpu: dict[str, float] = {}
     memory_limit = os.environ.get("RECON_DUCKDB_MEMORY") or default_memory_limit()  # as the run derives it
@@ -171,6 +174,8 @@ def run(
             pulled = [pipeline.ingest_channel(c, h, r) for c in ids]
             pipeline.register_files(pulled, h, r)
             stages["ingest"] = time.perf_counter() - start
+            if drop_generated:  # landing holds the same bytes: the floor reads those
+                floor_files = _drop_generated(data_dir, home)
 
             t = time.perf_counter()
             per_channel: dict[str, float] = {}
@@ -198,12 +203,12 @@ def run(
 
     if failure:
         figures = (stages, total, cpu, memory, memory_limit, generate_s, generate_peak_mb)
-        return _failed(failure, *figures, data_dir, workdir)
+        return _failed(failure, *figures, data_dir, workdir, files, floor_files)
     summary = json.loads((Path(out["output"]) / "summary.json").read_text())
     split = split_steps(day, h, r) if steps else {}
     join_s = exact_join_seconds(home / "staging", day)
     with TreeMemory() as floor_memory:
-        floor_s = run_floor(data_dir, workdir / "floor")
+        floor_s = run_floor(data_dir, workdir / "floor", floor_files)
     result = {
         "rows_orders": summary["rows_in"]["orders"],
         "rows_psp_lines": summary["rows_in"]["psp_settlement_lines"],
@@ -212,7 +217,8 @@ def run(
         "generate_peak_rss_mb": generate_peak_mb,
         "shard_orders": shard_orders,
         "join_shards": join_shards,
-        "files": {c: len(list((data_dir / f).glob("*.*"))) for c, f in CHANNEL_FOLDERS.items()},
+        "drop_generated": drop_generated,
+        "files": files,
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "total_s": round(total, 2),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
@@ -241,6 +247,19 @@ def run(
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return result
+
+
+def _drop_generated(data_dir: Path, home: Path) -> dict[str, list[str]]:
+    """Remove the generated files once ingested (the day's size is then on disk once, in landing, while it is
+    reconciled); the floor's orders, Adyen and Stripe files are then the landed copies."""
+    floor_files = {
+        name: sorted(str(p) for p in (home / "landing" / channel).glob("[0-9a-f][0-9a-f]/*") if p.is_file())
+        for name, channel in (("orders", "orders"), ("adyen", "adyen_eu"), ("stripe", "stripe_eu"))
+    }
+    for folder in {data_dir / f for f in CHANNEL_FOLDERS.values()}:
+        for path in folder.glob("*.*"):
+            path.unlink()
+    return floor_files
 
 
 class _Laps(logging.Handler):
@@ -277,16 +296,18 @@ def _failed(
     generate_peak_mb: int,
     data_dir: Path,
     workdir: Path,
+    files: dict[str, int],
+    floor_files: dict[str, list[str]] | None,
 ) -> dict[str, Any]:
     """The JSON of a run whose reconciliation failed: how far it got, its figures until then, and the floor."""
     with TreeMemory() as floor_memory:
-        floor_s = run_floor(data_dir, workdir / "floor")
+        floor_s = run_floor(data_dir, workdir / "floor", floor_files)
     return {
         "failed": True,
         **failure,
         "generate_s": round(generate_s, 2),
         "generate_peak_rss_mb": generate_peak_mb,
-        "files": {c: len(list((data_dir / f).glob("*.*"))) for c, f in CHANNEL_FOLDERS.items()},
+        "files": files,
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "seconds_until_failure": round(total, 2),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
@@ -358,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite the generated shards as one file per channel (the same rows: to compare with the shards)",
     )
+    parser.add_argument(
+        "--drop-generated",
+        action="store_true",
+        help="remove the generated files once ingested (the floor then reads the landed copies): less disk",
+    )
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
     result: dict[str, Any] = run(
@@ -369,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps,
         shard_orders=args.shard_orders or None,
         join_shards=args.join_shards,
+        drop_generated=args.drop_generated,
     )
     sys.stdout.write(json.dumps(result) + "\n")
     return 1 if result.get("failed") else 0
