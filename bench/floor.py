@@ -3,7 +3,8 @@
 CSV to Parquet for both sides (orders; Adyen and Stripe lines as one PSP table), one exact-key full join
 classifying matched / amount / currency / duplicate / missing on each side, a tolerance pass (same order id and
 currency, amount within one minor unit) on what is left, breaks and net positions written to Parquet. One
-DuckDB session with its default settings; no validation, no lifecycle, no audit trail.
+DuckDB session with its default settings (spilling under the output folder); no validation, no lifecycle,
+no audit trail.
 """
 
 from __future__ import annotations
@@ -55,15 +56,16 @@ COPY (SELECT channel, p_currency AS currency, sum(net_minor) AS net_minor, count
 """
 
 
-def run_floor(data_dir: Path, out_dir: Path) -> float:
-    """Seconds the bare run takes on the day generated in ``data_dir``."""
+def run_floor(data_dir: Path, out_dir: Path, files: dict[str, list[str]] | None = None) -> float:
+    """Seconds the bare run takes on the day generated in ``data_dir`` (or on ``files``: the orders, Adyen and
+    Stripe files by those names)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
+    files = files or {
         "orders": sorted(str(p) for p in (data_dir / "orders").glob("*.csv")),
         "adyen": sorted(str(p) for p in (data_dir / "adyen").glob("*.csv")),
         "stripe": sorted(str(p) for p in (data_dir / "stripe").glob("*.csv")),
     }
-    con = duckdb.connect()
+    con = duckdb.connect(config={"temp_directory": str(out_dir / "spill")})  # not the working directory's .tmp
     start = time.perf_counter()
     for statement in SQL.replace("{out}", str(out_dir)).split(";\n"):
         if statement.strip():

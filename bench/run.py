@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import multiprocessing
 import os
 import resource
@@ -40,6 +41,7 @@ from bench.floor import run_floor
 from pipelines.core.config import PROJECT_ROOT
 from pipelines.core.dates import parse_business_date
 from pipelines.run.reconcile import default_memory_limit
+from samplegen.day import DEFAULT_SHARD_ORDERS
 
 CHANNEL_FOLDERS = {
     "orders": "orders",
@@ -137,19 +139,31 @@ def exact_join_seconds(staging: Path, day: dt.date) -> float:
     return elapsed
 
 
-def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1, steps: bool = False) -> dict[str, Any]:
+def run(
+    rows: int,
+    day: dt.date,
+    workdir: Path,
+    keep: bool,
+    workers: int = 1,
+    steps: bool = False,
+    shard_orders: int | None = DEFAULT_SHARD_ORDERS,
+    join_shards: bool = False,
+    drop_generated: bool = False,
+) -> dict[str, Any]:
     from pipelines.run import stages as pipeline
-    from samplegen import day as samples
 
     data_dir, rules_dir, home = workdir / "data", workdir / "rules", workdir / "home"
     t0 = time.perf_counter()
     # generated in a process of its own, so the memory figures are the pipeline's alone
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as gen:
-        expected = gen.submit(samples.write_day, data_dir, day, rows, seed=11, plant=True).result()
+        generated = gen.submit(_generate, data_dir, day, rows, shard_orders, join_shards)
+        expected, generate_peak_mb = generated.result()
     generate_s = time.perf_counter() - t0
     make_rules(data_dir, rules_dir)
     h, r = str(home), str(rules_dir)
     stages: dict[str, float] = {}
+    files = {c: len(list((data_dir / f).glob("*.*"))) for c, f in CHANNEL_FOLDERS.items()}
+    floor_files: dict[str, list[str]] | None = None
 
     cpu: dict[str, float] = {}
     memory_limit = os.environ.get("RECON_DUCKDB_MEMORY") or default_memory_limit()  # as the run derives it
@@ -160,6 +174,8 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1, st
             pulled = [pipeline.ingest_channel(c, h, r) for c in ids]
             pipeline.register_files(pulled, h, r)
             stages["ingest"] = time.perf_counter() - start
+            if drop_generated:  # landing holds the same bytes: the floor reads those
+                floor_files = _drop_generated(data_dir, home)
 
             t = time.perf_counter()
             per_channel: dict[str, float] = {}
@@ -174,22 +190,35 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1, st
         stages["record"] = time.perf_counter() - t
 
         t, cpu_t = time.perf_counter(), _cpu_s()
-        out = pipeline.reconcile_and_publish(day, "nightly", h, r)
+        failure: dict[str, Any] = {}
+        with _Laps() as laps:
+            try:
+                out = pipeline.reconcile_and_publish(day, "nightly", h, r)
+            except Exception as exc:  # a failed run still reports how far it got, and the floor
+                failure = {"error": f"{type(exc).__name__}: {exc}"[:2000], "steps_done": laps.steps}
         stages["match_clear_publish"] = time.perf_counter() - t
         cpu["match_clear_publish"] = _cpu_s() - cpu_t
         total = time.perf_counter() - start
         cpu["total"] = _cpu_s() - cpu_start
 
+    if failure:
+        figures = (stages, total, cpu, memory, memory_limit, generate_s, generate_peak_mb)
+        return _failed(failure, *figures, data_dir, workdir, files, floor_files)
     summary = json.loads((Path(out["output"]) / "summary.json").read_text())
     split = split_steps(day, h, r) if steps else {}
     join_s = exact_join_seconds(home / "staging", day)
     with TreeMemory() as floor_memory:
-        floor_s = run_floor(data_dir, workdir / "floor")
+        floor_s = run_floor(data_dir, workdir / "floor", floor_files)
     result = {
         "rows_orders": summary["rows_in"]["orders"],
         "rows_psp_lines": summary["rows_in"]["psp_settlement_lines"],
         "rows_bank_lines": summary["rows_in"]["bank_statement_lines"],
         "generate_s": round(generate_s, 2),
+        "generate_peak_rss_mb": generate_peak_mb,
+        "shard_orders": shard_orders,
+        "join_shards": join_shards,
+        "drop_generated": drop_generated,
+        "files": files,
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "total_s": round(total, 2),
         "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
@@ -220,6 +249,99 @@ def run(rows: int, day: dt.date, workdir: Path, keep: bool, workers: int = 1, st
     return result
 
 
+def _drop_generated(data_dir: Path, home: Path) -> dict[str, list[str]]:
+    """Remove the generated files once ingested (the day's size is then on disk once, in landing, while it is
+    reconciled); the floor's orders, Adyen and Stripe files are then the landed copies."""
+    floor_files = {
+        name: sorted(str(p) for p in (home / "landing" / channel).glob("[0-9a-f][0-9a-f]/*") if p.is_file())
+        for name, channel in (("orders", "orders"), ("adyen", "adyen_eu"), ("stripe", "stripe_eu"))
+    }
+    for folder in {data_dir / f for f in CHANNEL_FOLDERS.values()}:
+        for path in folder.glob("*.*"):
+            path.unlink()
+    return floor_files
+
+
+class _Laps(logging.Handler):
+    """The steps of reconciliation a run finished (``StepClock`` logs each), to say how far a failed run got."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.steps: dict[str, str] = {}
+        self._logger = logging.getLogger("pipelines.run.result")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name, _, rest = record.getMessage().partition(": ")
+        self.steps[name] = rest
+
+    def __enter__(self) -> _Laps:
+        self._level = self._logger.level
+        self._logger.setLevel(logging.INFO)
+        self._logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+
+def _failed(
+    failure: dict[str, Any],
+    stages: dict[str, float],
+    total: float,
+    cpu: dict[str, float],
+    memory: TreeMemory,
+    memory_limit: str,
+    generate_s: float,
+    generate_peak_mb: int,
+    data_dir: Path,
+    workdir: Path,
+    files: dict[str, int],
+    floor_files: dict[str, list[str]] | None,
+) -> dict[str, Any]:
+    """The JSON of a run whose reconciliation failed: how far it got, its figures until then, and the floor."""
+    with TreeMemory() as floor_memory:
+        floor_s = run_floor(data_dir, workdir / "floor", floor_files)
+    return {
+        "failed": True,
+        **failure,
+        "generate_s": round(generate_s, 2),
+        "generate_peak_rss_mb": generate_peak_mb,
+        "files": files,
+        "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "seconds_until_failure": round(total, 2),
+        "cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+        "floor_s": round(floor_s, 2),
+        "floor_peak_tree_rss_mb": round(floor_memory.peak_bytes / 2**20),
+        "duckdb_memory_limit": memory_limit,
+        "duckdb_max_temp": os.environ.get("RECON_DUCKDB_MAX_TEMP"),
+        "peak_spilled_mb": round(memory.peak_spill_bytes / 2**20),
+        "peak_rss_mb": round(_peak_rss_mb()),
+        "peak_tree_rss_mb": round(memory.peak_bytes / 2**20),
+    }
+
+
+def reconciliation_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """A published ``summary.json`` less what names the delivered files (its file list, the units the run took:
+    one per file and table), the run id and the rules' version (their folder): what a day delivered in shards
+    and the same rows delivered in one file per channel must both give."""
+    figures = {k: v for k, v in summary.items() if k not in ("files", "run_id", "rules_version")}
+    invariants = {k: dict(v) for k, v in summary["invariants"].items()}
+    invariants["every_row_taken"].pop("units_taken", None)
+    return {**figures, "invariants": invariants}
+
+
+def _generate(data_dir: Path, day: dt.date, rows: int, shard_orders: int | None, join: bool = False) -> tuple[Any, int]:
+    """The generated day's ``Expected`` and the generator process's peak RSS (MB); with ``join``, the shards
+    of each channel rewritten as one file (``samplegen.day.join_shards``: the same rows, so the same outcome)."""
+    from samplegen import day as samples
+
+    expected = samples.write_day(data_dir, day, rows, seed=11, plant=True, shard_orders=shard_orders)
+    if join:
+        samples.join_shards(data_dir)
+    return expected, round(_peak_rss_mb())
+
+
 def split_steps(day: dt.date, home: str, rules: str) -> dict[str, Any]:
     """The date run again (mode ``rerun``) as the DAG's four steps over checkpoints (``stages.reconcile_step``):
     each step's seconds and the size of the checkpoint it left, beside the one-process ``match_clear_publish``
@@ -245,11 +367,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--steps", action="store_true", help="also re-run the date as the DAG's four steps over checkpoints"
     )
+    parser.add_argument(
+        "--shard-orders",
+        type=int,
+        default=DEFAULT_SHARD_ORDERS,
+        help="generate a day of more orders than this in shards of at most this many orders (several files per "
+        f"channel, generated one after the other; default {DEFAULT_SHARD_ORDERS}; 0: never)",
+    )
+    parser.add_argument(
+        "--join-shards",
+        action="store_true",
+        help="rewrite the generated shards as one file per channel (the same rows: to compare with the shards)",
+    )
+    parser.add_argument(
+        "--drop-generated",
+        action="store_true",
+        help="remove the generated files once ingested (the floor then reads the landed copies): less disk",
+    )
     args = parser.parse_args(argv)
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="recon-bench-"))
-    result = run(args.rows, args.date, workdir, keep=bool(args.workdir), workers=args.workers, steps=args.steps)
+    result: dict[str, Any] = run(
+        args.rows,
+        args.date,
+        workdir,
+        keep=bool(args.workdir),
+        workers=args.workers,
+        steps=args.steps,
+        shard_orders=args.shard_orders or None,
+        join_shards=args.join_shards,
+        drop_generated=args.drop_generated,
+    )
     sys.stdout.write(json.dumps(result) + "\n")
-    return 0
+    return 1 if result.get("failed") else 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from samplegen.plan import (
     SETTLEMENT_ZONE,
     STRIPE_CHANNEL,
     STRIPE_PAYER,
+    USD,
 )
 
 # --- Bank statement -------------------------------------------------------------------------------
@@ -65,17 +66,29 @@ def account_ids(seed: int) -> dict[int, str]:
     return {cur: _iban("NL", f"INGB{base * 10 + i:010d}") for i, cur in enumerate(BANK_CURRENCIES)}
 
 
+def opening_balances(rng: np.random.Generator, usd: int) -> dict[int, int]:
+    """Opening balances of every account (minor units) drawn as ``camt053`` draws them, ``usd`` for USD (the
+    first statement of a sharded day; the later ones open with the closing balances of the one before)."""
+    out: dict[int, int] = {}
+    for cur in BANK_CURRENCIES:
+        scale = 10 ** money.exponent(CURRENCIES[cur])
+        out[cur] = usd if cur == USD else int(rng.integers(50_000, 400_000)) * scale + int(rng.integers(0, scale))
+    return out
+
+
 def camt053(
     rng: np.random.Generator,
     day: Day,
     entries: list[Entry],
     accounts: dict[int, str],
     openings: dict[int, int] | None = None,
+    part: int | None = None,
 ) -> tuple[str, list[int]]:
     """camt.053.001.08 text with one statement per currency account; line of every entry's start tag.
 
     ``openings``: the opening balance (minor units) of the accounts not drawn from ``rng`` (the accounts
-    withdrawals are paid from, so that adding them leaves the draws of the pay-in statements as they were)."""
+    withdrawals are paid from, so that adding them leaves the draws of the pay-in statements as they were).
+    ``part``: the statement's number among the day's statements of a sharded day (in its ids)."""
     zone = ZoneInfo(SETTLEMENT_ZONE)
     start = dt.datetime(day.date.year, day.date.month, day.date.day, tzinfo=zone)
     end = start.replace(hour=23, minute=59, second=59)
@@ -129,8 +142,8 @@ def camt053(
 
         out += [
             "    <Stmt>",
-            f"      <Id>{day.compact}-{ccy}-{sequence:03d}</Id>",
-            f"      <ElctrncSeqNb>{sequence}</ElctrncSeqNb>",
+            f"      <Id>{day.compact}-{ccy}-{sequence:03d}{'' if part is None else f'-{part + 1:03d}'}</Id>",
+            f"      <ElctrncSeqNb>{sequence if part is None else sequence * 1000 + part + 1}</ElctrncSeqNb>",
             f"      <LglSeqNb>{sequence}</LglSeqNb>",
             f"      <CreDtTm>{created.isoformat()}</CreDtTm>",
             "      <FrToDt>",

@@ -85,17 +85,18 @@ def token(rng: np.random.Generator, length: int, prefix: str = "") -> str:
 
 
 class Numbers:
-    """A pool of distinct 16-digit references (Adyen PSP and modification references)."""
+    """A pool of distinct 16-digit references (Adyen PSP and modification references), drawn in
+    [``low``, ``high``): the shards of a day draw from ranges of their own, so no two shards share one."""
 
-    def __init__(self, rng: np.random.Generator, size: int) -> None:
-        values = rng.integers(10**15, 9 * 10**15, size=size, dtype=np.int64)
+    def __init__(self, rng: np.random.Generator, size: int, low: int = 10**15, high: int = 9 * 10**15) -> None:
+        values = rng.integers(low, high, size=size, dtype=np.int64)
         while True:
             _, first = np.unique(values, return_index=True)
             repeated = np.ones(size, dtype=bool)
             repeated[first] = False
             if not repeated.any():
                 break
-            values[repeated] = rng.integers(10**15, 9 * 10**15, size=int(repeated.sum()), dtype=np.int64)
+            values[repeated] = rng.integers(low, high, size=int(repeated.sum()), dtype=np.int64)
         self._values = values
         self._next = 0
 

@@ -16,6 +16,12 @@ Files of a day (``<out>/<folder>/...``)::
     rails/pix/pain002_pix_<date>.xml                     channel pix_out    (pain002)
     rails/ach/odfi_<date>.ach                            channel ach_out    (nacha)
 
+A large day can be written in shards (``shard_orders``, ``--shard-orders``): several files per channel for the
+day, each self-consistent (``orders_<date>_partNNN.csv``, four Adyen batches a shard,
+``payout_reconciliation_itemized_<date>_partNNN.csv`` with its own payouts, ``camt053_<date>_partNNN.xml``
+whose balances follow on from the shard before), generated shard by shard so that the generator's memory is
+that of one shard. The planted cases, withdrawals, rail files and FX rates are in the first shard.
+
 The orders file holds the pay-in orders, then the withdrawals (``samplegen.rails``: their status files and
 the bank debits that go on the camt.053, drawn from a generator of their own so that the pay-in files are
 the same with or without them).
@@ -41,13 +47,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from samplegen.bank import Entry, account_ids, bank_entries, camt053, fx_rates
+from samplegen.bank import Entry, account_ids, bank_entries, camt053, fx_rates, opening_balances
 from samplegen.columns import Day, Numbers, currency_name, tagged_rows, write_csv
 from samplegen.orders import draw_orders, payin_countries, payment_lines, render_orders
 from samplegen.outcome import Case, Expected, Item, Payout
@@ -73,6 +81,7 @@ from samplegen.plan import (
 from samplegen.psp import ADYEN_FRAME, Written, adyen_payment_lines, adyen_reversals, write_adyen, write_stripe
 from samplegen.rails import (
     PENDING_TAGS,
+    Rails,
     draw_withdrawals,
     render_withdrawals,
     usd_opening,
@@ -81,22 +90,97 @@ from samplegen.rails import (
     write_rails,
 )
 
+DEFAULT_SHARD_ORDERS = 5_000_000  # a day of more orders than this is written in shards (``write_day``)
 
-def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 7, plant: bool = True) -> Expected:
-    """Write one business day under ``out_dir`` and return its expected reconciliation outcome."""
+
+@dataclass(frozen=True)
+class Shard:
+    """One shard of a sharded day: its index, the number of shards, the orders of the shards before it (its
+    order ids count on from there) and the orders of the whole day."""
+
+    index: int
+    count: int
+    first_order: int
+    total_orders: int
+
+    @property
+    def suffix(self) -> str:
+        return f"_part{self.index + 1:03d}"
+
+    def reference_range(self) -> tuple[int, int]:
+        """The shard's own slice of the 16-digit Adyen references, so that no two shards draw the same."""
+        width = 8 * 10**15 // self.count
+        return 10**15 + self.index * width, 10**15 + (self.index + 1) * width
+
+
+def write_day(
+    out_dir: Path,
+    business_date: dt.date,
+    n_orders: int,
+    seed: int = 7,
+    plant: bool = True,
+    shard_orders: int | None = None,
+) -> Expected:
+    """Write one business day under ``out_dir`` and return its expected reconciliation outcome.
+
+    With ``shard_orders`` and more orders than that, the day is written in shards of at most ``shard_orders``
+    orders, one after the other (the generator's memory is that of one shard, whatever ``n_orders``): each
+    shard has its own orders file, Adyen batches (one report each, with its Fee and MerchantPayout lines),
+    Stripe report (its own payouts) and camt.053 statement (its balances follow on from the shard before), as
+    when an order system, the PSPs and the bank deliver several files for the day. The planted cases, the
+    withdrawals, their rail files and the FX rates are in the first shard. A day of ``shard_orders`` orders or
+    fewer is written as without the option, byte for byte."""
     minimum = MIN_ORDERS_PLANTED if plant else MIN_ORDERS
     if n_orders < minimum:
         raise ValueError(f"n_orders must be at least {minimum} (got {n_orders})")
-    out_dir = Path(out_dir)
-    day = Day.of(business_date)
-    rng = np.random.default_rng([seed, business_date.toordinal()])
-    adyen_refs = Numbers(rng, 2 * n_orders + 200)
+    if shard_orders is None or n_orders <= shard_orders:
+        return _write_part(Path(out_dir), business_date, n_orders, seed, plant)[0]
+    count = -(-n_orders // shard_orders)
+    if n_orders // count < minimum:
+        raise ValueError(f"shards of {shard_orders} orders are too small: at least {minimum} orders a shard")
+    sizes = [n_orders // count + (1 if k < n_orders % count else 0) for k in range(count)]
+    parts: list[Expected] = []
+    balances: dict[int, int] | None = None
+    first = 0
+    for k, size in enumerate(sizes):
+        shard = Shard(k, count, first, n_orders)
+        expected, balances = _write_part(Path(out_dir), business_date, size, seed, plant and k == 0, shard, balances)
+        parts.append(expected)
+        first += size
+    return _merge(parts)
 
-    orders = draw_orders(rng, day, n_orders, plant, adyen_refs)
-    orders_path = f"orders/orders_{business_date.isoformat()}.csv"
+
+def _write_part(
+    out_dir: Path,
+    business_date: dt.date,
+    n_orders: int,
+    seed: int,
+    plant: bool,
+    shard: Shard | None = None,
+    openings: dict[int, int] | None = None,
+) -> tuple[Expected, dict[int, int]]:
+    """One day, or one ``shard`` of it, and the closing balance of each account of its statement.
+    ``openings``: a shard's opening balances (the closing balances of the shard before; None: drawn)."""
+    day = Day.of(business_date)
+    first = shard is None or shard.index == 0
+    suffix = "" if shard is None else shard.suffix
+    if shard is None:
+        rng = np.random.default_rng([seed, business_date.toordinal()])
+        adyen_refs = Numbers(rng, 2 * n_orders + 200)
+    else:
+        rng = np.random.default_rng([seed, business_date.toordinal(), 23, shard.index])
+        adyen_refs = Numbers(rng, 2 * n_orders + 200, *shard.reference_range())
+    offset = 0 if shard is None else shard.first_order
+    day_orders = n_orders if shard is None else shard.total_orders
+
+    orders = draw_orders(rng, day, n_orders, plant, adyen_refs, offset)
+    orders_path = f"orders/orders_{business_date.isoformat()}{suffix}.csv"
     # the withdrawals and the pay-in columns the PSP files do not decide draw from a generator of their own
-    rails_rng = np.random.default_rng([seed, business_date.toordinal(), 19])
-    withdrawals = draw_withdrawals(rails_rng, day, plant)
+    if shard is None:
+        rails_rng = np.random.default_rng([seed, business_date.toordinal(), 19])
+    else:
+        rails_rng = np.random.default_rng([seed, business_date.toordinal(), 19, shard.index])
+    withdrawals = draw_withdrawals(rails_rng, day, plant) if first else []
     order_tags = tagged_rows(
         orders,
         pl.col("order_id"),
@@ -104,15 +188,18 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
         currency_name(),
     )
 
-    lines = payment_lines(rng, day, orders, n_orders, plant, adyen_refs)
+    lines = payment_lines(rng, day, orders, day_orders, plant, adyen_refs)
     adyen_payments = adyen_payment_lines(rng, lines.filter(pl.col("psp") == ADYEN), adyen_refs)
     duplicate = adyen_payments.filter(pl.col("tag") == "duplicated").with_columns(
         pl.lit(1, pl.Int8).alias("block"), pl.lit("duplicate_settlement_line").alias("tag")
     )
-    reversals = adyen_reversals(rng, day, adyen_payments, n_orders, adyen_refs)
+    reversals = adyen_reversals(rng, day, adyen_payments, day_orders, adyen_refs)
     adyen_all = pl.concat([adyen_payments, duplicate, reversals], how="vertical_relaxed").cast(ADYEN_FRAME)
-    written, payouts = write_adyen(rng, day, out_dir, adyen_all)
-    stripe, stripe_payouts = write_stripe(rng, day, out_dir, lines.filter(pl.col("psp") == STRIPE), n_orders)
+    del adyen_refs
+    written, payouts = write_adyen(rng, day, out_dir, adyen_all, None if shard is None else shard.index)
+    del adyen_all, reversals, duplicate
+    stripe, stripe_payouts = write_stripe(rng, day, out_dir, lines.filter(pl.col("psp") == STRIPE), day_orders, suffix)
+    del lines
     written.append(stripe)
     payouts += stripe_payouts
     methods = pl.concat(
@@ -121,18 +208,33 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
             *(w.methods for w in written if w.methods is not None),
         ]
     )
+    del adyen_payments
+    stripe.methods = None
     payins = render_orders(orders, methods, payin_countries(rails_rng, orders))
+    del methods
     write_csv(pl.concat([payins, render_withdrawals(withdrawals, ORDERS_HEADER)]), out_dir / orders_path)
+    del payins
 
     accounts = account_ids(seed)
-    rails, rail_files = write_rails(rails_rng, day, withdrawals, accounts, plant)
+    if first:
+        rails, rail_files = write_rails(rails_rng, day, withdrawals, accounts, plant)
+    else:
+        rails, rail_files = Rails(withdrawals, [], 0, [], [], {}, {}), {}
     for path, data in rail_files.items():
         (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
         (out_dir / path).write_bytes(data)
     payin_entries = bank_entries(rng, day, payouts, plant)
     entries = payin_entries + rails.entries
-    xml, entry_lines = camt053(rng, day, entries, accounts, openings={USD: usd_opening(rails_rng)})
-    bank_path = f"bank/camt053_{business_date.isoformat()}.xml"
+    if shard is None:
+        balances = {USD: usd_opening(rails_rng)}
+    else:
+        balances = dict(openings) if openings is not None else opening_balances(rng, usd_opening(rails_rng))
+    xml, entry_lines = camt053(rng, day, entries, accounts, balances, None if shard is None else shard.index)
+    closings = {
+        cur: opening + sum(e.amount_minor if e.credit else -e.amount_minor for e in entries if e.currency == cur)
+        for cur, opening in balances.items()
+    }
+    bank_path = f"bank/camt053_{business_date.isoformat()}{suffix}.xml"
     (out_dir / bank_path).parent.mkdir(parents=True, exist_ok=True)
     (out_dir / bank_path).write_bytes(xml.encode("utf-8"))
     credited = {
@@ -145,9 +247,10 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
         for p in payouts
     ]
 
-    fx = fx_rates(rng, day)
+    fx = fx_rates(rng, day) if first else pl.DataFrame()
     fx_path = f"fx/fx_rates_{business_date.isoformat()}.csv"
-    write_csv(fx, out_dir / fx_path)
+    if first:
+        write_csv(fx, out_dir / fx_path)
 
     cases = _cases(
         orders_path, order_tags, written, payouts, bank_path, payin_entries, entry_lines[: len(payin_entries)]
@@ -174,7 +277,7 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
         business_date=business_date.isoformat(),
         seed=seed,
         planted=plant,
-        files=[orders_path, *(w.path for w in written), bank_path, fx_path, *rails.files],
+        files=[orders_path, *(w.path for w in written), bank_path, *([fx_path] if first else []), *rails.files],
         orders_rows=orders.height + len(withdrawals),
         psp_rows=sum(w.rows for w in written),
         adyen_rows=sum(w.rows for w in written if w.path.startswith("adyen/")),
@@ -195,7 +298,84 @@ def write_day(out_dir: Path, business_date: dt.date, n_orders: int, seed: int = 
         no_settlement_expected=int((role == NO_SETTLEMENT).sum()),
         payouts=payouts,
         cases=cases,
+    ), closings
+
+
+def _merge(parts: list[Expected]) -> Expected:
+    """The expected outcome of a sharded day: its shards' counts added up, their files, payouts and cases."""
+    first = parts[0]
+
+    def total(name: str) -> int:
+        return sum(int(getattr(p, name)) for p in parts)
+
+    def added(name: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for p in parts:
+            for k, v in getattr(p, name).items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    kinds = ("orders/", "adyen/", "stripe/", "bank/")
+    files = [f for kind in kinds for p in parts for f in p.files if f.startswith(kind)]
+    files += [f for p in parts for f in p.files if not f.startswith(kinds)]
+    return dataclasses.replace(
+        first,
+        files=files,
+        orders_rows=total("orders_rows"),
+        psp_rows=total("psp_rows"),
+        adyen_rows=total("adyen_rows"),
+        stripe_rows=total("stripe_rows"),
+        bank_rows=total("bank_rows"),
+        fx_rows=total("fx_rows"),
+        withdrawal_orders=total("withdrawal_orders"),
+        payment_status_rows=total("payment_status_rows"),
+        withdrawal_matches=added("withdrawal_matches"),
+        withdrawals_pending=total("withdrawals_pending"),
+        withdrawal_breaks=added("withdrawal_breaks"),
+        psp_rows_by_type=dict(sorted(added("psp_rows_by_type").items())),
+        matched_order_psp_pairs=total("matched_order_psp_pairs"),
+        matched_by_tolerance=total("matched_by_tolerance"),
+        payout_bank_matches=total("payout_bank_matches"),
+        breaks=added("breaks"),
+        quarantined_rows=added("quarantined_rows"),
+        no_settlement_expected=total("no_settlement_expected"),
+        payouts=[x for p in parts for x in p.payouts],
+        cases=[x for p in parts for x in p.cases],
     )
+
+
+def join_shards(out_dir: Path) -> list[str]:
+    """Rewrite a sharded day as one file per channel, the same rows in the same order: the orders files and the
+    Stripe reports concatenated under one header, the camt.053 statements in one message (one statement per
+    account and shard, as a bank sends several statements of an account in one file); the Adyen reports stay
+    one per batch. Returns the files written. Reconciling the result must give what the shards give."""
+    out_dir = Path(out_dir)
+    written: list[str] = []
+    for folder in ("orders", "stripe"):
+        parts = sorted((out_dir / folder).glob("*_part[0-9][0-9][0-9].csv"))
+        if not parts:
+            continue
+        target = parts[0].with_name(parts[0].name.removesuffix("_part001.csv") + ".csv")
+        with target.open("wb") as out:
+            for i, part in enumerate(parts):
+                with part.open("rb") as src:
+                    header = src.readline()
+                    if i == 0:
+                        out.write(header)
+                    shutil.copyfileobj(src, out, 1 << 24)
+                part.unlink()
+        written.append(target.relative_to(out_dir).as_posix())
+    parts = sorted((out_dir / "bank").glob("*_part[0-9][0-9][0-9].xml"))
+    if parts:
+        texts = [p.read_text(encoding="utf-8") for p in parts]
+        head, _, _ = texts[0].partition("    <Stmt>\n")
+        body = ["    <Stmt>\n" + t.partition("    <Stmt>\n")[2].rpartition("  </BkToCstmrStmt>\n")[0] for t in texts]
+        target = parts[0].with_name(parts[0].name.removesuffix("_part001.xml") + ".xml")
+        target.write_text(head + "".join(body) + "  </BkToCstmrStmt>\n</Document>\n", encoding="utf-8")
+        for part in parts:
+            part.unlink()
+        written.append(target.relative_to(out_dir).as_posix())
+    return written
 
 
 def _item(file: str, row: dict[str, object] | None) -> Item | None:
@@ -288,8 +468,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, required=True, help="number of orders")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-plant", action="store_true", help="write a clean day without planted cases")
+    parser.add_argument(
+        "--shard-orders", type=int, default=None, help="write the day in shards of at most this many orders"
+    )
     args = parser.parse_args(argv)
-    expected = write_day(args.out, args.date, args.orders, seed=args.seed, plant=not args.no_plant)
+    expected = write_day(
+        args.out, args.date, args.orders, seed=args.seed, plant=not args.no_plant, shard_orders=args.shard_orders
+    )
     print(expected.to_json())
     return 0
 

@@ -42,7 +42,11 @@ def _order_ids(day: Day, seq: pl.Expr) -> pl.Expr:
 # --- Orders ---------------------------------------------------------------------------------------
 
 
-def draw_orders(rng: np.random.Generator, day: Day, n: int, plant: bool, adyen_refs: Numbers) -> pl.DataFrame:
+def draw_orders(
+    rng: np.random.Generator, day: Day, n: int, plant: bool, adyen_refs: Numbers, id_offset: int = 0
+) -> pl.DataFrame:
+    """``n`` pay-in orders, ``seq`` 1 to ``n`` (their line in the file, less one); their ids count on from
+    ``id_offset`` (the orders of the shards before this one)."""
     counts = [n * share // 1000 for _, _, share in MIX]
     counts[0] += n - sum(counts)
     combo = rng.permutation(np.repeat(np.arange(len(MIX)), counts))
@@ -84,9 +88,9 @@ def draw_orders(rng: np.random.Generator, day: Day, n: int, plant: bool, adyen_r
     return frame.with_columns(
         pl.when(pl.col("role") == BAD_ID)
         .then(pl.lit(None, pl.String))
-        .otherwise(_order_ids(day, pl.col("seq")))
+        .otherwise(_order_ids(day, pl.col("seq") + id_offset))
         .alias("order_id"),
-        _order_ids(day, pl.col("seq")).alias("merchant_reference"),
+        _order_ids(day, pl.col("seq") + id_offset).alias("merchant_reference"),
         pl.when(pl.col("psp") == ADYEN)
         .then(pl.col("adyen_ref"))
         .otherwise(pl.concat_str([pl.lit("ch_"), pl.col("stripe_suffix")]))
@@ -140,7 +144,8 @@ def payin_countries(rng: np.random.Generator, orders: pl.DataFrame) -> pl.Series
 def payment_lines(
     rng: np.random.Generator, day: Day, orders: pl.DataFrame, n: int, plant: bool, adyen_refs: Numbers
 ) -> pl.DataFrame:
-    """One row per payment a PSP settled: from the orders, plus the planted lines without an order."""
+    """One row per payment a PSP settled: from the orders, plus the planted lines without an order (their
+    merchant references follow the ``n`` orders of the day, so that no order has them)."""
     lines = orders.filter(pl.col("role").is_in(list(SETTLING_ROLES))).select(
         "psp",
         pl.col("line_cur").alias("cur"),

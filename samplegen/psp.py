@@ -233,8 +233,12 @@ def adyen_reversals(
     )
 
 
-def _batch_numbers(date: dt.date) -> dict[int, int]:
+def _batch_numbers(date: dt.date, part: int | None = None) -> dict[int, int]:
+    """The day's batch number of each currency; a shard ``part`` of a sharded day has batches of its own
+    (the day's base times 1000, then four a shard)."""
     base = 1000 + 4 * (date - dt.date(2024, 1, 1)).days
+    if part is not None:
+        base = base * 1000 + 4 * part
     return {cur: base + i for i, cur in enumerate(ADYEN_CURRENCIES)}
 
 
@@ -488,11 +492,11 @@ class Written:
 
 
 def write_adyen(
-    rng: np.random.Generator, day: Day, out_dir: Path, adyen_all: pl.DataFrame
+    rng: np.random.Generator, day: Day, out_dir: Path, adyen_all: pl.DataFrame, part: int | None = None
 ) -> tuple[list[Written], list[Payout]]:
     written: list[Written] = []
     payouts: list[Payout] = []
-    for cur, batch in _batch_numbers(day.date).items():
+    for cur, batch in _batch_numbers(day.date, part).items():
         ccy = CURRENCIES[cur]
         frame, amount = _adyen_batch(rng, day, cur, batch, adyen_all.filter(pl.col("cur") == cur))
         path = f"adyen/settlement_detail_report_batch_{batch}.csv"
@@ -515,7 +519,7 @@ def write_adyen(
 
 
 def write_stripe(
-    rng: np.random.Generator, day: Day, out_dir: Path, lines: pl.DataFrame, n_orders: int
+    rng: np.random.Generator, day: Day, out_dir: Path, lines: pl.DataFrame, n_orders: int, suffix: str = ""
 ) -> tuple[Written, list[Payout]]:
     body = _stripe_lines(rng, day, lines, n_orders)
     payout_ids = {cur: token(rng, 23, prefix="po_1") for cur in STRIPE_CURRENCIES}
@@ -523,7 +527,7 @@ def write_stripe(
     frame = body.sort(
         [pl.col("cur").replace_strict(rank, return_dtype=pl.Int64), pl.col("booked")], maintain_order=True
     )
-    path = f"stripe/payout_reconciliation_itemized_{day.date.isoformat()}.csv"
+    path = f"stripe/payout_reconciliation_itemized_{day.date.isoformat()}{suffix}.csv"
     write_csv(_render_stripe(frame, day, payout_ids), out_dir / path)
     tagged = tagged_rows(frame, pl.col("charge_id"), pl.col("gross"), currency_name())
     by_type = {

@@ -84,7 +84,8 @@ def spill_folder(settings: Settings) -> Path:
 
 def duckdb_config(settings: Settings) -> dict[str, str | bool | int | float | list[str]]:
     """Bounded memory for the run's DuckDB (``RECON_DUCKDB_MEMORY``, default ``default_memory_limit``); it
-    spills to the workspace (``RECON_DUCKDB_THREADS`` overrides DuckDB's default of one thread per core)."""
+    spills to the workspace, at most ``RECON_DUCKDB_MAX_TEMP`` (default DuckDB's: 90 % of the disk space
+    available) (``RECON_DUCKDB_THREADS`` overrides DuckDB's default of one thread per core)."""
     spill = spill_folder(settings)
     spill.mkdir(parents=True, exist_ok=True)
     config: dict[str, str | bool | int | float | list[str]] = {
@@ -93,6 +94,8 @@ def duckdb_config(settings: Settings) -> dict[str, str | bool | int | float | li
     }
     if threads := os.environ.get("RECON_DUCKDB_THREADS"):
         config["threads"] = int(threads)
+    if max_temp := os.environ.get("RECON_DUCKDB_MAX_TEMP"):
+        config["max_temp_directory_size"] = max_temp
     return config
 
 

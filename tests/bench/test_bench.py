@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
+
+import pytest
 
 from bench import match as bench_match
 from bench import run as bench
@@ -72,3 +75,38 @@ def test_matching_benchmark_rules_find_what_was_planted() -> None:
     exact = r["matches_per_rule"]["order_psp_reference_exact"]
     assert 0 < r["first_rule_floor_pairs"] <= exact
     assert r["first_rule_floor_s"] > 0
+
+
+def test_sharded_day_reconciles_as_planted_and_as_one_file_per_channel(tmp_path: Path) -> None:
+    """The benchmark's day in shards (several files per channel) is reconciled as planted, and exactly as the
+    same rows delivered in one file per channel."""
+    sharded = bench.run(1500, dt.date(2026, 11, 26), tmp_path / "sharded", keep=True, shard_orders=500)
+    joined = bench.run(1500, dt.date(2026, 11, 26), tmp_path / "joined", keep=True, shard_orders=500, join_shards=True)
+    assert sharded["files"] == {**joined["files"], "orders": 3, "stripe_eu": 3, "bank_eu": 3}
+    assert joined["files"]["orders"] == joined["files"]["stripe_eu"] == joined["files"]["bank_eu"] == 1
+    assert sharded["files"]["adyen_eu"] == 12
+    for r in (sharded, joined):
+        assert r["invariants_hold"] and r["breaks_as_planted"] and r["matches"] == r["expected_matches"]
+    summaries = [
+        json.loads(next((tmp_path / name / "home" / "outputs").glob("*/summary.json")).read_text())
+        for name in ("sharded", "joined")
+    ]
+    assert bench.reconciliation_figures(summaries[0]) == bench.reconciliation_figures(summaries[1])
+
+
+def test_a_failed_reconciliation_is_reported_with_how_far_it_got_and_the_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.run import result, stages
+
+    def fails(*args: object, **kwargs: object) -> dict[str, object]:
+        clock = result.StepClock()
+        clock.lap("load")
+        raise RuntimeError("Out of Memory Error: failed to offload data block (max_temp_directory_size)")
+
+    monkeypatch.setattr(stages, "reconcile_and_publish", fails)
+    r = bench.run(1500, dt.date(2026, 11, 26), tmp_path / "bench", keep=False)
+    assert r["failed"] and r["error"].startswith("RuntimeError: Out of Memory Error")
+    assert list(r["steps_done"]) == ["load"]
+    assert {"ingest", "normalise", "match_clear_publish"} <= set(r["stages_s"]) and r["floor_s"] > 0
+    assert r["peak_tree_rss_mb"] > 0 and r["generate_peak_rss_mb"] > 0

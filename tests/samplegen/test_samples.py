@@ -13,6 +13,7 @@ Invariants checked here:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -26,7 +27,7 @@ from conftest import PROJECT_ROOT
 
 from pipelines.core import money
 from samplegen.columns import fmt_amount
-from samplegen.day import main, write_day
+from samplegen.day import join_shards, main, write_day
 from samplegen.outcome import Expected
 from samplegen.plan import (
     BREAK_TYPES,
@@ -87,13 +88,16 @@ def _amount(column: str, currency: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 def _reconcile(folder: Path) -> Found:
     quarantined: dict[str, int] = {}
 
-    orders_path = next((folder / "orders").glob("*.csv"))
-    orders = _read_text_csv(orders_path)
-    minor, error = money.parse_minor(pl.col("amount"), pl.col("currency"))
-    orders = orders.with_columns(minor.alias("amount_minor"), error.alias("error"))
-    bad = orders.filter(pl.col("order_id").is_null() | pl.col("error").is_not_null())
-    if bad.height:
-        quarantined[orders_path.relative_to(folder).as_posix()] = bad.height
+    order_files = []
+    for orders_path in sorted((folder / "orders").glob("*.csv")):  # one, or one per shard
+        orders = _read_text_csv(orders_path)
+        minor, error = money.parse_minor(pl.col("amount"), pl.col("currency"))
+        orders = orders.with_columns(minor.alias("amount_minor"), error.alias("error"))
+        bad = orders.filter(pl.col("order_id").is_null() | pl.col("error").is_not_null())
+        if bad.height:
+            quarantined[orders_path.relative_to(folder).as_posix()] = bad.height
+        order_files.append(orders.with_columns(pl.lit(orders_path.name).alias("order_file")))
+    orders = pl.concat(order_files)
     orders = orders.filter(pl.col("order_id").is_not_null() & pl.col("error").is_null())
     withdrawals = orders.filter(pl.col("direction") == "withdrawal")
     orders = orders.filter(pl.col("direction") == "payin")
@@ -136,24 +140,25 @@ def _reconcile(folder: Path) -> Found:
                 raw.alias("raw"),
             )
         )
-    stripe_path = next((folder / "stripe").glob("*.csv"))
-    stripe = _read_text_csv(stripe_path).with_columns(pl.col("currency").str.to_uppercase())
-    gross, _ = _amount("gross", pl.col("currency"))
-    net, _ = _amount("net", pl.col("currency"))
-    stripe = stripe.with_columns(gross.alias("gross"), net.alias("net"))
-    for payout_id, amount in stripe.group_by("automatic_payout_id").agg(pl.col("net").sum()).iter_rows():
-        payouts[str(payout_id)] = int(amount)
-    payments.append(
-        stripe.filter(pl.col("reporting_category") == "charge").select(
-            pl.lit(stripe_path.name).alias("file"),
-            "line_no",
-            pl.col("charge_id").alias("psp_reference"),
-            pl.col("payment_metadata[order_id]").alias("merchant_reference"),
-            "gross",
-            "currency",
-            pl.concat_str(pl.all().exclude("line_no", "gross", "net").fill_null(""), separator=",").alias("raw"),
+    for stripe_path in sorted((folder / "stripe").glob("*.csv")):
+        stripe = _read_text_csv(stripe_path).with_columns(pl.col("currency").str.to_uppercase())
+        gross, _ = _amount("gross", pl.col("currency"))
+        net, _ = _amount("net", pl.col("currency"))
+        stripe = stripe.with_columns(gross.alias("gross"), net.alias("net"))
+        for payout_id, amount in stripe.group_by("automatic_payout_id").agg(pl.col("net").sum()).iter_rows():
+            assert str(payout_id) not in payouts  # a payout is announced by one report
+            payouts[str(payout_id)] = int(amount)
+        payments.append(
+            stripe.filter(pl.col("reporting_category") == "charge").select(
+                pl.lit(stripe_path.name).alias("file"),
+                "line_no",
+                pl.col("charge_id").alias("psp_reference"),
+                pl.col("payment_metadata[order_id]").alias("merchant_reference"),
+                "gross",
+                "currency",
+                pl.concat_str(pl.all().exclude("line_no", "gross", "net").fill_null(""), separator=",").alias("raw"),
+            )
         )
-    )
     lines = pl.concat(payments)
     breaks = dict.fromkeys(BREAK_TYPES, 0)
 
@@ -172,7 +177,8 @@ def _reconcile(folder: Path) -> Found:
     breaks["currency_mismatch"] = pairs.filter(succeeded & ~same_ccy).height
     breaks["amount_mismatch"] = pairs.filter(succeeded & same_ccy & ~same_amount).height
     lines = lines.join(pairs.select("file", "line_no"), on=["file", "line_no"], how="anti")
-    left = orders.join(pairs.select(pl.col("line_no_order").alias("line_no")), on="line_no", how="anti")
+    taken = pairs.select("order_file", pl.col("line_no_order").alias("line_no"))
+    left = orders.join(taken, on=["order_file", "line_no"], how="anti")
 
     # tolerance rule: merchant_reference = order_id, same currency, within TOLERANCE_MINOR
     near = lines.join(left, left_on="merchant_reference", right_on="order_id", how="inner", suffix="_order").filter(
@@ -180,14 +186,16 @@ def _reconcile(folder: Path) -> Found:
     )
     by_tolerance = near.height
     lines = lines.join(near.select("file", "line_no"), on=["file", "line_no"], how="anti")
-    left = left.join(near.select(pl.col("line_no_order").alias("line_no")), on="line_no", how="anti")
+    taken = near.select("order_file", pl.col("line_no_order").alias("line_no"))
+    left = left.join(taken, on=["order_file", "line_no"], how="anti")
     breaks["psp_line_without_order"] = lines.height
     breaks["order_not_settled"] = left.filter(succeeded).height
     no_settlement = left.filter(pl.col("status").is_in(["failed", "expired"])).height
 
     # payouts against the bank statement
-    tree = ET.parse(next((folder / "bank").glob("*.xml")))
-    entries = [e for e in tree.iter() if e.tag.endswith("}Ntry")]
+    entries = [
+        e for path in sorted((folder / "bank").glob("*.xml")) for e in ET.parse(path).iter() if e.tag.endswith("}Ntry")
+    ]
     payout_bank_matches = 0
     credited: set[str] = set()
     debits: list[tuple[str, int, str]] = []
@@ -290,17 +298,17 @@ def _withdrawals(
 
 def _check(folder: Path, expected: Expected) -> None:
     """The files agree with ``expected``: row counts, outcome accounting and an independent reading."""
-    assert _data_rows(folder / expected.files[0]) == expected.orders_rows
+    assert sum(_data_rows(folder / f) for f in expected.files if f.startswith("orders/")) == expected.orders_rows
     adyen = sum(_data_rows(folder / f) for f in expected.files if f.startswith("adyen/"))
     stripe = sum(_data_rows(folder / f) for f in expected.files if f.startswith("stripe/"))
     assert (adyen, stripe) == (expected.adyen_rows, expected.stripe_rows)
     assert expected.psp_rows == adyen + stripe == sum(expected.psp_rows_by_type.values())
-    bank = (folder / next(f for f in expected.files if f.startswith("bank/"))).read_text(encoding="utf-8")
-    assert bank.count("<Ntry>") == expected.bank_rows
+    bank = [(folder / f).read_text(encoding="utf-8") for f in expected.files if f.startswith("bank/")]
+    assert sum(text.count("<Ntry>") for text in bank) == expected.bank_rows
 
     b = expected.breaks
     order_breaks = b["order_not_settled"] + b["amount_mismatch"] + b["currency_mismatch"] + b["status_mismatch"]
-    order_quarantine = expected.quarantined_rows.get(expected.files[0], 0)
+    order_quarantine = sum(n for f, n in expected.quarantined_rows.items() if f.startswith("orders/"))
     assert (
         expected.matched_order_psp_pairs + order_breaks + order_quarantine + expected.no_settlement_expected
         == expected.orders_rows - expected.withdrawal_orders
@@ -429,3 +437,77 @@ def test_cli_prints_expected_as_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert printed["orders_rows"] == 250 + len(CLEAN_WITHDRAWALS) + len(PLANTED_WITHDRAWALS)
     assert printed["withdrawal_breaks"] == PLANTED_WITHDRAWAL_BREAKS
     assert printed["breaks"] == PLANTED_BREAKS
+
+
+# --- a day in shards ------------------------------------------------------------------------------
+
+
+def _balances(path: Path) -> dict[str, tuple[int, int]]:
+    """Opening and closing balance (minor units, signed) of each account of a camt.053 file."""
+    out: dict[str, tuple[int, int]] = {}
+    for stmt in ET.parse(path).iter():
+        if not stmt.tag.endswith("}Stmt"):
+            continue
+        iban = next(e for e in stmt.iter() if e.tag.endswith("}IBAN")).text or ""
+        found: dict[str, int] = {}
+        for bal in (e for e in stmt if e.tag.endswith("}Bal")):
+            code = next(e for e in bal.iter() if e.tag.endswith("}Cd")).text or ""
+            amt = next(e for e in bal if e.tag.endswith("}Amt"))
+            sign = -1 if next(e for e in bal if e.tag.endswith("}CdtDbtInd")).text == "DBIT" else 1
+            found[code] = sign * money.to_minor(amt.text or "", amt.attrib["Ccy"])
+        out[iban] = (found["OPBD"], found["CLBD"])
+    return out
+
+
+def test_sharded_day_is_several_self_consistent_files_per_channel(tmp_path: Path) -> None:
+    expected = write_day(tmp_path, SAMPLE_DATE, 2_500, seed=11, shard_orders=1_000)
+    names = sorted(_files(tmp_path))
+    assert names == sorted(expected.files)
+    by_folder = {sub: [n for n in names if n.startswith(f"{sub}/")] for sub in ("orders", "adyen", "stripe", "bank")}
+    assert {k: len(v) for k, v in by_folder.items()} == {"orders": 3, "adyen": 12, "stripe": 3, "bank": 3}
+    assert by_folder["orders"][0] == "orders/orders_2026-11-26_part001.csv"
+    # shards of 834, 833 and 833 orders; the withdrawals are in the first
+    rows = [_data_rows(tmp_path / f) for f in by_folder["orders"]]
+    assert rows == [834 + expected.withdrawal_orders, 833, 833]
+    # as planted once, and every count, payout and case as the independent reading of all the files finds them
+    assert expected.breaks == PLANTED_BREAKS and expected.withdrawal_breaks == PLANTED_WITHDRAWAL_BREAKS
+    assert expected.payout_bank_matches == 3 * 7 - 2 and len(expected.payouts) == 3 * 7
+    _check(tmp_path, expected)
+    # no order id and no PSP reference is in two shards
+    orders = pl.concat([pl.read_csv(tmp_path / f, infer_schema=False) for f in by_folder["orders"]])
+    ids, refs = orders["order_id"].drop_nulls(), orders.filter(pl.col("direction") == "payin")["psp_reference"]
+    assert ids.n_unique() == ids.len() and refs.n_unique() == refs.len() == 2_500
+    # each statement's balances follow on from the shard before's, account by account
+    statements = [_balances(tmp_path / f) for f in by_folder["bank"]]
+    for before, after in zip(statements, statements[1:], strict=False):
+        assert after.keys() == before.keys()
+        assert all(after[iban][0] == before[iban][1] for iban in before)
+
+
+def test_a_day_within_one_shard_is_written_as_without_shards(tmp_path: Path) -> None:
+    plain = write_day(tmp_path / "a", SAMPLE_DATE, 1_200, seed=11)
+    sharded = write_day(tmp_path / "b", SAMPLE_DATE, 1_200, seed=11, shard_orders=1_200)
+    assert plain == sharded and _files(tmp_path / "a") == _files(tmp_path / "b")
+
+
+def test_shards_joined_into_one_file_per_channel_read_the_same(tmp_path: Path) -> None:
+    expected = write_day(tmp_path, SAMPLE_DATE, 1_500, seed=4, shard_orders=500)
+    written = join_shards(tmp_path)
+    assert written == [
+        "orders/orders_2026-11-26.csv",
+        "stripe/payout_reconciliation_itemized_2026-11-26.csv",
+        "bank/camt053_2026-11-26.xml",
+    ]
+    names = _files(tmp_path)
+    assert not [n for n in names if "_part" in n] and len([n for n in names if n.startswith("adyen/")]) == 12
+    joined = dataclasses.replace(
+        expected,
+        files=[*written, *(f for f in expected.files if "_part" not in f)],
+        quarantined_rows={f.replace("_part001", ""): n for f, n in expected.quarantined_rows.items()},
+    )
+    _check(tmp_path, joined)
+
+
+def test_too_small_shards_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="too small"):
+        write_day(tmp_path, SAMPLE_DATE, 1_000, shard_orders=150)
