@@ -51,6 +51,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -302,46 +303,31 @@ def _write_part(
 
 
 def _merge(parts: list[Expected]) -> Expected:
-    """The expected outcome of a sharded day: its shards' counts added up, their files, payouts and cases."""
+    """The expected outcome of a sharded day: its shards' counts added up (numbers, and per-key counts),
+    their payouts and cases one after the other, their files by kind; date, seed and planting the first's."""
     first = parts[0]
-
-    def total(name: str) -> int:
-        return sum(int(getattr(p, name)) for p in parts)
-
-    def added(name: str) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for p in parts:
-            for k, v in getattr(p, name).items():
-                out[k] = out.get(k, 0) + v
-        return out
-
     kinds = ("orders/", "adyen/", "stripe/", "bank/")
     files = [f for kind in kinds for p in parts for f in p.files if f.startswith(kind)]
     files += [f for p in parts for f in p.files if not f.startswith(kinds)]
-    return dataclasses.replace(
-        first,
-        files=files,
-        orders_rows=total("orders_rows"),
-        psp_rows=total("psp_rows"),
-        adyen_rows=total("adyen_rows"),
-        stripe_rows=total("stripe_rows"),
-        bank_rows=total("bank_rows"),
-        fx_rows=total("fx_rows"),
-        withdrawal_orders=total("withdrawal_orders"),
-        payment_status_rows=total("payment_status_rows"),
-        withdrawal_matches=added("withdrawal_matches"),
-        withdrawals_pending=total("withdrawals_pending"),
-        withdrawal_breaks=added("withdrawal_breaks"),
-        psp_rows_by_type=dict(sorted(added("psp_rows_by_type").items())),
-        matched_order_psp_pairs=total("matched_order_psp_pairs"),
-        matched_by_tolerance=total("matched_by_tolerance"),
-        payout_bank_matches=total("payout_bank_matches"),
-        breaks=added("breaks"),
-        quarantined_rows=added("quarantined_rows"),
-        no_settlement_expected=total("no_settlement_expected"),
-        payouts=[x for p in parts for x in p.payouts],
-        cases=[x for p in parts for x in p.cases],
-    )
+    merged: dict[str, Any] = {"files": files}
+    for spec in dataclasses.fields(Expected):
+        values = [getattr(p, spec.name) for p in parts]
+        if spec.name in merged or spec.name in ("business_date", "seed", "planted"):
+            continue
+        if isinstance(values[0], int):
+            merged[spec.name] = sum(values)
+        elif isinstance(values[0], dict):
+            counts: dict[str, int] = {}
+            for value in values:
+                for k, v in value.items():
+                    counts[k] = counts.get(k, 0) + v
+            merged[spec.name] = counts
+        elif isinstance(values[0], list):
+            merged[spec.name] = [x for value in values for x in value]
+        else:
+            raise TypeError(f"no rule to merge Expected.{spec.name} across shards")
+    merged["psp_rows_by_type"] = dict(sorted(merged["psp_rows_by_type"].items()))
+    return dataclasses.replace(first, **merged)
 
 
 def join_shards(out_dir: Path) -> list[str]:

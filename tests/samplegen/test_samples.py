@@ -76,6 +76,21 @@ class Found:
     withdrawals_pending: int
 
 
+def _payments(frame: pl.DataFrame, file: str, reference: str, merchant_reference: str, currency: str) -> pl.DataFrame:
+    """A report's payment lines in one shape: file, line, PSP and merchant references, gross and currency, and
+    the line's raw text (every column but the parsed amounts) to find repeated lines by."""
+    raw = pl.concat_str(pl.all().exclude("line_no", "gross", "net").fill_null(""), separator=",")
+    return frame.select(
+        pl.lit(file).alias("file"),
+        "line_no",
+        pl.col(reference).alias("psp_reference"),
+        pl.col(merchant_reference).alias("merchant_reference"),
+        "gross",
+        pl.col(currency).alias("currency"),
+        raw.alias("raw"),
+    )
+
+
 def _read_text_csv(path: Path) -> pl.DataFrame:
     frame = pl.read_csv(path, infer_schema=False)
     return frame.with_row_index("line_no", offset=2).with_columns(pl.col("line_no").cast(pl.Int64))
@@ -128,18 +143,8 @@ def _reconcile(folder: Path) -> Found:
         payout = -int(closing["net"].item())
         assert payout == int(sdr.filter(pl.col("Type") != "MerchantPayout")["net"].sum()), payout_id
         payouts[payout_id] = payout
-        raw = pl.concat_str(pl.all().exclude("line_no", "gross", "net", "bad").fill_null(""), separator=",")
-        payments.append(
-            sdr.filter(pl.col("Type") == "Settled").select(
-                pl.lit(path.name).alias("file"),
-                "line_no",
-                pl.col("Psp Reference").alias("psp_reference"),
-                pl.col("Merchant Reference").alias("merchant_reference"),
-                "gross",
-                pl.col("Gross Currency").alias("currency"),
-                raw.alias("raw"),
-            )
-        )
+        settled = sdr.filter(pl.col("Type") == "Settled").drop("bad")
+        payments.append(_payments(settled, path.name, "Psp Reference", "Merchant Reference", "Gross Currency"))
     for stripe_path in sorted((folder / "stripe").glob("*.csv")):
         stripe = _read_text_csv(stripe_path).with_columns(pl.col("currency").str.to_uppercase())
         gross, _ = _amount("gross", pl.col("currency"))
@@ -148,17 +153,8 @@ def _reconcile(folder: Path) -> Found:
         for payout_id, amount in stripe.group_by("automatic_payout_id").agg(pl.col("net").sum()).iter_rows():
             assert str(payout_id) not in payouts  # a payout is announced by one report
             payouts[str(payout_id)] = int(amount)
-        payments.append(
-            stripe.filter(pl.col("reporting_category") == "charge").select(
-                pl.lit(stripe_path.name).alias("file"),
-                "line_no",
-                pl.col("charge_id").alias("psp_reference"),
-                pl.col("payment_metadata[order_id]").alias("merchant_reference"),
-                "gross",
-                "currency",
-                pl.concat_str(pl.all().exclude("line_no", "gross", "net").fill_null(""), separator=",").alias("raw"),
-            )
-        )
+        charged = stripe.filter(pl.col("reporting_category") == "charge")
+        payments.append(_payments(charged, stripe_path.name, "charge_id", "payment_metadata[order_id]", "currency"))
     lines = pl.concat(payments)
     breaks = dict.fromkeys(BREAK_TYPES, 0)
 
