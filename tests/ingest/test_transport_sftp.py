@@ -173,6 +173,34 @@ def test_connection_cut_on_every_attempt_fails_the_pull_after_bounded_retries(
     assert list(landed(settings, ch).values()) == [b"small,1\n"]  # the other file was landed
 
 
+def test_a_read_ended_early_on_an_unchanged_file_is_retried_not_taken_for_a_change(
+    sshd: SshServer, remote: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """paramiko's buffered read turns an EOF under a dropped pipelined read into a short read; the file on
+    the server still has its listed size, so the transfer broke: retried, never reported as changed."""
+    data = os.urandom(600_000)
+    (remote / "settlement_short.csv").write_bytes(data)
+    real_read = paramiko.SFTPFile.read
+    short = {"left": 1}
+
+    def read(self: paramiko.SFTPFile, size: int | None = None) -> bytes:
+        if short["left"] and self.tell() == 0:
+            return real_read(self, 200_000)
+        if short["left"]:  # the first attempt ends at 200 000 bytes, as a swallowed EOF ends it
+            short["left"] -= 1
+            return b""
+        return real_read(self, size)
+
+    monkeypatch.setattr(paramiko.SFTPFile, "read", read)
+    use_connection(monkeypatch, sshd.connection())
+    waits: list[float] = []
+    records, events = pull(channel(remote), settings, sleep=waits.append)
+    assert short["left"] == 0 and waits == [0.01]
+    assert [r.file_id for r in records] == [sha(data)]
+    assert [e.reason for e in events if e.outcome == "pending"] == []
+    assert leftovers(settings, channel(remote)) == []
+
+
 def test_stalled_connection_times_out_and_the_retry_succeeds(
     sshd: SshServer, remote: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

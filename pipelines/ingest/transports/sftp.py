@@ -289,8 +289,17 @@ class SftpTransport(Transport):
             try:
                 if f.size > PREFETCH_ABOVE:
                     remote.prefetch(f.size)  # pipelined reads: large files at full speed
+                got = 0
                 while chunk := remote.read(CHUNK):
                     out.write(chunk)
+                    got += len(chunk)
+                if got < f.size and int(sftp.stat(self._remote(f)).st_size or 0) == f.size:
+                    # paramiko ends a read at EOF when the connection drops under a pipelined read; a file
+                    # still of its listed size was not changed: the transfer broke
+                    raise TransientError(
+                        f"downloading {printable(f.rel_path)}: read ended after {got} of {f.size} bytes "
+                        "(connection lost)"
+                    )
             except BaseException:
                 self._reset()  # the session is broken: drop it first, so closing the file does not wait on it
                 raise
