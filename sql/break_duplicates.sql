@@ -13,7 +13,7 @@ SELECT 'B' || substr(sha256(concat_ws('|', $break_type, $item_table, d.file_id, 
 FROM excluded AS x
 JOIN {items} AS d ON d.item_id = x.item_id
 JOIN {items} AS o ON o.item_id = x.original_item_id
-WHERE x.pairing = $pairing AND x.side = $side;
+WHERE x.pairing = $pairing AND x.side = $side{in_scope};
 INSERT INTO break_list
 SELECT break_id, $break_type, $pairing, channel, $item_table, item_id, item_ref, amount_minor, currency,
   $item_table, original_item_id, o_amount, o_currency, NULL, reason

@@ -3,7 +3,7 @@
 -- outcome).
 CREATE OR REPLACE TEMP TABLE leftover AS
 SELECT i.*, o.admitted FROM (
-  SELECT item_id, admitted FROM owner WHERE item_table = $item_table AND pairing = $pairing AND NOT admitted
+  SELECT item_id, admitted FROM owner WHERE item_table = $item_table AND pairing = $pairing AND NOT admitted{in_scope}
   UNION ALL
   SELECT o.item_id, o.admitted FROM ({work}) AS w JOIN owner AS o ON o.item_id = w.item_id
   WHERE o.item_table = $item_table AND o.pairing = $pairing AND o.admitted

@@ -11,6 +11,8 @@ and the same pairs (``compile.pairs_sql``) matching used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 
 from pipelines.core import sqlfiles
@@ -140,9 +142,23 @@ def _classify_groups(con: duckdb.DuckDBPyConnection, c: Compiled, ws: OpenItems,
     )
 
 
+def _in_scope(alias: str, table: str, condition: str) -> str:
+    """`` AND`` the item ``alias``.item_id is one of ``table``'s items meeting ``condition`` (on ``a``)."""
+    if condition == "TRUE":
+        return ""
+    return f" AND {alias}.item_id IN (SELECT a.item_id FROM {ident(table)} AS a WHERE {condition})"
+
+
 def classify_pairing(
-    con: duckdb.DuckDBPyConnection, pname: str, rf: RuleFile, compiled: list[Compiled], ws: OpenItems
+    con: duckdb.DuckDBPyConnection,
+    pname: str,
+    rf: RuleFile,
+    compiled: list[Compiled],
+    ws: OpenItems,
+    scope: Callable[[str, str], str] = lambda side, alias: "TRUE",
 ) -> None:
+    """The breaks and outcomes of what the pairing leaves. ``scope(side, alias)``: the condition on a side's
+    table (as ``alias``) of the items to classify (a partition's; the working sets are restricted alike)."""
     vocab = _vocab(rf)
     lt, rt = rf.pairing.left, rf.pairing.right
     singles = [c for c in compiled if not (c.grouped("left") or c.grouped("right"))]
@@ -155,7 +171,9 @@ def classify_pairing(
             continue
         execute(
             con,
-            sqlfiles.render("break_duplicates", items=ident(f"items_{tbl}")),
+            sqlfiles.render(
+                "break_duplicates", items=ident(f"items_{tbl}"), in_scope=_in_scope("x", tbl, scope(side, "a"))
+            ),
             {
                 "pairing": pname,
                 "side": side,
@@ -199,7 +217,10 @@ def classify_pairing(
                 "closest_rule": first_rule,
             }
         )
-        sql = sqlfiles.render("break_leftovers", work=ws.sql(side, params), items=ident(f"items_{tbl}"))
+        sql = sqlfiles.render(
+            "break_leftovers", work=ws.sql(side, params), items=ident(f"items_{tbl}"),
+            in_scope=_in_scope("owner", tbl, scope(side, "a")),
+        )  # fmt: skip
         execute(con, sql, params)
 
 

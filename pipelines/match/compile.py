@@ -219,6 +219,8 @@ def units_sql(
         f"{norm_expr(f'a.{ident(col)}', st, params)} AS k{i}, "
         for i, (col, st) in enumerate(zip(key_cols, steps, strict=True))
     )
+    if (part := c.rf.pairing.partition) is not None:
+        keys += f"a.{ident(part.column(side))} AS pk, "  # pairs never cross partitions (``pairs_sql``)
     if c.grouped(side):
         group_by = c.side(side).group_by or []
         excl = c.side(side).sum_exclude
@@ -320,6 +322,8 @@ def pairs_sql(
     else:
         join_on = " AND ".join(f"l.k{i} = r.k{i}" for i in range(len(rule.keys)))
         score, sim_ok = "CAST(NULL AS DECIMAL(9,6))", "TRUE"
+    if c.rf.pairing.partition is not None:
+        join_on = " AND ".join(x for x in (join_on, "l.pk IS NOT DISTINCT FROM r.pk") if x)
 
     fx = rule.currency.fx
     if fx is None:

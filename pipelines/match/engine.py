@@ -17,6 +17,7 @@ matched to its order is also a member of its payout batch), but those do not dec
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ from pipelines.match.rules import MATCHABLE_TABLES, Rule, RuleFile, RuleSet
 
 log = logging.getLogger(__name__)
 MAX_PASSES = 32
+SIDES = ("left", "right")
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> Any:
@@ -52,6 +54,48 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | N
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(_scalar(con, f"SELECT count(*) FROM {table}") or 0)  # table names here are internal constants
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------------------------------
+# partitions of the first pairing
+# --------------------------------------------------------------------------------------------------
+OTHER_PARTITION = "other"
+# what matching a partition leaves for the join: the partitioned pairing's rows of these tables
+PARTITION_TABLES = ("match_rows", "break_list", "break_items", "settled_outcomes", "classified_members")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of the partitioned pairing (``RuleSet.partitioned``): the items whose partition column
+    holds ``name``, or, for ``OTHER_PARTITION``, every value no other partition is named by (and nulls).
+    ``named``: the names of every partition but ``other``; together they cover every item exactly once."""
+
+    name: str
+    named: tuple[str, ...]
+
+    def where(self, column: str, alias: str) -> str:
+        col = f"{alias}.{ident(column)}"
+        if self.name != OTHER_PARTITION:
+            return f"{col} = {_literal(self.name)}"
+        if not self.named:
+            return "TRUE"
+        return f"({col} IS NULL OR {col} NOT IN ({', '.join(_literal(v) for v in self.named)}))"
+
+
+def partitions(values: list[str]) -> list[Partition]:
+    """The partitions of the values ``values`` (the PSP channels' ids), and ``other``."""
+    named = tuple(sorted(set(values) - {OTHER_PARTITION}))
+    return [Partition(v, named) for v in (*named, OTHER_PARTITION)]
+
+
+def _in_partition(rf: RuleFile, part: Partition | None, side: str, alias: str) -> str:
+    if part is None or rf.pairing.partition is None:
+        return "TRUE"
+    return part.where(rf.pairing.partition.column(side), alias)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,13 +260,17 @@ class WorkingSets:
     version: int = 0
 
     @classmethod
-    def start(cls, pname: str, rf: RuleFile, pairing_no: int, carried: bool = False) -> WorkingSets:
+    def start(
+        cls, pname: str, rf: RuleFile, pairing_no: int, carried: bool = False, part: Partition | None = None
+    ) -> WorkingSets:
         """The canonical tables, less duplicates set aside and, with ``carried``, less the items an earlier
-        run already matched in this pairing."""
+        run already matched in this pairing; with ``part``, only the items of that partition."""
         ws = cls(pname, rf, pairing_no)
         ws.source = {"left": ident(rf.pairing.left), "right": ident(rf.pairing.right)}
         ws.columns = {side: referenced_columns(rf.rules, side) for side in ("left", "right")}
-        ws.restrict = {side: not_duplicate_sql(rf, side) for side in ("left", "right")}
+        if (key := rf.pairing.partition) is not None:
+            ws.columns = {side: sorted({*cols, key.column(side)}) for side, cols in ws.columns.items()}
+        ws.restrict = {s: f"{not_duplicate_sql(rf, s)} AND {_in_partition(rf, part, s, 'a')}" for s in SIDES}
         if carried:
             for side in ("left", "right"):
                 ws.restrict[side] += (
@@ -437,12 +485,35 @@ def _carry_matches(con: duckdb.DuckDBPyConnection, compiled: list[Compiled]) -> 
     return {str(r[0]) for r in rows}
 
 
-def run_matching(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> dict[str, int]:
+@dataclass
+class PartitionResult:
+    """What matching one partition decided: its rows of ``PARTITION_TABLES`` (relations or files readable by
+    ``read_parquet``, per table) and its matches per rule."""
+
+    rows: dict[str, str]
+    per_rule: dict[str, int]
+
+
+def run_matching(
+    con: duckdb.DuckDBPyConnection,
+    ruleset: RuleSet,
+    *,
+    part: Partition | None = None,
+    joined: list[PartitionResult] | None = None,
+) -> dict[str, int]:
     """Run every pairing's rules in priority order, then classify what is left. Returns matches per rule.
+
+    With ``part``: only the first pairing (``RuleSet.partitioned``), on that partition's items; its rows of
+    ``PARTITION_TABLES`` are the partition's result. With ``joined`` (the results of every partition): the
+    first pairing's matches and breaks are those rows, and the other pairings run as usual. A pair never crosses
+    partitions (``compile.pairs_sql``) and ownership and duplicates are decided on all items in both, so the
+    joined result is the one-process result.
 
     Needs the canonical tables, ``fx_rates``, ``currency_exponents`` and the ``fmt_money`` macro in ``con``
     (as ``reconcile`` loads them).
     """
+    if (part is not None or joined is not None) and ruleset.partitioned() is None:
+        raise ValueError("the first pairing declares no partition")
     compiled = compile_rules(ruleset)
     execute(
         con,
@@ -455,16 +526,38 @@ def run_matching(con: duckdb.DuckDBPyConnection, ruleset: RuleSet) -> dict[str, 
     compute_owners(con, ruleset)
     carried = _carry_matches(con, compiled)
     per_rule: dict[str, int] = {}
-    for pairing_no, (pname, rf) in enumerate(ruleset.pairings(), start=1):
+    pairings = ruleset.pairings()
+    for pairing_no, (pname, rf) in enumerate(pairings[:1] if part is not None else pairings, start=1):
         mark_duplicates(con, pname, rf)
-        ws = WorkingSets.start(pname, rf, pairing_no, carried=pname in carried)
         mine = [c for c in compiled if c.pname == pname]
+        if joined is not None and pairing_no == 1:
+            per_rule.update(_join_partitions(con, joined, mine))
+            continue
+        ws = WorkingSets.start(pname, rf, pairing_no, carried=pname in carried, part=part)
         for c in mine:
             per_rule[c.rule.id] = run_rule(con, c, ws)
             log.info("rule %s: %d match(es)", c.rule.id, per_rule[c.rule.id])
-        classify_pairing(con, pname, rf, mine, ws)
-    classify_unowned(con)
+        classify_pairing(con, pname, rf, mine, ws, scope=functools.partial(_in_partition, rf, part))
+    if part is None:
+        classify_unowned(con)
     return per_rule
+
+
+def _join_partitions(
+    con: duckdb.DuckDBPyConnection, results: list[PartitionResult], mine: list[Compiled]
+) -> dict[str, int]:
+    """The first pairing's rows decided by its partitions, in the tables matching fills, and the items its
+    matches used (``used_items``, as ``run_rule`` records them)."""
+    for table in PARTITION_TABLES:
+        for res in results:
+            con.execute(f"INSERT INTO {ident(table)} SELECT * FROM {res.rows[table]}")
+    if mine:
+        con.execute(
+            "INSERT INTO used_items SELECT 1, CASE WHEN side = 'left' THEN 0 ELSE 1 END, item_id FROM match_rows "
+            "WHERE pairing = $pairing",
+            {"pairing": mine[0].pname},
+        )
+    return {c.rule.id: sum(res.per_rule.get(c.rule.id, 0) for res in results) for c in mine}
 
 
 # the matching stage's working tables: not needed once its matches, breaks and outcomes are recorded

@@ -278,10 +278,26 @@ class BreakVocabulary(_Strict):
     right_not_admitted: BreakOrOutcome = "no_applicable_rule"
 
 
+class PartitionKey(_Strict):
+    """Columns whose values split a pairing into independent partitions: a left item pairs only with right
+    items of its own value (never across), so each partition can be matched on its own (``recon`` matches the
+    partitions of the first pairing as separate tasks, then joins them)."""
+
+    left: str
+    right: str
+
+    def column(self, side: str) -> str:
+        return self.left if side == "left" else self.right
+
+
 class Pairing(_Strict):
     left: Table
     right: Table
     breaks: BreakVocabulary
+    partition: PartitionKey | None = Field(
+        None,
+        description="e.g. {left: psp_channel, right: channel}: an order pairs only with lines of its own channel",
+    )
     duplicates: list[str] | None = Field(
         None, description="right-side columns whose equal values make later lines duplicates of the first"
     )
@@ -347,6 +363,11 @@ class RuleSet(BaseModel):
 
     def pairings(self) -> list[tuple[str, RuleFile]]:
         return sorted(self.files.items(), key=lambda kv: (min(r.priority for r in kv[1].rules), kv[0]))
+
+    def partitioned(self) -> tuple[str, RuleFile] | None:
+        """The pairing matched partition by partition (the first pairing, when it declares ``partition``)."""
+        first = self.pairings()[0]
+        return first if first[1].pairing.partition is not None else None
 
     def rule(self, rule_id: str) -> tuple[str, RuleFile, Rule] | None:
         for pname, rf in self.pairings():
@@ -508,6 +529,20 @@ def _semantic_errors(rf: RuleFile) -> list[tuple[str, str]]:
         errors += [("pairing", m) for m in _check_column(rt, col, "duplicates")]
     for col in rf.pairing.left_duplicates or []:
         errors += [("pairing", m) for m in _check_column(lt, col, "left_duplicates")]
+    if (part := rf.pairing.partition) is not None:
+        errors += [("pairing", m) for m in _check_column(lt, part.left, "partition.left", ("string",))]
+        errors += [("pairing", m) for m in _check_column(rt, part.right, "partition.right", ("string",))]
+        for rule in rf.rules:
+            for side_name in ("left", "right"):
+                group_by = (rule.left if side_name == "left" else rule.right).group_by or []
+                if rule.grouped(side_name) and part.column(side_name) not in group_by:
+                    errors.append(
+                        (
+                            rule.id,
+                            f"field '{side_name}.group_by': the pairing is partitioned by "
+                            f"'{part.column(side_name)}'; a group must not span partitions: add it",
+                        )
+                    )
     if rf.pairing.left_duplicates and rf.pairing.breaks.left_duplicate is None:
         errors.append(
             (
@@ -629,10 +664,18 @@ def load_rules(rules_dir: Path) -> RuleSet:
                 errors.append(f"{path}: rule {rule.id}: field 'id': also declared in {rule_ids[rule.id]}")
             rule_ids[rule.id] = path.name
         files[path.name] = rf
+    if not files and not errors:
+        raise RulesError(f"{folder}: no rule file")
+    if files and not errors:
+        first = RuleSet(files=files, version_hash="").pairings()[0][0]
+        for name, rf in sorted(files.items()):
+            if rf.pairing.partition is not None and name != first:
+                errors.append(
+                    f"{folder / name}: pairing: field 'partition': only the first pairing ({first}, whose rules have "
+                    "the lowest priority) can be partitioned: later pairings see what earlier ones set aside"
+                )
     if errors:
         raise RulesError("\n".join(errors))
-    if not files:
-        raise RulesError(f"{folder}: no rule file")
     return RuleSet(files=files, version_hash=rules_version(rules_dir))
 
 

@@ -29,9 +29,12 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from pipelines.core.channels import Channel
 from pipelines.core.config import Settings
 from pipelines.core.sqlfiles import ident
-from pipelines.run.reconcile import PHASES, Carry, Inputs, connect, run_phases
+from pipelines.match.engine import PARTITION_TABLES, Partition, PartitionResult, partitions
+from pipelines.match.rules import RuleSet
+from pipelines.run.reconcile import PHASES, Carry, Inputs, connect, partition_phase, run_phases
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,75 @@ def work_folder(settings: Settings, day: dt.date, mode: str) -> Path:
     """The checkpoints of the run of ``day`` in ``mode`` (a nightly run and a re-run of a date do not take
     each other's checkpoints away)."""
     return settings.home / "work" / day.isoformat() / mode
+
+
+def partitions_folder(settings: Settings, day: dt.date, mode: str) -> Path:
+    """The results of the partitions of the first pairing, one folder each (beside the checkpoints: a stale
+    checkpoint does not take them away; each has its own key)."""
+    return settings.home / "work" / day.isoformat() / f"{mode}.partitions"
+
+
+def partitions_of(ruleset: RuleSet, channels: dict[str, Channel]) -> list[Partition]:
+    """The partitions of the first pairing of ``ruleset``: one per PSP channel, and ``other``; none when the
+    pairing declares no partition."""
+    if ruleset.partitioned() is None:
+        return []
+    return partitions([c.id for c in channels.values() if c.kind == "psp"])
+
+
+PER_RULE_FILE = "per_rule.json"
+
+
+def match_partition(inp: Inputs, part: Partition) -> tuple[dict[str, int], bool]:
+    """Match the partition ``part`` of the first pairing into its folder (``partitions_folder``): its rows of
+    ``PARTITION_TABLES`` as Parquet, its matches per rule and the key of the inputs, written aside and renamed
+    into place. Idempotent: a folder of the same key is kept. Returns the matches per rule and whether it ran."""
+    root = partitions_folder(inp.settings, inp.day, inp.mode)
+    folder, key = root / part.name, fingerprint(inp)
+    try:
+        if (folder / KEY_FILE).read_text() == key:
+            return json.loads((folder / PER_RULE_FILE).read_text()), False
+    except OSError:
+        pass
+    partial = root / f".{part.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    con = connect(inp.settings)
+    try:
+        per_rule = partition_phase(con, inp, part)
+        for table in PARTITION_TABLES:
+            con.execute(f"COPY {ident(table)} TO '{partial / table}.parquet' (FORMAT parquet, COMPRESSION snappy)")
+    finally:
+        con.close()
+    (partial / PER_RULE_FILE).write_text(json.dumps(per_rule, sort_keys=True))
+    (partial / KEY_FILE).write_text(key)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
+    return per_rule, True
+
+
+def partition_results(inp: Inputs) -> list[PartitionResult] | None:
+    """The results of every partition of the first pairing when each was matched from these inputs; None
+    (the match phase then matches every pairing itself) when one is missing or of other inputs."""
+    parts = partitions_of(inp.ruleset, inp.channels)
+    if not parts:
+        return None
+    root, key = partitions_folder(inp.settings, inp.day, inp.mode), fingerprint(inp)
+    results = []
+    for part in parts:
+        folder = root / part.name
+        try:
+            if (folder / KEY_FILE).read_text() != key:
+                log.warning("partition %s of %s was matched from other inputs: matched again here", part.name, inp.day)
+                return None
+            per_rule = json.loads((folder / PER_RULE_FILE).read_text())
+        except (OSError, ValueError):
+            if root.is_dir():
+                log.warning("partition %s of %s has no result: every partition is matched here", part.name, inp.day)
+            return None
+        rows = {t: f"read_parquet('{folder / t}.parquet')" for t in PARTITION_TABLES}
+        results.append(PartitionResult(rows=rows, per_rule=per_rule))
+    return results
 
 
 def fingerprint(inp: Inputs) -> str:
@@ -206,10 +278,14 @@ def _save(work: Path, phase: str, key: str, carry: Carry, con: duckdb.DuckDBPyCo
     os.replace(partial, target)
 
 
-def discard(settings: Settings, day: dt.date, mode: str, keep: set[Path] | None = None) -> None:
-    """Remove the checkpoints of the run of ``day`` in ``mode``; with ``keep`` (the run folders the catalog
-    publishes) also the run folder they name unless it is one of those (a run committed by a step that died
-    before it removed its checkpoints keeps its folder)."""
+def discard(
+    settings: Settings, day: dt.date, mode: str, keep: set[Path] | None = None, with_partitions: bool = True
+) -> None:
+    """Remove the checkpoints of the run of ``day`` in ``mode`` (and, ``with_partitions``, the results of its
+    partitions); with ``keep`` (the run folders the catalog publishes) also the run folder they name unless it
+    is one of those (a run committed by a step that died before it removed its checkpoints keeps its folder)."""
+    if with_partitions:
+        shutil.rmtree(partitions_folder(settings, day, mode), ignore_errors=True)
     work = work_folder(settings, day, mode)
     if not work.is_dir():
         return
@@ -243,7 +319,7 @@ def advance(inp: Inputs, phase: str, published: set[Path]) -> tuple[Carry, list[
         return found.carry, []
     if found is None and work.is_dir():
         log.warning("checkpoints of %s are of other inputs: the run starts again from match", inp.day)
-        discard(inp.settings, inp.day, inp.mode, keep=published)
+        discard(inp.settings, inp.day, inp.mode, keep=published, with_partitions=False)
     todo = names[names.index(found.phase) + 1 : target + 1] if found else names[: target + 1]
     con = connect(inp.settings)
     try:
@@ -257,4 +333,6 @@ def advance(inp: Inputs, phase: str, published: set[Path]) -> tuple[Carry, list[
         con.close()
     for earlier in names[:target]:  # what the next task needs is this checkpoint alone
         shutil.rmtree(work / earlier, ignore_errors=True)
+    if "match" in todo:  # the partitions' results are in the checkpoint now
+        shutil.rmtree(partitions_folder(inp.settings, inp.day, inp.mode), ignore_errors=True)
     return carry, todo

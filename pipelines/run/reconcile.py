@@ -28,7 +28,7 @@ from pipelines.clearing.positions import positions, rail_ids
 from pipelines.core import sqlfiles
 from pipelines.core.channels import Channel
 from pipelines.core.config import Settings
-from pipelines.match.engine import release_scratch, run_matching
+from pipelines.match.engine import Partition, PartitionResult, release_scratch, run_matching
 from pipelines.match.load import STAGED_TABLES, load_day
 from pipelines.match.rules import RuleSet
 from pipelines.publish.outputs import copy_out, new_run_folder
@@ -115,6 +115,9 @@ class Inputs:
     policy: lifecycle.BreakPolicy
     replaced_files: list[dict[str, Any]]
     intake: Intake
+    # the first pairing as its partitions decided it, when each was matched as a task of its own
+    # (``checkpoint.partition_results``); None: the match phase matches every pairing itself
+    joined: list[PartitionResult] | None = None
 
 
 @dataclass
@@ -144,9 +147,17 @@ def match_phase(con: duckdb.DuckDBPyConnection, inp: Inputs, carry: Carry, clock
     load_day(con, inp.settings, inp.day, inp.history, taken, set(inp.statuses))
     clock.lap("load")
 
-    carry.per_rule = run_matching(con, inp.ruleset)
+    carry.per_rule = run_matching(con, inp.ruleset, joined=inp.joined)
     release_scratch(con)
     clock.lap("matching")
+
+
+def partition_phase(con: duckdb.DuckDBPyConnection, inp: Inputs, part: Partition) -> dict[str, int]:
+    """Load the day as ``match_phase`` does and match one partition of the first pairing; its result is the
+    partition's rows of ``engine.PARTITION_TABLES`` left in ``con``. Returns its matches per rule."""
+    taken = {table: inp.intake.paths(table) for table in STAGED_TABLES}
+    load_day(con, inp.settings, inp.day, inp.history, taken, set(inp.statuses))
+    return run_matching(con, inp.ruleset, part=part)
 
 
 def lifecycle_phase(con: duckdb.DuckDBPyConnection, inp: Inputs, carry: Carry, clock: StepClock) -> None:

@@ -409,14 +409,20 @@ def _reconcile_and_publish(day: dt.date, mode: str, home: str | None, rules: str
 def _inputs(ctx: Context, day: dt.date, mode: str) -> Any:
     """The checks and repairs before reconciling ``day`` (``integrity.before_reconciling``), then what the
     run reads (``reconcile.Inputs``)."""
-    from pipelines.breaks.lifecycle import load_policy
-    from pipelines.run.intake import plan
     from pipelines.run.integrity import before_reconciling
-    from pipelines.run.reconcile import Inputs
 
     ctx.catalog.ensure_schema()
+    before_reconciling(ctx.settings, ctx.catalog, ctx.catalog.file_statuses(), day)
+    return _read_inputs(ctx, day, mode)
+
+
+def _read_inputs(ctx: Context, day: dt.date, mode: str) -> Any:
+    """What the run of ``day`` reads (``reconcile.Inputs``), as the catalog and workspace hold it now."""
+    from pipelines.breaks.lifecycle import load_policy
+    from pipelines.run.intake import plan
+    from pipelines.run.reconcile import Inputs
+
     statuses = ctx.catalog.file_statuses()
-    before_reconciling(ctx.settings, ctx.catalog, statuses, day)
     names = {}
     for ch in ctx.channels:
         names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
@@ -492,17 +498,59 @@ def reconcile_step(
         ctx = context(home, rules)
         started = dt.datetime.now(dt.UTC)
         inp = _inputs(ctx, day, mode)
+        inp.joined = checkpoint.partition_results(inp)
         shown = {
             ctx.settings.outputs / r["output_folder"] for r in ctx.catalog.published().values() if r["output_folder"]
         }
         carry, ran = checkpoint.advance(inp, "clearing" if step == "publish" else step, shown)
         if step != "publish":
-            return {"business_date": day.isoformat(), "step": step, "ran": ran, "figures": _figures(step, carry)}
+            figures = _figures(step, carry)
+            if step == "match":  # the partitions this call joined (0: it matched the first pairing itself)
+                figures["partitions"] = len(inp.joined) if inp.joined is not None and "match" in ran else 0
+            return {"business_date": day.isoformat(), "step": step, "ran": ran, "figures": figures}
         published = _publish(ctx, carry.result, carry.started or started)
         checkpoint.discard(ctx.settings, day, mode)
         from pipelines.run.task_support import run_figures
 
         return {**published, "step": step, "ran": ran, "figures": run_figures(published["output"])}
+
+
+def match_partitions(home: str | None = None, rules: str | None = None) -> list[str]:
+    """The partitions the first pairing is matched in, as separate tasks (one per PSP channel, and ``other``);
+    empty when the pairing declares no partition (``match`` then matches everything)."""
+    from pipelines.run.checkpoint import partitions_of
+
+    ctx = context(home, rules)
+    return [p.name for p in partitions_of(ctx.ruleset, ctx.channels)]
+
+
+def match_partition(
+    name: str, day: dt.date, mode: str = "nightly", home: str | None = None, rules: str | None = None
+) -> dict[str, Any]:
+    """Match one partition of the first pairing of the run of ``day`` (``checkpoint.match_partition``). A reader:
+    it takes no workspace lock (the partitions of a date run side by side, on any worker) and writes only its
+    own result folder; the staging it reads is checked first. ``match`` joins the results when each is of the
+    inputs it finds then, and matches the first pairing itself otherwise."""
+    from pipelines.run import checkpoint
+    from pipelines.run.integrity import check_staging
+
+    ctx = context(home, rules)
+    folder = checkpoint.partitions_folder(ctx.settings, day, mode) / name
+    mine = folder.relative_to(ctx.settings.home).as_posix() + "/"
+    with s3home.synced(ctx.settings, ("staging/", "journal/", "outputs/", mine), (mine,)):
+        started = time.monotonic()
+        inp = _read_inputs(ctx, day, mode)
+        check_staging(ctx.settings, inp.statuses)
+        part = {p.name: p for p in checkpoint.partitions_of(ctx.ruleset, ctx.channels)}.get(name)
+        if part is None:
+            raise ValueError(f"no partition {name!r}: the partitions are {', '.join(match_partitions(home, rules))}")
+        per_rule, ran = checkpoint.match_partition(inp, part)
+    return {
+        "business_date": day.isoformat(),
+        "partition": name,
+        "ran": ran,
+        "figures": {"matches": sum(per_rule.values()), "seconds": round(time.monotonic() - started, 2)},
+    }
 
 
 def _figures(step: str, carry: Any) -> dict[str, Any]:
