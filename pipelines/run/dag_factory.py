@@ -17,6 +17,10 @@ Operations:
 * **Steps**: a date's reconciliation is the tasks ``match``, ``lifecycle``, ``clearing``, ``publish``
   (``stages.reconcile_step``): each resumes from the checkpoint its predecessor left (``pipelines.run.checkpoint``)
   when the run's inputs are unchanged, so a retried step redoes only itself.
+* **Partitioned matching**: before ``match``, the first pairing (pay-in orders against PSP lines, partitioned by
+  channel in its rules) is matched one partition per mapped ``match_partition`` task (one per PSP channel and
+  ``other``): readers outside the pool, side by side on any worker; ``match`` joins their results when each is
+  of the inputs it finds, else matches that pairing itself (the same result, one process).
 * **One run of a workspace at a time**: the writing tasks (register, normalise, record and the four steps) take a
   slot of the one-slot pool ``recon_workspace`` (created by ``make airflow-db``), across every DAG; the workspace
   lock (``pipelines.run.lock``) guards the same catalog outside Airflow. ``normalise`` is a writer too: it
@@ -227,9 +231,44 @@ def build(
             figures(name, **{"date": business_date, "ran": "+".join(done["ran"]) or "none", **done["figures"]})
             return done
 
+        @task(execution_timeout=SHORT)
+        def list_partitions() -> list[str]:
+            """The partitions of the first pairing (one per PSP channel, and ``other``; none when its rules
+            declare no partition)."""
+            from pipelines.run.stages import match_partitions
+            from pipelines.run.task_support import failing_at_once, figures
+
+            home, rules = _prepare()
+            with failing_at_once():
+                names = match_partitions(home, rules)
+            figures("list_partitions", partitions=len(names))
+            return names
+
+        @task(map_index_template="{{ task.op_kwargs['partition'] }}", retries=0, execution_timeout=RECONCILE)
+        def match_partition(partition: str, business_date: str) -> dict[str, Any]:
+            """Match one partition of the first pairing (a reader: outside the pool, the partitions of a date run
+            side by side on any worker). Never fails the run: a partition not matched here (its error is
+            logged) is matched by ``match``, which joins only results of the inputs it finds."""
+            from pipelines.core.dates import parse_business_date
+            from pipelines.run.stages import match_partition as run_partition
+            from pipelines.run.task_support import figures
+
+            home, rules = _prepare()
+            day = parse_business_date(business_date)
+            try:
+                done = run_partition(partition, day, str(_params().get("mode") or mode), home, rules)
+            except Exception as exc:  # an accelerator only: match decides
+                why = f"{type(exc).__name__}: {exc}"
+                logging.getLogger(__name__).warning("partition %s of %s not matched here (%s)", partition, day, why)
+                figures("match_partition", partition=partition, date=business_date, ran="failed")
+                return {"partition": partition, "ran": False, "error": why}
+            figures("match_partition", partition=partition, date=business_date, ran=done["ran"], **done["figures"])
+            return done
+
         @task(pool=POOL, execution_timeout=RECONCILE)
         def match(business_date: str) -> str:
-            """Load the staged units and the carried items, run the matching rules (checkpoint ``match``)."""
+            """Load the staged units and the carried items, run the matching rules (checkpoint ``match``),
+            joining the first pairing's partitions when each was matched from the same inputs."""
             step("match", business_date)
             return business_date
 
@@ -336,8 +375,9 @@ def build(
         normalised = normalise.partial(business_date=business_date).expand(channel_id=channels)
         registered >> normalised
         recorded = record(normalised)  # type: ignore[arg-type]
+        partitioned = match_partition.partial(business_date=business_date).expand(partition=list_partitions())
         matched = match(business_date)  # type: ignore[arg-type]
-        recorded >> matched
+        recorded >> partitioned >> matched
         published = publish(clearing(lifecycle(matched)))  # type: ignore[arg-type]
         emit_metrics(published)  # type: ignore[arg-type]
         checked = deliveries.partial(business_date=business_date).expand(channel_id=channels)

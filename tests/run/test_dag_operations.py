@@ -106,6 +106,11 @@ def test_each_task_logs_one_line_of_figures(sample_run: dict[str, Any]) -> None:
     tasks = [ln.split(":", 1)[0].removeprefix("figures ") for ln in lines]
     instances = [task for task, _ in _states(sample_run["run"])]
     assert sorted(tasks) == sorted(instances)  # one line per task instance (mapped ones: one per channel)
+    # the first pairing matched in one task per partition (PSP channels and other), joined by match
+    partitions = sorted(ln for ln in lines if ln.startswith("figures match_partition:"))
+    assert len(partitions) == 3 and all("ran=True" in ln for ln in partitions), partitions
+    (matched,) = [ln for ln in lines if ln.startswith("figures match:")]
+    assert "partitions=3" in matched and "ran=match" in matched
     (reconcile,) = [ln for ln in lines if ln.startswith("figures publish:")]
     summary = json.loads((sample_run["home"] / "outputs" / DATE / "summary.json").read_text())
     at_risk = summary["money_at_risk"]
