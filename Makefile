@@ -52,7 +52,7 @@ test: install-dev
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
 
 bench: install-dev
-	$(BIN)/python -m bench.run --rows $(ROWS) --workers $(WORKERS) $(if $(STEPS),--steps) $(if $(SHARD_ORDERS),--shard-orders $(SHARD_ORDERS))
+	$(BIN)/python -m bench.run --rows $(ROWS) --workers $(WORKERS) $(if $(STEPS),--steps) $(if $(SHARD_ORDERS),--shard-orders $(SHARD_ORDERS)) $(if $(PARTITIONS),--partitions $(PARTITIONS))
 
 lint: install-dev
 	$(BIN)/ruff check .

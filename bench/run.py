@@ -14,6 +14,10 @@ Where the CPU goes: ``normalise_cpu_s`` gives the workers' start (``parser_start
 importing the validation library and building its suites), parsing and staging (validation and writing),
 summed over the channels; ``match_clear_publish_steps`` the wall and CPU seconds of each step of
 reconciliation and publication (``reconcile.StepClock``).
+
+``--partitions N`` runs the match step again as the DAG does with partitioned matching: the first pairing's
+partitions (one per PSP channel, and ``other``) matched N at a time in separate processes, then joined, beside
+the same step in one process (``match_single_s`` against ``match_partitioned_total_s``).
 """
 
 from __future__ import annotations
@@ -146,6 +150,7 @@ def run(
     keep: bool,
     workers: int = 1,
     steps: bool = False,
+    partitions: int = 0,
     shard_orders: int | None = DEFAULT_SHARD_ORDERS,
     join_shards: bool = False,
     drop_generated: bool = False,
@@ -206,6 +211,8 @@ def run(
         return _failed(failure, *figures, data_dir, workdir, files, floor_files)
     summary = json.loads((Path(out["output"]) / "summary.json").read_text())
     split = split_steps(day, h, r) if steps else {}
+    if partitions:
+        split.update(partitioned_match(day, h, r, partitions))
     join_s = exact_join_seconds(home / "staging", day)
     with TreeMemory() as floor_memory:
         floor_s = run_floor(data_dir, workdir / "floor", floor_files)
@@ -358,6 +365,52 @@ def split_steps(day: dt.date, home: str, rules: str) -> dict[str, Any]:
     return {"split_steps_s": seconds, "split_total_s": round(sum(seconds.values()), 2), "checkpoint_mb": sizes}
 
 
+def _partition_worker(threads: int, name: str, day: dt.date, home: str, rules: str) -> dict[str, Any]:
+    os.environ["RECON_DUCKDB_THREADS"] = str(threads)  # the machine's cores shared by the processes at once
+    from pipelines.run import stages as pipeline
+
+    return pipeline.match_partition(name, day, "rerun", home, rules)
+
+
+def partitioned_match(day: dt.date, home: str, rules: str, processes: int) -> dict[str, Any]:
+    """The date's match step (mode ``rerun``) twice, as the DAG runs it: in one process (``match`` matching every
+    pairing), then with the first pairing's partitions matched ``processes`` at a time in separate processes
+    (``match_partition``, each loading the day) and joined by ``match``. Seconds of each, and whether both
+    found the same matches."""
+    from pipelines.core import config
+    from pipelines.run import checkpoint
+    from pipelines.run import stages as pipeline
+
+    settings = config.settings(home, rules)
+    t = time.perf_counter()
+    single = pipeline.reconcile_step("match", day, "rerun", home, rules)
+    single_s = time.perf_counter() - t
+    checkpoint.discard(settings, day, "rerun")
+    names = pipeline.match_partitions(home, rules)
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    t = time.perf_counter()
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=processes, mp_context=ctx) as pool:
+        futures = {n: pool.submit(_partition_worker, threads, n, day, home, rules) for n in names}
+        each = {n: f.result()["figures"] for n, f in futures.items()}
+    partitions_s = time.perf_counter() - t
+    t = time.perf_counter()
+    joined = pipeline.reconcile_step("match", day, "rerun", home, rules)
+    join_s = time.perf_counter() - t
+    checkpoint.discard(settings, day, "rerun")
+    return {
+        "partition_processes": processes,
+        "match_single_s": round(single_s, 2),
+        "match_partitions_s": round(partitions_s, 2),
+        "match_partition_s": {n: f["seconds"] for n, f in each.items()},
+        "match_join_s": round(join_s, 2),
+        "match_partitioned_total_s": round(partitions_s + join_s, 2),
+        "partitioned_equal": joined["figures"]["partitions"] == len(names)
+        and joined["figures"]["matches"] == single["figures"]["matches"]
+        and sum(f["matches"] for f in each.values()) > 0,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--rows", type=int, default=1_000_000, help="orders (and about as many PSP lines)")
@@ -366,6 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="channels parsed (and staged) at once")
     parser.add_argument(
         "--steps", action="store_true", help="also re-run the date as the DAG's four steps over checkpoints"
+    )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=0,
+        help="also run the match step with the first pairing's partitions matched this many at a time, each in a "
+        "process of its own, beside the same step in one process",
     )
     parser.add_argument(
         "--shard-orders",
@@ -393,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         keep=bool(args.workdir),
         workers=args.workers,
         steps=args.steps,
+        partitions=args.partitions,
         shard_orders=args.shard_orders or None,
         join_shards=args.join_shards,
         drop_generated=args.drop_generated,

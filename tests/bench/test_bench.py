@@ -42,6 +42,15 @@ def test_pipeline_benchmark_reconciles_what_it_planted(tmp_path: Path) -> None:
     assert not (tmp_path / "bench").exists()
 
 
+def test_the_benchmark_runs_the_partitions_as_separate_processes_beside_one(tmp_path: Path) -> None:
+    r = bench.run(1500, dt.date(2026, 11, 26), tmp_path / "bench", keep=False, partitions=2)
+    assert r["partition_processes"] == 2
+    assert set(r["match_partition_s"]) == {"adyen_eu", "stripe_eu", "other"}
+    assert r["match_single_s"] > 0 and r["match_partitions_s"] > 0 and r["match_join_s"] > 0
+    assert r["match_partitioned_total_s"] == pytest.approx(r["match_partitions_s"] + r["match_join_s"], abs=0.02)
+    assert r["partitioned_equal"] is True
+
+
 def test_floor_classifies_every_order_and_line_once(tmp_path: Path) -> None:
     import duckdb
 
