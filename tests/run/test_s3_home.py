@@ -237,6 +237,24 @@ def test_the_dag_steps_each_on_an_empty_host_resume_and_publish_the_same_bytes(
     assert shown.returncode == 0 and "Report:" in shown.stdout, shown.stderr[-2000:]
 
 
+def test_the_partitions_each_on_an_empty_host_are_joined_and_publish_the_same_bytes(
+    s3: S3Home, local_runs: dict[str, dict[str, bytes]]
+) -> None:
+    done = {}
+    for name in stages.match_partitions(HOME):
+        s3.host()  # each partition on a host of its own, as the DAG's mapped tasks on Celery workers
+        done[name] = stages.match_partition(name, DAY, "rerun", HOME)
+    assert set(done) == {"adyen_eu", "stripe_eu", "other"} and all(d["ran"] for d in done.values())
+    assert {k.split("/")[3] for k in s3.keys(f"work/{DATE}/rerun.partitions/")} == set(done)
+    s3.host()
+    assert stages.reconcile_step("match", DAY, "rerun", HOME)["figures"]["partitions"] == len(done)
+    for step in ("lifecycle", "clearing", "publish"):
+        s3.host()
+        stages.reconcile_step(step, DAY, "rerun", HOME)
+    assert not s3.keys("work/")  # the partitions' results and the checkpoints are gone
+    assert s3.published_from_s3() == local_runs["rerun"]
+
+
 def test_an_s3_home_with_the_duckdb_catalog_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(config.CATALOG_URL_ENV, raising=False)
     monkeypatch.setenv(config.LOCAL_DIR_ENV, str(tmp_path))
