@@ -229,6 +229,7 @@ def build(
             with failing_at_once():
                 done = reconcile_step(name, day, str(_params().get("mode") or mode), home, rules)
             figures(name, **{"date": business_date, "ran": "+".join(done["ran"]) or "none", **done["figures"]})
+            get_current_context()["ti"].xcom_push(key="figures", value=done["figures"])  # shown in the UI's XCom tab
             return done
 
         @task(execution_timeout=SHORT)

@@ -84,11 +84,21 @@ def test_the_nightly_run_on_two_celery_workers_without_a_shared_disk_publishes_t
                 failed = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in tis if ti["state"] != "success"}
                 assert run["state"] == "success", f"{failed}\n{af.tails()}"
                 ran_on = {ti["hostname"] for ti in tis if ti["state"] == "success"}
+                # the first pairing matched in one task per partition, on the workers, and joined by match
+                xcom = f"/dags/{NIGHTLY}/dagRuns/nightly-1/taskInstances/%s/xcomEntries/%s"
+                parts = sorted(ti["map_index"] for ti in tis if ti["task_id"] == "match_partition")
+                done = [
+                    af.call("GET", xcom % ("match_partition", "return_value"), map_index=i, deserialize=True)["value"]
+                    for i in parts
+                ]
+                joined = af.call("GET", xcom % ("match", "figures"), deserialize=True)["value"]
                 ran = time.monotonic()
     finally:
         for database in (metadata, catalog):
             pg_cluster.drop_database(database)
     assert ran_on == {f"worker-{name}" for name in WORKERS}, ran_on
+    assert len(done) == 3 and all(d["ran"] is True for d in done), done
+    assert joined["partitions"] == 3, joined
     # each worker worked in its own folder, and nothing was written where a shared workspace would be
     assert all((local[name] / ".sync").is_dir() for name in WORKERS)
     assert not (tmp_path / "deployment" / "var").exists()
