@@ -163,3 +163,14 @@ def run_nightly(monkeypatch: Any, business_date: dt.date, home: Path | str, rule
     assert dag is not None
     night = dt.datetime.combine(business_date + dt.timedelta(days=1), dt.time(3, 30), tzinfo=dt.UTC)
     return dag.test(run_conf={"business_date": business_date.isoformat()}, logical_date=night)
+
+
+def stage_sample_day(home: Path, day: dt.date = dt.date(2026, 11, 26)) -> str:
+    """A workspace with the sample day ingested, normalised and its statuses recorded (nothing reconciled)."""
+    from pipelines.run import stages
+
+    h = str(home)
+    pulled = [stages.ingest_channel(c, h) for c in stages.channel_ids(h)]
+    stages.register_files(pulled, h)
+    stages.record_statuses(stages.normalise_channels(stages.channel_ids(h), day, h), h)
+    return h

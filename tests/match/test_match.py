@@ -164,6 +164,16 @@ def test_filter_values_are_bound_not_spliced(tmp_path: Path, project_root: Path)
             "rule order_psp_reference_exact: field 'date_window_days': Value error, "
             "min_days (4) is greater than max_days",
         ),
+        (
+            "  partition: {left: psp_channel, right: channel}\n",
+            "  partition: {left: psp_chanel, right: channel}\n",
+            "pairing: field 'partition.left': column 'psp_chanel' does not exist in table orders",
+        ),
+        (
+            "  partition: {left: psp_channel, right: channel}\n",
+            "  partition: {left: psp_channel, right: channel, by: hash}\n",
+            "field 'pairing.partition.by': Extra inputs are not permitted; allowed fields: left, right",
+        ),
     ],
 )
 def test_rule_errors_name_file_rule_and_field(

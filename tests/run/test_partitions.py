@@ -14,19 +14,11 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ROOT, tree_bytes
+from helpers import stage_sample_day
 
 from pipelines.run import checkpoint, stages
 
 DAY = dt.date(2026, 11, 26)
-
-
-def _staged(home: Path) -> str:
-    """A workspace with the sample day ingested, normalised and its statuses recorded (nothing reconciled)."""
-    h = str(home)
-    pulled = [stages.ingest_channel(c, h) for c in stages.channel_ids(h)]
-    stages.register_files(pulled, h)
-    stages.record_statuses(stages.normalise_channels(stages.channel_ids(h), DAY, h), h)
-    return h
 
 
 def _partitions_in_processes(home: str, day: dt.date, mode: str = "nightly", rules: str | None = None) -> list[dict]:
@@ -73,7 +65,7 @@ def test_the_partitions_are_the_psp_channels_and_other() -> None:
 def test_partitions_matched_in_separate_processes_publish_what_one_process_publishes(
     tmp_path: Path, one_process: dict[str, bytes]
 ) -> None:
-    home = _staged(tmp_path)
+    home = stage_sample_day(tmp_path)
     done = _partitions_in_processes(home, DAY)
     assert [d["partition"] for d in done] == ["adyen_eu", "stripe_eu", "other"]
     assert all(d["ran"] for d in done)
@@ -95,7 +87,7 @@ def test_partitions_matched_in_separate_processes_publish_what_one_process_publi
 def test_a_partition_of_other_inputs_or_a_missing_one_is_not_joined(
     tmp_path: Path, one_process: dict[str, bytes]
 ) -> None:
-    home = _staged(tmp_path)
+    home = stage_sample_day(tmp_path)
     for name in stages.match_partitions(home):
         stages.match_partition(name, DAY, "nightly", home)
     folder = checkpoint.partitions_folder(stages.context(home).settings, DAY, "nightly")
@@ -111,7 +103,7 @@ def test_a_partition_of_other_inputs_or_a_missing_one_is_not_joined(
 
 
 def test_an_unknown_partition_is_refused(tmp_path: Path) -> None:
-    home = _staged(tmp_path)
+    home = stage_sample_day(tmp_path)
     with pytest.raises(ValueError, match="no partition 'paypal_eu'"):
         stages.match_partition("paypal_eu", DAY, "nightly", home)
 

@@ -13,19 +13,11 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ROOT, tree_bytes
+from helpers import stage_sample_day
 
 from pipelines.run import stages
 
 DAY = dt.date(2026, 11, 26)
-
-
-def _staged(home: Path) -> str:
-    """A workspace with the sample day ingested, normalised and its statuses recorded (nothing reconciled)."""
-    h = str(home)
-    pulled = [stages.ingest_channel(c, h) for c in stages.channel_ids(h)]
-    stages.register_files(pulled, h)
-    stages.record_statuses(stages.normalise_channels(stages.channel_ids(h), DAY, h), h)
-    return h
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +28,7 @@ def one_process(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 def test_steps_publish_what_one_process_publishes(tmp_path: Path, one_process: dict[str, bytes]) -> None:
-    home = _staged(tmp_path)
+    home = stage_sample_day(tmp_path)
     work = tmp_path / "work" / DAY.isoformat() / "nightly"
     ran = {}
     for step in stages.STEPS:
@@ -53,7 +45,7 @@ def test_steps_publish_what_one_process_publishes(tmp_path: Path, one_process: d
 
 
 def test_a_retried_step_does_not_run_again_and_each_step_resumes(tmp_path: Path) -> None:
-    home = _staged(tmp_path)
+    home = stage_sample_day(tmp_path)
     first = stages.reconcile_step("match", DAY, "nightly", home)
     assert first["ran"] == ["match"] and first["figures"]["matches"] > 0
     assert stages.reconcile_step("match", DAY, "nightly", home)["ran"] == []
@@ -67,7 +59,7 @@ def test_a_step_whose_inputs_changed_starts_again_from_match(tmp_path: Path) -> 
 
     from pipelines.run import checkpoint
 
-    home = _staged(tmp_path)
+    home = stage_sample_day(tmp_path)
     stages.reconcile_step("match", DAY, "nightly", home)
     stages.reconcile_step("lifecycle", DAY, "nightly", home)
     runs_dir = tmp_path / "outputs" / ".runs" / DAY.isoformat()
@@ -105,7 +97,7 @@ def test_a_step_whose_inputs_changed_starts_again_from_match(tmp_path: Path) -> 
 def test_a_publication_killed_before_its_commit_is_retried_from_the_clearing_checkpoint(
     tmp_path: Path, one_process: dict[str, bytes]
 ) -> None:
-    home = _staged(tmp_path)
+    home = stage_sample_day(tmp_path)
     for step in ("match", "lifecycle", "clearing"):
         stages.reconcile_step(step, DAY, "nightly", home)
     code = (
@@ -124,7 +116,7 @@ def test_a_publication_killed_before_its_commit_is_retried_from_the_clearing_che
 
 
 def test_a_publication_killed_after_its_commit_keeps_its_folder_when_its_checkpoints_go(tmp_path: Path) -> None:
-    home = _staged(tmp_path)
+    home = stage_sample_day(tmp_path)
     for step in ("match", "lifecycle", "clearing"):
         stages.reconcile_step(step, DAY, "nightly", home)
     code = (
