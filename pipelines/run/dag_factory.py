@@ -376,7 +376,9 @@ def build(
         normalised = normalise.partial(business_date=business_date).expand(channel_id=channels)
         registered >> normalised
         recorded = record(normalised)  # type: ignore[arg-type]
-        partitioned = match_partition.partial(business_date=business_date).expand(partition=list_partitions())
+        partition_names = list_partitions()
+        channels >> partition_names  # the same channels and rules: read once they are known to be valid
+        partitioned = match_partition.partial(business_date=business_date).expand(partition=partition_names)
         matched = match(business_date)  # type: ignore[arg-type]
         recorded >> partitioned >> matched
         published = publish(clearing(lifecycle(matched)))  # type: ignore[arg-type]
