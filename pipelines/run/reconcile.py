@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -250,9 +251,37 @@ Phase = Callable[[duckdb.DuckDBPyConnection, Inputs, Carry, StepClock], None]
 PHASES: dict[str, Phase] = {"match": match_phase, "lifecycle": lifecycle_phase, "clearing": clearing_phase}
 
 
-def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """The run's DuckDB: in memory, bounded, spilling to the workspace (``duckdb_config``)."""
-    return duckdb.connect(config=duckdb_config(settings))
+RUN_DATABASE = "run"  # the database holding the run's tables (``open_run``); its temporary tables are in ``temp``
+
+
+def run_database_file(settings: Settings) -> Path:
+    """The file of the run's database: in ``<home>/tmp`` (never published, never pushed to an S3 home), one per
+    process."""
+    return settings.home / "tmp" / f"run-{os.getpid()}.duckdb"
+
+
+@contextmanager
+def open_run(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The run's DuckDB, bounded in memory and spilling to the workspace (``duckdb_config``), its tables in a
+    database file of the workspace's ``tmp`` folder (``run_database_file``), removed when the run ends however it
+    ends. Held in a file, a table is stored compressed (DuckDB compresses a large insert as it writes it): what
+    does not fit in memory is read back from the file instead of being spilled uncompressed to
+    ``<home>/tmp/duckdb``, several times smaller; temporary tables stay in memory and spill as before."""
+    path = run_database_file(settings)
+    _remove_database_file(path)  # left by a process of the same id killed before it could remove it
+    con = duckdb.connect(config=duckdb_config(settings))
+    try:
+        con.execute(f"ATTACH {sqlfiles.literal(str(path))} AS {RUN_DATABASE}")
+        con.execute(f"USE {RUN_DATABASE}")
+        yield con
+    finally:
+        con.close()
+        _remove_database_file(path)
+
+
+def _remove_database_file(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def run_phases(
@@ -296,10 +325,7 @@ def reconcile(
         replaced_files=replaced_files or [],
         intake=intake or plan(settings, day, statuses),
     )
-    con = connect(settings)
-    try:
+    with open_run(settings) as con:
         carry = run_phases(con, inp, Carry())
-    finally:
-        con.close()
     assert carry.result is not None
     return carry.result
