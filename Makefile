@@ -49,7 +49,7 @@ demo: airflow-db
 
 test: install-dev
 	bash .ci/ensure-system-packages
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 bench: install-dev
 	$(BIN)/python -m bench.run --rows $(ROWS) --workers $(WORKERS) $(if $(STEPS),--steps) $(if $(SHARD_ORDERS),--shard-orders $(SHARD_ORDERS)) $(if $(PARTITIONS),--partitions $(PARTITIONS))

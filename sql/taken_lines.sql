@@ -1,6 +1,6 @@
 -- The settlement lines this run took in (intake_units: the units of run/intake.py), not those carried from
 -- earlier runs, each with the value date of its own business date in its currency's calendar (due_dates.cycle_due).
-CREATE OR REPLACE TEMP TABLE taken_psp_lines AS
+CREATE OR REPLACE TABLE taken_psp_lines AS
 SELECT p.item_id, p.channel, p.currency, p.record_type, p.net_minor, p.fee_minor, p.payout_id, p.business_date,
   d.cycle_due AS value_date
 FROM psp_settlement_lines AS p

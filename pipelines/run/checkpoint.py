@@ -34,7 +34,7 @@ from pipelines.core.config import Settings
 from pipelines.core.sqlfiles import ident
 from pipelines.match.engine import PARTITION_TABLES, Partition, PartitionResult, partitions
 from pipelines.match.rules import RuleSet
-from pipelines.run.reconcile import PHASES, Carry, Inputs, connect, partition_phase, run_phases
+from pipelines.run.reconcile import PHASES, RUN_DATABASE, Carry, Inputs, open_run, partition_phase, run_phases
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ KEY_FILE = "key.txt"
 HOME_FILE = "home.txt"  # the workspace folder the checkpoint was written in (an S3 home's copies differ)
 CARRY_FILE = "carry.pickle"
 STATE_FILE = "state.json"
-DATABASES = ("memory", "temp")
+DATABASES = (RUN_DATABASE, "temp")  # the run's tables and its temporary tables
+_IN_DATABASES = "(" + ", ".join(f"'{d}'" for d in DATABASES) + ")"
 
 
 def work_folder(settings: Settings, day: dt.date, mode: str) -> Path:
@@ -82,13 +83,10 @@ def match_partition(inp: Inputs, part: Partition) -> tuple[dict[str, int], bool]
     partial = root / f".{part.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    con = connect(inp.settings)
-    try:
+    with open_run(inp.settings) as con:
         per_rule = partition_phase(con, inp, part)
         for table in PARTITION_TABLES:
             con.execute(f"COPY {ident(table)} TO '{partial / table}.parquet' (FORMAT parquet, COMPRESSION snappy)")
-    finally:
-        con.close()
     (partial / PER_RULE_FILE).write_text(json.dumps(per_rule, sort_keys=True))
     (partial / KEY_FILE).write_text(key)
     shutil.rmtree(folder, ignore_errors=True)
@@ -156,7 +154,7 @@ class Checkpoint:
 def _enum_types(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     rows = con.execute(
         "SELECT type_name FROM duckdb_types() WHERE NOT internal AND logical_type = 'ENUM' "
-        "AND database_name = 'memory' ORDER BY type_oid"
+        f"AND database_name = '{RUN_DATABASE}' ORDER BY type_oid"
     ).fetchall()
     return [
         {"name": str(name), "labels": con.execute(f"SELECT enum_range(NULL::{ident(str(name))})").fetchone()[0]}  # type: ignore[index]
@@ -169,7 +167,7 @@ def save_database(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
     with the statements that rebuild them (``STATE_FILE``)."""
     tables = []
     rows = con.execute(
-        "SELECT database_name, table_name, sql FROM duckdb_tables() WHERE database_name IN ('memory', 'temp') "
+        f"SELECT database_name, table_name, sql FROM duckdb_tables() WHERE database_name IN {_IN_DATABASES} "
         "ORDER BY table_oid"
     ).fetchall()
     for i, (database, name, sql) in enumerate(rows):
@@ -181,13 +179,14 @@ def save_database(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
         tables.append({"database": database, "name": name, "sql": sql, "file": file})
     macros = con.execute(
         "SELECT function_name, function_type, parameters, macro_definition FROM duckdb_functions() "
-        "WHERE NOT internal AND function_type IN ('macro', 'table_macro') AND database_name IN ('memory', 'temp') "
+        "WHERE NOT internal AND function_type IN ('macro', 'table_macro') "
+        f"AND database_name IN {_IN_DATABASES} "
         "ORDER BY function_oid"
     ).fetchall()
     views = []
     rows = con.execute(
         "SELECT database_name, view_name, sql FROM duckdb_views() WHERE NOT internal "
-        "AND database_name IN ('memory', 'temp') ORDER BY view_oid"
+        f"AND database_name IN {_IN_DATABASES} ORDER BY view_oid"
     ).fetchall()
     for database, name, sql in rows:
         if "python_" not in str(sql):
@@ -225,7 +224,8 @@ def restore_database(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
         con.execute(f"CREATE OR REPLACE MACRO {ident(m['name'])}({', '.join(m['parameters'])}) AS {body}")
     for t in state["tables"]:
         con.execute(t["sql"].replace("{file}", str(folder / t["file"])))
-        target = f"{ident(t['database'])}.main.{ident(t['name'])}"
+        database = RUN_DATABASE if t["database"] == "memory" else t["database"]  # written before the run's file
+        target = f"{ident(database)}.main.{ident(t['name'])}"
         con.execute(f"INSERT INTO {target} SELECT * FROM read_parquet('{folder / t['file']}')")
     for sql in state["views"]:
         con.execute(sql)
@@ -321,16 +321,13 @@ def advance(inp: Inputs, phase: str, published: set[Path]) -> tuple[Carry, list[
         log.warning("checkpoints of %s are of other inputs: the run starts again from match", inp.day)
         discard(inp.settings, inp.day, inp.mode, keep=published, with_partitions=False)
     todo = names[names.index(found.phase) + 1 : target + 1] if found else names[: target + 1]
-    con = connect(inp.settings)
-    try:
+    with open_run(inp.settings) as con:
         carry = found.carry if found else Carry(started=dt.datetime.now(dt.UTC))
         if found is not None and (found.folder / STATE_FILE).is_file():
             restore_database(con, found.folder)
         run_phases(con, inp, carry, todo)
         last = target == len(names) - 1  # the last phase's state is its result: no database to keep
         _save(work, phase, key, carry, None if last else con)
-    finally:
-        con.close()
     for earlier in names[:target]:  # what the next task needs is this checkpoint alone
         shutil.rmtree(work / earlier, ignore_errors=True)
     if "match" in todo:  # the partitions' results are in the checkpoint now

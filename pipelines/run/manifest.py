@@ -64,7 +64,7 @@ def register_items(con: duckdb.DuckDBPyConnection, quarantine: pl.DataFrame, sta
         f"FROM {ident('items_' + t)}"
         for t in MATCHABLE_TABLES
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE all_items AS {item_union}")
+    con.execute(f"CREATE OR REPLACE TABLE all_items AS {item_union}")
 
 
 def register_intake(con: duckdb.DuckDBPyConnection, intake: Intake) -> None:

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+import re
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -188,7 +192,7 @@ def lifecycle_phase(con: duckdb.DuckDBPyConnection, inp: Inputs, carry: Carry, c
         completeness.missing_file_breaks(missing, day),
         inp.file_names,
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day})
+    con.execute("CREATE OR REPLACE TABLE out_outcomes AS " + sqlfiles.load("out_outcomes"), {"business_date": day})
     clock.lap("breaks_and_outcomes")
 
     # the large outputs go straight from DuckDB into the (not yet visible) run folder, as Parquet only
@@ -261,9 +265,54 @@ Phase = Callable[[duckdb.DuckDBPyConnection, Inputs, Carry, StepClock], None]
 PHASES: dict[str, Phase] = {"match": match_phase, "lifecycle": lifecycle_phase, "clearing": clearing_phase}
 
 
-def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """The run's DuckDB: in memory, bounded, spilling to the workspace (``duckdb_config``)."""
-    return duckdb.connect(config=duckdb_config(settings))
+RUN_DATABASE = "run"  # the database holding the run's tables (``open_run``); its temporary tables are in ``temp``
+
+
+def run_database_file(settings: Settings) -> Path:
+    """A new file for the run's database in ``<home>/tmp`` (never published, never pushed to an S3 home), named
+    after this host and process (``run-<host>-<pid>-<random>.duckdb``): runs in other processes or threads never
+    share it."""
+    return settings.home / "tmp" / f"run-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.duckdb"
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+@contextmanager
+def open_run(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The run's DuckDB, bounded in memory and spilling to the workspace (``duckdb_config``), its tables in a
+    database file of the workspace's ``tmp`` folder (``run_database_file``), removed when the run ends however it
+    ends (and, at the next run, when its process was killed). Held in a file, a table is stored compressed
+    (DuckDB compresses a large insert as it writes it): what does not fit in memory is read back from the file
+    instead of being spilled uncompressed to ``<home>/tmp/duckdb``; temporary tables stay in memory and spill."""
+    path = run_database_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path.parent)
+    con = duckdb.connect(config=duckdb_config(settings))
+    try:
+        con.execute(f"ATTACH {sqlfiles.literal(str(path))} AS {RUN_DATABASE}")
+        con.execute(f"USE {RUN_DATABASE}")
+        yield con
+    finally:
+        con.close()
+        _remove_database_file(path)
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the run database files this host's killed processes left (a process still running keeps its own;
+    another host's are left to that host)."""
+    import psutil
+
+    for path in folder.glob(f"run-{_host()}-*.duckdb"):
+        pid = path.name.removeprefix(f"run-{_host()}-").split("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            _remove_database_file(path)
+
+
+def _remove_database_file(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def run_phases(
@@ -307,10 +356,7 @@ def reconcile(
         replaced_files=replaced_files or [],
         intake=intake or plan(settings, day, statuses),
     )
-    con = connect(settings)
-    try:
+    with open_run(settings) as con:
         carry = run_phases(con, inp, Carry())
-    finally:
-        con.close()
     assert carry.result is not None
     return carry.result

@@ -4,9 +4,11 @@ partition matched on its own and joined gives the one-process result; the declar
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +97,7 @@ def test_each_partition_matched_alone_and_joined_is_the_one_process_result(tmp_p
     pairing's rows of the one-process run, and joining them gives every pairing's rows of that run."""
     from pipelines.match.load import STAGED_TABLES, load_day
     from pipelines.run.intake import plan
-    from pipelines.run.reconcile import connect
+    from pipelines.run.reconcile import open_run
     from pipelines.run.stages import context, ingest_channel, normalise_channels, record_statuses, register_files
     from samplegen.day import write_day
 
@@ -121,38 +123,36 @@ def test_each_partition_matched_alone_and_joined_is_the_one_process_result(tmp_p
     intake = plan(ctx.settings, day, statuses)
     taken = {t: intake.paths(t) for t in STAGED_TABLES}
 
-    def loaded() -> duckdb.DuckDBPyConnection:
-        con = connect(ctx.settings)
-        load_day(con, ctx.settings, day, ctx.catalog.history_for(day), taken, set(statuses))
-        return con
+    @contextlib.contextmanager
+    def loaded() -> Iterator[duckdb.DuckDBPyConnection]:
+        with open_run(ctx.settings) as con:
+            load_day(con, ctx.settings, day, ctx.catalog.history_for(day), taken, set(statuses))
+            yield con
 
-    con = loaded()
-    one = run_matching(con, ctx.ruleset)
-    whole = _state(con)
-    con.close()
+    with loaded() as con:
+        one = run_matching(con, ctx.ruleset)
+        whole = _state(con)
     first = ctx.ruleset.pairings()[0][0]
     results: list[PartitionResult] = []
     union: dict[str, list[str]] = {t: [] for t in PARTITION_TABLES}
     names = [c.id for c in ctx.channels.values() if c.kind == "psp"]
     for n, part in enumerate(partitions(names)):
-        con = loaded()
-        per_rule = run_matching(con, ctx.ruleset, part=part)
-        for t, got in _state(con).items():
-            union[t] += got
-            con.execute(f"COPY {t} TO '{tmp_path}/{n}_{t}.parquet' (FORMAT parquet)")
-        con.close()
+        with loaded() as con:
+            per_rule = run_matching(con, ctx.ruleset, part=part)
+            for t, got in _state(con).items():
+                union[t] += got
+                con.execute(f"COPY {t} TO '{tmp_path}/{n}_{t}.parquet' (FORMAT parquet)")
         results.append(
             PartitionResult({t: f"read_parquet('{tmp_path}/{n}_{t}.parquet')" for t in PARTITION_TABLES}, per_rule)
         )
     assert sum(len(v) for v in union.values()) > 0
-    con = loaded()
-    joined = run_matching(con, ctx.ruleset, joined=results)
-    assert joined == one
-    assert _state(con) == whole
-    # the partitions' rows are the first pairing's rows of the one-process run, each exactly once
-    mine = con.execute(f"SELECT count(*) FROM match_rows WHERE pairing = '{first}'").fetchone()
+    with loaded() as con:
+        joined = run_matching(con, ctx.ruleset, joined=results)
+        assert joined == one
+        assert _state(con) == whole
+        # the partitions' rows are the first pairing's rows of the one-process run, each exactly once
+        mine = con.execute(f"SELECT count(*) FROM match_rows WHERE pairing = '{first}'").fetchone()
     assert mine is not None and len(union["match_rows"]) == mine[0] > 0
-    con.close()
 
 
 def test_only_the_first_pairing_may_be_partitioned_and_a_group_must_not_span_partitions(tmp_path: Path) -> None:

@@ -48,6 +48,8 @@ BUCKET = "recon-home"
 HOME = f"s3://{BUCKET}/team/recon"
 PREFIX = "team/recon/"
 MARKER = f"outputs/{DATE}{s3home.LINK_SUFFIX}"
+# the tests of this module are one story on one S3 home (each builds on what the one before left): ``make test``
+# distributes by file (``--dist loadfile``), so one worker runs them all, in order
 
 
 @pytest.fixture(scope="module")
