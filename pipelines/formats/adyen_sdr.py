@@ -41,7 +41,6 @@ RECORD_TYPES: dict[str, str] = {
     "ReserveAdjustment": "adjustment",
     "ManualCorrected": "adjustment",
 }
-KEYED_TYPES = ("payment", "refund", "chargeback")
 
 REQUIRED_COLUMNS = (
     "Merchant Account",
@@ -187,17 +186,9 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
 
     booking, creation = pl.col("_has_booking"), ~pl.col("_has_booking")
     checks: dict[str, pl.Expr | RowCheck] = {
-        "Type": check(
-            (blank(pl.col("_type")), "Type is missing"),
-            (pl.col("record_type").is_null(), pl.format("unknown Type '{}'", pl.col("_type"))),
-        ),
-        "Psp Reference": check(
-            (
-                pl.col("record_type").is_in(list(KEYED_TYPES))
-                & is_blank("Psp Reference")
-                & is_blank("Merchant Reference"),
-                "missing key: neither Psp Reference nor Merchant Reference is given",
-            )
+        "Type": psputil.type_check("_type", "Type"),
+        "Psp Reference": psputil.key_check(
+            is_blank("Psp Reference") & is_blank("Merchant Reference"), "Psp Reference nor Merchant Reference"
         ),
         "Net Currency": net_ccy,
         "Net Debit (NC)": amount_check("Net Debit (NC)", net_ccy.reason),

@@ -20,7 +20,9 @@ from pipelines.formats.base import (
     FileRejected,
     ParseContext,
     ParseResult,
+    RowCheck,
     business_date,
+    check,
     finish,
     local_to_utc,
     split_valid,
@@ -102,6 +104,23 @@ def keyword_type(text: pl.Expr, keywords: Sequence[tuple[str, str]]) -> pl.Expr:
     for keyword, kind in reversed(keywords):
         result = pl.when(lower.str.contains(keyword, literal=True)).then(pl.lit(kind)).otherwise(result)
     return result
+
+
+KEYED_TYPES = ("payment", "refund", "chargeback")  # the record types matched to an order by a reference
+
+
+def type_check(text: str, column: str) -> RowCheck:
+    """The record type of a row: the column ``column`` (its stripped text in ``text``) is missing, or names no
+    type the parser knows (``record_type`` is null)."""
+    return check(
+        (csvutil.blank(pl.col(text)), f"{column} is missing"),
+        (pl.col("record_type").is_null(), pl.format(f"unknown {column} '{{}}'", pl.col(text))),
+    )
+
+
+def key_check(missing: pl.Expr, names: str) -> RowCheck:
+    """A payment, refund or chargeback line without any reference an order can be found by (``missing``)."""
+    return check((pl.col("record_type").is_in(list(KEYED_TYPES)) & missing, f"missing key: neither {names} is given"))
 
 
 def mapped_type(text: pl.Expr, types: dict[str, str]) -> pl.Expr:

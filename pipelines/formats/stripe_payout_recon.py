@@ -45,7 +45,6 @@ RECORD_TYPES: dict[str, str] = {
     "connect_reserved_funds": "adjustment",
     "risk_reserved_funds": "adjustment",
 }
-KEYED_TYPES = ("payment", "refund", "chargeback")
 
 REQUIRED_COLUMNS = (
     "automatic_payout_id",
@@ -148,17 +147,10 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         )
 
     checks: dict[str, pl.Expr | RowCheck] = {
-        "reporting_category": check(
-            (blank(pl.col("_category")), "reporting_category is missing"),
-            (pl.col("record_type").is_null(), pl.format("unknown reporting_category '{}'", pl.col("_category"))),
-        ),
-        "source_id": check(
-            (
-                pl.col("record_type").is_in(list(KEYED_TYPES))
-                & pl.col("psp_reference").is_null()
-                & pl.col("merchant_reference").is_null(),
-                "missing key: neither charge_id, source_id nor payment_metadata[order_id] is given",
-            )
+        "reporting_category": psputil.type_check("_category", "reporting_category"),
+        "source_id": psputil.key_check(
+            pl.col("psp_reference").is_null() & pl.col("merchant_reference").is_null(),
+            "charge_id, source_id nor payment_metadata[order_id]",
         ),
         "currency": ccy,
         "gross": amount_check("gross", ccy.reason),
