@@ -44,7 +44,7 @@ import yaml
 from bench.floor import run_floor
 from pipelines.core.config import PROJECT_ROOT
 from pipelines.core.dates import parse_business_date
-from pipelines.run.reconcile import default_memory_limit
+from pipelines.run.reconcile import default_memory_limit, run_database_in_memory
 from samplegen.day import DEFAULT_SHARD_ORDERS
 
 CHANNEL_FOLDERS = {
@@ -235,6 +235,8 @@ def run(
         "ratio_to_floor": round(total / floor_s, 2),
         "floor_peak_tree_rss_mb": round(floor_memory.peak_bytes / 2**20),
         "duckdb_memory_limit": memory_limit,
+        # where the run held its tables (reconcile.run_database_in_memory: the bench's day carries no items in)
+        "run_database": "memory" if run_database_in_memory(sum(summary["rows_in"].values()), memory_limit) else "file",
         "peak_spilled_mb": round(memory.peak_spill_bytes / 2**20),
         "rows_per_s": round((summary["rows_in"]["orders"] + summary["rows_in"]["psp_settlement_lines"]) / total),
         "exact_key_join_s": round(join_s, 2),

@@ -34,7 +34,16 @@ from pipelines.core.config import Settings
 from pipelines.core.sqlfiles import ident
 from pipelines.match.engine import PARTITION_TABLES, Partition, PartitionResult, partitions
 from pipelines.match.rules import RuleSet
-from pipelines.run.reconcile import PHASES, RUN_DATABASE, Carry, Inputs, open_run, partition_phase, run_phases
+from pipelines.run.reconcile import (
+    PHASES,
+    RUN_DATABASE,
+    Carry,
+    Inputs,
+    open_run,
+    partition_phase,
+    run_phases,
+    run_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +92,7 @@ def match_partition(inp: Inputs, part: Partition) -> tuple[dict[str, int], bool]
     partial = root / f".{part.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    with open_run(inp.settings) as con:
+    with open_run(inp.settings, run_rows(inp)) as con:
         per_rule = partition_phase(con, inp, part)
         for table in PARTITION_TABLES:
             con.execute(f"COPY {ident(table)} TO '{partial / table}.parquet' (FORMAT parquet, COMPRESSION snappy)")
@@ -321,7 +330,7 @@ def advance(inp: Inputs, phase: str, published: set[Path]) -> tuple[Carry, list[
         log.warning("checkpoints of %s are of other inputs: the run starts again from match", inp.day)
         discard(inp.settings, inp.day, inp.mode, keep=published, with_partitions=False)
     todo = names[names.index(found.phase) + 1 : target + 1] if found else names[: target + 1]
-    with open_run(inp.settings) as con:
+    with open_run(inp.settings, run_rows(inp)) as con:
         carry = found.carry if found else Carry(started=dt.datetime.now(dt.UTC))
         if found is not None and (found.folder / STATE_FILE).is_file():
             restore_database(con, found.folder)

@@ -279,24 +279,68 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 
 
+RUN_DATABASE_SETTING = "RECON_RUN_DATABASE"  # memory, file or auto (the default: ``run_database_in_memory``)
+# what the run's tables take per row of the run (staged rows taken plus items carried in), held in memory: measured
+# on the benchmark's day at 1 M orders a side (1.9 M rows: 2.0 GB more resident memory than with the file)
+RUN_BYTES_PER_ROW = 1024
+RUN_MEMORY_SHARE = 0.5  # of DuckDB's memory limit the run's tables may take to be held in memory
+
+
+def memory_bytes(text: str) -> int:
+    """Bytes of a memory size as DuckDB reads it: ``5729MiB``, ``8GB`` (10**9), ``1.5 GiB``, ``512KB``, ``100``."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B|[KMGT])?\s*", text, re.IGNORECASE)
+    if found is None:
+        raise ValueError(f"not a memory size: {text!r} (e.g. 8GB, 5729MiB)")
+    number, unit = Decimal(found.group(1)), (found.group(2) or "B").upper()
+    power = "BKMGT".index(unit[0])
+    base = 1024 if unit.endswith("IB") else 1000
+    return int(number * base**power)
+
+
+def run_database_in_memory(rows: int | None, memory_limit: str | None = None) -> bool:
+    """Whether the run's tables are held in memory rather than in a database file (``open_run``).
+    ``RECON_RUN_DATABASE``: ``memory`` or ``file`` decide; ``auto`` (the default) holds them in memory when the run's
+    ``rows`` (staged rows it takes plus the items it carries in) at ``RUN_BYTES_PER_ROW`` take at most half of
+    DuckDB's memory limit (``duckdb_config``), so a small run does not pay for writing its tables compressed into
+    a file and reading them back; unknown ``rows``: the file."""
+    choice = os.environ.get(RUN_DATABASE_SETTING, "auto").strip().lower()
+    if choice not in ("memory", "file", "auto"):
+        raise ValueError(f"{RUN_DATABASE_SETTING}={choice!r}: expected memory, file or auto")
+    if choice != "auto":
+        return choice == "memory"
+    if rows is None:
+        return False
+    limit = memory_bytes(memory_limit or os.environ.get("RECON_DUCKDB_MEMORY") or default_memory_limit())
+    return rows * RUN_BYTES_PER_ROW <= limit * RUN_MEMORY_SHARE
+
+
+def run_rows(inp: Inputs) -> int:
+    """The rows the run of ``inp`` holds: the staged rows it takes and the items it carries in."""
+    return int(inp.intake.taken["rows"].sum() or 0) + inp.history.open_items.height
+
+
 @contextmanager
-def open_run(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The run's DuckDB, bounded in memory and spilling to the workspace (``duckdb_config``), its tables in a
+def open_run(settings: Settings, rows: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The run's DuckDB, bounded in memory and spilling to the workspace (``duckdb_config``), its tables in the
+    database ``run``: held in memory for a run of ``rows`` that fits (``run_database_in_memory``), else in a
     database file of the workspace's ``tmp`` folder (``run_database_file``), removed when the run ends however it
     ends (and, at the next run, when its process was killed). Held in a file, a table is stored compressed
     (DuckDB compresses a large insert as it writes it): what does not fit in memory is read back from the file
     instead of being spilled uncompressed to ``<home>/tmp/duckdb``; temporary tables stay in memory and spill."""
-    path = run_database_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphans(path.parent)
-    con = duckdb.connect(config=duckdb_config(settings))
+    config = duckdb_config(settings)
+    path = None if run_database_in_memory(rows, str(config["memory_limit"])) else run_database_file(settings)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(path.parent)
+    con = duckdb.connect(config=config)
     try:
-        con.execute(f"ATTACH {sqlfiles.literal(str(path))} AS {RUN_DATABASE}")
+        con.execute(f"ATTACH {sqlfiles.literal(':memory:' if path is None else str(path))} AS {RUN_DATABASE}")
         con.execute(f"USE {RUN_DATABASE}")
         yield con
     finally:
         con.close()
-        _remove_database_file(path)
+        if path is not None:
+            _remove_database_file(path)
 
 
 def _remove_orphans(folder: Path) -> None:
@@ -356,7 +400,7 @@ def reconcile(
         replaced_files=replaced_files or [],
         intake=intake or plan(settings, day, statuses),
     )
-    with open_run(settings) as con:
+    with open_run(settings, run_rows(inp)) as con:
         carry = run_phases(con, inp, Carry())
     assert carry.result is not None
     return carry.result
