@@ -5,10 +5,11 @@ total seconds, rows/s, CPU seconds (user plus system, of the process and its wor
 wall clock on a machine whose speed drifts) and peak memory: the benchmark process's own peak RSS and the
 peak of the summed RSS of it and every process it started (sampled every 50 ms). The stages run as
 ``recon run`` runs them: normalisation in worker processes started before ingestion (a parser and a stager
-per ``--workers``, default 1: a channel is validated and staged as soon as it is parsed; the ``normalise``
-stage counts from the end of ingestion until the workers have ended, ``normalise_<channel>`` is a channel's
-parsing plus staging time in the workers), reconciliation in this process. Also times a bare exact-key DuckDB
-join of the same staged data as a reference floor for the matching stage.
+per ``--workers``, default 1: a channel is parsed as soon as its files are ingested and registered, while
+the next channels are ingested, and validated and staged as soon as it is parsed; ``ingest`` counts until the
+last channel is registered, the ``normalise`` stage from then until the workers have ended,
+``normalise_<channel>`` is a channel's parsing plus staging time in the workers), reconciliation in this process.
+Also times a bare exact-key DuckDB join of the same staged data as a reference floor for the matching stage.
 
 Where the CPU goes: ``normalise_cpu_s`` gives the workers' start (``parser_start``; ``stager_start`` includes
 importing the validation library and building its suites), parsing and staging (validation and writing),
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -176,18 +178,24 @@ def run(
         start, cpu_start = time.perf_counter(), _cpu_s()
         with pipeline.start_normalisers(workers) as pool:  # as run_all: workers get ready during ingestion
             ids = pipeline.channel_ids(h, r)
-            pulled = [pipeline.ingest_channel(c, h, r) for c in ids]
-            pipeline.register_files(pulled, h, r)
-            stages["ingest"] = time.perf_counter() - start
-            if drop_generated:  # landing holds the same bytes: the floor reads those
-                floor_files = _drop_generated(data_dir, home)
+            ingested: list[float] = []
 
-            t = time.perf_counter()
+            def arriving() -> Iterator[str]:
+                # as run_all: a channel is parsed as soon as it is registered, while the next ones are ingested
+                nonlocal floor_files
+                yield from pipeline.ingest_and_register(ids, h, r)
+                ingested.append(time.perf_counter())
+                if drop_generated:  # landing holds the same bytes: the floor reads those
+                    floor_files = _drop_generated(data_dir, home)
+
             per_channel: dict[str, float] = {}
             parts: dict[str, float] = {}
-            statuses = pipeline.normalise_channels(ids, day, h, r, pool, seconds=per_channel, cpu_s=parts)
+            statuses = pipeline.normalise_channels(
+                ids, day, h, r, pool, seconds=per_channel, cpu_s=parts, arriving=arriving()
+            )
             parts.update(pool.start_cpu_s())
-        stages["normalise"] = time.perf_counter() - t
+        stages["ingest"] = ingested[0] - start
+        stages["normalise"] = time.perf_counter() - ingested[0]
         cpu["ingest_normalise"] = _cpu_s() - cpu_start
         stages.update({f"normalise_{c}": per_channel[c] for c in ids})
         t = time.perf_counter()

@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -95,6 +95,25 @@ def ingest_channel(channel_id: str, home: str | None = None, rules: str | None =
     }
 
 
+def ingest_and_register(
+    ids: list[str], home: str | None = None, rules: str | None = None, step: Callable[[str], None] | None = None
+) -> Iterator[str]:
+    """Ingest and register each channel of ``ids`` in turn, yielding it once its files are registered: the
+    ``arriving`` channels of ``normalise_channels``, parsed while the next ones are ingested. The failpoints
+    ``after-ingest`` and ``after-register`` are on the last channel: every file landed, the last channel's not
+    registered yet; every file registered."""
+    for n, cid in enumerate(ids, start=1):
+        if step is not None:
+            step(f"ingest {cid}")
+        pulled = ingest_channel(cid, home, rules)
+        if n == len(ids):
+            failpoint("after-ingest")
+        register_files([pulled], home, rules)
+        if n == len(ids):
+            failpoint("after-register")
+        yield cid
+
+
 def register_files(results: list[dict[str, Any]], home: str | None = None, rules: str | None = None) -> dict[str, int]:
     ctx = context(home, rules)
     records = [FileRecord(**r) for res in results for r in res["records"]]
@@ -150,15 +169,23 @@ def _of_files(records: list[FileRecord]) -> Callable[[str], bool]:
 
 
 def parse_channel(
-    channel_id: str, day: dt.date, home: str | None = None, rules: str | None = None
+    channel_id: str,
+    day: dt.date,
+    home: str | None = None,
+    rules: str | None = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The first half of ``normalise_channel`` (no validation library needed): each new file of the channel
-    parsed and parked for ``stage_channel``, or its status when it could not be read."""
+    parsed and parked for ``stage_channel``, or its status when it could not be read. ``records``: the files
+    to parse as the caller read them from the catalog (``FileRecord.to_dict``), so that this process never opens
+    the catalog while the caller registers other files (a DuckDB file has one writing process); default: the
+    channel's new files, read here."""
     from pipelines.validate.normalise import in_pieces, park, park_pieces, parse_file
 
     ctx = context(home, rules)
     out: list[dict[str, Any]] = []
-    for rec in _new_files(ctx, channel_id):
+    new = [FileRecord(**r) for r in records] if records is not None else _new_files(ctx, channel_id)
+    for rec in new:
         if in_pieces(rec, ctx.channels[channel_id], ctx.settings):  # a large file: parked piece by piece
             out.append(park_pieces(rec, ctx.channels[channel_id], ctx.settings, day))
             continue
@@ -176,12 +203,15 @@ def stage_channel(
     home: str | None = None,
     rules: str | None = None,
     parsed: list[dict[str, Any]] | None = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The second half of ``normalise_channel``: the files ``parse_channel`` parked, validated and staged."""
+    """The second half of ``normalise_channel``: the files ``parse_channel`` parked, validated and staged
+    (``records``: those files' catalog records, as ``parse_channel`` takes them; default: read here)."""
     from pipelines.validate.normalise import ChannelStager, discard_parked, stage_pieces, unpark, unpark_pieces
 
     ctx = context(home, rules)
-    records = {rec.file_id: rec for rec in ctx.catalog.files_of_channel(channel_id)}
+    listed = [FileRecord(**r) for r in records] if records is not None else ctx.catalog.files_of_channel(channel_id)
+    by_id = {rec.file_id: rec for rec in listed}
     channel = ctx.channels[channel_id]
     stager = ChannelStager(channel, ctx.settings, day)
     for item in parsed or []:
@@ -189,13 +219,13 @@ def stage_channel(
             stager.add_status(FileStatus.from_dict(item["status"]))
             continue
         if "pieces" in item:
-            rec = records[item["file_id"]]
+            rec = by_id[item["file_id"]]
             stager.add_status(stage_pieces(rec, channel, ctx.settings, day, unpark_pieces(item, ctx.settings)))
             continue
         file_id = item["parked"]["file_id"]
         result = unpark(item["parked"], ctx.settings)
         discard_parked(ctx.settings, file_id)
-        stager.add(records[file_id], result)
+        stager.add(by_id[file_id], result)
     return [st.to_dict() for st in stager.statuses()]
 
 
@@ -323,17 +353,22 @@ def normalise_channels(
     pool: Normalisers | None = None,
     seconds: dict[str, float] | None = None,
     cpu_s: dict[str, float] | None = None,
+    arriving: Iterable[str] | None = None,
 ) -> list[list[dict[str, Any]]]:
     """``normalise_channel`` for each channel, results in channel order: one after the other in this
     process, or in the workers of ``pool`` (from ``start_normalisers``): each channel parsed by a parser and
     then staged by a stager, so one channel is staged while the next ones are parsed (as many channels at
-    once as the pool has workers, as the DAG's mapped normalise tasks run). The channels' seconds (parsing
-    plus staging) go into ``seconds`` when given, and the CPU seconds of parsing and of staging (validation
-    and writing), summed over the channels, into ``cpu_s`` (``parse`` and ``stage``; in this process, one
-    ``normalise``)."""
+    once as the pool has workers, as the DAG's mapped normalise tasks run). With a pool, ``arriving`` yields the
+    channels as their files are registered (the caller ingests and registers a channel before yielding it):
+    each is parsed as soon as it is yielded, while the next ones are ingested; without it every channel is
+    parsed at once. The channels' seconds (parsing plus staging) go into ``seconds`` when given, and the CPU
+    seconds of parsing and of staging (validation and writing), summed over the channels, into ``cpu_s``
+    (``parse`` and ``stage``; in this process, one ``normalise``)."""
     timed: list[Timed]
     cpu: dict[str, float] = {}
     if pool is None:
+        for _ in arriving or ():
+            pass
         timed = [_timed(normalise_channel, c, day, home, rules) for c in channel_ids]
         cpu["normalise"] = sum(c for _, c, _ in timed)
     else:
@@ -343,14 +378,30 @@ def normalise_channels(
         # run left (the lock is re-entered under run_all)
         with _locked(home, rules, "normalise channels", day):
             discard_all_parked(config.settings(home, rules))
-            parsing = {pool.parsers.submit(_timed, parse_channel, c, day, home, rules): c for c in channel_ids}
+            ctx = context(home, rules)
+            # the workers are given the files to normalise: they never open the catalog, which the caller may be
+            # writing (``arriving``)
+            files: dict[str, list[dict[str, Any]]] = {}
+            parsing: dict[Future[Timed], str] = {}
             parse_s: dict[str, tuple[float, float]] = {}
             staging: dict[str, Future[Timed]] = {}
-            for job in as_completed(parsing):  # a channel is staged as soon as it is parsed
+
+            def stage(job: Future[Timed]) -> None:  # a channel is staged as soon as it is parsed
                 c = parsing[job]
                 wall, cpu_parse, parsed = job.result()
                 parse_s[c] = (wall, cpu_parse)
-                staging[c] = pool.stagers.submit(_timed, stage_channel, c, day, home, rules, parsed)
+                staging[c] = pool.stagers.submit(_timed, stage_channel, c, day, home, rules, parsed, files[c])
+
+            for c in channel_ids if arriving is None else arriving:
+                files[c] = [rec.to_dict() for rec in _new_files(ctx, c)]
+                parsing[pool.parsers.submit(_timed, parse_channel, c, day, home, rules, files[c])] = c
+                for job in [j for j, jc in parsing.items() if j.done() and jc not in staging]:
+                    stage(job)
+            unknown = sorted(set(parsing.values()) ^ set(channel_ids))
+            if unknown:
+                raise ValueError(f"channels arrived other than those to normalise: {', '.join(unknown)}")
+            for job in as_completed([j for j, jc in parsing.items() if jc not in staging]):
+                stage(job)
             timed = []
             cpu.update(parse=0.0, stage=0.0)
             for c in channel_ids:
@@ -596,17 +647,10 @@ def _run_all(
             progress(name)
 
     ids = channel_ids(home, rules)
-    with start_normalisers(workers) as pool:  # they get ready while the files are ingested
-        pulled = []
-        for cid in ids:
-            step(f"ingest {cid}")
-            pulled.append(ingest_channel(cid, home, rules))
-        failpoint("after-ingest")
-        step("register files")
-        register_files(pulled, home, rules)
-        failpoint("after-register")
-        step(f"normalise {len(ids)} channels" + (f", {workers} at a time" if workers > 1 else ""))
-        statuses = normalise_channels(ids, day, home, rules, pool)
+    with start_normalisers(workers) as pool:  # they get ready while the first files are ingested
+        step(f"ingest and normalise {len(ids)} channels" + (f", {workers} at a time" if workers > 1 else ""))
+        arriving = ingest_and_register(ids, home, rules, step)
+        statuses = normalise_channels(ids, day, home, rules, pool, arriving=arriving)
         failpoint("after-normalise")
     step("record file statuses")
     record_statuses(statuses, home, rules)
