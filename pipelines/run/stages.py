@@ -393,13 +393,14 @@ def normalise_channels(
                 staging[c] = pool.stagers.submit(_timed, stage_channel, c, day, home, rules, parsed, files[c])
 
             for c in channel_ids if arriving is None else arriving:
+                if c not in channel_ids or c in files:
+                    raise ValueError(f"channel {c!r} arrived but is not one to normalise, or arrived twice")
                 files[c] = [rec.to_dict() for rec in _new_files(ctx, c)]
                 parsing[pool.parsers.submit(_timed, parse_channel, c, day, home, rules, files[c])] = c
                 for job in [j for j, jc in parsing.items() if j.done() and jc not in staging]:
                     stage(job)
-            unknown = sorted(set(parsing.values()) ^ set(channel_ids))
-            if unknown:
-                raise ValueError(f"channels arrived other than those to normalise: {', '.join(unknown)}")
+            if missing := [c for c in channel_ids if c not in files]:
+                raise ValueError(f"channel(s) to normalise that never arrived: {', '.join(missing)}")
             for job in as_completed([j for j, jc in parsing.items() if jc not in staging]):
                 stage(job)
             timed = []
