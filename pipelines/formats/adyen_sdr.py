@@ -79,7 +79,7 @@ _TIMESTAMP_HINT = "YYYY-MM-DD HH:MM:SS"
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
-    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, named_only=True)
     frame = src.frame
     zone_texts = pl.concat([frame["TimeZone"].unique(), frame["Booking Date TimeZone"].unique()])
     zone_texts = zone_texts.str.strip_chars().drop_nulls().unique()

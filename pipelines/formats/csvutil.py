@@ -303,14 +303,23 @@ def _is_empty(payload: bytes) -> bool:
     return not decode(payload, "utf-8").strip()
 
 
-def read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str] = ()) -> CsvFile:
+def read_csv(
+    path: Path,
+    options: CsvOptions,
+    required: Sequence[str],
+    optional_columns: Sequence[str] = (),
+    *,
+    named_only: bool = False,
+) -> CsvFile:
     """Read a CSV file with all columns as String, rejecting the file when it cannot be trusted.
 
     Raises ``FileRejected`` for an empty file, a header lacking one of ``required``, duplicate header
     names, unterminated quotes and rows whose field count differs from the header's. Each column of
     ``optional_columns`` the header lacks is added to the rows as null text (``columns`` stays the header's).
+    With ``named_only`` (a parser that reads no other column), the rows hold only the ``required`` and
+    ``optional_columns`` (the others are not built); the file is checked as a whole all the same.
     """
-    src = _read_csv(path, options, required, optional_columns)
+    src = _read_csv(path, options, required, optional_columns, named_only=named_only)
     missing = [pl.lit(None, pl.String).alias(c) for c in optional_columns if c not in src.columns]
     return CsvFile(frame=src.frame.with_columns(missing), columns=src.columns, labels=src.labels) if missing else src
 
@@ -331,7 +340,9 @@ def _mapped(header: list[str], header_line: int, columns: dict[str, str], known:
     return [by_header.get(h, _SHADOWED + h if h in columns else h) for h in header]
 
 
-def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str]) -> CsvFile:
+def _read_csv(
+    path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str], *, named_only: bool
+) -> CsvFile:
     if len(options.delimiter.encode("utf-8")) != 1:
         raise FileRejected(f"the channel's CSV delimiter {options.delimiter!r} is not a single byte")
     data = path.read_bytes()
@@ -366,18 +377,10 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
     fields: pl.DataFrame | None = None
     error: str | None = None
     if not blank.all():
+        named = {*required, *optional_columns}
+        projection = [i for i, c in enumerate(columns) if c in named] if named_only else None
         try:
-            fields = pl.read_csv(
-                io.BytesIO(payload),
-                has_header=True,
-                new_columns=columns,
-                skip_lines=header_line - 1,
-                separator=delimiter,
-                quote_char=_QUOTE,
-                infer_schema=False,
-                truncate_ragged_lines=True,
-                raise_if_empty=False,
-            )
+            fields = _read_fields(payload, columns, header_line, delimiter, projection)
         except pl.exceptions.PolarsError as exc:
             error = f"not readable as CSV: {exc}"
         if fields is not None and fields.height != body.height:
@@ -400,6 +403,35 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
     if blank.any():
         frame = frame.filter(~blank)
     return CsvFile(frame=frame, columns=columns, labels=dict(options.columns))
+
+
+def _read_fields(
+    payload: bytes, columns: list[str], header_line: int, delimiter: str, projection: list[int] | None
+) -> pl.DataFrame:
+    """The fields of the records under the header on ``header_line``, all text; with ``projection`` (indices
+    into ``columns``) only those columns are built, unless Polars cannot read the file (then the error is the
+    one of reading every column)."""
+
+    def read(only: list[int] | None) -> pl.DataFrame:
+        return pl.read_csv(
+            io.BytesIO(payload),
+            has_header=True,
+            new_columns=columns,
+            columns=only,
+            skip_lines=header_line - 1,
+            separator=delimiter,
+            quote_char=_QUOTE,
+            infer_schema=False,
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+        )
+
+    if projection is not None and len(projection) < len(columns):
+        try:
+            return read(projection)
+        except pl.exceptions.PolarsError:
+            pass  # read every column: the same error as without the projection
+    return read(None)
 
 
 def rate_decimal(text: pl.Expr, field: str, *, scale: int = 12, precision: int = 38) -> tuple[pl.Expr, pl.Expr]:

@@ -56,7 +56,7 @@ _GIVEN_MINOR = "_amount_minor"
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     opts = ctx.channel.csv
-    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, named_only=True)
     frame = src.frame.lazy().with_columns(
         pl.col("created_at").pipe(csvutil.iso_utc).alias("_created"),
         pl.col("status_at").pipe(csvutil.iso_utc).alias("_status_at"),

@@ -95,7 +95,7 @@ _DAYS = {
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
-    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, named_only=True)
     frame = src.frame.with_columns(
         stripped("currency").str.to_uppercase().alias("_ccy"),
         stripped("customer_facing_currency").str.to_uppercase().alias("_cf_ccy"),
