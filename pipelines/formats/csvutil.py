@@ -249,6 +249,17 @@ def _maybe_ragged(records: pl.Series, delimiter: str, expected: int) -> pl.Serie
     return records.str.count_matches(delimiter, literal=True) + 1 != expected
 
 
+def _maybe_ragged_by_lengths(fields: pl.DataFrame, records: pl.Series) -> pl.Series:
+    """``_maybe_ragged`` from the lengths of the fields Polars read (every column of the file, no carriage return
+    in it): a record without a quote has the header's field count exactly when its length is the lengths of
+    its fields plus a delimiter between each two (Polars reads each field of such a record as the text between
+    its delimiters, a missing field as null, and leaves out the fields past the header's count). The lengths
+    are read from the columns without a pass over the text, where counting the delimiters scans every record."""
+    total = pl.sum_horizontal([pl.col(c).str.len_bytes().cast(pl.Int64).fill_null(0) for c in fields.columns])
+    lengths = fields.lazy().select(total + (fields.width - 1)).collect().to_series()
+    return lengths != records.str.len_bytes().cast(pl.Int64)
+
+
 def _aligned(frame: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame:
     """``frame`` cut into the chunks of ``like``'s columns (Polars reads in parallel chunks): with the
     chunks of all columns aligned, row-wise work need not copy the columns into one chunk each first."""
@@ -393,7 +404,10 @@ def _read_csv(
         schema = {**{c: pl.String() for c in columns}, LINE_NO: pl.Int64(), RECORD: pl.String()}
         return CsvFile(frame=pl.DataFrame(schema=schema), columns=columns, labels=dict(options.columns))
     body = _aligned(body, fields)
-    maybe = _maybe_ragged(body[RECORD], delimiter, len(columns))
+    if fields.width == len(columns) and b"\r" not in payload:
+        maybe = _maybe_ragged_by_lengths(fields, body[RECORD])
+    else:
+        maybe = _maybe_ragged(body[RECORD], delimiter, len(columns))
     if quoted:  # the fields of a record holding a quote are counted; the others are plain records
         maybe = maybe | body[RECORD].str.contains(_QUOTE, literal=True)
     maybe = maybe & ~blank
@@ -514,6 +528,33 @@ def parse_amounts(
             minor, error = minor.set(no_currency, None), error.set(no_currency, None)
         results += [minor.alias(f"_m:{column}"), error.alias(f"_e:{column}")]
     return frame.hstack(results)
+
+
+_FEW_VALUES = 4096  # up to this many distinct values, ``per_value`` evaluates a text expression once per value
+
+
+def per_value(frame: pl.DataFrame | pl.LazyFrame, texts: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
+    """For each (column, row-wise expression of that column alone) of ``texts``, an expression giving the same
+    values, the expression evaluated once per distinct value of the column (codes, statuses and methods have a
+    few): the column itself where it leaves every value as it is, else a lookup of its value per value. A column
+    with more than ``_FEW_VALUES`` distinct values keeps the expression."""
+    if not texts:
+        return {}
+    distinct = frame.lazy().select([pl.col(c).unique().implode() for c in texts]).collect()
+    out: dict[str, pl.Expr] = {}
+    for column, expr in texts.items():
+        values = distinct[column][0].drop_nulls()
+        if values.len() > _FEW_VALUES:
+            out[column] = expr
+            continue
+        mapped = pl.DataFrame({column: values.append(pl.Series([None], dtype=values.dtype))}).select(expr).to_series()
+        on_null = mapped[-1]
+        mapped = mapped.head(values.len())
+        if mapped.dtype == values.dtype and on_null is None and bool(mapped.eq_missing(values).all()):
+            out[column] = pl.col(column)
+        else:
+            out[column] = pl.col(column).replace_strict(values, mapped, default=on_null, return_dtype=mapped.dtype)
+    return out
 
 
 def per_distinct(frame: pl.DataFrame, keys: Sequence[str], exprs: dict[str, pl.Expr]) -> pl.DataFrame:

@@ -149,12 +149,19 @@ def _canonical(
     def blank_as_null(expr: pl.Expr) -> pl.Expr:
         return expr.replace("", None)  # (``expr`` evaluated once, where ``when/then`` would evaluate it twice)
 
+    # codes, statuses and methods: each distinct text normalised once
+    coded = csvutil.per_value(
+        frame,
+        {
+            "currency": pl.col("currency").str.strip_chars().str.to_uppercase(),
+            "status": pl.col("status").str.strip_chars().str.to_lowercase(),
+            "direction": blank_as_null(pl.col("direction").str.strip_chars().str.to_lowercase()).fill_null("payin"),
+            "payment_method": blank_as_null(pl.col("payment_method").str.strip_chars().str.to_lowercase()),
+            "country": blank_as_null(pl.col("country").str.strip_chars().str.to_uppercase()),
+        },
+    )
     normalised = frame.lazy().with_columns(
-        pl.col("currency").str.strip_chars().str.to_uppercase(),
-        pl.col("status").str.strip_chars().str.to_lowercase(),
-        blank_as_null(pl.col("direction").str.strip_chars().str.to_lowercase()).fill_null("payin"),
-        blank_as_null(pl.col("payment_method").str.strip_chars().str.to_lowercase()),
-        blank_as_null(pl.col("country").str.strip_chars().str.to_uppercase()),
+        *[expr.alias(column) for column, expr in coded.items()],
         blank_as_null(pl.col("status_at").str.strip_chars()),
     )
     parsed_frame = _parse_amounts(normalised.collect(), decimal=decimal, thousands=thousands)
