@@ -85,10 +85,19 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     zone_texts = zone_texts.str.strip_chars().drop_nulls().unique()
     booked, zones = psputil.to_utc(pl.col("_booked_naive"), pl.col("_tz"), zone_texts.to_list(), ZONE_ALIASES)
 
-    frame = frame.with_columns(
-        stripped("Net Currency").str.to_uppercase().alias("_net_ccy"),
-        stripped("Gross Currency").str.to_uppercase().alias("_gross_ccy"),
+    # currencies, types and zones: each distinct text read once
+    coded = csvutil.per_value(
+        frame,
+        {
+            "_net_ccy": stripped("Net Currency").str.to_uppercase(),
+            "_gross_ccy": stripped("Gross Currency").str.to_uppercase(),
+            "_type": stripped("Type"),
+            "record_type": stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String),
+            "_booking_tz": stripped("Booking Date TimeZone"),
+            "_creation_tz": stripped("TimeZone"),
+        },
     )
+    frame = frame.with_columns(coded["_net_ccy"].alias("_net_ccy"), coded["_gross_ccy"].alias("_gross_ccy"))
     frame = csvutil.parse_amounts(
         frame,
         {c: "_gross_ccy" if c in GROSS_COLUMNS else "_net_ccy" for c in (*NET_COLUMNS, *FEE_COLUMNS, *GROSS_COLUMNS)},
@@ -111,7 +120,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     lazy = (
         frame.lazy()
         .with_columns(
-            stripped("Type").alias("_type"),
+            coded["_type"].alias("_type"),
             ~is_blank("Booking Date").alias("_has_booking"),
             (
                 pl.when(~is_blank("Booking Date")).then(pl.col("_stamp:Booking Date"))
@@ -123,8 +132,8 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
                 if used["Creation Date"]
                 else unused
             ).alias("_creation_naive"),
-            stripped("Booking Date TimeZone").alias("_booking_tz"),
-            stripped("TimeZone").alias("_creation_tz"),
+            coded["_booking_tz"].alias("_booking_tz"),
+            coded["_creation_tz"].alias("_creation_tz"),
         )
         .with_columns(
             pl.when(pl.col("_has_booking"))
@@ -132,7 +141,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             .otherwise(pl.col("_creation_naive"))
             .alias("_booked_naive"),
             pl.when(pl.col("_has_booking")).then(pl.col("_booking_tz")).otherwise(pl.col("_creation_tz")).alias("_tz"),
-            pl.col("_type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
+            coded["record_type"].alias("record_type"),
         )
         .with_columns(booked.alias("booked_at"))
     )
@@ -208,6 +217,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         "Booking Date TimeZone": zone_error("Booking Date TimeZone", "_booking_tz", booking),
         "Creation Date": timestamp_error("Creation Date", "_creation_naive", creation),
         "TimeZone": zone_error("TimeZone", "_creation_tz", creation),
+        **csvutil.record_checks(src),
     }
     good, rejects = split_valid(
         lazy,

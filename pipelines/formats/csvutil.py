@@ -17,6 +17,7 @@ names are kept as ``labels`` for the messages.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import re
@@ -28,7 +29,7 @@ import polars as pl
 
 from pipelines.core import money
 from pipelines.core.channels import CsvOptions
-from pipelines.formats.base import FileRejected, RowCheck, read_limited
+from pipelines.formats.base import RECORD_FIELD, FileRejected, RowCheck, read_limited
 
 LINE_NO = "line_no"
 RECORD = "_record"
@@ -48,6 +49,7 @@ class CsvFile:
     frame: pl.DataFrame
     columns: list[str]
     labels: dict[str, str] = field(default_factory=dict)
+    nul_free: bool = False  # no record holds a NUL byte (the file holds none)
 
     @property
     def rows_in(self) -> int:
@@ -332,7 +334,9 @@ def read_csv(
     """
     src = _read_csv(path, options, required, optional_columns, named_only=named_only)
     missing = [pl.lit(None, pl.String).alias(c) for c in optional_columns if c not in src.columns]
-    return CsvFile(frame=src.frame.with_columns(missing), columns=src.columns, labels=src.labels) if missing else src
+    if missing:
+        return dataclasses.replace(src, frame=src.frame.with_columns(missing))
+    return src
 
 
 _SHADOWED = "_unmapped:"  # prefix of a file column named like a column the mapping reads from another header
@@ -416,7 +420,15 @@ def _read_csv(
     frame = fields.hstack([body[LINE_NO], body[RECORD]])
     if blank.any():
         frame = frame.filter(~blank)
-    return CsvFile(frame=frame, columns=columns, labels=dict(options.columns))
+    return CsvFile(frame=frame, columns=columns, labels=dict(options.columns), nul_free=b"\x00" not in payload)
+
+
+def record_checks(src: CsvFile) -> dict[str, RowCheck]:
+    """The check of the record text ``split_valid`` adds to a parser's checks (a NUL byte in the record), for
+    the parser to pass on: when the file holds no NUL byte, one that rejects no row without reading the text."""
+    if not src.nul_free:
+        return {}
+    return {RECORD_FIELD: RowCheck(suspect=pl.lit(False), reason=pl.lit(None, pl.String))}
 
 
 def _read_fields(
@@ -534,35 +546,60 @@ _FEW_VALUES = 4096  # up to this many distinct values, ``per_value`` evaluates a
 
 
 def per_value(frame: pl.DataFrame | pl.LazyFrame, texts: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
-    """For each (column, row-wise expression of that column alone) of ``texts``, an expression giving the same
-    values, the expression evaluated once per distinct value of the column (codes, statuses and methods have a
-    few): the column itself where it leaves every value as it is, else a lookup of its value per value. A column
-    with more than ``_FEW_VALUES`` distinct values keeps the expression."""
-    if not texts:
+    """For each (name, row-wise expression of one column) of ``texts``, an expression giving the same values,
+    the expression evaluated once per distinct value of its column (codes, statuses, types and zones have a
+    few): the column itself where it leaves every value as it is, else a lookup of its value per value. A
+    column with more than ``_FEW_VALUES`` distinct values keeps the expression."""
+    roots = {name: _one_root(expr) for name, expr in texts.items()}
+    if not roots:
         return {}
-    distinct = frame.lazy().select([pl.col(c).unique().implode() for c in texts]).collect()
+    distinct = frame.lazy().select([pl.col(c).unique().implode() for c in dict.fromkeys(roots.values())]).collect()
     out: dict[str, pl.Expr] = {}
-    for column, expr in texts.items():
+    for name, expr in texts.items():
+        column = roots[name]
         values = distinct[column][0].drop_nulls()
         if values.len() > _FEW_VALUES:
-            out[column] = expr
+            out[name] = expr
             continue
-        mapped = pl.DataFrame({column: values.append(pl.Series([None], dtype=values.dtype))}).select(expr).to_series()
+        with_null = values.append(pl.Series([None], dtype=values.dtype))
+        mapped = pl.DataFrame({column: with_null}).select(expr).to_series()
         on_null = mapped[-1]
         mapped = mapped.head(values.len())
         if mapped.dtype == values.dtype and on_null is None and bool(mapped.eq_missing(values).all()):
-            out[column] = pl.col(column)
+            out[name] = pl.col(column)
         else:
-            out[column] = pl.col(column).replace_strict(values, mapped, default=on_null, return_dtype=mapped.dtype)
+            out[name] = pl.col(column).replace_strict(values, mapped, default=on_null, return_dtype=mapped.dtype)
     return out
+
+
+def _one_root(expr: pl.Expr) -> str:
+    [column] = expr.meta.root_names()
+    return column
 
 
 def per_distinct(frame: pl.DataFrame, keys: Sequence[str], exprs: dict[str, pl.Expr]) -> pl.DataFrame:
     """``frame`` with columns ``exprs``, row-wise expressions of the ``keys`` columns only, evaluated once
     per distinct key (reports repeat the same exchange rates, dates and codes on many rows)."""
     table = frame.lazy().select(keys).unique().with_columns(**exprs)
-    values = _lookup(frame.lazy(), keys, table, list(exprs)).collect()
+    if len(keys) == 1:  # one key: each value looked up by the key's text, without a join and a sort
+        values = _replaced(frame.lazy(), keys[0], table.collect(), list(exprs)).collect()
+    else:
+        values = _lookup(frame.lazy(), keys, table, list(exprs)).collect()
     return frame.hstack(values.get_columns())
+
+
+def _replaced(rows: pl.LazyFrame, key: str, table: pl.DataFrame, values: Sequence[str]) -> pl.LazyFrame:
+    """``_lookup`` by one key: ``values`` of the ``table`` row with the same ``key`` (unique there; null matches
+    null) for each row, in order."""
+    known = table.filter(pl.col(key).is_not_null())
+    on_null = table.filter(pl.col(key).is_null())
+    columns: list[pl.Expr] = []
+    for name in values:
+        dtype = table.schema[name]
+        default = pl.lit(on_null[name][0] if on_null.height else None, dtype)
+        value = pl.col(key).replace_strict(known[key], known[name], default=default, return_dtype=dtype)
+        columns.append(value.alias(name))
+    return rows.select(columns)
 
 
 def _lookup(rows: pl.LazyFrame, keys: Sequence[str], table: pl.LazyFrame, values: Sequence[str]) -> pl.LazyFrame:
