@@ -95,6 +95,9 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             "record_type": stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String),
             "_booking_tz": stripped("Booking Date TimeZone"),
             "_creation_tz": stripped("TimeZone"),
+            "merchant_account": optional("Merchant Account"),
+            "payment_method": optional("Payment Method"),
+            "batch_number": optional("Batch Number"),
         },
     )
     frame = frame.with_columns(coded["_net_ccy"].alias("_net_ccy"), coded["_gross_ccy"].alias("_gross_ccy"))
@@ -150,7 +153,9 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         return pl.col(f"_m:{name}")
 
     net_present = ~(minor("Net Debit (NC)").is_null() & minor("Net Credit (NC)").is_null())
-    gross_present = ~(is_blank("Gross Debit (GC)") & is_blank("Gross Credit (GC)"))
+    # (a column: the checks and the rows' gross currency use it again)
+    lazy = lazy.with_columns((~(is_blank("Gross Debit (GC)") & is_blank("Gross Credit (GC)"))).alias("_gross_present"))
+    gross_present = pl.col("_gross_present")
     lazy = lazy.with_columns(
         (minor("Net Credit (NC)").fill_null(0) - minor("Net Debit (NC)").fill_null(0)).alias("net_minor"),
         pl.when(gross_present)
@@ -228,19 +233,19 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         ).then(pl.col("net_minor")),
         currency=pl.col("_net_ccy"),
     )
-    merchant_account = optional("Merchant Account")
+    merchant_account = coded["merchant_account"]
     good = good.with_columns(
         psputil.booked_business_date(ch),
         optional("Psp Reference").alias("psp_reference"),
         optional("Merchant Reference").alias("merchant_reference"),
         merchant_account.alias("merchant_account"),
-        optional("Payment Method").alias("payment_method"),
+        coded["payment_method"].alias("payment_method"),
         pl.when(gross_present).then(pl.col("_gross_ccy")).alias("gross_currency"),
         pl.col("_net_ccy").alias("currency"),
     )
     # the batch key as a column: the payout id refers to it up to three times
     good = good.with_columns(
-        pl.concat_str([pl.col("merchant_account"), optional("Batch Number")], separator="-").alias("_batch")
+        pl.concat_str([pl.col("merchant_account"), coded["batch_number"]], separator="-").alias("_batch")
     )
     good = psputil.payouts_per_currency(good, pl.col("_batch"), "currency")
     return finish(TABLE, good, rejects, ctx, src.rows_in)
