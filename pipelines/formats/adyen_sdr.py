@@ -169,22 +169,17 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     gross_ccy = check((gross_present | ~blank(pl.col("_gross_ccy")), currency_check(pl.col("_gross_ccy"))))
 
     def timestamp_error(column: str, naive: str, used: pl.Expr) -> RowCheck:
-        return check(
+        gap = pl.col("_tz").is_in(list(zones)) & pl.col("booked_at").is_null()
+        reason = check(
+            (is_blank(column), f"{column} is missing"),
             (
-                used,
-                check(
-                    (is_blank(column), f"{column} is missing"),
-                    (
-                        pl.col(naive).is_null(),
-                        pl.format("'{}' is not a timestamp ({})", pl.col(column), pl.lit(_TIMESTAMP_HINT)),
-                    ),
-                    (
-                        pl.col("_tz").is_in(list(zones)) & pl.col("booked_at").is_null(),
-                        pl.format("'{}' does not exist in time zone {} (DST gap)", pl.col(column), pl.col("_tz")),
-                    ),
-                ),
-            )
-        )
+                pl.col(naive).is_null(),
+                pl.format("'{}' is not a timestamp ({})", pl.col(column), pl.lit(_TIMESTAMP_HINT)),
+            ),
+            (gap, pl.format("'{}' does not exist in time zone {} (DST gap)", pl.col(column), pl.col("_tz"))),
+        ).reason
+        # a blank text is no timestamp: the rows without one are the suspects (no blank test on every row)
+        return check((used, RowCheck(suspect=pl.col(naive).is_null() | gap.fill_null(False), reason=reason)))
 
     def zone_error(column: str, zone: str, used: pl.Expr) -> RowCheck:
         # ``zone``: the column's text without surrounding blanks

@@ -546,10 +546,10 @@ _FEW_VALUES = 4096  # up to this many distinct values, ``per_value`` evaluates a
 
 
 def per_value(frame: pl.DataFrame | pl.LazyFrame, texts: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
-    """For each (name, row-wise expression of one column) of ``texts``, an expression giving the same values,
-    the expression evaluated once per distinct value of its column (codes, statuses, types and zones have a
-    few): the column itself where it leaves every value as it is, else a lookup of its value per value. A
-    column with more than ``_FEW_VALUES`` distinct values keeps the expression."""
+    """For each (name, row-wise expression of one column) of ``texts``, an expression giving the same values
+    on the rows of ``frame`` (or some of them), the expression evaluated once per distinct value of its column
+    (codes, statuses, types and zones have a few): the column itself where it leaves every value as it is, else
+    a lookup of its value per value. A column with more than ``_FEW_VALUES`` distinct values keeps the expression."""
     roots = {name: _one_root(expr) for name, expr in texts.items()}
     if not roots:
         return {}
@@ -557,7 +557,8 @@ def per_value(frame: pl.DataFrame | pl.LazyFrame, texts: dict[str, pl.Expr]) -> 
     out: dict[str, pl.Expr] = {}
     for name, expr in texts.items():
         column = roots[name]
-        values = distinct[column][0].drop_nulls()
+        present = distinct[column][0]
+        values = present.drop_nulls()
         if values.len() > _FEW_VALUES:
             out[name] = expr
             continue
@@ -565,7 +566,8 @@ def per_value(frame: pl.DataFrame | pl.LazyFrame, texts: dict[str, pl.Expr]) -> 
         mapped = pl.DataFrame({column: with_null}).select(expr).to_series()
         on_null = mapped[-1]
         mapped = mapped.head(values.len())
-        if mapped.dtype == values.dtype and on_null is None and bool(mapped.eq_missing(values).all()):
+        null_kept = on_null is None or values.len() == present.len()  # (no null in the column)
+        if mapped.dtype == values.dtype and null_kept and bool(mapped.eq_missing(values).all()):
             out[name] = pl.col(column)
         else:
             out[name] = pl.col(column).replace_strict(values, mapped, default=on_null, return_dtype=mapped.dtype)
@@ -573,7 +575,7 @@ def per_value(frame: pl.DataFrame | pl.LazyFrame, texts: dict[str, pl.Expr]) -> 
 
 
 def _one_root(expr: pl.Expr) -> str:
-    [column] = expr.meta.root_names()
+    [column] = set(expr.meta.root_names())
     return column
 
 

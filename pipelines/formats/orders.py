@@ -215,6 +215,8 @@ def _canonical(
             pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("created_at")),
         ),
     )
+    # a blank text is no instant: the rows without an instant are the suspects (no blank test on every row)
+    created = RowCheck(suspect=pl.col("_created").is_null(), reason=created.reason)
     status = check(
         (pl.col("status").is_null() | (pl.col("status") == ""), f"{name('status')} is missing"),
         (

@@ -172,12 +172,16 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         ),
         "customer_facing_currency": cf_ccy,
         "customer_facing_amount": amount_check("customer_facing_amount", cf_ccy.reason),
-        "created_utc": check(
-            (is_blank("created_utc"), "created_utc is missing"),
-            (
-                pl.col("booked_at").is_null(),
-                pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc")),
-            ),
+        # a blank text is no timestamp: the rows without one are the suspects (no blank test on every row)
+        "created_utc": RowCheck(
+            suspect=pl.col("booked_at").is_null(),
+            reason=check(
+                (is_blank("created_utc"), "created_utc is missing"),
+                (
+                    pl.col("booked_at").is_null(),
+                    pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc")),
+                ),
+            ).reason,
         ),
         **{columns[0].removesuffix("_utc"): day_check(name, text) for name, (columns, text, _) in _DAYS.items()},
         **csvutil.record_checks(src),
