@@ -257,7 +257,8 @@ def _maybe_ragged_by_lengths(fields: pl.DataFrame, records: pl.Series) -> pl.Ser
     its fields plus a delimiter between each two (Polars reads each field of such a record as the text between
     its delimiters, a missing field as null, and leaves out the fields past the header's count). The lengths
     are read from the columns without a pass over the text, where counting the delimiters scans every record."""
-    total = pl.sum_horizontal([pl.col(c).str.len_bytes().cast(pl.Int64).fill_null(0) for c in fields.columns])
+    # (a null field adds nothing; a record's length is far below 2**32)
+    total = pl.sum_horizontal([pl.col(c).str.len_bytes() for c in fields.columns]).fill_null(0).cast(pl.Int64)
     lengths = fields.lazy().select(total + (fields.width - 1)).collect().to_series()
     return lengths != records.str.len_bytes().cast(pl.Int64)
 
