@@ -253,7 +253,7 @@ def _maybe_ragged(records: pl.Series, delimiter: str, expected: int) -> pl.Serie
 
 def _maybe_ragged_by_lengths(fields: pl.DataFrame, records: pl.Series) -> pl.Series:
     """``_maybe_ragged`` from the lengths of the fields Polars read (every column of the file, no carriage return
-    in it): a record without a quote has the header's field count exactly when its length is the lengths of
+    or NUL byte in it): a record without a quote has the header's field count exactly when its length is the lengths of
     its fields plus a delimiter between each two (Polars reads each field of such a record as the text between
     its delimiters, a missing field as null, and leaves out the fields past the header's count). The lengths
     are read from the columns without a pass over the text, where counting the delimiters scans every record."""
@@ -409,7 +409,8 @@ def _read_csv(
         schema = {**{c: pl.String() for c in columns}, LINE_NO: pl.Int64(), RECORD: pl.String()}
         return CsvFile(frame=pl.DataFrame(schema=schema), columns=columns, labels=dict(options.columns))
     body = _aligned(body, fields)
-    if fields.width == len(columns) and b"\r" not in payload:
+    nul_free = b"\x00" not in payload
+    if fields.width == len(columns) and b"\r" not in payload and nul_free:
         maybe = _maybe_ragged_by_lengths(fields, body[RECORD])
     else:
         maybe = _maybe_ragged(body[RECORD], delimiter, len(columns))
@@ -421,7 +422,7 @@ def _read_csv(
     frame = fields.hstack([body[LINE_NO], body[RECORD]])
     if blank.any():
         frame = frame.filter(~blank)
-    return CsvFile(frame=frame, columns=columns, labels=dict(options.columns), nul_free=b"\x00" not in payload)
+    return CsvFile(frame=frame, columns=columns, labels=dict(options.columns), nul_free=nul_free)
 
 
 def record_checks(src: CsvFile) -> dict[str, RowCheck]:
