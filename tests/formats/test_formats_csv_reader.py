@@ -315,13 +315,13 @@ def test_field_lengths_and_delimiter_counts_find_the_same_ragged_rows(tmp_path: 
             fields = [rng.choice(["", "x", " y ", "zz", "\x00", "é"]) for _ in range(rng.choice([3, 3, 3, 1, 2, 4, 5]))]
             lines.append(rng.choice([",".join(fields), "", "  "]))
         path.write_bytes(("\n".join(lines) + rng.choice(["", "\n"])).encode())
-        outcomes = []
+        outcomes: list[object] = []
         for named_only in (False, True):
             try:
                 src = csvutil.read_csv(path, CsvOptions(), ["a"], named_only=named_only)
                 outcomes.append(src.frame.select("a", LINE_NO, RECORD).rows())
             except FileRejected as exc:
-                outcomes.append([str(exc)])
+                outcomes.append(str(exc))
         assert outcomes[0] == outcomes[1], lines
 
 
