@@ -252,12 +252,15 @@ def parse_minor_series(
     remaining rows only, and its results are put back in their places.
     """
     exprs: list[pl.Expr] = []
+    distinct: dict[str, pl.Series] = {}  # the currencies of each currency column (several amounts share one)
     for i, (amount, currency) in enumerate(pairs):
         text = pl.col(amount).cast(pl.String)
         missing = pl.lit("amount is missing") if required else pl.lit(None, pl.String)
         exprs.append(pl.when(text.is_null()).then(missing).otherwise(pl.lit(None, pl.String)).alias(f"e{i}"))
         if decimal == "." and not thousands:
-            plain, scaled = _plain_minor(text, pl.col(currency), frame[currency].unique(), signed=signed)
+            if currency not in distinct:
+                distinct[currency] = frame[currency].unique()
+            plain, scaled = _plain_minor(text, pl.col(currency), distinct[currency], signed=signed)
             exprs += [(text.is_null() | plain).alias(f"f{i}"), scaled.alias(f"m{i}")]
         else:
             exprs += [text.is_null().alias(f"f{i}"), pl.lit(None, pl.Int64).alias(f"m{i}")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,16 @@ class TableSchema:
         Missing columns with a ``default`` get it, missing nullable columns are added as nulls; a missing
         non-nullable column is an error.
         """
+        return frame.select(self._conformed(frame.columns))
+
+    def conform_lazy(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """``conform`` as a step of a lazy query (fused with it: no eager select over the collected columns)."""
+        return frame.select(self._conformed(frame.collect_schema().names()))
+
+    def _conformed(self, present: Sequence[str]) -> list[pl.Expr]:
         exprs: list[pl.Expr] = []
         for c in self.columns:
-            if c.name in frame.columns:
+            if c.name in present:
                 exprs.append(pl.col(c.name).cast(c.polars_dtype(), strict=True))
             elif c.default is not None:
                 exprs.append(pl.lit(c.default).cast(c.polars_dtype(), strict=True).alias(c.name))
@@ -110,7 +118,7 @@ class TableSchema:
                 exprs.append(pl.lit(None, dtype=c.polars_dtype()).alias(c.name))
             else:
                 raise SchemaError(f"table {self.name}: frame lacks required column {c.name!r}")
-        return frame.select(exprs)
+        return exprs
 
 
 def _parse(path: Path) -> TableSchema:

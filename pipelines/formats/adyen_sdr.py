@@ -79,16 +79,28 @@ _TIMESTAMP_HINT = "YYYY-MM-DD HH:MM:SS"
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
-    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, named_only=True)
     frame = src.frame
     zone_texts = pl.concat([frame["TimeZone"].unique(), frame["Booking Date TimeZone"].unique()])
     zone_texts = zone_texts.str.strip_chars().drop_nulls().unique()
     booked, zones = psputil.to_utc(pl.col("_booked_naive"), pl.col("_tz"), zone_texts.to_list(), ZONE_ALIASES)
 
-    frame = frame.with_columns(
-        stripped("Net Currency").str.to_uppercase().alias("_net_ccy"),
-        stripped("Gross Currency").str.to_uppercase().alias("_gross_ccy"),
+    # currencies, types and zones: each distinct text read once
+    coded = csvutil.per_value(
+        frame,
+        {
+            "_net_ccy": stripped("Net Currency").str.to_uppercase(),
+            "_gross_ccy": stripped("Gross Currency").str.to_uppercase(),
+            "_type": stripped("Type"),
+            "record_type": stripped("Type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String),
+            "_booking_tz": stripped("Booking Date TimeZone"),
+            "_creation_tz": stripped("TimeZone"),
+            "merchant_account": optional("Merchant Account"),
+            "payment_method": optional("Payment Method"),
+            "batch_number": optional("Batch Number"),
+        },
     )
+    frame = frame.with_columns(coded["_net_ccy"].alias("_net_ccy"), coded["_gross_ccy"].alias("_gross_ccy"))
     frame = csvutil.parse_amounts(
         frame,
         {c: "_gross_ccy" if c in GROSS_COLUMNS else "_net_ccy" for c in (*NET_COLUMNS, *FEE_COLUMNS, *GROSS_COLUMNS)},
@@ -111,7 +123,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     lazy = (
         frame.lazy()
         .with_columns(
-            stripped("Type").alias("_type"),
+            coded["_type"].alias("_type"),
             ~is_blank("Booking Date").alias("_has_booking"),
             (
                 pl.when(~is_blank("Booking Date")).then(pl.col("_stamp:Booking Date"))
@@ -123,8 +135,8 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
                 if used["Creation Date"]
                 else unused
             ).alias("_creation_naive"),
-            stripped("Booking Date TimeZone").alias("_booking_tz"),
-            stripped("TimeZone").alias("_creation_tz"),
+            coded["_booking_tz"].alias("_booking_tz"),
+            coded["_creation_tz"].alias("_creation_tz"),
         )
         .with_columns(
             pl.when(pl.col("_has_booking"))
@@ -132,7 +144,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
             .otherwise(pl.col("_creation_naive"))
             .alias("_booked_naive"),
             pl.when(pl.col("_has_booking")).then(pl.col("_booking_tz")).otherwise(pl.col("_creation_tz")).alias("_tz"),
-            pl.col("_type").replace_strict(RECORD_TYPES, default=None, return_dtype=pl.String).alias("record_type"),
+            coded["record_type"].alias("record_type"),
         )
         .with_columns(booked.alias("booked_at"))
     )
@@ -141,7 +153,9 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         return pl.col(f"_m:{name}")
 
     net_present = ~(minor("Net Debit (NC)").is_null() & minor("Net Credit (NC)").is_null())
-    gross_present = ~(is_blank("Gross Debit (GC)") & is_blank("Gross Credit (GC)"))
+    # (a column: the checks and the rows' gross currency use it again)
+    lazy = lazy.with_columns((~(is_blank("Gross Debit (GC)") & is_blank("Gross Credit (GC)"))).alias("_gross_present"))
+    gross_present = pl.col("_gross_present")
     lazy = lazy.with_columns(
         (minor("Net Credit (NC)").fill_null(0) - minor("Net Debit (NC)").fill_null(0)).alias("net_minor"),
         pl.when(gross_present)
@@ -155,22 +169,17 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     gross_ccy = check((gross_present | ~blank(pl.col("_gross_ccy")), currency_check(pl.col("_gross_ccy"))))
 
     def timestamp_error(column: str, naive: str, used: pl.Expr) -> RowCheck:
-        return check(
+        gap = pl.col("_tz").is_in(list(zones)) & pl.col("booked_at").is_null()
+        reason = check(
+            (is_blank(column), f"{column} is missing"),
             (
-                used,
-                check(
-                    (is_blank(column), f"{column} is missing"),
-                    (
-                        pl.col(naive).is_null(),
-                        pl.format("'{}' is not a timestamp ({})", pl.col(column), pl.lit(_TIMESTAMP_HINT)),
-                    ),
-                    (
-                        pl.col("_tz").is_in(list(zones)) & pl.col("booked_at").is_null(),
-                        pl.format("'{}' does not exist in time zone {} (DST gap)", pl.col(column), pl.col("_tz")),
-                    ),
-                ),
-            )
-        )
+                pl.col(naive).is_null(),
+                pl.format("'{}' is not a timestamp ({})", pl.col(column), pl.lit(_TIMESTAMP_HINT)),
+            ),
+            (gap, pl.format("'{}' does not exist in time zone {} (DST gap)", pl.col(column), pl.col("_tz"))),
+        ).reason
+        # a blank text is no timestamp: the rows without one are the suspects (no blank test on every row)
+        return check((used, RowCheck(suspect=pl.col(naive).is_null() | gap.fill_null(False), reason=reason)))
 
     def zone_error(column: str, zone: str, used: pl.Expr) -> RowCheck:
         # ``zone``: the column's text without surrounding blanks
@@ -208,6 +217,7 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         "Booking Date TimeZone": zone_error("Booking Date TimeZone", "_booking_tz", booking),
         "Creation Date": timestamp_error("Creation Date", "_creation_naive", creation),
         "TimeZone": zone_error("TimeZone", "_creation_tz", creation),
+        **csvutil.record_checks(src),
     }
     good, rejects = split_valid(
         lazy,
@@ -218,19 +228,19 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         ).then(pl.col("net_minor")),
         currency=pl.col("_net_ccy"),
     )
-    merchant_account = optional("Merchant Account")
+    merchant_account = coded["merchant_account"]
     good = good.with_columns(
         psputil.booked_business_date(ch),
         optional("Psp Reference").alias("psp_reference"),
         optional("Merchant Reference").alias("merchant_reference"),
         merchant_account.alias("merchant_account"),
-        optional("Payment Method").alias("payment_method"),
+        coded["payment_method"].alias("payment_method"),
         pl.when(gross_present).then(pl.col("_gross_ccy")).alias("gross_currency"),
         pl.col("_net_ccy").alias("currency"),
     )
     # the batch key as a column: the payout id refers to it up to three times
     good = good.with_columns(
-        pl.concat_str([pl.col("merchant_account"), optional("Batch Number")], separator="-").alias("_batch")
+        pl.concat_str([pl.col("merchant_account"), coded["batch_number"]], separator="-").alias("_batch")
     )
     good = psputil.payouts_per_currency(good, pl.col("_batch"), "currency")
     return finish(TABLE, good, rejects, ctx, src.rows_in)

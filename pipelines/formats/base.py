@@ -120,7 +120,8 @@ def finish(
         rows = rows.with_columns(pl.coalesce(given, pl.col("payout_id")).alias("payout_reference"))
         present.add("payout_reference")
     rows = rows.select([c.name for c in tbl.columns if c.name in present])
-    return ParseResult(table=table_name, frame=tbl.conform(rows.collect()), rejects=rejects, rows_in=rows_in)
+    # conformed in the same query: an eager select on the collected frame would first align its columns' chunks
+    return ParseResult(table=table_name, frame=tbl.conform_lazy(rows).collect(), rejects=rejects, rows_in=rows_in)
 
 
 _Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)

@@ -17,6 +17,7 @@ names are kept as ``labels`` for the messages.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import re
@@ -28,7 +29,7 @@ import polars as pl
 
 from pipelines.core import money
 from pipelines.core.channels import CsvOptions
-from pipelines.formats.base import FileRejected, RowCheck, read_limited
+from pipelines.formats.base import RECORD_FIELD, FileRejected, RowCheck, read_limited
 
 LINE_NO = "line_no"
 RECORD = "_record"
@@ -48,6 +49,7 @@ class CsvFile:
     frame: pl.DataFrame
     columns: list[str]
     labels: dict[str, str] = field(default_factory=dict)
+    nul_free: bool = False  # no record holds a NUL byte (the file holds none)
 
     @property
     def rows_in(self) -> int:
@@ -249,6 +251,18 @@ def _maybe_ragged(records: pl.Series, delimiter: str, expected: int) -> pl.Serie
     return records.str.count_matches(delimiter, literal=True) + 1 != expected
 
 
+def _maybe_ragged_by_lengths(fields: pl.DataFrame, records: pl.Series) -> pl.Series:
+    """``_maybe_ragged`` from the lengths of the fields Polars read (every column of the file, no carriage return
+    or NUL byte in it): a record without a quote has the header's field count exactly when its length is the lengths of
+    its fields plus a delimiter between each two (Polars reads each field of such a record as the text between
+    its delimiters, a missing field as null, and leaves out the fields past the header's count). The lengths
+    are read from the columns without a pass over the text, where counting the delimiters scans every record."""
+    # (a null field adds nothing; a record's length is far below 2**32)
+    total = pl.sum_horizontal([pl.col(c).str.len_bytes() for c in fields.columns]).fill_null(0).cast(pl.Int64)
+    lengths = fields.lazy().select(total + (fields.width - 1)).collect().to_series()
+    return lengths != records.str.len_bytes().cast(pl.Int64)
+
+
 def _aligned(frame: pl.DataFrame, like: pl.DataFrame) -> pl.DataFrame:
     """``frame`` cut into the chunks of ``like``'s columns (Polars reads in parallel chunks): with the
     chunks of all columns aligned, row-wise work need not copy the columns into one chunk each first."""
@@ -303,16 +317,27 @@ def _is_empty(payload: bytes) -> bool:
     return not decode(payload, "utf-8").strip()
 
 
-def read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str] = ()) -> CsvFile:
+def read_csv(
+    path: Path,
+    options: CsvOptions,
+    required: Sequence[str],
+    optional_columns: Sequence[str] = (),
+    *,
+    named_only: bool = False,
+) -> CsvFile:
     """Read a CSV file with all columns as String, rejecting the file when it cannot be trusted.
 
     Raises ``FileRejected`` for an empty file, a header lacking one of ``required``, duplicate header
     names, unterminated quotes and rows whose field count differs from the header's. Each column of
     ``optional_columns`` the header lacks is added to the rows as null text (``columns`` stays the header's).
+    With ``named_only`` (a parser that reads no other column), the rows hold only the ``required`` and
+    ``optional_columns`` (the others are not built); the file is checked as a whole all the same.
     """
-    src = _read_csv(path, options, required, optional_columns)
+    src = _read_csv(path, options, required, optional_columns, named_only=named_only)
     missing = [pl.lit(None, pl.String).alias(c) for c in optional_columns if c not in src.columns]
-    return CsvFile(frame=src.frame.with_columns(missing), columns=src.columns, labels=src.labels) if missing else src
+    if missing:
+        return dataclasses.replace(src, frame=src.frame.with_columns(missing))
+    return src
 
 
 _SHADOWED = "_unmapped:"  # prefix of a file column named like a column the mapping reads from another header
@@ -331,7 +356,9 @@ def _mapped(header: list[str], header_line: int, columns: dict[str, str], known:
     return [by_header.get(h, _SHADOWED + h if h in columns else h) for h in header]
 
 
-def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str]) -> CsvFile:
+def _read_csv(
+    path: Path, options: CsvOptions, required: Sequence[str], optional_columns: Sequence[str], *, named_only: bool
+) -> CsvFile:
     if len(options.delimiter.encode("utf-8")) != 1:
         raise FileRejected(f"the channel's CSV delimiter {options.delimiter!r} is not a single byte")
     data = path.read_bytes()
@@ -366,18 +393,10 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
     fields: pl.DataFrame | None = None
     error: str | None = None
     if not blank.all():
+        named = {*required, *optional_columns}
+        projection = [i for i, c in enumerate(columns) if c in named] if named_only else None
         try:
-            fields = pl.read_csv(
-                io.BytesIO(payload),
-                has_header=True,
-                new_columns=columns,
-                skip_lines=header_line - 1,
-                separator=delimiter,
-                quote_char=_QUOTE,
-                infer_schema=False,
-                truncate_ragged_lines=True,
-                raise_if_empty=False,
-            )
+            fields = _read_fields(payload, columns, header_line, delimiter, projection)
         except pl.exceptions.PolarsError as exc:
             error = f"not readable as CSV: {exc}"
         if fields is not None and fields.height != body.height:
@@ -390,7 +409,11 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
         schema = {**{c: pl.String() for c in columns}, LINE_NO: pl.Int64(), RECORD: pl.String()}
         return CsvFile(frame=pl.DataFrame(schema=schema), columns=columns, labels=dict(options.columns))
     body = _aligned(body, fields)
-    maybe = _maybe_ragged(body[RECORD], delimiter, len(columns))
+    nul_free = b"\x00" not in payload
+    if fields.width == len(columns) and b"\r" not in payload and nul_free:
+        maybe = _maybe_ragged_by_lengths(fields, body[RECORD])
+    else:
+        maybe = _maybe_ragged(body[RECORD], delimiter, len(columns))
     if quoted:  # the fields of a record holding a quote are counted; the others are plain records
         maybe = maybe | body[RECORD].str.contains(_QUOTE, literal=True)
     maybe = maybe & ~blank
@@ -399,7 +422,44 @@ def _read_csv(path: Path, options: CsvOptions, required: Sequence[str], optional
     frame = fields.hstack([body[LINE_NO], body[RECORD]])
     if blank.any():
         frame = frame.filter(~blank)
-    return CsvFile(frame=frame, columns=columns, labels=dict(options.columns))
+    return CsvFile(frame=frame, columns=columns, labels=dict(options.columns), nul_free=nul_free)
+
+
+def record_checks(src: CsvFile) -> dict[str, RowCheck]:
+    """The check of the record text ``split_valid`` adds to a parser's checks (a NUL byte in the record), for
+    the parser to pass on: when the file holds no NUL byte, one that rejects no row without reading the text."""
+    if not src.nul_free:
+        return {}
+    return {RECORD_FIELD: RowCheck(suspect=pl.lit(False), reason=pl.lit(None, pl.String))}
+
+
+def _read_fields(
+    payload: bytes, columns: list[str], header_line: int, delimiter: str, projection: list[int] | None
+) -> pl.DataFrame:
+    """The fields of the records under the header on ``header_line``, all text; with ``projection`` (indices
+    into ``columns``) only those columns are built, unless Polars cannot read the file (then the error is the
+    one of reading every column)."""
+
+    def read(only: list[int] | None) -> pl.DataFrame:
+        return pl.read_csv(
+            io.BytesIO(payload),
+            has_header=True,
+            new_columns=columns,
+            columns=only,
+            skip_lines=header_line - 1,
+            separator=delimiter,
+            quote_char=_QUOTE,
+            infer_schema=False,
+            truncate_ragged_lines=True,
+            raise_if_empty=False,
+        )
+
+    if projection is not None and len(projection) < len(columns):
+        try:
+            return read(projection)
+        except pl.exceptions.PolarsError:
+            pass  # read every column: the same error as without the projection
+    return read(None)
 
 
 def rate_decimal(text: pl.Expr, field: str, *, scale: int = 12, precision: int = 38) -> tuple[pl.Expr, pl.Expr]:
@@ -484,12 +544,66 @@ def parse_amounts(
     return frame.hstack(results)
 
 
+_FEW_VALUES = 4096  # up to this many distinct values, ``per_value`` evaluates a text expression once per value
+
+
+def per_value(frame: pl.DataFrame | pl.LazyFrame, texts: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
+    """For each (name, row-wise expression of one column) of ``texts``, an expression giving the same values
+    on the rows of ``frame`` (or some of them), the expression evaluated once per distinct value of its column
+    (codes, statuses, types and zones have a few): the column itself where it leaves every value as it is, else
+    a lookup of its value per value. A column with more than ``_FEW_VALUES`` distinct values keeps the expression."""
+    roots = {name: _one_root(expr) for name, expr in texts.items()}
+    if not roots:
+        return {}
+    distinct = frame.lazy().select([pl.col(c).unique().implode() for c in dict.fromkeys(roots.values())]).collect()
+    out: dict[str, pl.Expr] = {}
+    for name, expr in texts.items():
+        column = roots[name]
+        present = distinct[column][0]
+        values = present.drop_nulls()
+        if values.len() > _FEW_VALUES:
+            out[name] = expr
+            continue
+        with_null = values.append(pl.Series([None], dtype=values.dtype))
+        mapped = pl.DataFrame({column: with_null}).select(expr).to_series()
+        on_null = mapped[-1]
+        mapped = mapped.head(values.len())
+        null_kept = on_null is None or values.len() == present.len()  # (no null in the column)
+        if mapped.dtype == values.dtype and null_kept and bool(mapped.eq_missing(values).all()):
+            out[name] = pl.col(column)
+        else:
+            out[name] = pl.col(column).replace_strict(values, mapped, default=on_null, return_dtype=mapped.dtype)
+    return out
+
+
+def _one_root(expr: pl.Expr) -> str:
+    [column] = set(expr.meta.root_names())
+    return column
+
+
 def per_distinct(frame: pl.DataFrame, keys: Sequence[str], exprs: dict[str, pl.Expr]) -> pl.DataFrame:
     """``frame`` with columns ``exprs``, row-wise expressions of the ``keys`` columns only, evaluated once
     per distinct key (reports repeat the same exchange rates, dates and codes on many rows)."""
     table = frame.lazy().select(keys).unique().with_columns(**exprs)
-    values = _lookup(frame.lazy(), keys, table, list(exprs)).collect()
+    if len(keys) == 1:  # one key: each value looked up by the key's text, without a join and a sort
+        values = _replaced(frame.lazy(), keys[0], table.collect(), list(exprs)).collect()
+    else:
+        values = _lookup(frame.lazy(), keys, table, list(exprs)).collect()
     return frame.hstack(values.get_columns())
+
+
+def _replaced(rows: pl.LazyFrame, key: str, table: pl.DataFrame, values: Sequence[str]) -> pl.LazyFrame:
+    """``_lookup`` by one key: ``values`` of the ``table`` row with the same ``key`` (unique there; null matches
+    null) for each row, in order."""
+    known = table.filter(pl.col(key).is_not_null())
+    on_null = table.filter(pl.col(key).is_null())
+    columns: list[pl.Expr] = []
+    for name in values:
+        dtype = table.schema[name]
+        default = pl.lit(on_null[name][0] if on_null.height else None, dtype)
+        value = pl.col(key).replace_strict(known[key], known[name], default=default, return_dtype=dtype)
+        columns.append(value.alias(name))
+    return rows.select(columns)
 
 
 def _lookup(rows: pl.LazyFrame, keys: Sequence[str], table: pl.LazyFrame, values: Sequence[str]) -> pl.LazyFrame:

@@ -56,13 +56,20 @@ _GIVEN_MINOR = "_amount_minor"
 
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     opts = ctx.channel.csv
-    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, named_only=True)
     frame = src.frame.lazy().with_columns(
         pl.col("created_at").pipe(csvutil.iso_utc).alias("_created"),
         pl.col("status_at").pipe(csvutil.iso_utc).alias("_status_at"),
         pl.lit(None, pl.Int64).alias(_GIVEN_MINOR),
     )
-    return _canonical(frame, ctx, decimal=opts.decimal, thousands=opts.thousands, labels=src.labels)
+    return _canonical(
+        frame,
+        ctx,
+        decimal=opts.decimal,
+        thousands=opts.thousands,
+        labels=src.labels,
+        record_checks=csvutil.record_checks(src),
+    )
 
 
 def parse_parquet(path: Path, ctx: ParseContext) -> ParseResult:
@@ -135,10 +142,12 @@ def _canonical(
     decimal: str,
     thousands: str | None,
     labels: dict[str, str] | None = None,
+    record_checks: dict[str, RowCheck] | None = None,
 ) -> ParseResult:
     """Validate and map the text columns (plus ``_created`` and ``_amount_minor``) to ``orders``.
 
-    ``labels`` gives the header in the file of each mapped column: the rejects name it.
+    ``labels`` gives the header in the file of each mapped column: the rejects name it. ``record_checks``
+    replaces ``split_valid``'s check of the record text (``csvutil.record_checks``).
     """
     ch = ctx.channel
     labels = labels or {}
@@ -149,12 +158,24 @@ def _canonical(
     def blank_as_null(expr: pl.Expr) -> pl.Expr:
         return expr.replace("", None)  # (``expr`` evaluated once, where ``when/then`` would evaluate it twice)
 
+    # codes, statuses, methods, channels and accounts: each distinct text normalised once
+    normal = {
+        "currency": pl.col("currency").str.strip_chars().str.to_uppercase(),
+        "status": pl.col("status").str.strip_chars().str.to_lowercase(),
+        "direction": blank_as_null(pl.col("direction").str.strip_chars().str.to_lowercase()).fill_null("payin"),
+        "payment_method": blank_as_null(pl.col("payment_method").str.strip_chars().str.to_lowercase()),
+        "country": blank_as_null(pl.col("country").str.strip_chars().str.to_uppercase()),
+    }
+    coded = csvutil.per_value(
+        frame,
+        {
+            **normal,
+            "psp_channel": pl.col("psp_channel").str.strip_chars(),
+            "merchant_account": csvutil.optional("merchant_account"),
+        },
+    )
     normalised = frame.lazy().with_columns(
-        pl.col("currency").str.strip_chars().str.to_uppercase(),
-        pl.col("status").str.strip_chars().str.to_lowercase(),
-        blank_as_null(pl.col("direction").str.strip_chars().str.to_lowercase()).fill_null("payin"),
-        blank_as_null(pl.col("payment_method").str.strip_chars().str.to_lowercase()),
-        blank_as_null(pl.col("country").str.strip_chars().str.to_uppercase()),
+        *[coded[column].alias(column) for column in normal],
         blank_as_null(pl.col("status_at").str.strip_chars()),
     )
     parsed_frame = _parse_amounts(normalised.collect(), decimal=decimal, thousands=thousands)
@@ -194,6 +215,8 @@ def _canonical(
             pl.format("'{}' is not an ISO 8601 timestamp with Z or a UTC offset", pl.col("created_at")),
         ),
     )
+    # a blank text is no instant: the rows without an instant are the suspects (no blank test on every row)
+    created = RowCheck(suspect=pl.col("_created").is_null(), reason=created.reason)
     status = check(
         (pl.col("status").is_null() | (pl.col("status") == ""), f"{name('status')} is missing"),
         (
@@ -238,14 +261,16 @@ def _canonical(
         name("direction"): direction,
         name("country"): country,
         name("status_at"): status_at,
+        **(record_checks or {}),
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(_RAW), amount=pl.col("amount_minor"), currency=pl.col("currency")
     )
     good = good.with_columns(
         pl.col("order_id").str.strip_chars(),
-        pl.col("psp_channel").str.strip_chars(),
-        *[csvutil.optional(c).alias(c) for c in ("psp_reference", "merchant_account")],
+        coded["psp_channel"].alias("psp_channel"),
+        csvutil.optional("psp_reference").alias("psp_reference"),
+        coded["merchant_account"].alias("merchant_account"),
         pl.col("_created").alias("created_at"),
         pl.col("_status_at").alias("status_at"),
         business_date(pl.col("_created"), ch.timezone, ch.cutoff).alias("business_date"),

@@ -95,10 +95,20 @@ _DAYS = {
 def parse(path: Path, ctx: ParseContext) -> ParseResult:
     ch = ctx.channel
     opts = ch.csv
-    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
+    src = csvutil.read_csv(path, opts, REQUIRED_COLUMNS, OPTIONAL_COLUMNS, named_only=True)
+    # currencies and categories: each distinct text read once
+    coded = csvutil.per_value(
+        src.frame,
+        {
+            "_ccy": stripped("currency").str.to_uppercase(),
+            "_cf_ccy": stripped("customer_facing_currency").str.to_uppercase(),
+            "_category": stripped("reporting_category"),
+            "record_type": psputil.mapped_type(stripped("reporting_category"), RECORD_TYPES),
+        },
+    )
     frame = src.frame.with_columns(
-        stripped("currency").str.to_uppercase().alias("_ccy"),
-        stripped("customer_facing_currency").str.to_uppercase().alias("_cf_ccy"),
+        coded["_ccy"].alias("_ccy"),
+        coded["_cf_ccy"].alias("_cf_ccy"),
         *[_day_text(columns).alias(text) for columns, text, _ in _DAYS.values()],
     )
     frame = csvutil.naive_timestamps(
@@ -112,9 +122,9 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
     )
     lazy = (
         frame.lazy()
-        .with_columns(stripped("reporting_category").alias("_category"))
+        .with_columns(coded["_category"].alias("_category"))
         .with_columns(
-            psputil.mapped_type(pl.col("_category"), RECORD_TYPES).alias("record_type"),
+            coded["record_type"].alias("record_type"),
             pl.col("_booked_naive").dt.replace_time_zone("UTC").alias("booked_at"),
             pl.coalesce(optional("charge_id"), optional("source_id")).alias("psp_reference"),
             optional("payment_metadata[order_id]").alias("merchant_reference"),
@@ -162,14 +172,19 @@ def parse(path: Path, ctx: ParseContext) -> ParseResult:
         ),
         "customer_facing_currency": cf_ccy,
         "customer_facing_amount": amount_check("customer_facing_amount", cf_ccy.reason),
-        "created_utc": check(
-            (is_blank("created_utc"), "created_utc is missing"),
-            (
-                pl.col("booked_at").is_null(),
-                pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc")),
-            ),
+        # a blank text is no timestamp: the rows without one are the suspects (no blank test on every row)
+        "created_utc": RowCheck(
+            suspect=pl.col("booked_at").is_null(),
+            reason=check(
+                (is_blank("created_utc"), "created_utc is missing"),
+                (
+                    pl.col("booked_at").is_null(),
+                    pl.format("'{}' is not a timestamp (YYYY-MM-DD HH:MM:SS)", pl.col("created_utc")),
+                ),
+            ).reason,
         ),
         **{columns[0].removesuffix("_utc"): day_check(name, text) for name, (columns, text, _) in _DAYS.items()},
+        **csvutil.record_checks(src),
     }
     good, rejects = split_valid(
         lazy, checks, raw=pl.col(csvutil.RECORD), amount=pl.col("net_minor"), currency=pl.col("_ccy")

@@ -258,6 +258,73 @@ def test_per_distinct_matches_evaluating_every_row() -> None:
     assert csvutil.per_distinct(frame, ["k", "j"], exprs).equals(frame.with_columns(**exprs))
 
 
+def test_per_distinct_by_one_key_matches_evaluating_every_row() -> None:
+    frame = pl.DataFrame({"k": ["1", " 2", None, "1", "x", None, " 2"]})
+    exprs = {"n": pl.col("k").str.strip_chars().cast(pl.Int64, strict=False), "t": pl.col("k").is_null()}
+    assert csvutil.per_distinct(frame, ["k"], exprs).equals(frame.with_columns(**exprs))
+    nulls = pl.DataFrame({"k": pl.Series([None, None], dtype=pl.String)})
+    assert csvutil.per_distinct(nulls, ["k"], exprs).equals(nulls.with_columns(**exprs))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["eur", " EUR", None, "usd", "", "eur"],  # changed, with nulls and a blank
+        ["EUR", "USD", "EUR"],  # unchanged: the column itself
+        [None, None],
+        [f"v{i}" for i in range(5000)],  # too many distinct values: the expression itself
+    ],
+)
+def test_per_value_matches_evaluating_every_row(values: list[str | None]) -> None:
+    frame = pl.DataFrame({"c": pl.Series(values, dtype=pl.String)})
+    exprs = {
+        "upper": pl.col("c").str.strip_chars().str.to_uppercase(),
+        "or_default": pl.col("c").str.strip_chars().replace("", None).fill_null("none"),
+        "known": pl.col("c").str.strip_chars().is_in(["EUR", "eur"]),
+    }
+    per_value = csvutil.per_value(frame, exprs)
+    expected = frame.select(**exprs)
+    assert frame.select(**per_value).equals(expected)
+    assert frame.head(1).select(**per_value).equals(expected.head(1))  # on some of the rows too
+
+
+def test_named_only_reads_the_named_columns_and_checks_every_column(tmp_path: Path) -> None:
+    path = tmp_path / "file.csv"
+    path.write_bytes(b"a,b,c,d\n1, 2 ,3,4\n5,6,7,8\n")
+    src = csvutil.read_csv(path, CsvOptions(), ["a"], ["c", "e"], named_only=True)
+    assert src.columns == ["a", "b", "c", "d"]
+    assert src.frame.columns == ["a", "c", LINE_NO, RECORD, "e"]
+    assert src.frame.select("a", "c", LINE_NO).rows() == [("1", "3", 2), ("5", "7", 3)]
+    for content in (b"a,b,c,d\n1,2,3,4\n5,6,7\n", b"a,b,c,d\n1,2,3,4,5\n5,6,7,8\n"):
+        path.write_bytes(content)
+        with pytest.raises(FileRejected) as named:
+            csvutil.read_csv(path, CsvOptions(), ["a"], ["c"], named_only=True)
+        with pytest.raises(FileRejected) as every:
+            csvutil.read_csv(path, CsvOptions(), ["a"], ["c"])
+        assert str(named.value) == str(every.value)
+        assert str(named.value).startswith("ragged rows: the header has 4 fields but line ")
+
+
+def test_field_lengths_and_delimiter_counts_find_the_same_ragged_rows(tmp_path: Path) -> None:
+    """Every column read (ragged rows found from the field lengths) or one (delimiters counted): the same."""
+    rng = random.Random(5)
+    path = tmp_path / "file.csv"
+    for _ in range(300):
+        lines = ["a,b,c"]
+        for _ in range(rng.randint(1, 6)):
+            fields = [rng.choice(["", "x", " y ", "zz", "\x00", "é"]) for _ in range(rng.choice([3, 3, 3, 1, 2, 4, 5]))]
+            lines.append(rng.choice([",".join(fields), "", "  "]))
+        path.write_bytes(("\n".join(lines) + rng.choice(["", "\n"])).encode())
+        outcomes: list[object] = []
+        for named_only in (False, True):
+            try:
+                src = csvutil.read_csv(path, CsvOptions(), ["a"], named_only=named_only)
+                outcomes.append(src.frame.select("a", LINE_NO, RECORD).rows())
+            except FileRejected as exc:
+                outcomes.append(str(exc))
+        assert outcomes[0] == outcomes[1], lines
+
+
 def test_naive_timestamps_read_as_the_expression_does() -> None:
     """``naive_timestamps`` (the second format read only where the first did not) gives ``naive_timestamp``."""
     texts = [
