@@ -174,3 +174,21 @@ def stage_sample_day(home: Path, day: dt.date = dt.date(2026, 11, 26)) -> str:
     stages.register_files(pulled, h)
     stages.record_statuses(stages.normalise_channels(stages.channel_ids(h), day, h), h)
     return h
+
+
+def hold_duckdb_file(path: Path, seconds: float) -> Any:
+    """Another process with the DuckDB file ``path`` open for writing for ``seconds`` (DuckDB then refuses it to
+    every other process); returns once it holds it (the ``subprocess.Popen``, to kill or wait for)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import duckdb, sys, time\n"
+        "con = duckdb.connect(sys.argv[1])\n"
+        "print('held', flush=True)\n"
+        "time.sleep(float(sys.argv[2]))\n"
+        "con.close()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc

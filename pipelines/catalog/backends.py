@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -41,6 +42,7 @@ import duckdb
 import polars as pl
 
 from pipelines.core import sqlfiles
+from pipelines.core.config import wait_seconds
 
 if TYPE_CHECKING:
     import psycopg
@@ -119,13 +121,28 @@ class DuckDBBackend:
                 pass
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
+        con = self._open(read_only)
         try:
             if not read_only:
                 con.execute(sqlfiles.load("catalog_schema"))
             yield DuckDBSession(con)
         finally:
             con.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """The file opened; while another process has it open in a way that excludes this one (a writer, or
+        readers when this one writes: DuckDB locks the file per process), tried again for up to
+        ``RECON_LOCK_WAIT_SECONDS`` (a reader such as a partition task holds it for the few queries it runs)."""
+        deadline = time.monotonic() + wait_seconds()
+        pause = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "Could not set lock" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     def exists(self) -> bool:
         return self.path.exists()

@@ -158,3 +158,18 @@ def bind_local_copy(local: Path, remote: str) -> None:
     tmp = marker.with_name(f".{marker.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps({"remote": remote}) + "\n")
     os.replace(tmp, marker)
+
+
+WAIT_ENV = "RECON_LOCK_WAIT_SECONDS"  # how long a run waits for the workspace lock, and a session for the catalog file
+DEFAULT_WAIT_S = 10.0
+
+
+def wait_seconds(env: str = WAIT_ENV, default: float = DEFAULT_WAIT_S) -> float:
+    """The wait configured in ``env`` (seconds, at least 0), else ``default``."""
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        return max(0.0, float(raw))
+    except ValueError as exc:
+        raise ValueError(f"{env} must be a number of seconds, not {raw!r}") from exc

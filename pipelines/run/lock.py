@@ -39,15 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.core.config import Settings, catalog_url
+from pipelines.core.config import WAIT_ENV, Settings, catalog_url, wait_seconds
 from pipelines.run import s3home
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".lock"
-WAIT_ENV = "RECON_LOCK_WAIT_SECONDS"
 RESOLVE_WAIT_ENV = "RECON_RESOLVE_WAIT_SECONDS"
-DEFAULT_WAIT_S = 10.0
 DEFAULT_RESOLVE_WAIT_S = 60.0
 EXIT_BUSY = 4  # exit code of ``recon`` when the workspace is busy
 _POLL_S = 0.1
@@ -71,17 +69,6 @@ class WorkspaceBusy(RuntimeError):
         super().__init__(
             f"workspace {home} is busy: held by {who}; gave up after {waited_s:g} s (set {wait_env} to wait longer)"
         )
-
-
-def wait_seconds(env: str = WAIT_ENV, default: float = DEFAULT_WAIT_S) -> float:
-    """The wait configured in ``env`` (seconds, at least 0), else ``default``."""
-    raw = os.environ.get(env, "").strip()
-    if not raw:
-        return default
-    try:
-        return max(0.0, float(raw))
-    except ValueError as exc:
-        raise ValueError(f"{env} must be a number of seconds, not {raw!r}") from exc
 
 
 def lock_path(home: Path | str) -> Path:

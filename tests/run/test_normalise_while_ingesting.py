@@ -6,8 +6,6 @@ it. The run normalises every file of the sample day as before."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,34 +13,24 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import tree_bytes
+from helpers import hold_duckdb_file
 
 from pipelines.run import stages
 
 DAY = dt.date(2026, 11, 26)
 
 
-def _hold_catalog(path: Path) -> subprocess.Popen[str]:
-    """Another process with the catalog file open for writing, as the run is while it registers files."""
-    code = (
-        "import duckdb, sys, time\n"
-        "con = duckdb.connect(sys.argv[1])\n"
-        "con.execute('CREATE TABLE IF NOT EXISTS held (i INTEGER)')\n"
-        "print('held', flush=True)\n"
-        "time.sleep(120)\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    return proc
-
-
-def test_workers_given_the_records_never_open_the_catalog_another_process_writes(tmp_path: Path) -> None:
+def test_workers_given_the_records_never_open_the_catalog_another_process_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECON_LOCK_WAIT_SECONDS", "1")  # how long a session waits for the catalog file
     home = str(tmp_path / "home")
     pulled = stages.ingest_channel("orders", home)
     stages.register_files([pulled], home)
     ctx = stages.context(home)
     records = [rec.to_dict() for rec in stages._new_files(ctx, "orders")]
     assert len(records) == 1
-    holder = _hold_catalog(ctx.settings.home / "catalog.duckdb")
+    holder = hold_duckdb_file(ctx.settings.home / "catalog.duckdb", 120)
     try:
         with pytest.raises(duckdb.IOException, match="lock"):  # reading the catalog itself would fail now
             stages.parse_channel("orders", DAY, home)
