@@ -19,11 +19,10 @@ from typing import Literal
 
 import duckdb
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.breaks import at_risk
-from pipelines.core import calendars, money, schema, sqlfiles
+from pipelines.core import calendars, money, schema, sqlfiles, yamlfiles
 from pipelines.core.channels import Channel, RulesError
 
 AGING_BUCKETS: tuple[tuple[int, int | None, str], ...] = (
@@ -62,7 +61,7 @@ def load_policy(rules_dir: Path) -> BreakPolicy:
     if not path.exists():
         return BreakPolicy()
     try:
-        policy = BreakPolicy.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        policy = BreakPolicy.model_validate(yamlfiles.load(path) or {})
     except ValidationError as exc:
         lines = [f"{path}: field '{'.'.join(str(p) for p in e['loc'])}': {e['msg']}" for e in exc.errors()]
         raise RulesError("\n".join(lines)) from None

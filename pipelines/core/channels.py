@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from pipelines.core import money
+from pipelines.core import money, yamlfiles
 from pipelines.core.calendars import HINT as CALENDAR_HINT
 from pipelines.core.calendars import unknown as unknown_calendar
 from pipelines.formats.registry import get, registered
@@ -418,7 +418,7 @@ def load_channels(rules_dir: Path) -> dict[str, Channel]:
     errors: list[str] = []
     for path in sorted(folder.glob("*.yaml")):
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw = yamlfiles.load(path)
         except yaml.YAMLError as exc:
             errors.append(f"{path}: not valid YAML: {exc}")
             continue

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from pipelines.core import calendars, schema
+from pipelines.core import calendars, schema, yamlfiles
 from pipelines.core.channels import RulesError
 
 MATCHABLE_TABLES = ("orders", "psp_settlement_lines", "bank_statement_lines", "payment_status")
@@ -634,7 +634,7 @@ def load_rules(rules_dir: Path) -> RuleSet:
     rule_ids: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:
-            raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raw: Any = yamlfiles.load(path)
         except yaml.YAMLError as exc:
             errors.append(f"{path}: not valid YAML: {exc}")
             continue
