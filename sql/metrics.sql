@@ -5,34 +5,34 @@
 -- and two small frames of the lifecycle: metric_breaks (the run's breaks) and metric_closures (breaks closed since
 -- the previous run, with their type and first day). $verdicts: the break types that decide a withdrawal.
 -- Rates give numerator and denominator (the exact decimal is made from them); latencies and ages whole units.
+-- Matches are related through their rule and anchor (smallest left item id): within a rule a left item is in one
+-- match, so the pair names a match as its id does, and joins on two integers instead of a string. The carried
+-- items are left out by anti-joins (a lookup correlated with each order made DuckDB gather every order first), and
+-- each CTE keeps only the columns read from it (DuckDB materialises a CTE).
 WITH new_orders AS (
-  SELECT o.*, coalesce(o.payment_method, 'unknown') AS method_key, coalesce(o.country, 'unknown') AS country_key,
-    o.status IN ('succeeded', 'refunded') AS succeeded
+  SELECT o.direction, o.psp_channel, o.currency, coalesce(o.payment_method, 'unknown') AS method_key,
+    coalesce(o.country, 'unknown') AS country_key, o.status IN ('succeeded', 'refunded') AS succeeded
   FROM orders AS o
-  WHERE NOT EXISTS (SELECT 1 FROM carried AS c WHERE c.item_table = 'orders' AND c.file_id = o.file_id
-                    AND c.line_no = o.line_no)
+  ANTI JOIN (SELECT file_id, line_no FROM carried WHERE item_table = 'orders') AS c
+    ON c.file_id = o.file_id AND c.line_no = o.line_no
 ), success AS (
-  SELECT direction, 'direction' AS group_by, NULL AS channel, NULL AS payment_method, NULL AS country,
-    NULL AS currency, count(*) FILTER (WHERE succeeded) AS n, count(*) AS d FROM new_orders GROUP BY ALL
-  UNION ALL
-  SELECT direction, 'direction,channel', psp_channel, NULL, NULL, NULL,
-    count(*) FILTER (WHERE succeeded), count(*) FROM new_orders GROUP BY ALL
-  UNION ALL
-  SELECT direction, 'direction,payment_method', NULL, method_key, NULL, NULL,
-    count(*) FILTER (WHERE succeeded), count(*) FROM new_orders GROUP BY ALL
-  UNION ALL
-  SELECT direction, 'direction,country', NULL, NULL, country_key, NULL,
-    count(*) FILTER (WHERE succeeded), count(*) FROM new_orders GROUP BY ALL
-  UNION ALL
-  SELECT direction, 'direction,currency', NULL, NULL, NULL, currency,
-    count(*) FILTER (WHERE succeeded), count(*) FROM new_orders GROUP BY ALL
+  -- the five groupings in one pass over the orders
+  SELECT direction,
+    CASE WHEN grouping(psp_channel) = 0 THEN 'direction,channel' WHEN grouping(method_key) = 0
+      THEN 'direction,payment_method' WHEN grouping(country_key) = 0 THEN 'direction,country'
+      WHEN grouping(currency) = 0 THEN 'direction,currency' ELSE 'direction' END AS group_by,
+    psp_channel AS channel, method_key AS payment_method, country_key AS country, currency,
+    count(*) FILTER (WHERE succeeded) AS n, count(*) AS d
+  FROM new_orders
+  GROUP BY GROUPING SETS ((direction), (direction, psp_channel), (direction, method_key), (direction, country_key),
+    (direction, currency))
 ), order_lines AS (
   -- an order and the PSP line this run matched it to: created -> booked, in whole minutes
   SELECT o.direction, o.psp_channel AS channel, o.currency,
     (epoch_ms(p.booked_at) - epoch_ms(o.created_at)) // 60000 AS minutes
   FROM match_rows AS mo
   JOIN orders AS o ON mo.item_table = 'orders' AND o.item_id = mo.item_id
-  JOIN match_rows AS mp ON mp.match_id = mo.match_id AND mp.item_table = 'psp_settlement_lines'
+  JOIN match_rows AS mp ON mp.anchor = mo.anchor AND mp.rule_id = mo.rule_id AND mp.item_table = 'psp_settlement_lines'
   JOIN psp_settlement_lines AS p ON p.item_id = mp.item_id
 ), line_credits AS (
   -- a PSP payment line whose payout this run matched to a bank credit: booked -> the credit's value date, days
@@ -40,7 +40,7 @@ WITH new_orders AS (
     date_diff('day', p.business_date, coalesce(b.value_date, b.booking_date)) AS days
   FROM match_rows AS mb
   JOIN bank_statement_lines AS b ON mb.item_table = 'bank_statement_lines' AND b.item_id = mb.item_id
-  JOIN match_rows AS mp ON mp.match_id = mb.match_id AND mp.item_table = 'psp_settlement_lines'
+  JOIN match_rows AS mp ON mp.anchor = mb.anchor AND mp.rule_id = mb.rule_id AND mp.item_table = 'psp_settlement_lines'
   JOIN psp_settlement_lines AS p ON p.item_id = mp.item_id
   WHERE p.record_type = 'payment'
 ), booking_stats AS (
@@ -81,7 +81,7 @@ WITH new_orders AS (
   -- withdrawal orders a bank debit is paired with: in a match, or in a break naming both (another amount or
   -- currency, debited although rejected)
   SELECT mo.item_id FROM match_rows AS mo
-  JOIN match_rows AS mb ON mb.match_id = mo.match_id AND mb.item_table = 'bank_statement_lines'
+  JOIN match_rows AS mb ON mb.anchor = mo.anchor AND mb.rule_id = mo.rule_id AND mb.item_table = 'bank_statement_lines'
   JOIN bank_statement_lines AS bl ON bl.item_id = mb.item_id AND bl.direction = 'debit'
   WHERE mo.item_table = 'orders' AND mo.item_id IN (SELECT item_id FROM decided)
   UNION
@@ -96,13 +96,13 @@ WITH new_orders AS (
 ), returns_taken AS (
   -- the rail's returns this run took (a carried one counted in the run that took it)
   SELECT r.item_id, r.end_to_end_id FROM payment_status AS r
+  ANTI JOIN (SELECT file_id, line_no FROM carried WHERE item_table = 'payment_status') AS c
+    ON c.file_id = r.file_id AND c.line_no = r.line_no
   WHERE r.record_type IN ('return', 'reversal')
-    AND NOT EXISTS (SELECT 1 FROM carried AS c WHERE c.item_table = 'payment_status' AND c.file_id = r.file_id
-                    AND c.line_no = r.line_no)
 ), return_orders AS (
   -- a return and the withdrawal it is paired with in this run: its match, or the break naming the order
   SELECT mr.item_id AS return_item, mo.item_id AS order_item FROM match_rows AS mr
-  JOIN match_rows AS mo ON mo.match_id = mr.match_id AND mo.item_table = 'orders'
+  JOIN match_rows AS mo ON mo.anchor = mr.anchor AND mo.rule_id = mr.rule_id AND mo.item_table = 'orders'
   WHERE mr.item_table = 'payment_status'
   UNION
   SELECT item_id, counter_item_id FROM break_list WHERE item_table = 'payment_status' AND counter_table = 'orders'
