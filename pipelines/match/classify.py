@@ -11,6 +11,7 @@ and the same pairs (``compile.pairs_sql``) matching used.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import duckdb
@@ -23,6 +24,7 @@ from pipelines.match.compile import (
     Params,
     execute,
     filter_values_sql,
+    norm_expr,
     not_duplicate_sql,
     pairs_sql,
     units_sql,
@@ -45,6 +47,56 @@ def _fee_notes(c: Compiled) -> dict[str, str]:
     return notes
 
 
+NORMALISED_KEYS = "nk_"  # prefix of the tables of normalised keys (``normalised_keys``)
+
+
+def normalised_keys(con: duckdb.DuckDBPyConnection, c: Compiled) -> str:
+    """A table (``item_id``, ``h``) of the hash of the first key of a rule's left side as the rule normalises
+    it, for every item of the left table with a key: made once per table, column and normalisation while the
+    run's tables stay loaded (``drop_normalised_keys``), so the rules that share a normalised key do not each
+    normalise every item again. A hash (eight bytes) rather than the key: the table only narrows the items a
+    probe reads (``_keyed_left``), the pairs then join on the keys themselves."""
+    params = Params()
+    key = norm_expr(f"a.{ident(c.key_cols('left')[0])}", c.rule.keys[0].steps("left"), params)
+    select = f"SELECT a.item_id, {key} AS k FROM {ident(c.table('left'))} AS a"
+    digest = hashlib.sha256(repr((select, sorted(params.values.items()))).encode()).hexdigest()[:16]
+    name = NORMALISED_KEYS + digest
+    sql = (
+        f"CREATE TEMP TABLE IF NOT EXISTS {ident(name)} AS "
+        f"SELECT item_id, hash(k) AS h FROM ({select}) WHERE k IS NOT NULL"
+    )
+    execute(con, sql, params)
+    return name
+
+
+def drop_normalised_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the tables of ``normalised_keys`` (before the run's tables are loaded again, and with the scratch)."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, $prefix)",
+        {"prefix": NORMALISED_KEYS},
+    ).fetchall()
+    for (name,) in rows:
+        con.execute(f"DROP TABLE IF EXISTS {ident(str(name))}")
+
+
+def _keyed_left(con: duckdb.DuckDBPyConnection, c: Compiled, ru: str, params: Params) -> str:
+    """The left items whose first key, normalised, is the first key of one of the right units ``ru``: the only
+    ones a pair of a keyed rule can join (``pairs_sql`` joins on every key). A key compared as it is on the left
+    is looked up as it is; one normalised on both sides (text then) through the hashes of ``normalised_keys``;
+    otherwise (normalised on the left only: the join may compare text with another type) every left item. The
+    ids are gathered first (``near_left``): few, so the rows are then looked up from them."""
+    key, left = c.rule.keys[0], ident(c.table("left"))
+    if not key.steps("left"):
+        keyed = f"SELECT a.item_id FROM {left} AS a WHERE a.{ident(c.key_cols('left')[0])} IN (SELECT k0 FROM ({ru}))"
+    elif key.steps("right"):
+        hashes = ident(normalised_keys(con, c))
+        keyed = f"SELECT n.item_id FROM {hashes} AS n WHERE n.h IN (SELECT hash(k0) FROM ({ru}))"
+    else:
+        return left
+    execute(con, f"CREATE OR REPLACE TEMP TABLE near_left AS {keyed}", params)
+    return f"(SELECT a.* FROM {left} AS a WHERE a.item_id IN (SELECT item_id FROM near_left))"
+
+
 def _near_single(con: duckdb.DuckDBPyConnection, c: Compiled, ws: OpenItems, rank: int) -> None:
     """Near rows of a one-to-one or fuzzy rule for the pairing's unmatched right items."""
     params = Params(values={"pairing": c.pname})
@@ -55,7 +107,8 @@ def _near_single(con: duckdb.DuckDBPyConnection, c: Compiled, ws: OpenItems, ran
         restrict = "p.l_ok AND p.cur_ok AND p.amt_ok AND p.date_ok AND p.sim_ok"
         pairs = pairs_sql(c, lu, ru, params)
     else:
-        lu = units_sql(c, "left", ident(c.table("left")), params, probe=True, restrict=not_duplicate_sql(c.rf, "left"))
+        source = _keyed_left(con, c, ru, params) if c.rule.keys else ident(c.table("left"))
+        lu = units_sql(c, "left", source, params, probe=True, restrict=not_duplicate_sql(c.rf, "left"))
         restrict = "TRUE"
         pairs = pairs_sql(c, lu, ru, params, used=("left",))
     l_note, r_note = "''", "''"

@@ -27,7 +27,7 @@ import polars as pl
 
 from pipelines.core import calendars, sqlfiles
 from pipelines.core.sqlfiles import ident
-from pipelines.match.classify import classify_pairing, classify_unowned
+from pipelines.match.classify import classify_pairing, classify_unowned, drop_normalised_keys
 from pipelines.match.compile import (
     Compiled,
     Params,
@@ -522,6 +522,7 @@ def run_matching(
     )
     execute(con, sqlfiles.load("match_macros"))
     execute(con, sqlfiles.load("item_views"))
+    drop_normalised_keys(con)  # of tables loaded before
     prepare_reference(con, compiled)
     compute_owners(con, ruleset)
     carried = _carry_matches(con, compiled)
@@ -565,7 +566,7 @@ SCRATCH_TABLES = (
     "used_items", "taken", "chosen", "chosen_isolated", "chosen_members", "classified_members", "cand",
     "cand_rest", "ranked", "multi_l", "multi_r", "mu_left", "mu_right", "pu", "cu", "near", "near_typed",
     "near_claims", "gnear", "gnear_typed", "gpairs", "group_claims", "group_ties", "leftover", "leftover_breaks",
-    "unmatched_right", "dup_breaks", "unowned",
+    "unmatched_right", "dup_breaks", "unowned", "near_left",
 )  # fmt: skip
 
 
@@ -577,3 +578,4 @@ def release_scratch(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
     for name in [*SCRATCH_TABLES, *(str(r[0]) for r in sets)]:
         con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+    drop_normalised_keys(con)

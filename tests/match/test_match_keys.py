@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 from helpers import order, psp
-from match_helpers import EXACT_PSP_REFERENCE, ORDERS_PSP, assert_expected, rule, rules_dir, run_case
+from match_helpers import EXACT_PSP_REFERENCE, ORDERS_PSP, assert_expected, break_of, rule, rules_dir, run_case
 
 
 def merchant_rule(key_yaml: str) -> str:
@@ -187,3 +187,40 @@ def test_fuzzy_tie_is_ambiguous(tmp_path: Path) -> None:
     assert_expected(r, "orders", orders)
     assert_expected(r, "psp_settlement_lines", lines)
     assert r.matches.height == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "order_id", "reference"),
+    [
+        ("{left: order_id, right: merchant_reference}", "ORD-1", "ORD-1"),
+        ("{left: order_id, right: merchant_reference, normalise: [strip_punctuation, casefold]}", "ORD-2", "ord2"),
+        ("{left: order_id, right: merchant_reference, left_normalise: [casefold]}", "ORD-3", "ord-3"),
+        ("{left: order_id, right: merchant_reference, right_normalise: [casefold]}", "ord-4", "ORD-4"),
+    ],
+)
+def test_a_near_miss_is_found_through_the_key_as_normalised(
+    tmp_path: Path, key: str, order_id: str, reference: str
+) -> None:
+    # the unmatched line's nearest order shares its key only once both are normalised; a second rule on the
+    # same normalised key finds it again (the probe reads the left items by their normalised key)
+    rules_yaml = merchant_rule(key) + rule(
+        "by_merchant_reference_again",
+        f"""
+left: {{filter: {{status: [succeeded]}}}}
+right: {{filter: {{record_type: [payment]}}}}
+keys:
+  - {key}
+amount: {{left: amount_minor, right: gross_minor, tolerance_minor: 1}}
+currency: {{left: currency, right: gross_currency}}
+""",
+        priority=30,
+    )
+    rules = rules_dir(tmp_path, {"10_orders_psp.yaml": rules_yaml})
+    orders = [order(order_id, 1000, expected="amount_mismatch"), order("ORD-99", 500, expected="order_not_settled")]
+    lines = [psp("p1", 1200, merchant_reference=reference, expected="amount_mismatch")]
+    r = run_case(tmp_path, orders, lines, rules=rules)
+    assert_expected(r, "orders", orders)
+    assert_expected(r, "psp_settlement_lines", lines)
+    found = break_of(r, "psp_settlement_lines", 2)
+    assert found["break_type"] == "amount_mismatch"
+    assert found["counter_line_no"] == 2 and found["counter_table"] == "orders"
