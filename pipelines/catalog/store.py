@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -388,6 +388,18 @@ class Catalog:
                 [channel],
             ).fetchall()
         return [_file_record(r) for r in rows]
+
+    def file_names(self, channels: Iterable[str]) -> dict[str, str]:
+        """The name each file of ``channels`` was received under, by file id (one query for all channels)."""
+        wanted = sorted(set(channels))
+        if not wanted:
+            return {}
+        rows = self._dicts(
+            "SELECT file_id, file_name FROM files WHERE channel IN (SELECT unnest(CAST(? AS VARCHAR[]))) "
+            "ORDER BY file_id",
+            [wanted],
+        )
+        return {r["file_id"]: r["file_name"] for r in rows}
 
     def deliveries(self) -> list[dict[str, Any]]:
         return self._dicts("SELECT channel, source_path, file_id, outcome FROM deliveries ORDER BY observed_at", [])

@@ -354,9 +354,7 @@ def _read_inputs(ctx: Context, day: dt.date, mode: str) -> Any:
     from pipelines.run.reconcile import Inputs
 
     statuses = ctx.catalog.file_statuses()
-    names = {}
-    for ch in ctx.channels:
-        names.update({r.file_id: r.file_name for r in ctx.catalog.files_of_channel(ch)})
+    names = ctx.catalog.file_names(ctx.channels)
     return Inputs(
         settings=ctx.settings,
         day=day,

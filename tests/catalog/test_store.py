@@ -187,6 +187,8 @@ def test_deliveries_register_once_and_come_back_as_registered(catalog: Catalog) 
     assert catalog.register_deliveries(first, T1, events) == [(ID_A, "new"), (ID_A, "duplicate"), (ID_B, "new")]
     assert catalog.known_file_ids([ID_A, ID_C]) == {ID_A} and catalog.known_file_ids([]) == set()
     assert catalog.files_of_channel("adyen_eu") == [record(ID_A, "a.csv"), record(ID_B, "b.csv")]
+    assert catalog.file_names(["adyen_eu", "stripe_eu"]) == {ID_A: "a.csv", ID_B: "b.csv"}
+    assert catalog.file_names(["stripe_eu"]) == {} and catalog.file_names([]) == {}
     assert sorted((d["source_path"], d["outcome"]) for d in catalog.deliveries()) == [
         ("/in/adyen_eu/a.csv", "new"),
         ("/in/adyen_eu/again.csv", "duplicate"),
