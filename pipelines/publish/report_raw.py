@@ -3,7 +3,6 @@ file up to the last line needed."""
 
 from __future__ import annotations
 
-import bisect
 import csv
 import re
 import textwrap
@@ -16,7 +15,6 @@ from pipelines.run.result import RunResult
 RAW_MAX_LINES = 40  # lines of one raw record shown (an XML element is read up to its closing tag)
 RAW_MAX_CHARS = 4000
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_BLOCK = 1 << 22  # bytes read at once when looking for lines
 
 
 # --------------------------------------------------------------------------------------------------
@@ -82,40 +80,20 @@ def _record(lines: dict[int, str], line_no: int) -> RawRecord | None:
     return RawRecord(line_no, text[:RAW_MAX_CHARS], fields, truncated)
 
 
-def read_lines(path: Path, wanted: Iterable[int], after: int = RAW_MAX_LINES, block: int = _BLOCK) -> dict[int, str]:
+def read_lines(path: Path, wanted: Iterable[int], after: int = RAW_MAX_LINES) -> dict[int, str]:
     """Lines ``wanted`` of a file (and line 1, a header, and up to ``after`` lines after each, for an element
-    spanning several lines), reading only up to the last of them. The file is read in blocks of ``block``
-    bytes whose lines are counted, not split: only a block holding a line to keep is cut into lines."""
+    spanning several lines), reading only up to the last of them."""
     keep: set[int] = {1}
     for n in wanted:
         keep.update(range(n, n + after + 1))
-    ordered = sorted(keep)
-    last = ordered[-1]
+    last = max(keep)
     out: dict[int, str] = {}
-
-    def take(n: int, raw: bytes) -> None:
-        if n in keep:
-            out[n] = raw.decode("utf-8", "replace").rstrip("\r\n").lstrip("\ufeff")
-
-    line_no, rest = 1, b""  # the number of the line ``rest`` (its start, read so far) begins
     with path.open("rb") as fh:
-        while line_no <= last:
-            chunk = fh.read(block)
-            if not chunk:
-                if rest:
-                    take(line_no, rest)
+        for n, raw in enumerate(fh, start=1):
+            if n > last:
                 break
-            data = rest + chunk
-            ended = data.count(b"\n")  # lines line_no .. line_no + ended - 1 end in data
-            if ended and bisect.bisect_left(ordered, line_no) < bisect.bisect_left(ordered, line_no + ended):
-                *lines, rest = data.split(b"\n")
-                for i, raw in enumerate(lines):
-                    take(line_no + i, raw)
-            elif ended:
-                rest = data[data.rindex(b"\n") + 1 :]
-            else:
-                rest = data
-            line_no += ended
+            if n in keep:
+                out[n] = raw.decode("utf-8", "replace").rstrip("\r\n").lstrip("\ufeff")
     return out
 
 
