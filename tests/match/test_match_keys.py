@@ -14,16 +14,21 @@ from match_helpers import EXACT_PSP_REFERENCE, ORDERS_PSP, assert_expected, brea
 
 
 def merchant_rule(key_yaml: str) -> str:
-    return ORDERS_PSP + rule(
-        "by_merchant_reference",
+    return ORDERS_PSP + merchant_entry("by_merchant_reference", key_yaml)
+
+
+def merchant_entry(rule_id: str, key_yaml: str, tolerance: int = 0, priority: int = 10) -> str:
+    return rule(
+        rule_id,
         f"""
 left: {{filter: {{status: [succeeded]}}}}
 right: {{filter: {{record_type: [payment]}}}}
 keys:
   - {key_yaml}
-amount: {{left: amount_minor, right: gross_minor}}
+amount: {{left: amount_minor, right: gross_minor, tolerance_minor: {tolerance}}}
 currency: {{left: currency, right: gross_currency}}
 """,
+        priority=priority,
     )
 
 
@@ -203,18 +208,7 @@ def test_a_near_miss_is_found_through_the_key_as_normalised(
 ) -> None:
     # the unmatched line's nearest order shares its key only once both are normalised; a second rule on the
     # same normalised key finds it again (the probe reads the left items by their normalised key)
-    rules_yaml = merchant_rule(key) + rule(
-        "by_merchant_reference_again",
-        f"""
-left: {{filter: {{status: [succeeded]}}}}
-right: {{filter: {{record_type: [payment]}}}}
-keys:
-  - {key}
-amount: {{left: amount_minor, right: gross_minor, tolerance_minor: 1}}
-currency: {{left: currency, right: gross_currency}}
-""",
-        priority=30,
-    )
+    rules_yaml = merchant_rule(key) + merchant_entry("by_merchant_reference_again", key, tolerance=1, priority=30)
     rules = rules_dir(tmp_path, {"10_orders_psp.yaml": rules_yaml})
     orders = [order(order_id, 1000, expected="amount_mismatch"), order("ORD-99", 500, expected="order_not_settled")]
     lines = [psp("p1", 1200, merchant_reference=reference, expected="amount_mismatch")]
