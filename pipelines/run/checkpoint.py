@@ -140,17 +140,30 @@ def fingerprint(inp: Inputs) -> str:
         json.dumps(inp.replaced_files, sort_keys=True, default=str),
         repr(inp.policy),
     ]
-    digest = hashlib.sha256(pickle.dumps(parts, protocol=5))
+    digest = hashlib.sha256(_canonical(parts).encode())
     frames = [(k, v) for k, v in sorted(vars(inp.history).items()) if isinstance(v, pl.DataFrame)]
     frames += [(k, getattr(inp.intake, k)) for k in ("taken", "uncovered", "known")]
     home = str(inp.settings.home)  # the intake names staged files by path: the same key in any local copy
     for name, frame in frames:
         digest.update(name.encode())
         digest.update(frame.write_csv().replace(home, "<home>").encode())
-    scalars = sorted((k, v) for k, v in vars(inp.history).items() if not isinstance(v, pl.DataFrame))
-    digest.update(repr(scalars).encode())
+    scalars = {k: v for k, v in vars(inp.history).items() if not isinstance(v, pl.DataFrame)}
+    digest.update(_canonical(scalars).encode())
     digest.update(inp.intake.first_day.isoformat().encode())
     return digest.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    """``value`` as text that depends on its content only: mappings and sets in sorted order (a dict's own
+    order follows how it was filled, which queries without an order do not fix), no object identity (a
+    pickle's bytes change with which equal strings are one object)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(sorted(f"{_canonical(k)}: {_canonical(v)}" for k, v in value.items())) + "}"
+    if isinstance(value, set | frozenset):
+        return "{" + ", ".join(sorted(_canonical(v) for v in value)) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_canonical(v) for v in value) + "]"
+    return repr(value)
 
 
 @dataclass

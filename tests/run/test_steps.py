@@ -92,6 +92,17 @@ def test_a_step_whose_inputs_changed_starts_again_from_match(tmp_path: Path) -> 
         dataclasses.replace(inp, ruleset=inp.ruleset.model_copy(update={"version_hash": "other"})),
     ]
     assert all(checkpoint.fingerprint(other) != key for other in changed)
+    # content, not the order a mapping was filled in nor which equal strings are one object
+    seen = dict(reversed(list({"b-1": DAY, "b-2": DAY + dt.timedelta(days=1)}.items())))
+    one = dataclasses.replace(
+        inp, history=dataclasses.replace(inp.history, first_seen={"b-1": DAY, "b-2": DAY + dt.timedelta(days=1)})
+    )
+    other = dataclasses.replace(inp, history=dataclasses.replace(inp.history, first_seen=seen))
+    copied = dataclasses.replace(
+        inp, file_names={"".join(list(k)): "".join(list(v)) for k, v in inp.file_names.items()}
+    )
+    assert checkpoint.fingerprint(one) == checkpoint.fingerprint(other) != key
+    assert checkpoint.fingerprint(copied) == key
 
 
 def test_a_publication_killed_before_its_commit_is_retried_from_the_clearing_checkpoint(
