@@ -68,6 +68,8 @@ class Session(Protocol):
 
     def insert_frame(self, table: str, frame: pl.DataFrame) -> None: ...
 
+    def abandon(self) -> None: ...
+
 
 class Backend(Protocol):
     """Where the catalog lives."""
@@ -101,6 +103,13 @@ class DuckDBSession:
             self.con.execute(f"INSERT INTO {table} SELECT * FROM frame_src")
         finally:
             self.con.unregister("frame_src")
+
+    def abandon(self) -> None:
+        """Roll back the transaction a failed method left open (none open: nothing to do)."""
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
 
 
 class DuckDBBackend:
@@ -235,6 +244,13 @@ class PostgresSession:
         with self.conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
             for row in frame.iter_rows():
                 copy.write_row(row)
+
+    def abandon(self) -> None:
+        """Roll back the transaction a failed method left open (none open: nothing to do)."""
+        from psycopg import pq
+
+        if self.conn.info.transaction_status != pq.TransactionStatus.IDLE:
+            self.conn.execute("ROLLBACK")
 
 
 def masked(url: str) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
+from pipelines.core import yamlfiles
 from pipelines.core.config import SCHEMAS_DIR
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
@@ -122,7 +122,7 @@ class TableSchema:
 
 
 def _parse(path: Path) -> TableSchema:
-    raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw: dict[str, Any] = yamlfiles.parse(path.read_text(encoding="utf-8"))
     name = raw.get("table")
     if not isinstance(name, str) or not IDENTIFIER.match(name):
         raise SchemaError(f"{path.name}: 'table' must be a lower-case identifier")

@@ -113,7 +113,7 @@ def register_files(results: list[dict[str, Any]], home: str | None = None, rules
     ctx = context(home, rules)
     records = [FileRecord(**r) for res in results for r in res["records"]]
     events = [ingest.Skipped(**s) for res in results for s in res["skipped"]]
-    with _locked(home, rules, "register files", sync=REGISTRY_AREAS):
+    with _locked(home, rules, "register files", sync=REGISTRY_AREAS), ctx.catalog.held():
         from pipelines.run.integrity import check_outputs_known
 
         check_outputs_known(ctx.settings, ctx.catalog)  # a lost catalog is rebuilt, not started afresh
@@ -274,7 +274,8 @@ def normalise_channels(
             for c in channel_ids if arriving is None else arriving:
                 if c not in channel_ids or c in files:
                     raise ValueError(f"channel {c!r} arrived but is not one to normalise, or arrived twice")
-                files[c] = [rec.to_dict() for rec in _new_files(ctx, c)]
+                with ctx.catalog.held():
+                    files[c] = [rec.to_dict() for rec in _new_files(ctx, c)]
                 parsing[pool.parsers.submit(timed_call, parse_channel, c, day, home, rules, files[c])] = c
                 for job in [j for j, jc in parsing.items() if j.done() and jc not in staging]:
                     stage(job)
@@ -342,9 +343,9 @@ def _inputs(ctx: Context, day: dt.date, mode: str) -> Any:
     run reads (``reconcile.Inputs``)."""
     from pipelines.run.integrity import before_reconciling
 
-    ctx.catalog.ensure_schema()
-    before_reconciling(ctx.settings, ctx.catalog, ctx.catalog.file_statuses(), day)
-    return _read_inputs(ctx, day, mode)
+    with ctx.catalog.held():  # one session for the dozen short reads
+        before_reconciling(ctx.settings, ctx.catalog, ctx.catalog.file_statuses(), day)
+        return _read_inputs(ctx, day, mode)
 
 
 def _read_inputs(ctx: Context, day: dt.date, mode: str) -> Any:

@@ -20,6 +20,7 @@ import threading
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -327,6 +328,37 @@ def test_a_process_killed_inside_the_commit_leaves_the_catalog_as_it_was(
     # and the catalog takes the next commit (no lock or half transaction left behind)
     assert _commit_in_a_process(settings, D2, "run-done", tmp_path / "done", "none") == 0
     assert catalog.published()[D2]["run_id"] == "run-done"
+
+
+def test_calls_inside_a_held_catalog_share_one_session_and_a_failed_write_leaves_nothing(
+    catalog: Catalog, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog.commit_run(run_row(D1, "run-d1", T1), frames(D1, "run-d1"))
+    before = (catalog.published(), catalog.runs(), catalog.run_inputs())
+    opened: list[bool] = []
+    real_connect = type(catalog.backend).connect
+
+    def counted(backend: Any, read_only: bool = False) -> Any:
+        opened.append(read_only)
+        return real_connect(backend, read_only)
+
+    monkeypatch.setattr(type(catalog.backend), "connect", counted)
+    broken = frames(D2, "run-d2")
+    broken["open_items"] = broken["open_items"].with_columns(pl.lit(1).alias("not_a_column"))
+    with catalog.held():
+        other = open_catalog(settings)  # another Catalog of the same location shares the held session
+        other.register_deliveries([record(ID_A, "a.csv")], T1, [])
+        assert set(catalog.file_statuses()) == set() and catalog.known_file_ids([ID_A, ID_B]) == {ID_A}
+        with pytest.raises(Exception):  # noqa: B017 (the database's own error, which differs between them)
+            other.commit_run(run_row(D2, "run-d2", T2), broken)  # fails inside its transaction
+        # what the failed commit had begun is rolled back: the session goes on from the state before it
+        assert (catalog.published(), catalog.runs()) == before[:2]
+        assert_frame_equal(catalog.run_inputs(), before[2])
+        with catalog.held():  # nested: the same session
+            catalog.commit_run(run_row(D2, "run-d2", T2), frames(D2, "run-d2"))
+    assert opened == [False]  # one (writing) session for all of the above
+    assert catalog.published()[D2]["run_id"] == "run-d2" and catalog.known_file_ids([ID_A]) == {ID_A}
+    assert len(opened) == 3  # outside the held span every call opens its own session again
 
 
 def test_sessions_creating_the_schema_at_once(catalog_backend: CatalogBackend, settings: Settings) -> None:
