@@ -61,6 +61,12 @@ def execute(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | N
             con.execute(statement)
 
 
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """The rows of one query, binding only the named parameters it references."""
+    values = params or {}
+    return con.execute(sql, {k: values[k] for k in set(_PARAM.findall(sql))}).fetchall()
+
+
 def frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
     """The result of a query as a Polars frame; enumerations (the run's file ids, channels, tables) come back
     as text."""

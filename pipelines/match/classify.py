@@ -19,11 +19,14 @@ import duckdb
 from pipelines.core import sqlfiles
 from pipelines.core.sqlfiles import ident
 from pipelines.match.compile import (
+    PATTERN_KEYS,
+    PATTERN_STEPS,
     Compiled,
     OpenItems,
     Params,
     execute,
     filter_values_sql,
+    key_pattern,
     norm_expr,
     not_duplicate_sql,
     pairs_sql,
@@ -86,15 +89,37 @@ def _keyed_left(con: duckdb.DuckDBPyConnection, c: Compiled, ru: str, params: Pa
     otherwise (normalised on the left only: the join may compare text with another type) every left item. The
     ids are gathered first (``near_left``): few, so the rows are then looked up from them."""
     key, left = c.rule.keys[0], ident(c.table("left"))
+    column = f"a.{ident(c.key_cols('left')[0])}"
     if not key.steps("left"):
-        keyed = f"SELECT a.item_id FROM {left} AS a WHERE a.{ident(c.key_cols('left')[0])} IN (SELECT k0 FROM ({ru}))"
+        keyed = f"SELECT a.item_id FROM {left} AS a WHERE {column} IN (SELECT k0 FROM ({ru}))"
     elif key.steps("right"):
-        hashes = ident(normalised_keys(con, c))
-        keyed = f"SELECT n.item_id FROM {hashes} AS n WHERE n.h IN (SELECT hash(k0) FROM ({ru}))"
+        pattern = _key_pattern(con, c, ru, params)
+        if pattern == "":  # no unmatched item has a key: no left item can be near by key
+            keyed = f"SELECT a.item_id FROM {left} AS a WHERE FALSE"
+        elif pattern is not None:
+            text = f"CAST({column} AS VARCHAR)"
+            keyed = (
+                f"SELECT a.item_id FROM {left} AS a "
+                f"WHERE strlen({text}) <> length({text}) OR regexp_full_match({text}, {params.bind(pattern)})"
+            )
+        else:
+            hashes = ident(normalised_keys(con, c))
+            keyed = f"SELECT n.item_id FROM {hashes} AS n WHERE n.h IN (SELECT hash(k0) FROM ({ru}))"
     else:
         return left
     execute(con, f"CREATE OR REPLACE TEMP TABLE near_left AS {keyed}", params)
     return f"(SELECT a.* FROM {left} AS a WHERE a.item_id IN (SELECT item_id FROM near_left))"
+
+
+def _key_pattern(con: duckdb.DuckDBPyConnection, c: Compiled, ru: str, params: Params) -> str | None:
+    """``key_pattern`` of the left key's steps for the first keys of the right units ``ru`` (few: the unmatched
+    items): the left items it matches, and those with a key outside ASCII, hold every item whose normalised
+    key is one of them, found by a scan that neither normalises nor stores every key. ``""``: no keys."""
+    if not set(s.op for s in c.rule.keys[0].steps("left")) <= PATTERN_STEPS:
+        return None
+    sql = f"SELECT DISTINCT k0 FROM ({ru}) WHERE k0 IS NOT NULL LIMIT {PATTERN_KEYS + 1}"
+    keys = [str(r[0]) for r in sqlfiles.rows(con, sql, params.values)]
+    return key_pattern(c.rule.keys[0].steps("left"), keys) if keys else ""
 
 
 def _near_single(con: duckdb.DuckDBPyConnection, c: Compiled, ws: OpenItems, rank: int) -> None:

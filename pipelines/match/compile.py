@@ -103,6 +103,34 @@ def norm_expr(column_sql: str, steps: list[NormStep], params: Params) -> str:
     return f"nullif({x}, '')" if steps else x
 
 
+# The steps ``key_pattern`` covers: case, and steps that only delete characters (as the class of characters
+# each may delete: whitespace for ``trim`` anywhere, a superset of its ends)
+_DELETING = {"strip_punctuation": "[:punct:]", "remove_spaces": r"\x00-\x20\x7f", "trim": r"\x00-\x20\x7f"}
+PATTERN_KEYS = 256  # the most keys one pattern looks up
+PATTERN_STEPS = frozenset({"casefold", *_DELETING})
+
+
+def _pattern_char(c: str) -> str:
+    return c if c.isascii() and c.isalnum() else f"\\x{{{ord(c):x}}}"
+
+
+def key_pattern(steps: list[NormStep], keys: list[str]) -> str | None:
+    """A regular expression (for ``regexp_full_match``) that every ASCII text whose key normalised by
+    ``steps`` is one of ``keys`` matches; it may match other texts too. Each key's characters in order, any
+    run of the characters the steps delete around and between them, case ignored when the steps fold it: on
+    ASCII text folding case and deleting characters commute, and each of its characters folds as the pattern's
+    case-insensitive match does (which also matches a few characters more). None when a step changes text
+    otherwise (a prefix, an extraction, a length), or there are no keys or more than ``PATTERN_KEYS``.
+    Texts with a character outside ASCII are for the caller to keep."""
+    ops = {s.op for s in steps}
+    if not ops <= PATTERN_STEPS or not keys or len(keys) > PATTERN_KEYS:
+        return None
+    deleted = sorted({_DELETING[op] for op in ops if op in _DELETING})
+    gap = f"[{''.join(deleted)}]*" if deleted else ""
+    alternatives = [gap + "".join(_pattern_char(c) + gap for c in key) for key in sorted(set(keys))]
+    return ("(?i)" if "casefold" in ops else "") + "(?:" + "|".join(alternatives) + ")"
+
+
 @dataclass(frozen=True)
 class Compiled:
     """A rule with its pairing and its position: the source of every SQL fragment of the rule."""

@@ -201,6 +201,14 @@ def test_fuzzy_tie_is_ambiguous(tmp_path: Path) -> None:
         ("{left: order_id, right: merchant_reference, normalise: [strip_punctuation, casefold]}", "ORD-2", "ord2"),
         ("{left: order_id, right: merchant_reference, left_normalise: [casefold]}", "ORD-3", "ord-3"),
         ("{left: order_id, right: merchant_reference, right_normalise: [casefold]}", "ord-4", "ORD-4"),
+        # keys outside ASCII, and deletions of spaces and ends
+        ("{left: order_id, right: merchant_reference, normalise: [strip_punctuation, casefold]}", "ÖRD-5é", "örd5É"),
+        # "İ" folds to "i", which a case-insensitive pattern does not match: found as a key outside ASCII
+        ("{left: order_id, right: merchant_reference, normalise: [strip_punctuation, casefold]}", "İD-9", "id9"),
+        ("{left: order_id, right: merchant_reference, normalise: [casefold, remove_spaces]}", "OR D\t6", "ord6"),
+        ("{left: order_id, right: merchant_reference, normalise: [trim, strip_punctuation]}", " (ORD.7) ", "ORD7"),
+        # a step the pattern does not cover: the normalised keys of every order are looked up instead
+        ("{left: order_id, right: merchant_reference, normalise: [{first_chars: 5}, casefold]}", "ORD-8xx", "ord-8"),
     ],
 )
 def test_a_near_miss_is_found_through_the_key_as_normalised(
