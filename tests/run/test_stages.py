@@ -169,6 +169,31 @@ def test_a_presence_only_column_is_validated_as_its_presence_with_the_same_resul
     assert results(as_presence) == results(as_text)
 
 
+def _validated_in_a_stager(frames: list[pl.DataFrame]) -> list[tuple[bool, list[str], dict[str, Any], bool]]:
+    import sys
+
+    return [
+        (o.success, o.failed, o.result, "sqlalchemy" in sys.modules and sys.modules["sqlalchemy"] is not None)
+        for o in (validate.validate_frame("orders", f) for f in frames)
+    ]
+
+
+def test_a_stager_validates_as_this_process_does_without_the_libraries_it_leaves_out() -> None:
+    from pipelines.run.workers import start_normalisers
+
+    good = _orders_frame(300)
+    bad = good.with_columns(
+        pl.when(pl.col("line_no") == 7).then(pl.lit("SETTLED")).otherwise(pl.col("status")).alias("status"),
+        pl.when(pl.col("line_no") == 9).then(None).otherwise(pl.col("currency")).alias("currency"),
+    )
+    here = [(o.success, o.failed, o.result) for o in (validate.validate_frame("orders", f) for f in (good, bad))]
+    with start_normalisers(1) as pool:
+        there = pool.stagers.submit(_validated_in_a_stager, [good, bad]).result()
+    assert [t[:3] for t in there] == here
+    assert here[0][0] and not here[1][0] and len(here[1][1]) == 2
+    assert not any(t[3] for t in there)  # the stager ran without SQLAlchemy
+
+
 # ---- calendars and business dates ---------------------------------------------------------------------
 def _orders_frame(n: int) -> pl.DataFrame:
     return schema.table("orders").conform(
