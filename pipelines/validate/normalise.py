@@ -162,6 +162,18 @@ def stage_files(
     ]
 
 
+def rows_of_date(frame: pl.DataFrame, day: dt.date, dates: int) -> pl.DataFrame:
+    """The rows of ``frame`` dated ``day`` (one of its ``dates`` distinct business dates) in line order, in one
+    chunk (the Parquet written from it has the same row groups whatever chunks the parser read). A frame of one
+    date whose lines strictly increase (a parser keeps a file's order) is that already: joined into one chunk
+    rather than filtered and sorted."""
+    if dates == 1 and frame.height and frame["business_date"].null_count() == 0:
+        lines = frame["line_no"]
+        if lines.null_count() == 0 and (frame.height == 1 or bool((lines.diff().slice(1) > 0).all())):
+            return frame.rechunk()
+    return frame.filter(pl.col("business_date") == pl.lit(day, dtype=pl.Date)).sort("line_no")
+
+
 def _staged(
     rec: FileRecord,
     channel: Channel,
@@ -182,7 +194,7 @@ def _staged(
 
     dates: list[dt.date] = sorted(set(frame["business_date"].unique().to_list()))
     for d in dates:
-        part = frame.filter(pl.col("business_date") == pl.lit(d, dtype=pl.Date)).sort("line_no")
+        part = rows_of_date(frame, d, len(dates))
         write_parquet_atomic(part, staging_path(settings, table, d, channel.id, rec.file_id))
     _write_rejects(rec, channel, settings, result.rejects)
     if result.rows_in != frame.height + result.rows_rejected:
@@ -253,16 +265,17 @@ def stage_pieces(
             if not outcome.success:
                 failed = (result.table, outcome)
                 continue
-            for d in sorted(set(frame["business_date"].unique().to_list())):
+            piece_dates = sorted(set(frame["business_date"].unique().to_list()))
+            for d in piece_dates:
                 if d not in writers:
                     dest = staging_path(settings, result.table, d, channel.id, rec.file_id)
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-                    part = frame.filter(pl.col("business_date") == pl.lit(d, dtype=pl.Date)).sort("line_no")
+                    part = rows_of_date(frame, d, len(piece_dates))
                     table = part.to_arrow()
                     writers[d] = (tmp, pq.ParquetWriter(tmp, table.schema, **PYARROW_PARQUET_OPTS))
                 else:
-                    part = frame.filter(pl.col("business_date") == pl.lit(d, dtype=pl.Date)).sort("line_no")
+                    part = rows_of_date(frame, d, len(piece_dates))
                     table = part.to_arrow().cast(writers[d][1].schema)
                 writers[d][1].write_table(table)
             rejects.append(result.rejects)
