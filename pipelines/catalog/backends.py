@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -82,6 +83,33 @@ class Backend(Protocol):
     def exists(self) -> bool: ...
 
     def move_aside(self, stamp: str) -> str | None: ...
+
+
+# sessions ``held`` keeps open, by thread and catalog location
+_HELD: dict[tuple[int, str], Session] = {}
+
+
+@contextmanager
+def held(backend: Backend) -> Iterator[None]:
+    """One writing session for every call on the catalog at ``backend.location`` made inside (from this thread,
+    through any ``Catalog`` of that location: ``held_session``), instead of one each: opening the DuckDB file
+    costs about 20 ms of CPU (the engine builds its function catalog for every database it opens). For short
+    spans of catalog work only: while it is held no other process can open the DuckDB file (they wait, ``_open``)."""
+    key = (threading.get_ident(), backend.location)
+    if key in _HELD:
+        yield
+        return
+    with backend.connect(read_only=False) as con:
+        _HELD[key] = con
+        try:
+            yield
+        finally:
+            del _HELD[key]
+
+
+def held_session(backend: Backend) -> Session | None:
+    """The session ``held`` keeps open for this thread on the catalog of ``backend``, if any."""
+    return _HELD.get((threading.get_ident(), backend.location))
 
 
 # ---- DuckDB: the file <home>/catalog.duckdb ---------------------------------------------------------------

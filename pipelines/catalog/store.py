@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from pipelines.catalog import journal
-from pipelines.catalog.backends import Backend, DuckDBBackend, PostgresBackend, Session
+from pipelines.catalog.backends import Backend, DuckDBBackend, PostgresBackend, Session, held, held_session
 from pipelines.core import schema, sqlfiles
 from pipelines.core.config import Settings
 from pipelines.core.dates import parse_business_date
@@ -176,10 +175,6 @@ def lifecycle_frames(day: dt.date, run_id: str, result: Any) -> dict[str, pl.Dat
     }
 
 
-# sessions of ``Catalog.held``, by thread and catalog location
-_HELD: dict[tuple[int, str], Session] = {}
-
-
 def open_catalog(settings: Settings) -> Catalog:
     """The workspace's catalog: the DuckDB file ``settings.catalog_path``, or the PostgreSQL database of
     ``settings.catalog_url`` (``RECON_CATALOG_URL``) when one is set."""
@@ -212,7 +207,7 @@ class Catalog:
     def connect(self, read_only: bool = False) -> Iterator[Session]:
         """A session on the catalog; a writing one creates the missing tables first. Inside ``held`` (same
         thread, same catalog) the held session; a method that fails there rolls back what it left open."""
-        con = _HELD.get((threading.get_ident(), self.location))
+        con = held_session(self.backend)
         if con is None:
             with self.backend.connect(read_only) as fresh:
                 yield fresh
@@ -223,22 +218,9 @@ class Catalog:
             con.abandon()
             raise
 
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        """One writing session for every call on this catalog made inside (from this thread, through any
-        ``Catalog`` of the same location), instead of one each: opening the DuckDB file costs about 20 ms of
-        CPU (the engine builds its function catalog for every database it opens). For short spans of catalog
-        work only: while it is held no other process can open the DuckDB file (they wait, ``_open``)."""
-        key = (threading.get_ident(), self.location)
-        if key in _HELD:
-            yield
-            return
-        with self.backend.connect(read_only=False) as con:
-            _HELD[key] = con
-            try:
-                yield
-            finally:
-                del _HELD[key]
+    def held(self) -> AbstractContextManager[None]:
+        """One writing session for the calls on this catalog made inside (``backends.held``)."""
+        return held(self.backend)
 
     def ensure_schema(self) -> None:
         """Create missing catalog tables (a writer step: catalogs of older versions gain the new tables)."""
