@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, as_completed
@@ -265,24 +266,43 @@ def normalise_channels(
             parse_s: dict[str, tuple[float, float]] = {}
             staging: dict[str, Future[Timed]] = {}
 
-            def stage(job: Future[Timed]) -> None:  # a channel is staged as soon as it is parsed
-                c = parsing[job]
-                wall, cpu_parse, parsed = job.result()
-                parse_s[c] = (wall, cpu_parse)
-                staging[c] = pool.stagers.submit(timed_call, stage_channel, c, day, home, rules, parsed, files[c])
+            handing = threading.Lock()
 
-            for c in channel_ids if arriving is None else arriving:
-                if c not in channel_ids or c in files:
-                    raise ValueError(f"channel {c!r} arrived but is not one to normalise, or arrived twice")
-                with ctx.catalog.held():
-                    files[c] = [rec.to_dict() for rec in _new_files(ctx, c)]
-                parsing[pool.parsers.submit(timed_call, parse_channel, c, day, home, rules, files[c])] = c
-                for job in [j for j, jc in parsing.items() if j.done() and jc not in staging]:
+            def stage(job: Future[Timed]) -> None:  # a channel is handed to a stager once, when it is parsed
+                with handing:
+                    c = parsing[job]
+                    if c not in staging:
+                        wall, cpu_parse, parsed = job.result()
+                        parse_s[c] = (wall, cpu_parse)
+                        staging[c] = pool.stagers.submit(
+                            timed_call, stage_channel, c, day, home, rules, parsed, files[c]
+                        )
+
+            abandoned = threading.Event()
+
+            def staged_when_parsed(job: Future[Timed]) -> None:
+                # called by the parsers' pool as the parse ends, while this thread may be ingesting the next
+                # channels; a failed parse is raised below, by ``stage`` on this thread
+                if not abandoned.is_set() and not job.cancelled() and job.exception() is None:
                     stage(job)
-            if missing := [c for c in channel_ids if c not in files]:
-                raise ValueError(f"channel(s) to normalise that never arrived: {', '.join(missing)}")
-            for job in as_completed([j for j, jc in parsing.items() if jc not in staging]):
-                stage(job)
+
+            try:
+                for c in channel_ids if arriving is None else arriving:
+                    if c not in channel_ids or c in files:
+                        raise ValueError(f"channel {c!r} arrived but is not one to normalise, or arrived twice")
+                    with ctx.catalog.held():
+                        files[c] = [rec.to_dict() for rec in _new_files(ctx, c)]
+                    job = pool.parsers.submit(timed_call, parse_channel, c, day, home, rules, files[c])
+                    with handing:
+                        parsing[job] = c
+                    job.add_done_callback(staged_when_parsed)
+                if missing := [c for c in channel_ids if c not in files]:
+                    raise ValueError(f"channel(s) to normalise that never arrived: {', '.join(missing)}")
+                for job in as_completed(list(parsing)):
+                    stage(job)
+            except BaseException:
+                abandoned.set()  # what is parsed from now on is not staged: the run has failed
+                raise
             timed = []
             cpu.update(parse=0.0, stage=0.0)
             for c in channel_ids:

@@ -6,6 +6,7 @@ breaks its contract is quarantined whole, with the validation result saved besid
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -211,8 +212,23 @@ def validate_frame(table_name: str, frame: pl.DataFrame) -> ValidationOutcome:
     return outcome if outcome.success else _validate(table_name, frame, constrained)
 
 
+_STRUCTURE_PASSED: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
+
+
+def _structure(table_name: str, frame: pl.DataFrame) -> dict[str, Any]:
+    """The result of the table's structure suite on ``frame``: it reads the column names and types only (it
+    runs on no rows), so a passing result is kept for the next frame of the same columns in this process."""
+    key = (table_name, tuple((name, str(dtype)) for name, dtype in frame.schema.items()))
+    if key in _STRUCTURE_PASSED:
+        return copy.deepcopy(_STRUCTURE_PASSED[key])
+    result = _run(table_name, "structure", frame.head(0))
+    if result.get("success"):
+        _STRUCTURE_PASSED[key] = copy.deepcopy(result)
+    return result
+
+
 def _validate(table_name: str, frame: pl.DataFrame, values_frame: pl.DataFrame) -> ValidationOutcome:
-    structure = _run(table_name, "structure", frame.head(0))
+    structure = _structure(table_name, frame)
     values = _run(table_name, "values", values_frame)
     results = structure.get("results", []) + values.get("results", [])
     failed = []

@@ -83,3 +83,39 @@ def test_channels_that_arrive_other_than_asked_are_refused(tmp_path: Path, arriv
     home = str(tmp_path / "home")
     with stages.start_normalisers() as pool, pytest.raises(ValueError, match=refusal):
         stages.normalise_channels(["orders"], DAY, home, None, pool, arriving=iter(arrive))
+
+
+def _staged(home: str) -> list[Path]:
+    return sorted((Path(home) / "staging").rglob("*.parquet"))
+
+
+def test_a_channel_is_staged_as_soon_as_it_is_parsed_while_the_next_is_still_being_ingested(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+    ids = ["orders", "fx_ecb"]
+    staged_before_next: list[Path] = []
+
+    def arriving() -> Iterator[str]:
+        registered = stages.ingest_and_register(ids, home)
+        yield next(registered)
+        deadline = time.monotonic() + 120  # the next channel is held back until the first one is staged
+        while not _staged(home) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        staged_before_next.extend(_staged(home))
+        yield from registered
+
+    with stages.start_normalisers() as pool:
+        statuses = stages.normalise_channels(ids, DAY, home, None, pool, arriving=arriving())
+    assert [p.name.split(".")[0] for p in staged_before_next] == [statuses[0][0]["file_id"]]
+    assert [[s["status"] for s in st] for st in statuses] == [["staged"], ["staged"]]
+
+
+def test_a_channel_parsed_after_its_run_failed_is_not_staged(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+
+    def arriving() -> Iterator[str]:
+        yield from stages.ingest_and_register(["orders"], home)
+        raise RuntimeError("the next channel's server is down")
+
+    with stages.start_normalisers() as pool, pytest.raises(RuntimeError, match="server is down"):
+        stages.normalise_channels(["orders", "fx_ecb"], DAY, home, None, pool, arriving=arriving())
+    assert _staged(home) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -101,9 +102,8 @@ def test_everything_is_derived_from_schema_files() -> None:
         assert kinds.count("expect_column_values_to_not_be_null") == sum(not c.nullable for c in t.columns)
 
 
-def test_contract_failure_names_the_expectation() -> None:
-    t = schema.table("fx_rates")
-    good = t.conform(
+def _fx_frame(quote: str = "GBP") -> pl.DataFrame:
+    return schema.table("fx_rates").conform(
         pl.DataFrame(
             {
                 "file_id": ["f"],
@@ -111,17 +111,47 @@ def test_contract_failure_names_the_expectation() -> None:
                 "channel": ["fx"],
                 "business_date": [dt.date(2026, 11, 26)],
                 "base_currency": ["EUR"],
-                "quote_currency": ["GBP"],
+                "quote_currency": [quote],
                 "rate": [Decimal("0.86")],
             }
         )
     )
+
+
+def test_contract_failure_names_the_expectation() -> None:
+    good = _fx_frame()
     assert validate.validate_frame("fx_rates", good).success
     bad = good.with_columns(pl.lit("gbp").alias("quote_currency"), pl.lit(None, pl.String).alias("channel"))
     out = validate.validate_frame("fx_rates", bad)
     assert not out.success
     assert any("match_regex" in f and "quote_currency" in f for f in out.failed)
     assert any("not_be_null" in f and "channel" in f for f in out.failed)
+
+
+def test_a_passing_structure_is_validated_once_per_column_set_and_a_failing_one_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs: list[str] = []
+    real = validate._run
+
+    def counted(table_name: str, part: str, frame: pl.DataFrame) -> dict[str, Any]:
+        runs.append(part)
+        return real(table_name, part, frame)
+
+    monkeypatch.setattr(validate, "_STRUCTURE_PASSED", {})
+    fresh = [validate.validate_frame("fx_rates", f) for f in (_fx_frame(), _fx_frame("USD"), _fx_frame("usd"))]
+    monkeypatch.setattr(validate, "_STRUCTURE_PASSED", {})
+    monkeypatch.setattr(validate, "_run", counted)
+    kept = [validate.validate_frame("fx_rates", f) for f in (_fx_frame(), _fx_frame("USD"), _fx_frame("usd"))]
+    assert runs.count("structure") == 1  # once for the column set, whatever the values
+    assert [(o.success, o.failed, o.result) for o in kept] == [(o.success, o.failed, o.result) for o in fresh]
+    assert [o.success for o in kept] == [True, True, False]
+
+    runs.clear()
+    renamed = _fx_frame().rename({"rate": "fx_rate"})
+    failing = [validate.validate_frame("fx_rates", renamed) for _ in range(2)]
+    assert runs.count("structure") == 2 * 2  # a failing structure is never kept (each validation runs it twice)
+    assert all(not o.success and any("match_ordered_list" in f for f in o.failed) for o in failing)
 
 
 def test_a_presence_only_column_is_validated_as_its_presence_with_the_same_result(
@@ -169,11 +199,22 @@ def test_a_presence_only_column_is_validated_as_its_presence_with_the_same_resul
     assert results(as_presence) == results(as_text)
 
 
-def _validated_in_a_stager(frames: list[pl.DataFrame]) -> list[tuple[bool, list[str], dict[str, Any], bool]]:
-    import sys
+def _validated_in_a_stager(
+    frames: list[pl.DataFrame],
+) -> list[tuple[bool, list[str], dict[str, Any], bool, bool, bool]]:
+    import gc
+
+    from pipelines.run.workers import DEFERRED_BY_STAGERS, Deferred
 
     return [
-        (o.success, o.failed, o.result, "sqlalchemy" in sys.modules and sys.modules["sqlalchemy"] is not None)
+        (
+            o.success,
+            o.failed,
+            o.result,
+            "sqlalchemy" in sys.modules and sys.modules["sqlalchemy"] is not None,
+            all(isinstance(sys.modules[name], Deferred) for name in DEFERRED_BY_STAGERS),
+            gc.isenabled() and gc.get_freeze_count() > 10_000,
+        )
         for o in (validate.validate_frame("orders", f) for f in frames)
     ]
 
@@ -192,6 +233,36 @@ def test_a_stager_validates_as_this_process_does_without_the_libraries_it_leaves
     assert [t[:3] for t in there] == here
     assert here[0][0] and not here[1][0] and len(here[1][1]) == 2
     assert not any(t[3] for t in there)  # the stager ran without SQLAlchemy
+    assert all(t[4] for t in there)  # and never loaded the modules it defers
+    assert all(t[5] for t in there)  # what its start built is out of the collector's sight, which is on
+
+
+def test_a_deferred_module_is_imported_once_at_its_first_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.run.workers import Deferred, defer
+
+    pkg = tmp_path / "deferpkg"
+    (pkg / "charts").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("loaded = []\n")
+    (pkg / "heavy.py").write_text("import deferpkg\ndeferpkg.loaded.append('heavy')\nVALUE = 42\n")
+    (pkg / "charts" / "__init__.py").write_text("import deferpkg\ndeferpkg.loaded.append('charts')\n")
+    (pkg / "charts" / "more.py").write_text("import deferpkg\ndeferpkg.loaded.append('more')\nKIND = 'bar'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("deferpkg", "deferpkg.heavy", "deferpkg.charts", "deferpkg.charts.more"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+
+    defer(("deferpkg.heavy", "deferpkg.charts"))
+    import deferpkg
+    from deferpkg import heavy
+
+    assert isinstance(heavy, Deferred) and deferpkg.loaded == []  # imported by name: nothing run yet
+    assert heavy.VALUE == 42 and deferpkg.loaded == ["heavy"]
+    assert heavy.VALUE == 42 and deferpkg.loaded == ["heavy"]  # once
+    assert not isinstance(sys.modules["deferpkg.heavy"], Deferred)
+    import deferpkg.charts.more  # a submodule of a deferred package: the package is loaded first
+
+    assert deferpkg.loaded == ["heavy", "charts", "more"] and deferpkg.charts.more.KIND == "bar"
 
 
 # ---- calendars and business dates ---------------------------------------------------------------------
