@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import atexit
 import gc
-import importlib
 import logging
 import multiprocessing
 import os
@@ -13,7 +12,6 @@ import signal
 import sys
 import threading
 import time
-import types
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -63,38 +61,6 @@ def _die_with_parent(parent_pid: int) -> None:
 # "not installed". About 0.4 of the 3 CPU-s its import takes.
 UNUSED_BY_STAGERS = ("sqlalchemy",)
 
-# Modules the validation library imports at its start for expectations a contract never has (distribution
-# tests and their charts): a stager imports them when one of their attributes is first used (never, for the
-# expectations of this project's contracts). About 1.2 of the 3.5 CPU-s of a stager's start.
-DEFERRED_BY_STAGERS = ("scipy.stats", "altair")
-
-
-class Deferred(types.ModuleType):
-    """Stands in ``sys.modules`` for a module until one of its attributes is used, then imports the module
-    (once) and answers from it. What the import system reads of a module in ``sys.modules`` (``__spec__``,
-    ``__name__``) is this object's own, so importing the name, or a name from its parent package, loads
-    nothing; any other attribute (``__path__`` included) loads the module."""
-
-    def __getattr__(self, attr: str) -> Any:
-        real = self.__dict__.get("_deferred_module")
-        if real is None:
-            if sys.modules.get(self.__name__) is self:
-                del sys.modules[self.__name__]
-            real = importlib.import_module(self.__name__)
-            self._deferred_module = real
-        return getattr(real, attr)
-
-
-def defer(names: tuple[str, ...]) -> None:
-    """Put a ``Deferred`` for each of ``names`` not imported yet into ``sys.modules`` (its parent package is
-    imported now, as importing it would)."""
-    for name in names:
-        if name not in sys.modules:
-            parent = name.rpartition(".")[0]
-            if parent:
-                importlib.import_module(parent)
-            sys.modules[name] = Deferred(name)
-
 
 def _prepare_worker(parent_pid: int) -> None:
     """Start of a staging worker: the validation library imported and every suite built up front, while the
@@ -107,7 +73,6 @@ def _prepare_worker(parent_pid: int) -> None:
     # afterwards (``gc.freeze``: a full collection in the middle of staging took 0.2-0.3 s).
     gc.disable()
     try:
-        defer(DEFERRED_BY_STAGERS)
         from pipelines.validate import contracts as validate
 
         atexit.register(_end_at_once)

@@ -204,7 +204,7 @@ def _validated_in_a_stager(
 ) -> list[tuple[bool, list[str], dict[str, Any], bool, bool, bool]]:
     import gc
 
-    from pipelines.run.workers import DEFERRED_BY_STAGERS, Deferred
+    from pipelines.core.deferred import Deferred
 
     return [
         (
@@ -212,7 +212,7 @@ def _validated_in_a_stager(
             o.failed,
             o.result,
             "sqlalchemy" in sys.modules and sys.modules["sqlalchemy"] is not None,
-            all(isinstance(sys.modules[name], Deferred) for name in DEFERRED_BY_STAGERS),
+            all(isinstance(sys.modules[name], Deferred) for name in validate.UNUSED_MODULES),
             gc.isenabled() and gc.get_freeze_count() > 10_000,
         )
         for o in (validate.validate_frame("orders", f) for f in frames)
@@ -235,34 +235,6 @@ def test_a_stager_validates_as_this_process_does_without_the_libraries_it_leaves
     assert not any(t[3] for t in there)  # the stager ran without SQLAlchemy
     assert all(t[4] for t in there)  # and never loaded the modules it defers
     assert all(t[5] for t in there)  # what its start built is out of the collector's sight, which is on
-
-
-def test_a_deferred_module_is_imported_once_at_its_first_use(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from pipelines.run.workers import Deferred, defer
-
-    pkg = tmp_path / "deferpkg"
-    (pkg / "charts").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("loaded = []\n")
-    (pkg / "heavy.py").write_text("import deferpkg\ndeferpkg.loaded.append('heavy')\nVALUE = 42\n")
-    (pkg / "charts" / "__init__.py").write_text("import deferpkg\ndeferpkg.loaded.append('charts')\n")
-    (pkg / "charts" / "more.py").write_text("import deferpkg\ndeferpkg.loaded.append('more')\nKIND = 'bar'\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("deferpkg", "deferpkg.heavy", "deferpkg.charts", "deferpkg.charts.more"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-
-    defer(("deferpkg.heavy", "deferpkg.charts"))
-    import deferpkg
-    from deferpkg import heavy
-
-    assert isinstance(heavy, Deferred) and deferpkg.loaded == []  # imported by name: nothing run yet
-    assert heavy.VALUE == 42 and deferpkg.loaded == ["heavy"]
-    assert heavy.VALUE == 42 and deferpkg.loaded == ["heavy"]  # once
-    assert not isinstance(sys.modules["deferpkg.heavy"], Deferred)
-    import deferpkg.charts.more  # a submodule of a deferred package: the package is loaded first
-
-    assert deferpkg.loaded == ["heavy", "charts", "more"] and deferpkg.charts.more.KIND == "bar"
 
 
 # ---- calendars and business dates ---------------------------------------------------------------------
